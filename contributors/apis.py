@@ -1,0 +1,231 @@
+"""The contribution API: one thin class per operation; the work happens in services and selectors."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.http import FileResponse
+from django.core.files.storage import default_storage
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from contributors import selectors
+from contributors.models import AgeBand, Clip, Contributor, Gender, Prompt
+from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
+from contributors.services.clips import clip_submit
+from core.errors import ServiceError
+
+
+class ProfileSerializer(serializers.Serializer):
+    age_band = serializers.ChoiceField(choices=AgeBand.choices, required=False, allow_blank=True)
+    gender = serializers.ChoiceField(choices=Gender.choices, required=False, allow_blank=True)
+    accent = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    first_language = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    cc0_consent = serializers.BooleanField(required=False)
+
+
+class MeOutput(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    cc0_consent = serializers.BooleanField(source="has_consented")
+    clips_submitted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Contributor
+        fields = [
+            "username", "speaker_id", "age_band", "gender", "accent", "first_language", "cc0_consent",
+            "cc0_consent_at", "is_founding_trustee", "clips_submitted",
+        ]  # fmt: skip
+
+    def get_clips_submitted(self, obj: Contributor) -> int:
+        return obj.clips.count()
+
+
+class SignupApi(APIView):
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    class Input(ProfileSerializer):
+        username = serializers.RegexField(r"^[\w.@+-]{3,150}$", max_length=150)
+        password = serializers.CharField(max_length=128, write_only=True)
+        email = serializers.EmailField(required=False, allow_blank=True)
+
+    @extend_schema(request=Input, responses={201: MeOutput})
+    def post(self, request: Request) -> Response:
+        data = self._validated(request)
+        contributor = contributor_signup(**data)
+        login(request, contributor.user, backend="django.contrib.auth.backends.ModelBackend")
+        return Response(MeOutput(contributor).data, status=status.HTTP_201_CREATED)
+
+    def _validated(self, request: Request) -> dict:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+class LoginApi(APIView):
+    """Session login for the browser (the response sets the session and CSRF cookies)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    class Input(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128)
+
+    @extend_schema(request=Input, responses={200: MeOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request, **serializer.validated_data)
+        if user is None:
+            raise ServiceError("login_failed", "Wrong username or password.", status_code=400)
+        login(request, user)
+        return Response(MeOutput(contributor_for_user(user)).data)
+
+
+class LogoutApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        logout(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenApi(APIView):
+    """A bearer token for scripts: ``Authorization: Token <key>``."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    class Input(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128)
+
+    class Output(serializers.Serializer):
+        token = serializers.CharField()
+
+    @extend_schema(request=Input, responses={200: Output})
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = authenticate(request, **serializer.validated_data)
+        if user is None:
+            raise ServiceError("login_failed", "Wrong username or password.", status_code=400)
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+
+class MeApi(APIView):
+    parser_classes = [JSONParser, FormParser]
+
+    @extend_schema(responses={200: MeOutput})
+    def get(self, request: Request) -> Response:
+        return Response(MeOutput(contributor_for_user(request.user)).data)
+
+    @extend_schema(request=ProfileSerializer, responses={200: MeOutput})
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        contributor = contributor_update_profile(
+            contributor=contributor_for_user(request.user), **serializer.validated_data
+        )
+        return Response(MeOutput(contributor).data)
+
+
+class PromptOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Prompt
+        fields = ["id", "text", "words", "phones", "prompt_type"]
+
+
+class PromptsNextApi(APIView):
+    class Params(serializers.Serializer):
+        count = serializers.IntegerField(min_value=1, max_value=50, default=5)
+
+    @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: PromptOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        params = self.Params(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        prompts = selectors.prompts_next_for(
+            contributor=contributor_for_user(request.user), count=params.validated_data["count"]
+        )
+        return Response(PromptOutput(prompts, many=True).data)
+
+
+class ClipOutput(serializers.ModelSerializer):
+    prompt_text = serializers.CharField(source="prompt.text")
+    audio_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = [
+            "id", "prompt", "prompt_text", "status", "score", "duration_s", "sha256", "audio_url",
+            "original_format", "original_sample_rate", "original_channels", "rms_dbfs", "peak_dbfs",
+            "clipping_ratio", "speech_ratio", "snr_db", "provenance", "created_at", "updated_at",
+        ]  # fmt: skip
+
+    def get_audio_url(self, obj: Clip) -> str:
+        return f"/api/v1/clips/{obj.pk}/audio"
+
+
+class ClipCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class Input(serializers.Serializer):
+        prompt = serializers.CharField(max_length=20)
+        audio = serializers.FileField(allow_empty_file=True)
+
+    @extend_schema(request=Input, responses={201: ClipOutput, 200: ClipOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        if not serializer.is_valid():
+            if "audio" in serializer.errors and "prompt" not in serializer.errors:
+                raise ServiceError("audio_missing", "Send the recording as the multipart field 'audio'.")
+            serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["audio"]
+        submission = clip_submit(
+            contributor=contributor_for_user(request.user),
+            prompt_id=serializer.validated_data["prompt"],
+            data=upload.read(),
+        )
+        code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK
+        return Response(ClipOutput(submission.clip).data, status=code)
+
+
+class ClipsMineApi(APIView):
+    @extend_schema(responses={200: ClipOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        clips = selectors.clips_of(contributor=contributor_for_user(request.user))
+        return Response(ClipOutput(clips, many=True).data)
+
+
+class ClipDetailApi(APIView):
+    @extend_schema(responses={200: ClipOutput})
+    def get(self, request: Request, clip_id: int) -> Response:
+        return Response(ClipOutput(_visible_clip(request, clip_id)).data)
+
+
+class ClipAudioApi(APIView):
+    @extend_schema(responses={(200, "audio/flac"): bytes})
+    def get(self, request: Request, clip_id: int) -> FileResponse:
+        clip = _visible_clip(request, clip_id)
+        response = FileResponse(default_storage.open(clip.audio.name, "rb"), content_type="audio/flac")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+def _visible_clip(request: Request, clip_id: int) -> Clip:
+    clip = selectors.clip_visible_to(
+        clip_id=clip_id, contributor=contributor_for_user(request.user), is_staff=request.user.is_staff
+    )
+    if clip is None:
+        raise ServiceError("clip_unknown", f"There is no clip {clip_id} that you can see.", status_code=404)
+    return clip

@@ -1,0 +1,13 @@
+"""The contributors app's settings, read through one object with documented defaults."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from contributors.audio import ClipLimits
+
+
+def clip_limits() -> ClipLimits:
+    """ClipLimits from settings.CLIP_LIMITS; unknown keys are an error, missing ones take defaults."""
+    overrides = {key.lower(): value for key, value in getattr(settings, "CLIP_LIMITS", {}).items()}
+    return ClipLimits(**overrides)

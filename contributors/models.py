@@ -1,0 +1,179 @@
+"""Contributors, prompts, clips and votes: the crowd's side of the corpus."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+def new_speaker_id() -> str:
+    """A pseudonymous speaker id that says nothing about the person: 'spk-' + 50 random bits."""
+    return "spk-" + base64.b32encode(secrets.token_bytes(5)).decode().lower()
+
+
+class AgeBand(models.TextChoices):
+    CHILD = "0-12", "12 or under"
+    TEEN = "13-17", "13 to 17"
+    A18 = "18-29", "18 to 29"
+    A30 = "30-44", "30 to 44"
+    A45 = "45-59", "45 to 59"
+    A60 = "60+", "60 or over"
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+
+
+class Contributor(models.Model):
+    """A person who records (and, once trusted, validates); 1:1 with the login user."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contributor")
+    speaker_id = models.CharField(max_length=20, unique=True, default=new_speaker_id, editable=False)
+    # Every demographic field is optional; an empty string means "not given".
+    age_band = models.CharField(max_length=8, choices=AgeBand.choices, blank=True)
+    gender = models.CharField(max_length=8, choices=Gender.choices, blank=True)
+    accent = models.CharField(max_length=64, blank=True, help_text="Accent or dialect region, free text.")
+    first_language = models.CharField(max_length=64, blank=True)
+    cc0_consent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the contributor dedicated their recordings to CC0."
+    )
+    is_founding_trustee = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.speaker_id})"
+
+    @property
+    def has_consented(self) -> bool:
+        return self.cc0_consent_at is not None
+
+
+class PromptType(models.TextChoices):
+    SHARED = "shared", "Shared (read by everyone)"
+    COVERAGE = "coverage", "Coverage (chosen for diphone coverage)"
+    DIVERSE = "diverse", "Diverse"
+
+
+class Prompt(models.Model):
+    """A sentence to read, with the words a reader says and their canonical phones."""
+
+    text = models.TextField(help_text="As shown to the reader.")
+    normalised_text = models.CharField(max_length=1000, unique=True, editable=False)
+    words = models.JSONField(default=list, help_text="Lower-case words, numbers spelled out.")
+    phones = models.JSONField(default=list, help_text="One list of ARPAbet phones (no stress) per word.")
+    prompt_type = models.CharField(max_length=10, choices=PromptType.choices, default=PromptType.DIVERSE)
+    is_active = models.BooleanField(default=True)
+    source = models.CharField(max_length=64, blank=True, help_text="Where the sentence came from.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["is_active", "prompt_type"])]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+    @property
+    def phone_string(self) -> str:
+        return " ".join(" ".join(word) for word in self.phones)
+
+
+class LexiconEntry(models.Model):
+    """An operator's pronunciation for a word CMUdict lacks or gets wrong; it wins over CMUdict."""
+
+    word = models.CharField(max_length=100, unique=True)
+    phones = models.JSONField(help_text="ARPAbet phones without stress.")
+    source = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["word"]
+        verbose_name_plural = "lexicon entries"
+
+    def __str__(self) -> str:
+        return f"{self.word}: {' '.join(self.phones)}"
+
+
+class ClipStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    VALID = "valid", "Valid"
+    INVALID = "invalid", "Invalid"
+    DISCARDED = "discarded", "Discarded"
+
+
+class Provenance(models.TextChoices):
+    RECORDED = "recorded", "Recorded on the platform"
+    IMPORTED = "imported", "Imported from an existing corpus"
+
+
+class Clip(models.Model):
+    """One reading of one prompt: 16 kHz mono FLAC in storage, named by its sha256."""
+
+    contributor = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="clips")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="clips")
+    audio = models.FileField(max_length=255)
+    sha256 = models.CharField(max_length=64, unique=True, help_text="Of the normalised FLAC file.")
+    duration_s = models.FloatField()
+    original_format = models.CharField(max_length=32, help_text="Container/encoding as uploaded.")
+    original_sample_rate = models.PositiveIntegerField()
+    original_channels = models.PositiveSmallIntegerField()
+    original_bytes = models.PositiveIntegerField()
+    rms_dbfs = models.FloatField()
+    peak_dbfs = models.FloatField()
+    clipping_ratio = models.FloatField()
+    speech_ratio = models.FloatField(null=True, blank=True, help_text="Set by the analysis task.")
+    snr_db = models.FloatField(null=True, blank=True, help_text="Set by the analysis task.")
+    analysed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=ClipStatus.choices, default=ClipStatus.PENDING)
+    score = models.FloatField(default=0.0, help_text="Wilson lower bound of the counted valid votes.")
+    provenance = models.CharField(max_length=10, choices=Provenance.choices, default=Provenance.RECORDED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["contributor", "prompt"], name="clip_one_per_contributor_prompt"),
+            models.CheckConstraint(condition=Q(duration_s__gt=0), name="clip_duration_positive"),
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=1), name="clip_score_in_unit"),
+            models.CheckConstraint(
+                condition=Q(status__in=ClipStatus.values), name="clip_status_known"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"clip {self.pk} by {self.contributor.speaker_id}"
+
+
+class Verdict(models.TextChoices):
+    VALID = "valid", "Valid"
+    INVALID = "invalid", "Invalid"
+
+
+class Vote(models.Model):
+    """A trustee's verdict on a clip; one per (clip, voter), never on one's own clip."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="votes_cast")
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clip", "voter"], name="vote_one_per_clip_voter"),
+            models.CheckConstraint(condition=Q(verdict__in=Verdict.values), name="vote_verdict_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.voter.speaker_id} says {self.verdict} on clip {self.clip_id}"

@@ -1,0 +1,64 @@
+"""Sign-up, profile and consent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contributors.models import Contributor
+from core.errors import ServiceError
+
+PROFILE_FIELDS = ("age_band", "gender", "accent", "first_language")
+
+
+@transaction.atomic
+def contributor_signup(
+    *, username: str, password: str, email: str = "", cc0_consent: bool = False, **profile: Any
+) -> Contributor:
+    """Create a login and its contributor profile. Consent may be given now or later."""
+    User = get_user_model()
+    user = User(username=username, email=email)
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ServiceError("password_invalid", " ".join(exc.messages)) from exc
+    if User.objects.filter(username__iexact=username).exists():
+        raise ServiceError("username_taken", f"The username {username!r} is taken.", status_code=409)
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:  # a concurrent sign-up took the name between the check and the insert
+        raise ServiceError("username_taken", f"The username {username!r} is taken.", status_code=409) from exc
+    contributor = Contributor(user=user)
+    contributor_update_profile(contributor=contributor, cc0_consent=cc0_consent, **profile)
+    return contributor
+
+
+def contributor_update_profile(
+    *, contributor: Contributor, cc0_consent: bool | None = None, **profile: Any
+) -> Contributor:
+    """Set optional demographics; ``cc0_consent=True`` records the consent time once. Consent is not
+    withdrawn here: clips already dedicated to CC0 stay so; deleting the account removes them from
+    every later release."""
+    unknown = set(profile) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ServiceError("invalid", f"Unknown profile fields: {', '.join(sorted(unknown))}.")
+    for field, value in profile.items():
+        setattr(contributor, field, value or "")
+    if cc0_consent and contributor.cc0_consent_at is None:
+        contributor.cc0_consent_at = timezone.now()
+    contributor.full_clean(exclude=["user"])
+    contributor.save()
+    return contributor
+
+
+def contributor_for_user(user: Any) -> Contributor:
+    """The user's contributor profile, made on first use (staff created in the admin have none yet)."""
+    contributor, _ = Contributor.objects.get_or_create(user=user)
+    return contributor

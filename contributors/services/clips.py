@@ -1,0 +1,255 @@
+"""Clip submission, analysis and storage hygiene.
+
+A clip's file is content-addressed (``clips/ab/<sha256>.flac``) and written before its row; the row is
+committed in one transaction; if the row cannot be committed the file is removed unless another row uses
+it. A crash between the two leaves an unreferenced file, which ``storage_sweep_orphans`` removes after a
+grace period, so the storage never keeps a file without a row, and no row points at a missing file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contributors.audio import AudioRejected, NormalisedAudio, estimate_speech, normalise, read_flac
+from contributors.conf import clip_limits
+from contributors.models import Clip, ClipStatus, Contributor, Prompt, Provenance
+from core.errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+CLIP_PREFIX = "clips"
+
+
+@dataclass(frozen=True)
+class ClipSubmission:
+    clip: Clip
+    created: bool  # False when the very same recording was already stored (an idempotent retry)
+
+
+def clip_storage_name(sha256: str) -> str:
+    return f"{CLIP_PREFIX}/{sha256[:2]}/{sha256}.flac"
+
+
+def _prompt_for_submission(prompt_id: object) -> Prompt:
+    try:
+        pk = int(str(prompt_id))
+    except ValueError:
+        pk = None
+    prompt = Prompt.objects.filter(pk=pk, is_active=True).first() if pk is not None else None
+    if prompt is None:
+        raise ServiceError("prompt_unknown", f"There is no active prompt with id {prompt_id!r}.")
+    return prompt
+
+
+def _resolve_existing(
+    *, contributor: Contributor, prompt: Prompt, audio: NormalisedAudio
+) -> tuple[Clip | None, Clip | None]:
+    """(the same recording already stored for this reading, the clip it would replace)."""
+    same = Clip.objects.filter(sha256=audio.sha256).select_related("contributor", "prompt").first()
+    if same is not None:
+        if same.contributor_id == contributor.pk and same.prompt_id == prompt.pk:
+            return same, None
+        raise ServiceError(
+            "audio_duplicate",
+            "This exact recording was already submitted for another prompt or by another contributor.",
+            status_code=409,
+        )
+    previous = Clip.objects.filter(contributor=contributor, prompt=prompt).first()
+    if previous is not None:
+        _check_replaceable(previous)
+    return None, previous
+
+
+def _check_replaceable(previous: Clip) -> None:
+    if previous.status != ClipStatus.PENDING:
+        raise ServiceError(
+            "clip_final",
+            f"Your recording of this prompt is already {previous.status}; it cannot be replaced.",
+            status_code=409,
+            clip_id=previous.pk,
+        )
+    if previous.votes.exists():
+        raise ServiceError(
+            "clip_under_review",
+            "Your recording of this prompt is being reviewed; it can no longer be replaced.",
+            status_code=409,
+            clip_id=previous.pk,
+        )
+
+
+def _store_file(audio: NormalisedAudio) -> tuple[str, bool]:
+    """Write the FLAC under its content name; returns (name, whether this call created it)."""
+    name = clip_storage_name(audio.sha256)
+    if default_storage.exists(name):
+        return name, False
+    saved = default_storage.save(name, ContentFile(audio.flac))
+    if saved != name:  # a concurrent upload of the same content wrote it first; keep that copy
+        default_storage.delete(saved)
+        return name, False
+    return name, True
+
+
+def _delete_file_if_unreferenced(name: str) -> None:
+    if not Clip.objects.filter(audio=name).exists():
+        default_storage.delete(name)
+
+
+def clip_submit(
+    *,
+    contributor: Contributor,
+    prompt_id: object,
+    data: bytes,
+    provenance: str = Provenance.RECORDED,
+    status: str = ClipStatus.PENDING,
+) -> ClipSubmission:
+    """Check, normalise and store one reading of a prompt.
+
+    Re-recording replaces the contributor's pending, not yet voted-on clip for the same prompt; the same
+    recording sent twice returns the stored clip (``created=False``). Raises ServiceError on refusal.
+    """
+    if not contributor.has_consented:
+        raise ServiceError(
+            "consent_required",
+            "Recordings are published under CC0; give your consent in your profile before recording.",
+            status_code=403,
+        )
+    prompt = _prompt_for_submission(prompt_id)
+    try:
+        audio = normalise(data, clip_limits())
+    except AudioRejected as exc:
+        raise ServiceError(exc.code, exc.message) from exc
+
+    same, _ = _resolve_existing(contributor=contributor, prompt=prompt, audio=audio)
+    if same is not None:
+        return ClipSubmission(clip=same, created=False)
+
+    name, created_file = _store_file(audio)
+    try:
+        clip = _save_row(
+            contributor=contributor, prompt=prompt, audio=audio, name=name, provenance=provenance, status=status
+        )
+    except IntegrityError:
+        # A concurrent request for the same reading won the race; answer as if we had come second.
+        if created_file:
+            _delete_file_if_unreferenced(name)
+        same, _ = _resolve_existing(contributor=contributor, prompt=prompt, audio=audio)
+        if same is not None:
+            return ClipSubmission(clip=same, created=False)
+        raise ServiceError(
+            "clip_conflict", "Another upload for this prompt arrived at the same time; try again.", status_code=409
+        ) from None
+    except BaseException:
+        if created_file:
+            _delete_file_if_unreferenced(name)
+        raise
+    return ClipSubmission(clip=clip, created=True)
+
+
+def _save_row(
+    *,
+    contributor: Contributor,
+    prompt: Prompt,
+    audio: NormalisedAudio,
+    name: str,
+    provenance: str,
+    status: str,
+) -> Clip:
+    fields = {
+        "audio": name,
+        "sha256": audio.sha256,
+        "duration_s": audio.duration_s,
+        "original_format": audio.original_format,
+        "original_sample_rate": audio.original_sample_rate,
+        "original_channels": audio.original_channels,
+        "original_bytes": audio.original_bytes,
+        "rms_dbfs": audio.rms_dbfs,
+        "peak_dbfs": audio.peak_dbfs,
+        "clipping_ratio": audio.clipping_ratio,
+        "speech_ratio": None,
+        "snr_db": None,
+        "analysed_at": None,
+        "provenance": provenance,
+        "status": status,
+        "score": 1.0 if status == ClipStatus.VALID and provenance == Provenance.IMPORTED else 0.0,
+    }
+    with transaction.atomic():
+        previous = (
+            Clip.objects.select_for_update().filter(contributor=contributor, prompt=prompt).first()
+        )
+        replaced_name = None
+        if previous is None:
+            clip = Clip.objects.create(contributor=contributor, prompt=prompt, **fields)
+        else:
+            _check_replaceable(previous)  # again, under the row lock: a vote may have arrived meanwhile
+            replaced_name = previous.audio.name
+            for field, value in fields.items():
+                setattr(previous, field, value)
+            previous.save()
+            clip = previous
+        transaction.on_commit(lambda: _enqueue_analysis(clip.pk))
+        if replaced_name and replaced_name != name:
+            transaction.on_commit(lambda: _delete_file_if_unreferenced(replaced_name))
+    return clip
+
+
+def _enqueue_analysis(clip_id: int) -> None:
+    from contributors.tasks import clip_analyse
+
+    try:
+        clip_analyse.delay(clip_id)
+    except Exception:  # the broker being down must not fail an upload that is already committed
+        logger.exception("could not enqueue analysis of clip %s; the periodic sweep will retry", clip_id)
+
+
+def clip_analyse(*, clip_id: int) -> Clip | None:
+    """Measure speech ratio and SNR once; a no-op when the clip is gone or already analysed."""
+    clip = Clip.objects.filter(pk=clip_id).first()
+    if clip is None or clip.analysed_at is not None:
+        return clip
+    with default_storage.open(clip.audio.name, "rb") as handle:
+        samples = read_flac(handle.read())
+    estimate = estimate_speech(samples)
+    # Guarded update: a replacement committed meanwhile (new sha) must be analysed on its own.
+    Clip.objects.filter(pk=clip_id, sha256=clip.sha256, analysed_at__isnull=True).update(
+        speech_ratio=estimate.speech_ratio, snr_db=estimate.snr_db, analysed_at=timezone.now()
+    )
+    clip.refresh_from_db()
+    return clip
+
+
+def clips_analyse_missing(*, limit: int = 500) -> int:
+    """Enqueue analysis for clips that have none (a lost message, a broker that was down)."""
+    stale = timezone.now() - timedelta(minutes=10)
+    ids = list(
+        Clip.objects.filter(analysed_at__isnull=True, updated_at__lt=stale).values_list("pk", flat=True)[:limit]
+    )
+    for clip_id in ids:
+        _enqueue_analysis(clip_id)
+    return len(ids)
+
+
+def storage_sweep_orphans(*, grace: timedelta = timedelta(hours=1)) -> list[str]:
+    """Delete clip files no row refers to and older than ``grace``; returns what was deleted."""
+    deleted: list[str] = []
+    cutoff = timezone.now() - grace
+    try:
+        shards, _ = default_storage.listdir(CLIP_PREFIX)
+    except FileNotFoundError:
+        return deleted
+    for shard in shards:
+        _, files = default_storage.listdir(f"{CLIP_PREFIX}/{shard}")
+        names = [f"{CLIP_PREFIX}/{shard}/{f}" for f in files]
+        referenced = set(Clip.objects.filter(audio__in=names).values_list("audio", flat=True))
+        for name in names:
+            if name in referenced or default_storage.get_modified_time(name) > cutoff:
+                continue
+            default_storage.delete(name)
+            deleted.append(name)
+    return deleted

@@ -1,0 +1,18 @@
+"""Routes of the contribution API, mounted under /api/v1/."""
+
+from django.urls import path
+
+from contributors import apis
+
+urlpatterns = [
+    path("auth/signup", apis.SignupApi.as_view(), name="auth-signup"),
+    path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
+    path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/token", apis.TokenApi.as_view(), name="auth-token"),
+    path("me", apis.MeApi.as_view(), name="me"),
+    path("prompts/next", apis.PromptsNextApi.as_view(), name="prompts-next"),
+    path("clips/", apis.ClipCreateApi.as_view(), name="clips-create"),
+    path("clips/mine", apis.ClipsMineApi.as_view(), name="clips-mine"),
+    path("clips/<int:clip_id>", apis.ClipDetailApi.as_view(), name="clip-detail"),
+    path("clips/<int:clip_id>/audio", apis.ClipAudioApi.as_view(), name="clip-audio"),
+]
