@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate, login, logout
-from django.http import FileResponse
 from django.core.files.storage import default_storage
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -17,7 +17,11 @@ from rest_framework.views import APIView
 
 from contributors import selectors
 from contributors.models import AgeBand, Clip, Contributor, Gender, Prompt
-from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
+from contributors.services.accounts import (
+    contributor_for_user,
+    contributor_signup,
+    contributor_update_profile,
+)
 from contributors.services.clips import clip_submit
 from core.errors import ServiceError
 
@@ -46,17 +50,22 @@ class MeOutput(serializers.ModelSerializer):
         return obj.clips.count()
 
 
+class CredentialsInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128)
+
+
 class SignupApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    class Input(ProfileSerializer):
+    class SignupInput(ProfileSerializer):
         username = serializers.RegexField(r"^[\w.@+-]{3,150}$", max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
         email = serializers.EmailField(required=False, allow_blank=True)
 
-    @extend_schema(request=Input, responses={201: MeOutput})
+    @extend_schema(request=SignupInput, responses={201: MeOutput})
     def post(self, request: Request) -> Response:
         data = self._validated(request)
         contributor = contributor_signup(**data)
@@ -64,7 +73,7 @@ class SignupApi(APIView):
         return Response(MeOutput(contributor).data, status=status.HTTP_201_CREATED)
 
     def _validated(self, request: Request) -> dict:
-        serializer = self.Input(data=request.data)
+        serializer = self.SignupInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
 
@@ -76,13 +85,9 @@ class LoginApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    class Input(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=128)
-
-    @extend_schema(request=Input, responses={200: MeOutput})
+    @extend_schema(request=CredentialsInput, responses={200: MeOutput})
     def post(self, request: Request) -> Response:
-        serializer = self.Input(data=request.data)
+        serializer = CredentialsInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(request, **serializer.validated_data)
         if user is None:
@@ -105,16 +110,12 @@ class TokenApi(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
 
-    class Input(serializers.Serializer):
-        username = serializers.CharField(max_length=150)
-        password = serializers.CharField(max_length=128)
-
-    class Output(serializers.Serializer):
+    class TokenOutput(serializers.Serializer):
         token = serializers.CharField()
 
-    @extend_schema(request=Input, responses={200: Output})
+    @extend_schema(request=CredentialsInput, responses={200: TokenOutput})
     def post(self, request: Request) -> Response:
-        serializer = self.Input(data=request.data)
+        serializer = CredentialsInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = authenticate(request, **serializer.validated_data)
         if user is None:
@@ -147,12 +148,12 @@ class PromptOutput(serializers.ModelSerializer):
 
 
 class PromptsNextApi(APIView):
-    class Params(serializers.Serializer):
+    class PromptsNextParams(serializers.Serializer):
         count = serializers.IntegerField(min_value=1, max_value=50, default=5)
 
     @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: PromptOutput(many=True)})
     def get(self, request: Request) -> Response:
-        params = self.Params(data=request.query_params)
+        params = self.PromptsNextParams(data=request.query_params)
         params.is_valid(raise_exception=True)
         prompts = selectors.prompts_next_for(
             contributor=contributor_for_user(request.user), count=params.validated_data["count"]
@@ -179,13 +180,13 @@ class ClipOutput(serializers.ModelSerializer):
 class ClipCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    class Input(serializers.Serializer):
+    class ClipCreateInput(serializers.Serializer):
         prompt = serializers.CharField(max_length=20)
         audio = serializers.FileField(allow_empty_file=True)
 
-    @extend_schema(request=Input, responses={201: ClipOutput, 200: ClipOutput})
+    @extend_schema(request=ClipCreateInput, responses={201: ClipOutput, 200: ClipOutput})
     def post(self, request: Request) -> Response:
-        serializer = self.Input(data=request.data)
+        serializer = self.ClipCreateInput(data=request.data)
         if not serializer.is_valid():
             if "audio" in serializer.errors and "prompt" not in serializer.errors:
                 raise ServiceError("audio_missing", "Send the recording as the multipart field 'audio'.")

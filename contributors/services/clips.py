@@ -17,7 +17,14 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from contributors.audio import AudioRejected, NormalisedAudio, estimate_speech, normalise, read_flac
+from contributors.audio import (
+    AudioRejected,
+    ClipLimits,
+    NormalisedAudio,
+    estimate_speech,
+    normalise,
+    read_flac,
+)
 from contributors.conf import clip_limits
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, Provenance
 from core.errors import ServiceError
@@ -108,11 +115,15 @@ def clip_submit(
     data: bytes,
     provenance: str = Provenance.RECORDED,
     status: str = ClipStatus.PENDING,
+    limits: ClipLimits | None = None,
+    analyse_inline: bool = False,
 ) -> ClipSubmission:
     """Check, normalise and store one reading of a prompt.
 
     Re-recording replaces the contributor's pending, not yet voted-on clip for the same prompt; the same
     recording sent twice returns the stored clip (``created=False``). Raises ServiceError on refusal.
+    ``limits`` overrides the upload limits (an import of a curated corpus); ``analyse_inline`` measures
+    speech at once instead of in the worker (batch jobs, which are off the request path anyway).
     """
     if not contributor.has_consented:
         raise ServiceError(
@@ -122,7 +133,7 @@ def clip_submit(
         )
     prompt = _prompt_for_submission(prompt_id)
     try:
-        audio = normalise(data, clip_limits())
+        audio = normalise(data, limits or clip_limits())
     except AudioRejected as exc:
         raise ServiceError(exc.code, exc.message) from exc
 
@@ -133,7 +144,13 @@ def clip_submit(
     name, created_file = _store_file(audio)
     try:
         clip = _save_row(
-            contributor=contributor, prompt=prompt, audio=audio, name=name, provenance=provenance, status=status
+            contributor=contributor,
+            prompt=prompt,
+            audio=audio,
+            name=name,
+            provenance=provenance,
+            status=status,
+            analyse_inline=analyse_inline,
         )
     except IntegrityError:
         # A concurrent request for the same reading won the race; answer as if we had come second.
@@ -160,6 +177,7 @@ def _save_row(
     name: str,
     provenance: str,
     status: str,
+    analyse_inline: bool,
 ) -> Clip:
     fields = {
         "audio": name,
@@ -175,6 +193,7 @@ def _save_row(
         "speech_ratio": None,
         "snr_db": None,
         "analysed_at": None,
+        **(_speech_fields(audio) if analyse_inline else {}),
         "provenance": provenance,
         "status": status,
         "score": 1.0 if status == ClipStatus.VALID and provenance == Provenance.IMPORTED else 0.0,
@@ -193,10 +212,16 @@ def _save_row(
                 setattr(previous, field, value)
             previous.save()
             clip = previous
-        transaction.on_commit(lambda: _enqueue_analysis(clip.pk))
+        if not analyse_inline:
+            transaction.on_commit(lambda: _enqueue_analysis(clip.pk))
         if replaced_name and replaced_name != name:
             transaction.on_commit(lambda: _delete_file_if_unreferenced(replaced_name))
     return clip
+
+
+def _speech_fields(audio: NormalisedAudio) -> dict[str, object]:
+    estimate = estimate_speech(audio.samples)
+    return {"speech_ratio": estimate.speech_ratio, "snr_db": estimate.snr_db, "analysed_at": timezone.now()}
 
 
 def _enqueue_analysis(clip_id: int) -> None:

@@ -1,0 +1,34 @@
+# The two commands the README leads with. Both install what they need on first use.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint format clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	scripts/bootstrap.sh
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the site with demo content on http://127.0.0.1:8000 and a Celery worker (Ctrl-C stops both)
+run: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py demo --if-empty
+	DEBUG=$${DEBUG:-true} $(PY) manage.py runlocal
+
+## make test: the whole suite (SQLite and the embedded broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,366 @@
+"""The demo seed: founding trustees, an admin, original prompts and clips spoken by espeak-ng voices.
+
+Everything goes through the same services a real sign-up, prompt import and upload use; the only
+difference is that the "microphone" is espeak-ng. The seed is deterministic (espeak-ng is, and the
+noise is drawn from seeded generators), so a second run finds every account, prompt and clip already
+there and adds nothing: an interrupted seed is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from tqdm import tqdm
+
+from contributors.models import Contributor, Prompt, PromptType
+from contributors.services.accounts import contributor_for_user, contributor_signup
+from contributors.services.clips import clip_submit
+from contributors.services.prompts import lexicon_as_mapping, prompt_create
+from core.errors import ServiceError
+
+# Published on purpose (printed after every seed) so a demo can be logged into; demo accounts only.
+DEMO_PASSWORD = "demo-password-123"  # noqa: S105
+DEMO_SOURCE = "demo"  # Prompt.source of the demo's sentences; demo_is_seeded() looks for it
+DEMO_SEED = 20_250_601  # every random choice of the seed derives from this
+ESPEAK = "espeak-ng"
+ADMIN_USERNAME = "admin"
+SIMULATED_PROMPTS_EACH = 5  # besides every shared prompt
+FOUNDER_PROMPTS_EACH = 6
+
+# Original sentences written for this project (not from TIMIT or any other corpus). Together they hold
+# every ARPAbet phone; each word is in CMUdict.
+SHARED_PROMPTS = (
+    "A gentle breeze carried the smell of fresh bread across the quiet harbor.",
+    "Please bring your yellow umbrella when you visit the museum on Thursday.",
+    "The children watched the orange kite climb higher than the church tower.",
+    "Few people knew that the old judge kept a zebra behind his garage.",
+)
+COVERAGE_PROMPTS = (
+    "The treasure chest was buried beneath a thick layer of beige sand.",
+    "Joyful voices echoed through the cathedral during the annual festival.",
+    "She measured the width of the doorway with a worn leather tape.",
+    "Thirty thoughtful athletes gathered in the north for the winter marathon.",
+    "A loud cow wandered out of the barn and pushed against the wooden fence.",
+    "His mother usually poured hot cocoa into the big blue mugs.",
+    "Vivid purple flowers grew wild along the edge of the frozen pond.",
+    "The engineer adjusted the huge valve before the pressure could rise.",
+    "Choose a cheap watch or a sturdy clock, but judge each one by its accuracy.",
+    "Our neighbor's puppy chewed through the hose and soaked the garden path.",
+    "Enjoy the view from the bridge, where the boats glide toward the ocean.",
+    "The pilot's voice sounded calm as the plane shook through the storm.",
+    "Fishermen usually avoid the shallow bay after the autumn tide turns.",
+    "A clever fox sneaked past the sleeping hound and stole a chicken wing.",
+    "Measure the yeast with care, or the dough will spill over the bowl.",
+    "Good judgment often depends on the ability to listen with patience.",
+    "The young singer wore a shiny silver jacket with big golden buttons.",
+    "Thick fog hid the lighthouse, so the sailors steered by the sound of a bell.",
+    "Each morning the keeper at the zoo feeds the giraffes a pile of crisp green leaves.",
+    "Unusual noises from the boiler woke the whole household at dawn.",
+)
+DIVERSE_PROMPTS = (
+    "Could you pass me the salt, please?",
+    "The ticket costs $12, and the train leaves at 8 in the morning.",
+    "My sister just moved into a small apartment downtown.",
+    "We ran out of milk, so I will stop at the store on my way home.",
+    "The meeting has been moved to Tuesday afternoon.",
+    "Don't forget to water the plants while I am away.",
+    "It rained all weekend, but we still had a lovely time.",
+    "He fixed the bike with an old wrench and a bit of tape.",
+    "Turn left at the bakery and keep going until you see the park.",
+    "The library closes early on public holidays.",
+    "She laughed so hard that she nearly dropped her coffee.",
+    "Let's take the train instead of driving through the city.",
+    "My grandfather still writes letters by hand every Sunday.",
+    "The soup needs a little more pepper and a pinch of salt.",
+    "Our team won the game in the very last minute.",
+    "Please call me back when you have a moment to talk.",
+)
+DEMO_PROMPTS: tuple[tuple[str, str], ...] = (
+    *((text, PromptType.SHARED) for text in SHARED_PROMPTS),
+    *((text, PromptType.COVERAGE) for text in COVERAGE_PROMPTS),
+    *((text, PromptType.DIVERSE) for text in DIVERSE_PROMPTS),
+)
+
+
+@dataclass(frozen=True)
+class DemoSpeaker:
+    """A demo account and the espeak-ng voice that stands in for its owner.
+
+    ``upload`` is the file the simulated browser sends: "wav" (espeak's 22.05 kHz mono), "flac",
+    "wav48" (48 kHz stereo), "wav16" (16 kHz mono) or "ogg" (44.1 kHz Vorbis)."""
+
+    username: str
+    # espeak-ng voice + variant. "en" is British English; espeak-ng 1.51 drops the variant of "en-gb+f3"
+    # (a bare language code), so British voices are spelled "en+f3" or "en-gb-x-rp+f3".
+    voice: str
+    pitch: int  # espeak-ng -p, 0..99
+    speed: int  # espeak-ng -s, words per minute
+    gender: str
+    age_band: str
+    accent: str
+    first_language: str = "English"
+    upload: str = "wav"
+
+
+FOUNDERS = (
+    DemoSpeaker("founder1", "en-us+m3", 40, 160, "male", "45-59", "US General"),
+    DemoSpeaker("founder2", "en+f1", 55, 155, "female", "30-44", "Southern British", upload="flac"),
+    DemoSpeaker("founder3", "en-us+f3", 50, 170, "female", "60+", "US General"),
+)
+SIMULATED = (
+    DemoSpeaker("demo-ava", "en-us+f2", 62, 165, "female", "30-44", "US General"),
+    DemoSpeaker("demo-ben", "en-us+m1", 38, 150, "male", "45-59", "US General", upload="flac"),
+    DemoSpeaker("demo-chloe", "en+f3", 58, 170, "female", "18-29", "Southern British", upload="wav48"),
+    DemoSpeaker("demo-dev", "en-gb-x-gbcwmd+m3", 45, 160, "male", "18-29", "West Midlands", "Punjabi"),
+    DemoSpeaker("demo-ella", "en-us+f4", 80, 145, "female", "0-12", "US General"),
+    DemoSpeaker("demo-finn", "en-gb-scotland+m2", 30, 140, "male", "60+", "Scottish", upload="flac"),
+    DemoSpeaker("demo-grace", "en-029+f1", 55, 155, "female", "45-59", "Caribbean", upload="ogg"),
+    DemoSpeaker("demo-hugo", "en-us-nyc+m4", 42, 185, "male", "30-44", "New York City", upload="wav16"),
+    DemoSpeaker("demo-isla", "en-gb-x-rp+f5", 75, 150, "female", "0-12", "Southern British"),
+    DemoSpeaker("demo-jun", "en-us+klatt", 50, 175, "male", "18-29", "US General", "Korean", upload="wav48"),
+    DemoSpeaker(
+        "demo-kim", "en-gb-x-gbclan+f2", 60, 190, "other", "13-17", "Northern English", upload="flac"
+    ),
+    DemoSpeaker("demo-leo", "en-us+f5", 88, 135, "male", "0-12", "US General"),
+)
+_SPEAKER_KEYS = {speaker.username: key for key, speaker in enumerate(FOUNDERS + SIMULATED)}
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    founders: list[str]
+    contributors: list[str]  # the simulated ones
+    prompts: int
+    prompts_created: int
+    clips: int
+    clips_created: int
+    audio_seconds: float
+    elapsed_s: float
+    password: str = DEMO_PASSWORD
+
+
+def demo_is_seeded() -> bool:
+    """True once any demo prompt exists."""
+    return Prompt.objects.filter(source=DEMO_SOURCE).exists()
+
+
+def demo_database_is_empty() -> bool:
+    """No contributor and no prompt yet: what ``demo --if-empty`` waits for."""
+    return not (Contributor.objects.exists() or Prompt.objects.exists())
+
+
+def _check_can_seed() -> str:
+    """The espeak-ng executable; refuses on a site served over HTTPS (production, by the settings'
+    convention), where a superuser with a published password would be a hole."""
+    if getattr(settings, "HTTPS", False):
+        raise ServiceError(
+            "demo_refused",
+            "HTTPS is on, so this looks like production: the demo creates accounts with a published "
+            "password and is refused here.",
+        )
+    path = shutil.which(ESPEAK)
+    if path is None:
+        raise ServiceError(
+            "demo_espeak_missing",
+            "The demo speaks its clips with espeak-ng, which is not installed; "
+            "install it with `sudo apt-get install espeak-ng` (or `brew install espeak-ng`) and run again.",
+        )
+    return path
+
+
+def demo_seed(
+    *,
+    out: Callable[[str], None] = print,
+    progress: bool = True,
+    contributors: int | None = None,
+) -> DemoSummary:
+    """Create the demo's accounts, prompts and clips; what already exists is kept. ``contributors``
+    limits how many simulated contributors record (all of them by default)."""
+    started = time.monotonic()
+    espeak = _check_can_seed()
+    speakers = SIMULATED if contributors is None else SIMULATED[: max(contributors, 0)]
+
+    prompts, prompts_created = _seed_prompts()
+    out(f"Prompts: {len(prompts)} demo sentences ({prompts_created} new).")
+    founders = [_seed_account(s, founding_trustee=True, out=out) for s in FOUNDERS]
+    simulated = [_seed_account(s, founding_trustee=False, out=out) for s in speakers]
+    _seed_admin(out=out)
+
+    plan = _reading_plan(prompts, speakers=len(simulated))
+    readers = [*zip(speakers, simulated, strict=True), *zip(FOUNDERS, founders, strict=True)]
+    clips = clips_created = 0
+    audio_seconds = 0.0
+    with (
+        tempfile.TemporaryDirectory(prefix="demo-espeak-") as workdir,
+        tqdm(
+            total=sum(len(p) for p in plan),
+            desc="Recording",
+            unit="clip",
+            disable=not progress,
+            file=sys.stderr,
+        ) as bar,
+    ):
+        for (speaker, contributor), reading in zip(readers, plan, strict=True):
+            for prompt_index in reading:
+                # Keyed by who reads what, so a clip's bytes do not depend on how many others recorded.
+                rng = np.random.default_rng([DEMO_SEED, _SPEAKER_KEYS[speaker.username], prompt_index])
+                data = demo_recording(
+                    text=prompts[prompt_index].text,
+                    speaker=speaker,
+                    rng=rng,
+                    workdir=Path(workdir),
+                    espeak=espeak,
+                )
+                submission = clip_submit(
+                    contributor=contributor, prompt_id=prompts[prompt_index].pk, data=data
+                )
+                clips += 1
+                clips_created += submission.created
+                audio_seconds += submission.clip.duration_s
+                bar.update(1)
+
+    summary = DemoSummary(
+        founders=[s.username for s in FOUNDERS],
+        contributors=[s.username for s in speakers],
+        prompts=len(prompts),
+        prompts_created=prompts_created,
+        clips=clips,
+        clips_created=clips_created,
+        audio_seconds=audio_seconds,
+        elapsed_s=time.monotonic() - started,
+    )
+    out(
+        f"Clips: {summary.clips} ({summary.clips_created} new, {summary.audio_seconds / 60:.1f} min of "
+        f"audio) from {len(readers)} contributors, in {summary.elapsed_s:.0f} s."
+    )
+    out(
+        f"Log in as {', '.join(summary.founders)} (founding trustees), {ADMIN_USERNAME} (staff) or any "
+        f"demo-* contributor with the password: {DEMO_PASSWORD}"
+    )
+    return summary
+
+
+def _seed_prompts() -> tuple[list[Prompt], int]:
+    lexicon = lexicon_as_mapping()
+    prompts: list[Prompt] = []
+    created_count = 0
+    for text, prompt_type in DEMO_PROMPTS:
+        prompt, created = prompt_create(
+            text=text, prompt_type=prompt_type, source=DEMO_SOURCE, lexicon=lexicon
+        )
+        prompts.append(prompt)
+        created_count += created
+    return prompts, created_count
+
+
+def _seed_account(speaker: DemoSpeaker, *, founding_trustee: bool, out: Callable[[str], None]) -> Contributor:
+    """Sign the speaker up, consenting; an existing account of that name is used as it is (a previous
+    seed made it, or its owner did: either way its password and roles are not touched)."""
+    existing = get_user_model().objects.filter(username__iexact=speaker.username).first()
+    if existing is not None:
+        contributor = contributor_for_user(existing)
+        if founding_trustee and not contributor.is_founding_trustee:
+            out(f"{speaker.username} already exists and is not a founding trustee; left as it is.")
+        return contributor
+    with transaction.atomic():
+        contributor = contributor_signup(
+            username=speaker.username,
+            password=DEMO_PASSWORD,
+            email=f"{speaker.username}@example.org",
+            cc0_consent=True,
+            age_band=speaker.age_band,
+            gender=speaker.gender,
+            accent=speaker.accent,
+            first_language=speaker.first_language,
+        )
+        if founding_trustee:
+            contributor.is_founding_trustee = True
+            contributor.save(update_fields=["is_founding_trustee"])
+    return contributor
+
+
+def _seed_admin(*, out: Callable[[str], None]) -> None:
+    User = get_user_model()
+    if User.objects.filter(username__iexact=ADMIN_USERNAME).exists():
+        out(f"{ADMIN_USERNAME} already exists; its password is unchanged.")
+        return
+    User.objects.create_superuser(
+        username=ADMIN_USERNAME, email=f"{ADMIN_USERNAME}@example.org", password=DEMO_PASSWORD
+    )
+
+
+def _reading_plan(prompts: Sequence[Prompt], *, speakers: int) -> list[list[int]]:
+    """Prompt indices per reader, simulated contributors first, then founders. Each simulated contributor
+    reads every shared prompt and the next few of a seeded shuffle of the others; the founders read from
+    the far end of that shuffle, so their readings do not depend on how many simulated contributors
+    there are, and the full demo covers every sentence."""
+    shared = [i for i, p in enumerate(prompts) if p.prompt_type == PromptType.SHARED]
+    others = [i for i, p in enumerate(prompts) if p.prompt_type != PromptType.SHARED]
+    order = [others[i] for i in np.random.default_rng(DEMO_SEED).permutation(len(others))]
+
+    def window(start: int, n: int) -> list[int]:
+        return [order[(start + k) % len(order)] for k in range(min(n, len(order)))]
+
+    plan = [shared + window(i * SIMULATED_PROMPTS_EACH, SIMULATED_PROMPTS_EACH) for i in range(speakers)]
+    plan += [window(-(i + 1) * FOUNDER_PROMPTS_EACH, FOUNDER_PROMPTS_EACH) for i in range(len(FOUNDERS))]
+    return plan
+
+
+def demo_recording(
+    *, text: str, speaker: DemoSpeaker, rng: np.random.Generator, workdir: Path, espeak: str = ESPEAK
+) -> bytes:
+    """One upload as the speaker's browser would send it: espeak-ng speech with some room tone before
+    and after, a level of its own and low noise throughout (never digital silence)."""
+    wav = workdir / "speech.wav"
+    voice = ["-v", speaker.voice, "-p", str(speaker.pitch), "-s", str(speaker.speed)]
+    subprocess.run(
+        [espeak, *voice, "-w", str(wav), "--", text],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    speech, rate = sf.read(wav, dtype="float64", always_2d=False)
+    lead = np.zeros(int(rng.uniform(0.25, 0.6) * rate))
+    tail = np.zeros(int(rng.uniform(0.3, 0.8) * rate))
+    peak = float(np.max(np.abs(speech))) or 1.0
+    audio = np.concatenate([lead, speech * (10 ** (rng.uniform(-10.0, -3.0) / 20) / peak), tail])
+    # Room tone: white noise smoothed a little (rooms are darker than white), at -62..-50 dBFS RMS.
+    noise = np.convolve(rng.standard_normal(audio.shape[0] + 3), np.ones(4) / 4, mode="valid")
+    noise *= 10 ** (rng.uniform(-62.0, -50.0) / 20) / np.sqrt(np.mean(noise**2))
+    audio = (audio + noise).astype(np.float32)
+    return _encode(audio, rate, speaker.upload, rng)
+
+
+def _encode(audio: np.ndarray, rate: int, upload: str, rng: np.random.Generator) -> bytes:
+    buffer = io.BytesIO()
+    if upload == "wav":
+        sf.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
+    elif upload == "flac":
+        sf.write(buffer, audio, rate, format="FLAC", subtype="PCM_16")
+    elif upload == "wav16":
+        sf.write(buffer, soxr.resample(audio, rate, 16_000), 16_000, format="WAV", subtype="PCM_16")
+    elif upload == "wav48":
+        # A stereo interface: the same voice on both channels, the right one a little quieter and
+        # with its own self-noise.
+        left = soxr.resample(audio, rate, 48_000)
+        right = 0.9 * left + rng.normal(0.0, 2e-4, left.shape[0]).astype(np.float32)
+        sf.write(buffer, np.stack([left, right], axis=1), 48_000, format="WAV", subtype="PCM_16")
+    elif upload == "ogg":
+        sf.write(buffer, soxr.resample(audio, rate, 44_100), 44_100, format="OGG", subtype="VORBIS")
+    else:
+        raise ValueError(f"unknown upload format {upload!r}")
+    return buffer.getvalue()

@@ -1,0 +1,43 @@
+"""`manage.py demo [--if-empty]`: seed a demo site with founders, prompts and espeak-ng clips."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from contributors.demo import SIMULATED, demo_database_is_empty, demo_seed
+from core.errors import ServiceError
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed a demo: three founding trustees, an admin, original prompts and clips spoken by espeak-ng "
+        "voices, all through the upload pipeline. Accounts that already exist are kept."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Do nothing when the database already has any contributor or prompt.",
+        )
+        parser.add_argument(
+            "--contributors",
+            type=int,
+            default=len(SIMULATED),
+            help=f"How many simulated contributors record (0-{len(SIMULATED)}; default all).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["if_empty"] and not demo_database_is_empty():
+            self.stdout.write("The database already has contributors or prompts; no demo seeded.")
+            return
+        try:
+            demo_seed(
+                out=self.stdout.write,
+                progress=options["verbosity"] >= 1,
+                contributors=options["contributors"],
+            )
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc

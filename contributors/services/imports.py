@@ -1,0 +1,174 @@
+"""Bulk import of an existing corpus through the same services as an upload."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from contributors.conf import clip_limits
+from contributors.models import AgeBand, ClipStatus, Contributor, Gender, PromptType, Provenance
+from contributors.pronunciation import cmudict_pronunciation
+from contributors.services.clips import clip_submit
+from contributors.services.prompts import lexicon_add, lexicon_as_mapping, prompt_create
+from core.errors import ServiceError
+
+MANIFEST_COLUMNS = ("utt_id", "speaker", "gender", "age", "audio", "duration_s", "text")
+_GENDERS = {"m": Gender.MALE, "male": Gender.MALE, "f": Gender.FEMALE, "female": Gender.FEMALE}
+
+
+class ManifestError(Exception):
+    """The manifest as a whole cannot be read (missing file or columns)."""
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    imported: int = 0
+    already_present: int = 0
+    contributors_created: int = 0
+    prompts_created: int = 0
+    lexicon_entries: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (utt_id, reason)
+
+
+def age_band_for(age: str) -> str:
+    """Map a numeric age to the platform's bands; anything unreadable is 'not given'."""
+    try:
+        years = int(float(age))
+    except ValueError:
+        return ""
+    bounds = [(12, AgeBand.CHILD), (17, AgeBand.TEEN), (29, AgeBand.A18), (44, AgeBand.A30), (59, AgeBand.A45)]
+    for upper, band in bounds:
+        if years <= upper:
+            return band
+    return AgeBand.A60
+
+
+def read_manifest(path: Path) -> Iterator[dict[str, str]]:
+    if not path.is_file():
+        raise ManifestError(f"{path} does not exist.")
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ManifestError(f"{path} lacks the columns: {', '.join(missing)}.")
+        yield from reader
+
+
+def read_lexicon(path: Path) -> dict[str, str]:
+    """'WORD PH1 PH2 ...' per line; the first pronunciation of a word wins (CMUdict's convention)."""
+    if not path.is_file():
+        raise ManifestError(f"{path} does not exist.")
+    entries: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            entries.setdefault(parts[0].lower(), " ".join(parts[1:]))
+    return entries
+
+
+def lexicon_import_missing(*, path: Path, source: str) -> int:
+    """Add the corpus lexicon's words that CMUdict lacks; CMUdict stays canonical for the rest."""
+    entries = {w: p for w, p in read_lexicon(path).items() if cmudict_pronunciation(w) is None}
+    return lexicon_add(entries=entries, source=source) if entries else 0
+
+
+def _contributor_for_speaker(
+    *, source: str, row: dict[str, str], accent: str, first_language: str, report: ImportReport
+) -> Contributor:
+    User = get_user_model()
+    username = f"{source}-{row['speaker']}"[:150]
+    with transaction.atomic():
+        user, created = User.objects.get_or_create(username=username)
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            report.contributors_created += 1
+        contributor, _ = Contributor.objects.get_or_create(
+            user=user,
+            defaults={
+                "gender": _GENDERS.get(row["gender"].strip().lower(), ""),
+                "age_band": age_band_for(row["age"]),
+                "accent": accent,
+                "first_language": first_language,
+                # The corpus's own licence covers publication; the import records when it was accepted.
+                "cc0_consent_at": timezone.now(),
+            },
+        )
+    return contributor
+
+
+def corpus_import(
+    *,
+    manifest: Path,
+    audio_root: Path,
+    source: str,
+    lexicon: Path | None = None,
+    validated: bool = False,
+    accent: str = "",
+    first_language: str = "",
+    max_duration_s: float = 30.0,
+    limit: int | None = None,
+    on_row: Callable[[str, str | None], None] | None = None,
+) -> ImportReport:
+    """Import every row; a bad row is recorded in the report with its reason and skipped.
+
+    Each speaker becomes a contributor (username ``<source>-<speaker>``), each sentence a prompt, each
+    file a clip through ``clip_submit``; ``validated`` marks clips valid with provenance "imported".
+    Running it again imports nothing twice."""
+    report = ImportReport()
+    if lexicon is not None:
+        report.lexicon_entries = lexicon_import_missing(path=lexicon, source=source)
+    lexicon_map = lexicon_as_mapping()
+    limits = replace(clip_limits(), max_duration_s=max_duration_s)
+    status = ClipStatus.VALID if validated else ClipStatus.PENDING
+    speakers: dict[str, Contributor] = {}
+    audio_root = audio_root.resolve()
+    for row in read_manifest(manifest):
+        if limit is not None and report.rows >= limit:
+            break
+        report.rows += 1
+        utt_id = row.get("utt_id") or f"row {report.rows}"
+        try:
+            contributor = speakers.get(row["speaker"])
+            if contributor is None:
+                contributor = _contributor_for_speaker(
+                    source=source, row=row, accent=accent, first_language=first_language, report=report
+                )
+                speakers[row["speaker"]] = contributor
+            prompt, created = prompt_create(
+                text=row["text"], prompt_type=PromptType.DIVERSE, source=source, lexicon=lexicon_map
+            )
+            report.prompts_created += int(created)
+            audio_path = (audio_root / row["audio"]).resolve()
+            if not audio_path.is_relative_to(audio_root):
+                raise ServiceError("audio_path_outside_root", f"{row['audio']} points outside --audio-root.")
+            if not audio_path.is_file():
+                raise ServiceError("audio_missing", f"{audio_path} does not exist.")
+            submission = clip_submit(
+                contributor=contributor,
+                prompt_id=prompt.pk,
+                data=audio_path.read_bytes(),
+                provenance=Provenance.IMPORTED,
+                status=status,
+                limits=limits,
+                analyse_inline=True,
+            )
+        except ServiceError as exc:
+            report.failures.append((utt_id, f"{exc.code}: {exc.message}"))
+            if on_row:
+                on_row(utt_id, exc.message)
+            continue
+        if submission.created:
+            report.imported += 1
+        else:
+            report.already_present += 1
+        if on_row:
+            on_row(utt_id, None)
+    return report

@@ -1,0 +1,129 @@
+"""The demo seed: accounts, prompts and espeak-ng clips through the real upload pipeline."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+import soundfile as sf
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+
+from contributors import demo
+from contributors.models import Clip, Contributor, Prompt, PromptType
+from contributors.pronunciation import pronounce
+from contributors.services.prompts import prompt_create
+from contributors.text import normalise_words
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fast_isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    # The demo signs up several accounts; the production hasher would make that the slowest part.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_demo_prompts_are_pronounceable_and_mixed():
+    for text, _ in demo.DEMO_PROMPTS:
+        pronounce(normalise_words(text))  # raises MissingPronunciations naming any word CMUdict lacks
+    types = [prompt_type for _, prompt_type in demo.DEMO_PROMPTS]
+    assert types.count(PromptType.SHARED) == 4
+    assert types.count(PromptType.COVERAGE) == 20
+    assert types.count(PromptType.DIVERSE) == 16
+    assert len({text for text, _ in demo.DEMO_PROMPTS}) == len(demo.DEMO_PROMPTS)
+
+
+@needs_espeak
+@pytest.mark.django_db
+def test_demo_seeds_founders_prompts_and_clips():
+    out = io.StringIO()
+    call_command("demo", "--if-empty", "--contributors", "3", stdout=out, verbosity=0)
+
+    assert demo.demo_is_seeded()
+    assert Prompt.objects.filter(source=demo.DEMO_SOURCE).count() == len(demo.DEMO_PROMPTS)
+    founders = Contributor.objects.filter(is_founding_trustee=True).select_related("user")
+    assert sorted(c.user.username for c in founders) == ["founder1", "founder2", "founder3"]
+    assert all(c.has_consented and c.user.check_password(demo.DEMO_PASSWORD) for c in founders)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_staff and admin.is_superuser and admin.check_password(demo.DEMO_PASSWORD)
+    assert demo.DEMO_PASSWORD in out.getvalue()
+
+    shared = set(Prompt.objects.filter(prompt_type=PromptType.SHARED).values_list("pk", flat=True))
+    simulated = [s.username for s in demo.SIMULATED[:3]]
+    for username in simulated:
+        their_clips = Clip.objects.filter(contributor__user__username=username)
+        read = set(their_clips.values_list("prompt_id", flat=True))
+        assert shared <= read
+        assert len(read) == len(shared) + demo.SIMULATED_PROMPTS_EACH
+    for founder in founders:
+        assert founder.clips.count() == demo.FOUNDER_PROMPTS_EACH
+
+    clips = list(Clip.objects.all())
+    assert len(clips) == 3 * (len(shared) + demo.SIMULATED_PROMPTS_EACH) + 3 * demo.FOUNDER_PROMPTS_EACH
+    for clip in clips:
+        assert clip.duration_s > 1.0
+        assert clip.clipping_ratio == 0.0
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            info = sf.info(io.BytesIO(handle.read()))
+        assert (info.format, info.samplerate, info.channels) == ("FLAC", 16_000, 1)
+        assert info.duration == pytest.approx(clip.duration_s)
+    # The first three simulated contributors upload WAV at 22.05 kHz, FLAC, and 48 kHz stereo WAV.
+    assert {c.original_format for c in clips} >= {"WAV/PCM_16", "FLAC/PCM_16"}
+    assert any(c.original_sample_rate == 48_000 and c.original_channels == 2 for c in clips)
+
+    counts = (get_user_model().objects.count(), Prompt.objects.count(), Clip.objects.count())
+    out = io.StringIO()
+    call_command("demo", "--if-empty", stdout=out)
+    assert "no demo seeded" in out.getvalue()
+    assert (get_user_model().objects.count(), Prompt.objects.count(), Clip.objects.count()) == counts
+
+
+@needs_espeak
+@pytest.mark.django_db
+def test_demo_seed_again_adds_nothing():
+    first = demo.demo_seed(out=lambda line: None, progress=False, contributors=1)
+    again = demo.demo_seed(out=lambda line: None, progress=False, contributors=1)
+
+    assert first.clips_created == first.clips > 0
+    assert again.prompts_created == 0
+    assert again.clips_created == 0  # the same bytes again: every clip_submit found its clip
+    assert Clip.objects.count() == first.clips
+
+
+@pytest.mark.django_db
+def test_if_empty_leaves_a_database_with_prompts_alone():
+    prompt_create(text="The cat sat on the mat.", source="operator")
+    out = io.StringIO()
+    call_command("demo", "--if-empty", stdout=out)
+    assert "no demo seeded" in out.getvalue()
+    assert not demo.demo_is_seeded()
+    assert not Contributor.objects.exists()
+
+
+@pytest.mark.django_db
+def test_missing_espeak_is_a_command_error(monkeypatch):
+    monkeypatch.setattr(demo, "ESPEAK", "espeak-ng-not-installed")
+    with pytest.raises(CommandError, match="apt-get install espeak-ng"):
+        call_command("demo")
+    assert not Prompt.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_is_refused_over_https(settings):
+    settings.HTTPS = True
+    with pytest.raises(CommandError, match="production"):
+        call_command("demo")
+
+
+def test_demo_voices_keep_their_variant():
+    # espeak-ng 1.51 silently drops the variant of a bare language code such as "en-gb+f3", so every
+    # British speaker would come out as the same default male voice.
+    for speaker in demo.FOUNDERS + demo.SIMULATED:
+        assert not speaker.voice.startswith("en-gb+"), speaker.username
+    assert len({s.username for s in demo.FOUNDERS + demo.SIMULATED}) == len(demo.FOUNDERS + demo.SIMULATED)
