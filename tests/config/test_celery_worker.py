@@ -42,12 +42,13 @@ def broker_for(kind: str, tmp_path: Path) -> tuple[str, dict]:
         redis.Redis(host="127.0.0.1", port=6379, db=14).flushdb()
         return "redis://127.0.0.1:6379/14", {}
     folder = tmp_path / "data" / "broker"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True)
     return "filesystem://localhost/", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
     }
 
 
