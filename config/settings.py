@@ -180,16 +180,18 @@ elif STORAGE_BACKEND == "local":
     _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 else:
     raise ValueError(f"STORAGE_BACKEND={STORAGE_BACKEND!r}: use 'local' or 's3'")
+# Hashed, compressed static files once `collectstatic` has written its manifest (the Docker image does);
+# before that (a laptop, the tests) files are served as they are, from the apps, by whitenoise's finders.
+_static_manifest = (STATIC_ROOT / "staticfiles.json").exists()
 STORAGES = {
     "default": _default_storage,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG and env_bool("STATIC_MANIFEST", True)
+        if _static_manifest and not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-# Whitenoise's manifest storage needs collectstatic; the embedded default and tests serve from finders.
-WHITENOISE_USE_FINDERS = True
+WHITENOISE_USE_FINDERS = not _static_manifest
 WHITENOISE_AUTOREFRESH = DEBUG
 
 # Uploads larger than this spill to a temporary file instead of memory.

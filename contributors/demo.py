@@ -132,9 +132,7 @@ SIMULATED = (
     DemoSpeaker("demo-hugo", "en-us-nyc+m4", 42, 185, "male", "30-44", "New York City", upload="wav16"),
     DemoSpeaker("demo-isla", "en-gb-x-rp+f5", 75, 150, "female", "0-12", "Southern British"),
     DemoSpeaker("demo-jun", "en-us+klatt", 50, 175, "male", "18-29", "US General", "Korean", upload="wav48"),
-    DemoSpeaker(
-        "demo-kim", "en-gb-x-gbclan+f2", 60, 190, "other", "13-17", "Northern English", upload="flac"
-    ),
+    DemoSpeaker("demo-kim", "en-gb-x-gbclan+f2", 60, 190, "other", "13-17", "Northern English", upload="flac"),
     DemoSpeaker("demo-leo", "en-us+f5", 88, 135, "male", "0-12", "US General"),
 )
 _SPEAKER_KEYS = {speaker.username: key for key, speaker in enumerate(FOUNDERS + SIMULATED)}
@@ -225,9 +223,7 @@ def demo_seed(
                     workdir=Path(workdir),
                     espeak=espeak,
                 )
-                submission = clip_submit(
-                    contributor=contributor, prompt_id=prompts[prompt_index].pk, data=data
-                )
+                submission = clip_submit(contributor=contributor, prompt_id=prompts[prompt_index].pk, data=data)
                 clips += 1
                 clips_created += submission.created
                 audio_seconds += submission.clip.duration_s
@@ -259,9 +255,7 @@ def _seed_prompts() -> tuple[list[Prompt], int]:
     prompts: list[Prompt] = []
     created_count = 0
     for text, prompt_type in DEMO_PROMPTS:
-        prompt, created = prompt_create(
-            text=text, prompt_type=prompt_type, source=DEMO_SOURCE, lexicon=lexicon
-        )
+        prompt, created = prompt_create(text=text, prompt_type=prompt_type, source=DEMO_SOURCE, lexicon=lexicon)
         prompts.append(prompt)
         created_count += created
     return prompts, created_count

@@ -145,9 +145,7 @@ class Clip(models.Model):
             models.UniqueConstraint(fields=["contributor", "prompt"], name="clip_one_per_contributor_prompt"),
             models.CheckConstraint(condition=Q(duration_s__gt=0), name="clip_duration_positive"),
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=1), name="clip_score_in_unit"),
-            models.CheckConstraint(
-                condition=Q(status__in=ClipStatus.values), name="clip_status_known"
-            ),
+            models.CheckConstraint(condition=Q(status__in=ClipStatus.values), name="clip_status_known"),
         ]
         indexes = [models.Index(fields=["status", "created_at"])]
 

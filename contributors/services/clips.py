@@ -143,7 +143,7 @@ def clip_submit(
 
     name, created_file = _store_file(audio)
     try:
-        clip = _save_row(
+        submission = _save_row(
             contributor=contributor,
             prompt=prompt,
             audio=audio,
@@ -166,7 +166,7 @@ def clip_submit(
         if created_file:
             _delete_file_if_unreferenced(name)
         raise
-    return ClipSubmission(clip=clip, created=True)
+    return submission
 
 
 def _save_row(
@@ -178,7 +178,7 @@ def _save_row(
     provenance: str,
     status: str,
     analyse_inline: bool,
-) -> Clip:
+) -> ClipSubmission:
     fields = {
         "audio": name,
         "sha256": audio.sha256,
@@ -199,10 +199,10 @@ def _save_row(
         "score": 1.0 if status == ClipStatus.VALID and provenance == Provenance.IMPORTED else 0.0,
     }
     with transaction.atomic():
-        previous = (
-            Clip.objects.select_for_update().filter(contributor=contributor, prompt=prompt).first()
-        )
+        previous = Clip.objects.select_for_update().filter(contributor=contributor, prompt=prompt).first()
         replaced_name = None
+        if previous is not None and previous.sha256 == audio.sha256:
+            return ClipSubmission(clip=previous, created=False)  # the same upload, committed meanwhile
         if previous is None:
             clip = Clip.objects.create(contributor=contributor, prompt=prompt, **fields)
         else:
@@ -216,7 +216,7 @@ def _save_row(
             transaction.on_commit(lambda: _enqueue_analysis(clip.pk))
         if replaced_name and replaced_name != name:
             transaction.on_commit(lambda: _delete_file_if_unreferenced(replaced_name))
-    return clip
+    return ClipSubmission(clip=clip, created=True)
 
 
 def _speech_fields(audio: NormalisedAudio) -> dict[str, object]:
@@ -252,9 +252,7 @@ def clip_analyse(*, clip_id: int) -> Clip | None:
 def clips_analyse_missing(*, limit: int = 500) -> int:
     """Enqueue analysis for clips that have none (a lost message, a broker that was down)."""
     stale = timezone.now() - timedelta(minutes=10)
-    ids = list(
-        Clip.objects.filter(analysed_at__isnull=True, updated_at__lt=stale).values_list("pk", flat=True)[:limit]
-    )
+    ids = list(Clip.objects.filter(analysed_at__isnull=True, updated_at__lt=stale).values_list("pk", flat=True)[:limit])
     for clip_id in ids:
         _enqueue_analysis(clip_id)
     return len(ids)

@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
-from contributors.models import Clip
 from contributors.services.clips import clip_submit
 from tests.conftest import require_service
 from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes

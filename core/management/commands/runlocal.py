@@ -30,11 +30,24 @@ class Command(BaseCommand):
             return
         worker = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "-Q", "default,gpu",
-                "--concurrency", str(options["concurrency"]), "--loglevel", "INFO",
-            ]  # fmt: skip
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--beat",
+                "-Q",
+                "default,gpu",
+                "--concurrency",
+                str(options["concurrency"]),
+                "--loglevel",
+                "INFO",
+            ]
         )
         self.stdout.write(f"Celery worker started (pid {worker.pid}); the site is at http://{options['addrport']}/")
+        # SIGTERM (a process manager, `kill`) stops both as Ctrl-C does, instead of orphaning the worker.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             call_command("runserver", options["addrport"])
         except KeyboardInterrupt:
@@ -47,3 +60,7 @@ class Command(BaseCommand):
                 except subprocess.TimeoutExpired:
                     worker.kill()
             self.stdout.write("Stopped the web server and the worker.")
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,533 @@
+"""Benchmark: the upload path (``POST /api/v1/clips/``) against its floor, audio normalisation alone.
+
+Usage::
+
+    .venv/bin/python benchmarks/upload.py [--clips N] [--clients 1,4,8] [--database-url URL] [--workers W]
+
+What is measured, each row on its own ``--clips`` distinct recordings (default 400):
+
+1. **floor**: ``contributors.audio.normalise`` in-process, pinned to one core: decode (soundfile), downmix,
+   resample to 16 kHz (soxr HQ), FLAC encode, sha256. Every upload must pay this, and no web stack can
+   make it cheaper, so it is the peer the other rows are compared with: "vs floor" is a row's clips/s over
+   the floor's clips/s.
+2. **service**: ``clip_submit`` in-process on the same inputs as the floor, also pinned to one core (the
+   PostgreSQL server runs beside it): the floor plus the consent, prompt and duplicate checks, the file
+   write through Django storage, the row insert and the analysis enqueue (an in-memory Celery broker, so
+   the broker itself costs nothing). Service / floor is the overhead of the platform's own code.
+3. **http**: the real API under gunicorn (``--workers`` sync workers, default 2, one per core of the
+   reference machine), for each ``--clients`` level that many threads, each with its own contributor,
+   token and ``requests.Session``, posting multipart uploads as fast as answers come. Throughput counts
+   the whole level; latency is per request, queueing included. Every answer must be 201. With W workers
+   the ideal is about W x the floor, less what the clients themselves cost on the same machine.
+
+Inputs are real recordings from ``../shared/data/speechocean762-train`` (16 kHz mono FLAC) when that
+folder exists, else seeded synthetic speech-like audio. In every row 3 of each 5 clips are uploaded as
+recorded (16 kHz mono FLAC) and 2 are converted to stereo 16-bit WAV, one at 44.1 kHz and one at 48 kHz,
+so that downmixing and resampling are exercised. Every clip is a distinct recording (the platform
+deduplicates by sha256 and keeps one clip per contributor per prompt); past the corpus size a
+recording comes back with a small gain change, which makes it distinct again.
+
+The script creates a fresh PostgreSQL database (``--database-url``; the server's ``postgres`` database is
+used to create and drop it), a temporary DATA_DIR, and tears both down, and stops gunicorn, even on error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+import requests
+import soundfile as sf
+import soxr
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from contributors.audio import AudioRejected, ClipLimits, normalise  # noqa: E402  (needs ROOT on sys.path)
+
+CORPUS = ROOT.parent / "shared" / "data" / "speechocean762-train"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_upload"
+SEED = 20240601
+SOURCE_RATE = 16_000
+# Position in a block of 5 -> how the clip is uploaded; the same mix in every row.
+UPLOAD_KINDS = ("flac16k", "flac16k", "flac16k", "wav44k_stereo", "wav48k_stereo")
+KIND_RATES = {"wav44k_stereo": 44_100, "wav48k_stereo": 48_000}
+MIX_LINE = "3/5 16 kHz mono FLAC as recorded, 1/5 44.1 kHz stereo WAV, 1/5 48 kHz stereo WAV"
+HEALTH_TIMEOUT_S = 60.0
+REQUEST_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One source recording: a corpus file, or a seed for synthetic speech."""
+
+    duration_s: float
+    path: Path | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file as a client would send it."""
+
+    data: bytes
+    filename: str
+    content_type: str
+    duration_s: float
+
+
+@dataclass
+class Row:
+    path: str
+    clients: int
+    clips: int
+    elapsed_s: float
+    audio_s: float
+    latencies_ms: list[float]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.clips / self.elapsed_s
+
+    def latency_ms(self, percentile: float) -> float:
+        return float(np.percentile(self.latencies_ms, percentile)) if self.latencies_ms else float("nan")
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def corpus_recordings(limits: ClipLimits) -> list[Recording]:
+    """The corpus files whose duration the upload limits accept; empty when the corpus is absent."""
+    manifest = CORPUS / "manifest.tsv"
+    if not manifest.exists():
+        return []
+    margin = 0.05  # the manifest rounds durations; stay clear of the limits
+    with manifest.open(newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [
+        Recording(duration_s=float(row["duration_s"]), path=CORPUS / row["audio"])
+        for row in rows
+        if limits.min_duration_s + margin <= float(row["duration_s"]) <= limits.max_duration_s - margin
+    ]
+
+
+def synthetic_recordings(count: int) -> list[Recording]:
+    rng = np.random.default_rng(SEED)
+    return [Recording(duration_s=round(float(rng.uniform(2.0, 6.0)), 3), seed=SEED + i) for i in range(count)]
+
+
+def synthetic_speech(recording: Recording) -> np.ndarray:
+    """Voiced speech, roughly: harmonics of a wandering pitch with a falling spectrum, in syllable-rate
+    bursts separated by pauses, over a faint noise floor. Enough for the codec and resampler to work on."""
+    rng = np.random.default_rng(recording.seed)
+    n = int(recording.duration_s * SOURCE_RATE)
+    t = np.arange(n) / SOURCE_RATE
+    f0 = rng.uniform(90, 220) * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.3, 1.0) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SOURCE_RATE
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 30))
+    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(3.0, 5.0) * t + rng.uniform(0, np.pi)), 0, None) ** 2
+    noise = rng.normal(0, 0.003, n)
+    return (0.25 * voiced * syllables + noise).astype(np.float32)
+
+
+def recording_samples(recording: Recording) -> np.ndarray:
+    if recording.path is not None:
+        samples, _ = sf.read(recording.path, dtype="float32")
+        return samples
+    return synthetic_speech(recording)
+
+
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    # Converted here, not by libsndfile, whose float-to-int conversion wraps around instead of clipping.
+    return np.clip(np.rint(samples * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def encode(samples: np.ndarray, rate: int, file_format: str) -> bytes:
+    buffer = BytesIO()
+    sf.write(buffer, to_pcm16(samples), rate, format=file_format, subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def stereo_at(samples: np.ndarray, rate: int) -> np.ndarray:
+    """The recording resampled to ``rate`` on two slightly different channels, so the downmix matters."""
+    resampled = soxr.resample(samples, SOURCE_RATE, rate, quality="HQ")
+    return np.stack([resampled, 0.8 * resampled], axis=1)
+
+
+def make_upload(recording: Recording, kind: str, variant: int, name: str) -> Upload:
+    """``variant`` > 0 scales the gain slightly: a recording used again is a different recording."""
+    if kind == "flac16k" and variant == 0 and recording.path is not None:
+        data = recording.path.read_bytes()  # exactly the file as recorded
+    else:
+        samples = recording_samples(recording) * (1.0 - 0.01 * variant)
+        if kind == "flac16k":
+            data = encode(samples, SOURCE_RATE, "FLAC")
+        else:
+            data = encode(stereo_at(samples, KIND_RATES[kind]), KIND_RATES[kind], "WAV")
+    extension, content_type = ("flac", "audio/flac") if kind == "flac16k" else ("wav", "audio/wav")
+    return Upload(data=data, filename=f"{name}.{extension}", content_type=content_type, duration_s=recording.duration_s)
+
+
+def make_uploads(recordings: list[Recording], *, start: int, count: int) -> list[Upload]:
+    """Uploads ``start`` .. ``start + count`` of the endless sequence of distinct recordings."""
+    uploads = []
+    for i in range(count):
+        index = start + i
+        variant, position = divmod(index, len(recordings))
+        kind = UPLOAD_KINDS[i % len(UPLOAD_KINDS)]
+        uploads.append(make_upload(recordings[position], kind, variant, name=f"clip-{index}"))
+    return uploads
+
+
+# --- database and Django --------------------------------------------------------------------------
+
+
+def admin_conninfo(database_url: str) -> tuple[str, str]:
+    """(the URL of the server's ``postgres`` database, the benchmark database's name)."""
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    if parts.scheme not in {"postgres", "postgresql"} or not name:
+        raise SystemExit(f"--database-url must be postgres://user@host:port/name, not {database_url!r}")
+    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), name
+
+
+@contextmanager
+def bench_database(database_url: str) -> Iterator[str]:
+    """Create the database, yield the server's version, drop the database."""
+    admin_url, name = admin_conninfo(database_url)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists:  # never drop what this run did not create
+            raise SystemExit(f"database {name!r} already exists; drop it or pass another --database-url")
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        version = str(admin.execute("SHOW server_version").fetchone()[0])
+    try:
+        yield version
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def service_env(database_url: str, data_dir: Path) -> dict[str, str]:
+    """The settings both the in-process service and gunicorn run with."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(data_dir),
+        "MEDIA_ROOT": str(data_dir / "media"),
+        "CELERY_BROKER_URL": "memory://",  # enqueueing analysis stays in-process and cheap
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DEBUG": "false",  # with DEBUG on Django keeps every query in memory
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def django_setup(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def close_django_connections() -> None:
+    from django.db import connections
+
+    connections.close_all()
+
+
+def prompts_create(count: int) -> list[int]:
+    """Fixtures, not measured: plain rows, because prompt_create's pronunciation lookup is beside the point."""
+    from contributors.models import Prompt
+
+    prompts = Prompt.objects.bulk_create(
+        Prompt(text=f"Benchmark sentence {i}.", normalised_text=f"benchmark sentence {i}", source="benchmark")
+        for i in range(count)
+    )
+    return [prompt.pk for prompt in prompts]
+
+
+def contributors_create(count: int, label: str) -> list[tuple[object, str]]:
+    """(contributor, API token) pairs who have consented; the password is never checked, so it is hashed
+    with a cheap hasher to keep set-up short."""
+    from django.test import override_settings
+    from rest_framework.authtoken.models import Token
+
+    from contributors.services.accounts import contributor_signup
+
+    made = []
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        for k in range(count):
+            contributor = contributor_signup(
+                username=f"bench-{label}-{k}", password=secrets.token_urlsafe(16), cc0_consent=True
+            )
+            made.append((contributor, Token.objects.create(user=contributor.user).key))
+    return made
+
+
+# --- measurements ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def single_core() -> Iterator[None]:
+    """Pin this process to one CPU (Linux); other processes, PostgreSQL included, keep the rest."""
+    if not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def measure_floor(uploads: list[Upload], limits: ClipLimits) -> Row:
+    for upload in uploads[:3]:  # warm-up: first calls load codecs and filters
+        normalise(upload.data, limits)
+    latencies, failures = [], []
+    start = time.perf_counter()
+    for upload in uploads:
+        began = time.perf_counter()
+        try:
+            normalise(upload.data, limits)
+        except AudioRejected as exc:
+            failures.append(f"{upload.filename}: {exc.code}")
+        latencies.append((time.perf_counter() - began) * 1000)
+    elapsed = time.perf_counter() - start
+    return Row("floor (normalise)", 1, len(uploads), elapsed, audio_seconds(uploads), latencies, failures)
+
+
+def measure_service(uploads: list[Upload], contributor: object, prompt_ids: list[int]) -> Row:
+    from contributors.services.clips import clip_submit
+    from core.errors import ServiceError
+
+    latencies, failures = [], []
+    start = time.perf_counter()
+    for upload, prompt_id in zip(uploads, prompt_ids, strict=False):
+        began = time.perf_counter()
+        try:
+            submission = clip_submit(contributor=contributor, prompt_id=prompt_id, data=upload.data)
+            if not submission.created:
+                failures.append(f"{upload.filename}: already stored")
+        except ServiceError as exc:
+            failures.append(f"{upload.filename}: {exc}")
+        latencies.append((time.perf_counter() - began) * 1000)
+    elapsed = time.perf_counter() - start
+    return Row("service (clip_submit)", 1, len(uploads), elapsed, audio_seconds(uploads), latencies, failures)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[str]:
+    """Start gunicorn, wait until /healthz answers, yield its base URL; stop it on the way out."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, server, log_path)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def wait_healthy(base_url: str, server: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log_tail(log_path)}")
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz in {HEALTH_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def measure_http(base_url: str, uploads: list[Upload], tokens: list[str], prompt_ids: list[int]) -> Row:
+    """len(tokens) clients at once; client k posts uploads k, k + clients, ... one after another."""
+    clients = len(tokens)
+
+    def client(k: int) -> tuple[list[float], list[str]]:
+        latencies, failures = [], []
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Token {tokens[k]}"
+            for i in range(k, len(uploads), clients):
+                upload = uploads[i]
+                began = time.perf_counter()
+                try:
+                    response = session.post(
+                        f"{base_url}/api/v1/clips/",
+                        data={"prompt": str(prompt_ids[i])},
+                        files={"audio": (upload.filename, upload.data, upload.content_type)},
+                        timeout=REQUEST_TIMEOUT_S,
+                    )
+                    if response.status_code != 201:
+                        failures.append(f"{upload.filename}: {response.status_code} {response.text[:200]}")
+                except requests.RequestException as exc:
+                    failures.append(f"{upload.filename}: {exc}")
+                latencies.append((time.perf_counter() - began) * 1000)
+        return latencies, failures
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        results = list(pool.map(client, range(clients)))
+    elapsed = time.perf_counter() - start
+    latencies = [ms for client_latencies, _ in results for ms in client_latencies]
+    failures = [failure for _, client_failures in results for failure in client_failures]
+    return Row("http (gunicorn)", clients, len(uploads), elapsed, audio_seconds(uploads), latencies, failures)
+
+
+def audio_seconds(uploads: list[Upload]) -> float:
+    return sum(upload.duration_s for upload in uploads)
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def print_report(rows: list[Row], *, postgres_version: str, source: str, workers: int) -> None:
+    floor = rows[0].rate
+    print()
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"PostgreSQL {postgres_version}"
+    )
+    print(f"inputs: {source}; mix: {MIX_LINE}")
+    print(f"floor and service pinned to one core; http: gunicorn, {workers} sync workers, clients on the same host")
+    print()
+    print("| path | clients | clips | clips/s | p50 ms | p99 ms | vs floor | x real time | errors |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        print(
+            f"| {row.path} | {row.clients} | {row.clips} | {row.rate:.1f} | {row.latency_ms(50):.1f} | "
+            f"{row.latency_ms(99):.1f} | {row.rate / floor:.2f} | {row.audio_s / row.elapsed_s:.0f} | "
+            f"{len(row.failures)} |"
+        )
+    total_audio = sum(row.audio_s for row in rows)
+    total_time = sum(row.elapsed_s for row in rows)
+    print()
+    print(
+        f"audio: {total_audio:.0f} s processed in {total_time:.1f} s of measured time "
+        f"({total_audio / total_time:.0f}x real time over all rows; "
+        f"{rows[0].audio_s / rows[0].clips:.2f} s mean clip)"
+    )
+    for row in rows:
+        for failure in row.failures[:5]:
+            print(f"  {row.path} x{row.clients}: {failure}")
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clips", type=int, default=400, help="Clips per row (default 400).")
+    parser.add_argument("--clients", default="1,4,8", help="Concurrent HTTP clients, one level per row.")
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="Created and dropped by the run.")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, one per core).")
+    args = parser.parse_args()
+    args.clients = [int(level) for level in args.clients.split(",") if level.strip()]
+    if args.clips < 1 or not args.clients or min(args.clients) < 1:
+        parser.error("--clips and every --clients level must be at least 1")
+    return args
+
+
+def main() -> int:
+    args = parse_args()
+    # SIGTERM unwinds like Ctrl-C, so gunicorn, the database and the temporary folder are still cleaned up.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-upload-")))
+        postgres_version = stack.enter_context(bench_database(args.database_url))
+        env = service_env(args.database_url, data_dir)
+        print(f"setting up {args.database_url} and Django in {data_dir} ...", flush=True)
+        django_setup(env)
+        stack.callback(close_django_connections)  # before the database is dropped
+
+        from contributors.conf import clip_limits
+
+        limits = clip_limits()
+        recordings = corpus_recordings(limits)
+        source = f"{len(recordings)} speechocean762-train recordings" if recordings else "synthetic speech-like"
+        recordings = recordings or synthetic_recordings(2_000)
+        prompt_ids = prompts_create(args.clips)
+        service_contributor = contributors_create(1, "service")[0][0]
+
+        uploads = make_uploads(recordings, start=0, count=args.clips)
+        print(f"floor and service on {args.clips} clips ...", flush=True)
+        with single_core():
+            rows.append(measure_floor(uploads, limits))
+            rows.append(measure_service(uploads, service_contributor, prompt_ids))
+
+        server = stack.enter_context(gunicorn_server(env, args.workers, data_dir / "gunicorn.log"))
+        for level_index, clients in enumerate(args.clients, start=1):
+            tokens = [token for _, token in contributors_create(clients, f"http{level_index}")]
+            uploads = make_uploads(recordings, start=level_index * args.clips, count=args.clips)
+            print(f"http with {clients} clients on {args.clips} clips ...", flush=True)
+            rows.append(measure_http(server, uploads, tokens, prompt_ids))
+        if any(row.failures for row in rows[2:]):
+            print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
+
+    print_report(rows, postgres_version=postgres_version, source=source, workers=args.workers)
+    return 1 if any(row.failures for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
