@@ -441,6 +441,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_average() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
 def print_report(rows: list[Row], *, postgres_version: str, source: str, workers: int) -> None:
     floor = rows[0].rate
     print()
@@ -450,6 +454,7 @@ def print_report(rows: list[Row], *, postgres_version: str, source: str, workers
     )
     print(f"inputs: {source}; mix: {MIX_LINE}")
     print(f"floor and service pinned to one core; http: gunicorn, {workers} sync workers, clients on the same host")
+    print(f"load average at the end (1/5/15 min): {load_average()}; other work on the machine skews the http rows")
     print()
     print("| path | clients | clips | clips/s | p50 ms | p99 ms | vs floor | x real time | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ from tests.factories import speechlike, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "speechocean762-train"
+SHARED = (
+    Path(os.environ.get("SHARED_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    / "speechocean762-train"
+)
 HEADER = "utt_id\tspeaker\tgender\tage\taudio\tduration_s\ttext\n"
 
 
