@@ -445,7 +445,7 @@ def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
-def print_report(rows: list[Row], *, postgres_version: str, source: str, workers: int) -> None:
+def print_report(rows: list[Row], *, postgres_version: str, source: str, workers: int, load_before: str) -> None:
     floor = rows[0].rate
     print()
     print(
@@ -454,7 +454,7 @@ def print_report(rows: list[Row], *, postgres_version: str, source: str, workers
     )
     print(f"inputs: {source}; mix: {MIX_LINE}")
     print(f"floor and service pinned to one core; http: gunicorn, {workers} sync workers, clients on the same host")
-    print(f"load average at the end (1/5/15 min): {load_average()}; other work on the machine skews the http rows")
+    print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
     print()
     print("| path | clients | clips | clips/s | p50 ms | p99 ms | vs floor | x real time | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -495,6 +495,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
+    load_before = load_average()
     # SIGTERM unwinds like Ctrl-C, so gunicorn, the database and the temporary folder are still cleaned up.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     rows: list[Row] = []
@@ -530,7 +531,7 @@ def main() -> int:
         if any(row.failures for row in rows[2:]):
             print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
 
-    print_report(rows, postgres_version=postgres_version, source=source, workers=args.workers)
+    print_report(rows, postgres_version=postgres_version, source=source, workers=args.workers, load_before=load_before)
     return 1 if any(row.failures for row in rows) else 0
 
 

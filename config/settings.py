@@ -140,8 +140,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # A file, not memory, so that worker processes started by the integration tests see the test data.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+    # A file, not memory, so that worker processes started by the integration tests see the test data;
+    # one per test process, so that two test runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -211,6 +212,17 @@ CLIP_LIMITS = {
     "CLIPPING_MAX_RATIO": 0.01,
 }
 
+# --- trust engine --------------------------------------------------------------------------------
+# Defaults are the proposal's (z, MIN_TRUST); the others are argued in contributors/trust.py.
+TRUST = {
+    "Z": 1.96,
+    "MIN_TRUST": 0.6,
+    "MIN_VOTES": 1,
+    "DISCARD_MIN_VOTES": 10,
+    "DISCARD_MAX_SCORE": 0.3,
+    "MAX_ITERATIONS": 100,
+}
+
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -222,7 +234,10 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": env_str("THROTTLE_AUTH", "30/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env_str("THROTTLE_AUTH", "30/min"),
+        "votes": env_str("THROTTLE_VOTES", "120/min"),
+    },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 if DEBUG:
@@ -290,6 +305,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "storage-sweep-orphans": {"task": "contributors.tasks.storage_sweep_orphans", "schedule": 3600.0},
     "clips-analyse-missing": {"task": "contributors.tasks.clips_analyse_missing", "schedule": 900.0},
+    # The backstop for the incremental path after each vote.
+    "trust-recompute": {"task": "contributors.tasks.trust_recompute", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -16,13 +16,14 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from contributors import selectors
-from contributors.models import AgeBand, Clip, Contributor, Gender, Prompt
+from contributors.models import AgeBand, Clip, Contributor, Gender, Prompt, ReportReason, Verdict
 from contributors.services.accounts import (
     contributor_for_user,
     contributor_signup,
     contributor_update_profile,
 )
 from contributors.services.clips import clip_submit
+from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
 
 
@@ -38,16 +39,25 @@ class MeOutput(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
     cc0_consent = serializers.BooleanField(source="has_consented")
     clips_submitted = serializers.SerializerMethodField()
+    votes_cast = serializers.SerializerMethodField()
+    quota_left = serializers.SerializerMethodField()
 
     class Meta:
         model = Contributor
         fields = [
             "username", "speaker_id", "age_band", "gender", "accent", "first_language", "cc0_consent",
-            "cc0_consent_at", "is_founding_trustee", "clips_submitted",
+            "cc0_consent_at", "is_founding_trustee", "trust", "is_trustee", "clips_submitted", "votes_cast",
+            "quota_left",
         ]  # fmt: skip
 
     def get_clips_submitted(self, obj: Contributor) -> int:
         return obj.clips.count()
+
+    def get_votes_cast(self, obj: Contributor) -> int:
+        return obj.votes_cast.count()
+
+    def get_quota_left(self, obj: Contributor) -> int:
+        return selectors.vote_quota_left(contributor=obj)
 
 
 class CredentialsInput(serializers.Serializer):
@@ -168,7 +178,8 @@ class ClipOutput(serializers.ModelSerializer):
     class Meta:
         model = Clip
         fields = [
-            "id", "prompt", "prompt_text", "status", "score", "duration_s", "sha256", "audio_url",
+            "id", "prompt", "prompt_text", "status", "score", "votes_counted", "votes_valid_counted",
+            "duration_s", "sha256", "audio_url",
             "original_format", "original_sample_rate", "original_channels", "rms_dbfs", "peak_dbfs",
             "clipping_ratio", "speech_ratio", "snr_db", "provenance", "created_at", "updated_at",
         ]  # fmt: skip
@@ -230,3 +241,81 @@ def _visible_clip(request: Request, clip_id: int) -> Clip:
     if clip is None:
         raise ServiceError("clip_unknown", f"There is no clip {clip_id} that you can see.", status_code=404)
     return clip
+
+
+class ValidationClipOutput(serializers.ModelSerializer):
+    prompt_text = serializers.CharField(source="prompt.text")
+    audio_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Clip
+        fields = ["id", "prompt_text", "duration_s", "audio_url"]
+
+    def get_audio_url(self, obj: Clip) -> str:
+        return f"/api/v1/clips/{obj.pk}/audio"
+
+
+class ValidationNextApi(APIView):
+    """The server's pick of a clip to validate; the client never chooses. ``clip`` is null when none is left."""
+
+    class ValidationNextOutput(serializers.Serializer):
+        clip = ValidationClipOutput(allow_null=True)
+        quota_left = serializers.IntegerField()
+
+    @extend_schema(responses={200: ValidationNextOutput})
+    def get(self, request: Request) -> Response:
+        contributor = contributor_for_user(request.user)
+        if not contributor.is_trustee:
+            raise ServiceError("not_trustee", "Only trustees validate clips.", status_code=403)
+        clip = selectors.validation_next_for(contributor=contributor)
+        return Response(
+            {
+                "clip": ValidationClipOutput(clip).data if clip else None,
+                "quota_left": selectors.vote_quota_left(contributor=contributor),
+            }
+        )
+
+
+class VoteCreateApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "votes"
+
+    class VoteInput(serializers.Serializer):
+        verdict = serializers.CharField(max_length=16)
+
+    class VoteOutput(serializers.Serializer):
+        clip = serializers.IntegerField(source="clip.pk")
+        verdict = serializers.CharField(source="vote.verdict")
+        clip_status = serializers.CharField(source="clip.status")
+        quota_left = serializers.IntegerField()
+
+    @extend_schema(request=VoteInput, responses={201: VoteOutput})
+    def post(self, request: Request, clip_id: int) -> Response:
+        serializer = self.VoteInput(data=request.data)
+        if not serializer.is_valid():
+            raise ServiceError("verdict_invalid", f"Send a verdict: one of {', '.join(Verdict.values)}.")
+        outcome = vote_cast(
+            voter=contributor_for_user(request.user), clip_id=clip_id, verdict=serializer.validated_data["verdict"]
+        )
+        return Response(self.VoteOutput(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class ClipSkipApi(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request, clip_id: int) -> Response:
+        clip_skip(contributor=contributor_for_user(request.user), clip_id=clip_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ClipReportApi(APIView):
+    class ReportInput(serializers.Serializer):
+        reason = serializers.ChoiceField(choices=ReportReason.choices)
+        note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+
+    @extend_schema(request=ReportInput, responses={201: None})
+    def post(self, request: Request, clip_id: int) -> Response:
+        serializer = self.ReportInput(data=request.data)
+        if not serializer.is_valid():
+            raise ServiceError("reason_invalid", f"Give a reason: one of {', '.join(ReportReason.values)}.")
+        clip_report(reporter=contributor_for_user(request.user), clip_id=clip_id, **serializer.validated_data)
+        return Response(status=status.HTTP_201_CREATED)

@@ -26,10 +26,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from tqdm import tqdm
 
-from contributors.models import Contributor, Prompt, PromptType
+from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Verdict
+from contributors.selectors import validation_next_for, vote_quota_left
 from contributors.services.accounts import contributor_for_user, contributor_signup
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import lexicon_as_mapping, prompt_create
+from contributors.services.trust import trust_recompute_all
+from contributors.services.votes import vote_cast
 from core.errors import ServiceError
 
 # Published on purpose (printed after every seed) so a demo can be logged into; demo accounts only.
@@ -39,7 +42,8 @@ DEMO_SEED = 20_250_601  # every random choice of the seed derives from this
 ESPEAK = "espeak-ng"
 ADMIN_USERNAME = "admin"
 SIMULATED_PROMPTS_EACH = 5  # besides every shared prompt
-FOUNDER_PROMPTS_EACH = 6
+FOUNDER_PROMPTS_EACH = 12  # a trustee's vote quota is their clip count: founders need a few to validate
+DEMO_VOTE_ERROR_RATE = 0.05  # simulated trustees misjudge a good clip this often
 
 # Original sentences written for this project (not from TIMIT or any other corpus). Together they hold
 # every ARPAbet phone; each word is in CMUdict.
@@ -120,6 +124,11 @@ FOUNDERS = (
     DemoSpeaker("founder1", "en-us+m3", 40, 160, "male", "45-59", "US General"),
     DemoSpeaker("founder2", "en+f1", 55, 155, "female", "30-44", "Southern British", upload="flac"),
     DemoSpeaker("founder3", "en-us+f3", 50, 170, "female", "60+", "US General"),
+    # Six counted votes validate a clip (the Wilson bound at z = 1.96), so the demo needs more founders.
+    DemoSpeaker("founder4", "en-us+m2", 35, 165, "male", "30-44", "US General", upload="wav48"),
+    DemoSpeaker("founder5", "en+m4", 45, 150, "male", "60+", "Southern British"),
+    DemoSpeaker("founder6", "en-us+f1", 65, 160, "female", "18-29", "US General", upload="ogg"),
+    DemoSpeaker("founder7", "en-gb-scotland+f4", 60, 155, "female", "45-59", "Scottish", upload="flac"),
 )
 SIMULATED = (
     DemoSpeaker("demo-ava", "en-us+f2", 62, 165, "female", "30-44", "US General"),
@@ -229,6 +238,8 @@ def demo_seed(
                 audio_seconds += submission.clip.duration_s
                 bar.update(1)
 
+    votes = _seed_votes(out=out)
+
     summary = DemoSummary(
         founders=[s.username for s in FOUNDERS],
         contributors=[s.username for s in speakers],
@@ -241,13 +252,41 @@ def demo_seed(
     )
     out(
         f"Clips: {summary.clips} ({summary.clips_created} new, {summary.audio_seconds / 60:.1f} min of "
-        f"audio) from {len(readers)} contributors, in {summary.elapsed_s:.0f} s."
+        f"audio) from {len(readers)} contributors; {votes} votes cast; "
+        f"{Clip.objects.filter(status=ClipStatus.VALID).count()} clips valid; in {summary.elapsed_s:.0f} s."
     )
     out(
         f"Log in as {', '.join(summary.founders)} (founding trustees), {ADMIN_USERNAME} (staff) or any "
         f"demo-* contributor with the password: {DEMO_PASSWORD}"
     )
     return summary
+
+
+def _seed_votes(*, out: Callable[[str], None]) -> int:
+    """Trustees validate through the same assignment and vote services as the page: each takes the clip
+    the server hands out and judges it (the demo's clips are all good; a few misjudgements are simulated),
+    round after round, until quotas or clips run out. New trustees join as their clips are validated."""
+    trust_recompute_all(trigger="demo")  # the founders named above become trustees
+    rng = np.random.default_rng([DEMO_SEED, 1])
+    cast = 0
+    progress = True
+    while progress:
+        progress = False
+        for trustee in Contributor.objects.filter(is_trustee=True).order_by("id"):
+            if vote_quota_left(contributor=trustee) <= 0:
+                continue
+            clip = validation_next_for(contributor=trustee)
+            if clip is None:
+                continue
+            verdict = Verdict.INVALID if rng.random() < DEMO_VOTE_ERROR_RATE else Verdict.VALID
+            try:
+                vote_cast(voter=trustee, clip_id=clip.pk, verdict=verdict)
+            except ServiceError:
+                continue  # lost trustee status or quota meanwhile: the next round decides again
+            cast += 1
+            progress = True
+    out(f"Votes: {cast} cast by simulated trustees.")
+    return cast
 
 
 def _seed_prompts() -> tuple[list[Prompt], int]:

@@ -44,6 +44,9 @@ class Contributor(models.Model):
         null=True, blank=True, help_text="When the contributor dedicated their recordings to CC0."
     )
     is_founding_trustee = models.BooleanField(default=False)
+    # Kept by the trust engine (contributors.services.trust); never edited by hand.
+    trust = models.FloatField(default=0.0, help_text="max(0, (valid - invalid) / clips); 1 for founders.")
+    is_trustee = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -135,6 +138,11 @@ class Clip(models.Model):
     analysed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=ClipStatus.choices, default=ClipStatus.PENDING)
     score = models.FloatField(default=0.0, help_text="Wilson lower bound of the counted valid votes.")
+    votes_counted = models.PositiveIntegerField(default=0, help_text="Votes of current trustees.")
+    votes_valid_counted = models.PositiveIntegerField(default=0)
+    status_fixed = models.BooleanField(
+        default=False, help_text="Imported with a known status that votes do not change (import --validated)."
+    )
     provenance = models.CharField(max_length=10, choices=Provenance.choices, default=Provenance.RECORDED)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -175,3 +183,62 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.voter.speaker_id} says {self.verdict} on clip {self.clip_id}"
+
+
+class ClipSkip(models.Model):
+    """A trustee passed on a clip; it is not offered to them again."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="skips")
+    contributor = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="skips")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clip", "contributor"], name="skip_one_per_clip_contributor")]
+
+    def __str__(self) -> str:
+        return f"{self.contributor.speaker_id} skipped clip {self.clip_id}"
+
+
+class ReportReason(models.TextChoices):
+    WRONG_TEXT = "wrong_text", "Does not match the prompt"
+    OFFENSIVE = "offensive", "Offensive content"
+    PERSONAL = "personal", "Contains personal information"
+    NOISE = "noise", "Noise or bad quality"
+    OTHER = "other", "Other"
+
+
+class ClipReport(models.Model):
+    """A trustee flagged a clip for an operator; it is not offered to them again."""
+
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="reports")
+    reason = models.CharField(max_length=16, choices=ReportReason.choices)
+    note = models.TextField(blank=True, max_length=1000)
+    resolved = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clip", "reporter"], name="report_one_per_clip_reporter")]
+
+    def __str__(self) -> str:
+        return f"clip {self.clip_id} reported as {self.reason}"
+
+
+class TrustRecompute(models.Model):
+    """One full recompute of the trust engine, kept so operators can see what changed and when."""
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    seconds = models.FloatField()
+    iterations = models.PositiveIntegerField()
+    cycle_resolved = models.BooleanField(default=False)
+    capped = models.BooleanField(default=False)
+    clips_changed = models.PositiveIntegerField()
+    contributors_changed = models.PositiveIntegerField()
+    trustees = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=32, help_text="command, periodic, trustee_change, founders, ...")
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"trust recompute at {self.started_at:%Y-%m-%d %H:%M} ({self.trigger})"

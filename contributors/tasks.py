@@ -21,3 +21,10 @@ def storage_sweep_orphans() -> int:
 @shared_task(name="contributors.tasks.clips_analyse_missing")
 def clips_analyse_missing() -> int:
     return clip_services.clips_analyse_missing()
+
+
+@shared_task(name="contributors.tasks.trust_recompute")
+def trust_recompute() -> int:
+    from contributors.services.trust import trust_recompute_all
+
+    return trust_recompute_all(trigger="periodic").clips_changed

@@ -30,6 +30,14 @@ class ContributorFactory(factory.django.DjangoModelFactory):
     cc0_consent_at = factory.LazyFunction(timezone.now)
 
 
+class FounderFactory(ContributorFactory):
+    """A founding trustee as the engine leaves one: trust 1, trustee."""
+
+    is_founding_trustee = True
+    is_trustee = True
+    trust = 1.0
+
+
 class PromptFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Prompt

@@ -27,6 +27,7 @@ from contributors.audio import (
 )
 from contributors.conf import clip_limits
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, Provenance
+from contributors.services.trust import trust_after_submission
 from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -196,7 +197,9 @@ def _save_row(
         **(_speech_fields(audio) if analyse_inline else {}),
         "provenance": provenance,
         "status": status,
-        "score": 1.0 if status == ClipStatus.VALID and provenance == Provenance.IMPORTED else 0.0,
+        "score": 0.0,
+        # A status given at import (a curated corpus) is fixed; votes still count but do not change it.
+        "status_fixed": status != ClipStatus.PENDING,
     }
     with transaction.atomic():
         previous = Clip.objects.select_for_update().filter(contributor=contributor, prompt=prompt).first()
@@ -205,6 +208,8 @@ def _save_row(
             return ClipSubmission(clip=previous, created=False)  # the same upload, committed meanwhile
         if previous is None:
             clip = Clip.objects.create(contributor=contributor, prompt=prompt, **fields)
+            if not clip.status_fixed:
+                trust_after_submission(contributor=contributor)
         else:
             _check_replaceable(previous)  # again, under the row lock: a vote may have arrived meanwhile
             replaced_name = previous.audio.name

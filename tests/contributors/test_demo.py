@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from contributors import demo
-from contributors.models import Clip, Contributor, Prompt, PromptType
+from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Vote
 from contributors.pronunciation import pronounce
 from contributors.services.prompts import prompt_create
 from contributors.text import normalise_words
@@ -48,7 +48,8 @@ def test_demo_seeds_founders_prompts_and_clips():
     assert demo.demo_is_seeded()
     assert Prompt.objects.filter(source=demo.DEMO_SOURCE).count() == len(demo.DEMO_PROMPTS)
     founders = Contributor.objects.filter(is_founding_trustee=True).select_related("user")
-    assert sorted(c.user.username for c in founders) == ["founder1", "founder2", "founder3"]
+    assert sorted(c.user.username for c in founders) == [f"founder{i}" for i in range(1, 8)]
+    assert all(c.is_trustee for c in founders)
     assert all(c.has_consented and c.user.check_password(demo.DEMO_PASSWORD) for c in founders)
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_staff and admin.is_superuser and admin.check_password(demo.DEMO_PASSWORD)
@@ -65,7 +66,10 @@ def test_demo_seeds_founders_prompts_and_clips():
         assert founder.clips.count() == demo.FOUNDER_PROMPTS_EACH
 
     clips = list(Clip.objects.all())
-    assert len(clips) == 3 * (len(shared) + demo.SIMULATED_PROMPTS_EACH) + 3 * demo.FOUNDER_PROMPTS_EACH
+    assert len(clips) == 3 * (len(shared) + demo.SIMULATED_PROMPTS_EACH) + 7 * demo.FOUNDER_PROMPTS_EACH
+    # Simulated trustees validated through the vote service, so the demo has valid clips.
+    assert Vote.objects.count() > 0
+    assert Clip.objects.filter(status=ClipStatus.VALID, votes_counted__gte=6).exists()
     for clip in clips:
         assert clip.duration_s > 1.0
         assert clip.clipping_ratio == 0.0
