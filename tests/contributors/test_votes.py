@@ -241,7 +241,7 @@ def test_parallel_votes_never_double_count_or_overrun_the_quota():
 
 
 def test_validation_next_finishes_started_clips_first(founder):
-    fresh, started = record(ContributorFactory(), 2)
+    _fresh, started = record(ContributorFactory(), 2)
     helper = FounderFactory()
     record(helper)
     vote(client_for(helper), started.pk)
