@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/trust_sim.py [--seed S] [--rounds R] [--settings design quota16 staffed]
-        [--scenario NAME ...] [--contributors N] [--join-rounds J] [--per-round]
+        [--scenario NAME ...] [--contributors N] [--join-rounds J] [--assignment most-voted|uniform] [--per-round]
 
 Every clip in a scenario is known to be good or bad. A run lasts ``--rounds`` rounds, each run the way the
 platform runs:
@@ -12,12 +12,20 @@ platform runs:
    Ordinary contributors join at random over the first ``join_rounds`` rounds (the crowd grows), founders
    and the ring in round 1, sybils in ``sybil_round``.
 2. **Voting.** Every current trustee (the engine's last result; the founders in round 1), in random order,
-   is handed random pending clips that they did not record and have not voted on, one at a time, until
-   they reach their activity cap for the round or their quota: votes cast, cumulatively, at most
-   ``quota_factor`` times the clips they have submitted (DESIGN.md: a factor of 1). Non-trustees cast
-   nothing: the platform refuses them. After each vote the clip's status is updated by the engine's
-   scalar ``clip_outcome`` (the incremental path), so a clip leaves the pool once decided. The trustee
-   set is held fixed within a round.
+   is handed pending clips that they did not record and have not voted on (the eligible clips), one at a
+   time, until they reach their activity cap for the round or their quota: votes cast, cumulatively, at
+   most ``quota_factor`` times the clips they have submitted (DESIGN.md: a factor of 1). Which clip, by
+   ``--assignment``:
+
+   * ``most-voted`` (the default; the platform's validation queue, ``validation_next_for`` in
+     ``contributors/selectors.py``): one drawn uniformly among the eligible clips with the most counted
+     votes (the votes of the current trustees), "finish started clips first";
+   * ``uniform`` (the queue before that change): one drawn uniformly among all the eligible clips.
+
+   Non-trustees cast nothing: the platform refuses them. After each vote the clip's counted votes and
+   status are updated by the engine's scalar ``clip_outcome`` (the incremental path), so a clip leaves the
+   pool once decided and the next assignment sees its new count. The trustee set is held fixed within a
+   round. (Nobody skips or reports a clip here.)
 3. **Recompute.** ``trust_recompute`` on every vote so far gives the new statuses and trustees. Two probes,
    each one evaluation of the engine (``max_iterations=1``) with a given set's votes counted, ask whether
    last round's trustees would still support each other on the new votes, and what every contributor's
@@ -53,8 +61,9 @@ Behaviours:
   more; votes valid on everything if it is ever allowed to vote.
 
 Trustees are eager: they spend their whole quota, up to the per-round cap, which is the best case for
-the engine's throughput. A contested clip stays in the pool for as long as it is pending. The default run
-(8 scenarios x 3 settings) takes about 1.5 minutes on a 2-core machine.
+the engine's throughput. A contested clip stays in the pool for as long as it is pending (and with
+``most-voted`` is handed first, to every trustee who has not voted on it yet). The default run (8 scenarios
+x 3 settings) takes about 1 minute on a 2-core machine (1.5 with ``--assignment uniform``).
 """
 
 from __future__ import annotations
@@ -270,6 +279,33 @@ def clips_handed(
     return chosen
 
 
+def clips_most_voted(
+    *,
+    voter: int,
+    budget: int,
+    pool: np.ndarray,
+    is_open: np.ndarray,
+    clip_author: np.ndarray,
+    voted_row: np.ndarray,
+    counted: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Up to ``budget`` clips of ``pool``, in the order the platform's validation queue hands them out.
+
+    The queue hands one clip at a time, drawn uniformly among the eligible clips (open, not the voter's,
+    not voted on by them: ``voted_row``) with the most counted votes. During one voter's turn only their own
+    votes change counts and statuses, and a clip they vote on leaves their eligible set, so handing one at a
+    time is the same as ordering the eligible clips by counted votes, most first, ties in a uniformly random
+    order, and taking the first ``budget``: one pass over the pool instead of one per vote.
+    """
+    eligible = pool[is_open[pool] & (clip_author[pool] != voter) & ~voted_row[pool]]
+    key = counted[eligible] + rng.random(len(eligible))  # the count, then a random tie-break below 1
+    if len(eligible) > budget:
+        top = np.argpartition(-key, budget - 1)[:budget]
+        return eligible[top[np.argsort(-key[top])]]
+    return eligible[np.argsort(-key)]
+
+
 def trust_counting(votes: dict[str, np.ndarray], counted: np.ndarray, params: TrustParams) -> np.ndarray:
     """Every contributor's trust (founders not forced to 1) when exactly ``counted`` voters' votes count.
 
@@ -281,8 +317,23 @@ def trust_counting(votes: dict[str, np.ndarray], counted: np.ndarray, params: Tr
     return np.maximum(trust, 0.0)
 
 
+ASSIGNMENT_TEXT = {
+    "most-voted": "most-voted, a random eligible pending clip among those with the most counted votes (the "
+    "platform's validation queue)",
+    "uniform": "uniform, a random eligible pending clip (the validation queue before it finished started clips first)",
+}
+ASSIGNMENTS = tuple(ASSIGNMENT_TEXT)
+
+
 def simulate(
-    *, crowd: Crowd, setting: Setting, scenario: Scenario, rounds: int, seed: int, params: TrustParams
+    *,
+    crowd: Crowd,
+    setting: Setting,
+    scenario: Scenario,
+    rounds: int,
+    seed: int,
+    params: TrustParams,
+    assignment: str = "most-voted",
 ) -> Simulation:
     start = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -301,7 +352,8 @@ def simulate(
     vote_clip: list[int] = []
     vote_voter: list[int] = []
     vote_valid: list[bool] = []
-    voted: list[set[int]] = [set() for _ in range(people)]
+    voted: list[set[int]] = [set() for _ in range(people)]  # for ``uniform``
+    voted_mask = np.zeros((people, 0), dtype=bool)  # for ``most-voted``: voter x clip, columns grown as needed
     submitted = np.zeros(people, dtype=np.int64)
     spent = np.zeros(people, dtype=np.int64)
     result: TrustResult | None = None
@@ -326,6 +378,10 @@ def simulate(
         clip_author = np.concatenate([clip_author, authors])
         clip_good = np.concatenate([clip_good, good])
         valid_rounds = np.concatenate([valid_rounds, np.zeros(new, dtype=np.int64)])
+        if assignment == "most-voted" and voted_mask.shape[1] < len(clip_author):
+            grown = np.zeros((people, max(2 * voted_mask.shape[1], len(clip_author))), dtype=bool)
+            grown[:, : voted_mask.shape[1]] = voted_mask
+            voted_mask = grown
 
         # 2. Voting by last round's trustees, on clips that are pending.
         if result is None:
@@ -346,15 +402,29 @@ def simulate(
             budget = int(min(cap[voter], np.floor(setting.quota_factor * submitted[voter]) - spent[voter]))
             if budget <= 0:
                 continue
-            chosen = clips_handed(
-                voter=voter,
-                budget=budget,
-                pool=pool,
-                is_open=is_open,
-                clip_author=clip_author,
-                seen=voted[voter],
-                rng=rng,
-            )
+            if assignment == "most-voted":
+                chosen = clips_most_voted(
+                    voter=voter,
+                    budget=budget,
+                    pool=pool,
+                    is_open=is_open,
+                    clip_author=clip_author,
+                    voted_row=voted_mask[voter],
+                    counted=counted,
+                    rng=rng,
+                )
+                voted_mask[voter, chosen] = True
+                chosen = chosen.tolist()
+            else:
+                chosen = clips_handed(
+                    voter=voter,
+                    budget=budget,
+                    pool=pool,
+                    is_open=is_open,
+                    clip_author=clip_author,
+                    seen=voted[voter],
+                    rng=rng,
+                )
             valid = votes_by(
                 behaviour=int(behaviour[voter]),
                 accuracy=float(accuracy[voter]),
@@ -364,8 +434,9 @@ def simulate(
                 ring_votes=scenario.ring_votes,
                 rng=rng,
             )
+            if assignment == "uniform":
+                voted[voter].update(chosen)
             for clip, says_valid in zip(chosen, valid.tolist(), strict=True):
-                voted[voter].add(clip)
                 vote_clip.append(clip)
                 vote_voter.append(voter)
                 vote_valid.append(says_valid)
@@ -797,6 +868,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), help="repeatable; default all")
     parser.add_argument("--contributors", type=int, default=Crowd.contributors)
     parser.add_argument("--join-rounds", type=int, default=Crowd.join_rounds)
+    parser.add_argument(
+        "--assignment",
+        choices=ASSIGNMENTS,
+        default="most-voted",
+        help="how the validation queue picks a trustee's next clip: most counted votes first (the platform's), "
+        "or uniformly at random (the queue before)",
+    )
     parser.add_argument("--per-round", action="store_true", help="also print one line per round")
     parser.add_argument("--target", type=float, default=0.99, help="precision bar for the observations")
     args = parser.parse_args(argv)
@@ -814,6 +892,7 @@ def main(argv: list[str] | None = None) -> None:
         setting = SETTINGS[name]
         print(f"- setting {name}: {setting.description}")
     print(f"- engine: {params}")
+    print(f"- assignment: {ASSIGNMENT_TEXT[args.assignment]}")
     try:
         peer = f"crowd-kit {version('crowd-kit')} DawidSkene() defaults, pandas {version('pandas')}"
     except PackageNotFoundError:
@@ -831,6 +910,7 @@ def main(argv: list[str] | None = None) -> None:
                 rounds=args.rounds,
                 seed=args.seed,
                 params=params,
+                assignment=args.assignment,
             )
             scores = {method: score(sim, valid, used) for method, (valid, used) in method_results(sim).items()}
             runs.append((sim, scores))
