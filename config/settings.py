@@ -254,7 +254,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/record/"
 
 # --- cache ----------------------------------------------------------------------------------------
 _cache_url = env_str("CACHE_URL")
@@ -317,3 +318,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- releases (benchmark app) ----------------------------------------------------------------------
+# The key of the keyed hash that orders new speakers into splits (core.splits): from the environment, else
+# generated once and kept in DATA_DIR like SECRET_KEY, so that nobody can predict or choose their split.
+
+
+def _release_split_key() -> str:
+    key = env_str("RELEASE_SPLIT_KEY")
+    if key:
+        return key
+    path = DATA_DIR / "release_split_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+RELEASE_SPLIT_KEY = _release_split_key()
+# Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).
+RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
+# Anonymous release downloads (file requests, each range request counts).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["downloads"] = env_str("THROTTLE_DOWNLOADS", "600/min")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Count, Sum
 
@@ -29,4 +30,69 @@ def corpus_overview() -> CorpusOverview:
         clips_by_status=by_status,
         hours_recorded=round(seconds / 3600.0, 2),
         recent_prompts=list(Prompt.objects.filter(is_active=True).order_by("-id")[:8]),
+    )
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def centre(self) -> float:
+        return self.x + self.width / 2
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    contributor: Contributor
+    clips: list[Clip]
+    by_status: dict[str, int]
+    status_bars: list[Bar]
+    day_bars: list[Bar]
+    quota_left: int
+    votes_cast: int
+    chart_height: int = 120
+
+
+def _bars(items: list[tuple[str, int]], *, width: float, height: float) -> list[Bar]:
+    """Bars for an SVG whose plot area is ``width`` x ``height`` with y pointing down."""
+    top = max((v for _, v in items), default=0) or 1
+    step = width / max(len(items), 1)
+    bars = []
+    for i, (label, value) in enumerate(items):
+        bar_height = height * value / top
+        bars.append(Bar(label, value, i * step + step * 0.1, height - bar_height, step * 0.8, bar_height))
+    return bars
+
+
+def dashboard_for(*, contributor: Contributor, days: int = 14) -> Dashboard:
+    """A contributor's clips with their counted votes and score, their trust and quota, and the data for
+    two charts: clips by status, and clips recorded per day over the last ``days`` days."""
+    from django.utils import timezone
+
+    from contributors.selectors import clips_of, vote_quota_left
+
+    clips = list(clips_of(contributor=contributor))
+    by_status = {s: 0 for s in ClipStatus.values}
+    for clip in clips:
+        by_status[clip.status] += 1
+    today = timezone.localdate()
+    per_day = {today - timedelta(days=offset): 0 for offset in range(days - 1, -1, -1)}
+    for clip in clips:
+        day = timezone.localdate(clip.created_at)
+        if day in per_day:
+            per_day[day] += 1
+    return Dashboard(
+        contributor=contributor,
+        clips=clips,
+        by_status=by_status,
+        status_bars=_bars(list(by_status.items()), width=320, height=120),
+        day_bars=_bars([(str(d.day), n) for d, n in per_day.items()], width=320, height=120),
+        quota_left=vote_quota_left(contributor=contributor),
+        votes_cast=contributor.votes_cast.count(),
     )

@@ -1,17 +1,83 @@
-"""Server-rendered pages: thin, reading through selectors."""
+"""Server-rendered pages: thin, reading through selectors and writing through services."""
 
 from __future__ import annotations
 
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 
-from frontend.selectors import corpus_overview
+from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
+from core.errors import ServiceError
+from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
+from frontend.selectors import corpus_overview, dashboard_for
 
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html", {"overview": corpus_overview()})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("record")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            contributor = contributor_signup(**form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error("password" if exc.code == "password_invalid" else "username", exc.message)
+        else:
+            login(request, contributor.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect("record" if contributor.has_consented else "profile")
+    return render(request, "frontend/signup.html", {"form": form, "published_note": PUBLISHED_NOTE})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    contributor = contributor_for_user(request.user)
+    initial = {f: getattr(contributor, f) for f in ("age_band", "gender", "accent", "first_language")}
+    form = ProfileForm(request.POST or None, initial={**initial, "cc0_consent": contributor.has_consented})
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        if not data["cc0_consent"]:
+            data.pop("cc0_consent")  # consent is given once; unticking does not withdraw published clips
+        contributor_update_profile(contributor=contributor, **data)
+        messages.success(request, "Profile saved.")
+        next_url = request.GET.get("next", "")
+        return redirect(next_url if next_url in {"/record/", "/validate/", "/dashboard/"} else "profile")
+    return render(
+        request,
+        "frontend/profile.html",
+        {"form": form, "contributor": contributor, "published_note": PUBLISHED_NOTE},
+    )
+
+
+@login_required
+def record(request: HttpRequest) -> HttpResponse:
+    contributor = contributor_for_user(request.user)
+    if not contributor.has_consented:
+        messages.info(request, "Before recording, please read and accept the CC0 dedication below.")
+        return redirect("/profile/?next=/record/")
+    return render(request, "frontend/record.html", {"contributor": contributor})
+
+
+@login_required
+def validate(request: HttpRequest) -> HttpResponse:
+    contributor = contributor_for_user(request.user)
+    return render(request, "frontend/validate.html", {"contributor": contributor})
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    contributor = contributor_for_user(request.user)
+    return render(request, "frontend/dashboard.html", {"dashboard": dashboard_for(contributor=contributor)})
 
 
 @never_cache

@@ -41,6 +41,7 @@ _STATUS_CODE = {
     ClipStatus.DISCARDED: Code.DISCARDED,
 }
 _CODE_STATUS = {int(code): status for status, code in _STATUS_CODE.items()}
+_CODE_STATUS_TEXT = np.array([_CODE_STATUS[code].value for code in range(len(_CODE_STATUS))], dtype=object)
 _LOCK_KEY = 0x7472757374  # "trust"
 
 
@@ -80,29 +81,39 @@ class TrustSnapshot:
 
 
 def trust_snapshot() -> TrustSnapshot:
-    """Load contributors, clips and votes in bulk (three queries) as index arrays."""
-    contributors = np.array(
-        list(Contributor.objects.order_by("id").values_list("id", "is_founding_trustee")), dtype=np.int64
-    ).reshape(-1, 2)
-    clips = list(Clip.objects.order_by("id").values_list("id", "contributor_id", "status", "status_fixed"))
-    votes = np.array(list(Vote.objects.values_list("clip_id", "voter_id", "verdict")), dtype=object).reshape(-1, 3)
-    contributor_ids = contributors[:, 0]
-    clip_ids = np.array([c[0] for c in clips], dtype=np.int64)
-    authors = np.searchsorted(contributor_ids, np.array([c[1] for c in clips], dtype=np.int64))
-    fixed = np.array([bool(c[3]) for c in clips], dtype=bool)
+    """Load contributors, clips and votes in bulk (three queries) as index arrays.
+
+    On PostgreSQL each query streams as binary COPY straight into NumPy (ten million votes in a few
+    seconds, where model rows took minutes); the arrays equal what the ORM would give, except that the
+    votes come in table order rather than by id, which the engine's counts do not depend on."""
+    contributor_ids, founders = _columns_fetch(
+        f"SELECT id, is_founding_trustee FROM {_table(Contributor)}",  # noqa: S608 (our own table names)
+        ("i8", "?"),
+    )
+    contributor_ids, founders = _ordered_by(contributor_ids, founders)
+    clip_ids, clip_contributor, clip_status_fixed, clip_status = _columns_fetch(
+        f"SELECT id, contributor_id, status_fixed, {_status_code_sql('status')} FROM {_table(Clip)}",  # noqa: S608
+        ("i8", "i8", "?", "i8"),
+    )
+    clip_ids, clip_contributor, clip_status_fixed, clip_status = _ordered_by(
+        clip_ids, clip_contributor, clip_status_fixed, clip_status
+    )
+    vote_clip_ids, vote_voter_ids, vote_valid = _columns_fetch(
+        f"SELECT clip_id, voter_id, verdict = '{Verdict.VALID.value}' FROM {_table(Vote)}",  # noqa: S608
+        ("i8", "i8", "?"),
+    )
     # A clip with a fixed (imported) status has no author in the engine's eyes: a curated corpus's
     # speakers did not earn trust on the platform, and must not become trustees through it.
-    clip_author = np.where(fixed, NO_AUTHOR, authors).astype(np.int64)
-    clip_fixed = np.array([int(_STATUS_CODE[c[2]]) if c[3] else NO_FIXED_STATUS for c in clips], dtype=np.int64)
+    authors = _positions(contributor_ids, clip_contributor)
     return TrustSnapshot(
         contributor_ids=contributor_ids,
-        founders=contributors[:, 1].astype(bool),
+        founders=founders,
         clip_ids=clip_ids,
-        clip_author=clip_author,
-        clip_fixed=clip_fixed,
-        vote_clip=np.searchsorted(clip_ids, votes[:, 0].astype(np.int64)),
-        vote_voter=np.searchsorted(contributor_ids, votes[:, 1].astype(np.int64)),
-        vote_valid=votes[:, 2] == Verdict.VALID,
+        clip_author=np.where(clip_status_fixed, NO_AUTHOR, authors).astype(np.int64),
+        clip_fixed=np.where(clip_status_fixed, clip_status, NO_FIXED_STATUS).astype(np.int64),
+        vote_clip=_positions(clip_ids, vote_clip_ids),
+        vote_voter=_positions(contributor_ids, vote_voter_ids),
+        vote_valid=vote_valid,
     )
 
 
@@ -149,47 +160,191 @@ def _recompute_locked() -> TrustRecomputeSummary:
         capped=result.capped,
         trustees=int(result.trustees.sum()),
     )
-    new_clip = {
-        int(pk): (_CODE_STATUS[int(status)], float(score), int(counted), int(valid))
-        for pk, status, score, counted, valid in zip(
-            snapshot.clip_ids,
-            result.clip_status,
-            result.clip_score,
-            result.clip_counted,
-            result.clip_valid_counted,
-            strict=True,
-        )
-    }
-    changed_clips = []
-    for clip in Clip.objects.only("id", "status", "score", "votes_counted", "votes_valid_counted").iterator(
-        chunk_size=5000
-    ):
-        status, score, counted, valid = new_clip[clip.pk]
-        if (clip.status, clip.score, clip.votes_counted, clip.votes_valid_counted) != (status, score, counted, valid):
-            if clip.status != status:
-                summary.status_changes[(clip.status, status)] += 1
-            clip.status, clip.score, clip.votes_counted, clip.votes_valid_counted = status, score, counted, valid
-            changed_clips.append(clip)
-    Clip.objects.bulk_update(
-        changed_clips, ["status", "score", "votes_counted", "votes_valid_counted"], batch_size=2000
-    )
-    summary.clips_changed = len(changed_clips)
-
-    new_contributor = {
-        int(pk): (float(trust), bool(trustee))
-        for pk, trust, trustee in zip(snapshot.contributor_ids, result.contributor_trust, result.trustees, strict=True)
-    }
-    changed_contributors = []
-    for contributor in Contributor.objects.only("id", "trust", "is_trustee").iterator(chunk_size=5000):
-        trust, trustee = new_contributor[contributor.pk]
-        if (contributor.trust, contributor.is_trustee) != (trust, trustee):
-            summary.trustees_gained += int(trustee and not contributor.is_trustee)
-            summary.trustees_lost += int(contributor.is_trustee and not trustee)
-            contributor.trust, contributor.is_trustee = trust, trustee
-            changed_contributors.append(contributor)
-    Contributor.objects.bulk_update(changed_contributors, ["trust", "is_trustee"], batch_size=2000)
-    summary.contributors_changed = len(changed_contributors)
+    _clips_write_back(snapshot, result, summary)
+    _contributors_write_back(snapshot, result, summary)
     return summary
+
+
+def _clips_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: TrustRecomputeSummary) -> None:
+    """Write the clips whose status, score or counts differ from the result; tally the status changes.
+
+    Compared in NumPy against one bulk read and written in one statement: row by row through the ORM,
+    this took longer than everything else in a full recompute together."""
+    ids, status, score, counted, valid = _columns_fetch(
+        f"SELECT id, {_status_code_sql('status')}, score, "  # noqa: S608 (our own table and column names)
+        f"CAST(votes_counted AS bigint), CAST(votes_valid_counted AS bigint) FROM {_table(Clip)}",
+        ("i8", "i8", "f8", "i8", "i8"),
+    )
+    at = _positions(snapshot.clip_ids, ids)
+    new_status = result.clip_status[at].astype(np.int64)
+    new_score = result.clip_score[at]
+    new_counted = result.clip_counted[at]
+    new_valid = result.clip_valid_counted[at]
+    changed = (status != new_status) | (score != new_score) | (counted != new_counted) | (valid != new_valid)
+    moved = status[changed] * len(_CODE_STATUS) + new_status[changed]
+    for pair, count in zip(*np.unique(moved[moved // len(_CODE_STATUS) != moved % len(_CODE_STATUS)],
+                                      return_counts=True), strict=True):
+        old, new = divmod(int(pair), len(_CODE_STATUS))
+        summary.status_changes[(_CODE_STATUS[old].value, _CODE_STATUS[new])] += int(count)
+    _rows_update(
+        Clip,
+        ids[changed],
+        {
+            "status": ("bigint", new_status[changed], _status_text_sql),
+            "score": ("double precision", new_score[changed], None),
+            "votes_counted": ("bigint", new_counted[changed], None),
+            "votes_valid_counted": ("bigint", new_valid[changed], None),
+        },
+    )
+    summary.clips_changed = int(changed.sum())
+
+
+def _contributors_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: TrustRecomputeSummary) -> None:
+    """Write the contributors whose trust or trustee status differs from the result."""
+    ids, trust, trustee = _columns_fetch(
+        f"SELECT id, trust, is_trustee FROM {_table(Contributor)}",  # noqa: S608 (our own table name)
+        ("i8", "f8", "?"),
+    )
+    at = _positions(snapshot.contributor_ids, ids)
+    new_trust = result.contributor_trust[at]
+    new_trustee = result.trustees[at]
+    changed = (trust != new_trust) | (trustee != new_trustee)
+    summary.trustees_gained += int((new_trustee & ~trustee).sum())
+    summary.trustees_lost += int((trustee & ~new_trustee).sum())
+    _rows_update(
+        Contributor,
+        ids[changed],
+        {
+            "trust": ("double precision", new_trust[changed], None),
+            "is_trustee": ("boolean", new_trustee[changed], None),
+        },
+    )
+    summary.contributors_changed = int(changed.sum())
+
+
+# --- bulk reads and writes ------------------------------------------------------------------------
+# PostgreSQL: binary COPY, parsed and built by NumPy as fixed-width records (no Python object per row or
+# value). Elsewhere (SQLite in the tests): the same queries through the ordinary cursor.
+
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_COPY_TRAILER = b"\xff\xff"
+_SQL_TYPES = {"bigint": "i8", "double precision": "f8", "boolean": "?"}
+
+
+def _table(model: type) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _status_code_sql(column: str) -> str:
+    """SQL for a status column as its engine code (NULL for an unknown status, which the fetch refuses)."""
+    cases = " ".join(f"WHEN '{status.value}' THEN {int(code)}" for status, code in _STATUS_CODE.items())
+    return f"CAST(CASE {column} {cases} END AS bigint)"
+
+
+def _status_text_sql(column: str) -> str:
+    """SQL for an engine code as the status it stands for."""
+    cases = " ".join(f"WHEN {code} THEN '{status.value}'" for code, status in _CODE_STATUS.items())
+    return f"CASE {column} {cases} END"
+
+
+def _record_dtype(dtypes: tuple[str, ...]) -> np.dtype:
+    """One row of a binary COPY whose columns all have fixed widths: a field count, then each column's
+    length and big-endian value."""
+    fields: list[tuple[str, str]] = [("fields", ">i2")]
+    for i, dtype in enumerate(dtypes):
+        fields += [(f"length{i}", ">i4"), (f"value{i}", f">{dtype}")]
+    return np.dtype(fields)
+
+
+def _columns_fetch(query: str, dtypes: tuple[str, ...]) -> list[np.ndarray]:
+    """The columns of ``query`` as arrays of the NumPy ``dtypes`` ('i8' bigint, 'f8' double precision, '?'
+    boolean); the query gives each column exactly that SQL type, and no NULL."""
+    with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(query)
+            rows = np.array(cursor.fetchall(), dtype=object).reshape(-1, len(dtypes))
+            return [rows[:, i].astype(dtype) for i, dtype in enumerate(dtypes)]
+        with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
+            data = b"".join(copy)
+    if not data.startswith(_COPY_SIGNATURE) or not data.endswith(_COPY_TRAILER):
+        raise RuntimeError("unexpected COPY BINARY framing")
+    extension = int.from_bytes(data[15:19], "big")
+    body = memoryview(data)[19 + extension : -len(_COPY_TRAILER)]
+    record = _record_dtype(dtypes)
+    if len(body) % record.itemsize:
+        raise RuntimeError(f"COPY rows are not {record.itemsize} bytes each: a column is NULL or of another type")
+    rows = np.frombuffer(body, dtype=record)
+    widths_ok = (rows["fields"] == len(dtypes)).all() and all(
+        (rows[f"length{i}"] == np.dtype(dtype).itemsize).all() for i, dtype in enumerate(dtypes)
+    )
+    if not widths_ok:
+        raise RuntimeError("COPY rows have a NULL or a column of another type")
+    return [rows[f"value{i}"].astype(dtype) for i, dtype in enumerate(dtypes)]
+
+
+def _ordered_by(ids: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
+    """The arrays sorted by ``ids`` (a table comes back nearly in id order, which a stable sort exploits)."""
+    order = np.argsort(ids, kind="stable")
+    return [ids[order], *(column[order] for column in columns)]
+
+
+def _positions(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(sorted_ids, ids)``; through a lookup table over the id range when the ids are dense
+    (as auto-increment keys are), which is several times faster for millions of ids."""
+    if not len(sorted_ids) or not len(ids):
+        return np.searchsorted(sorted_ids, ids)
+    low = int(sorted_ids[0])
+    span = int(sorted_ids[-1]) - low + 1
+    if span > 4 * len(sorted_ids) + 1024:
+        return np.searchsorted(sorted_ids, ids)
+    lookup = np.empty(span + 1, dtype=np.intp)
+    lookup[:span] = np.searchsorted(sorted_ids, np.arange(low, low + span))
+    lookup[span] = len(sorted_ids)  # ids past the range, as searchsorted places them
+    return lookup[np.clip(ids - low, 0, span)]
+
+
+def _rows_update(
+    model: type, ids: np.ndarray, columns: dict[str, tuple[str, np.ndarray, Callable[[str], str] | None]]
+) -> None:
+    """``UPDATE`` the rows ``ids`` of ``model``'s table: ``columns`` maps a column to (its SQL type in
+    transit, the new values, an optional SQL expression turning the value in transit into the stored one).
+
+    PostgreSQL: one binary COPY into a temporary table and one ``UPDATE ... FROM``; elsewhere executemany."""
+    if not len(ids):
+        return
+    table = _table(model)
+    names = list(columns)
+    if connection.vendor != "postgresql":
+        values = []
+        for name in names:
+            _, array, to_stored = columns[name]
+            values.append(_CODE_STATUS_TEXT[array].tolist() if to_stored is _status_text_sql else array.tolist())
+        assignments = ", ".join(f"{name} = %s" for name in names)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET {assignments} WHERE id = %s",  # noqa: S608 (our own table and column names)
+                list(zip(*values, ids.tolist(), strict=True)),
+            )
+        return
+    dtypes = ("i8", *(_SQL_TYPES[columns[name][0]] for name in names))
+    rows = np.empty(len(ids), dtype=_record_dtype(dtypes))
+    rows["fields"] = len(dtypes)
+    for i, (dtype, array) in enumerate(zip(dtypes, [ids, *(columns[name][1] for name in names)], strict=True)):
+        rows[f"length{i}"] = np.dtype(dtype).itemsize
+        rows[f"value{i}"] = array
+    changes = "trust_changes"
+    definition = ", ".join(["id bigint", *(f"{name} {columns[name][0]}" for name in names)])
+    assignments = ", ".join(
+        f"{name} = {to_stored(f'c.{name}') if to_stored else f'c.{name}'}"
+        for name, (_, _, to_stored) in columns.items()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {changes} ({definition}) ON COMMIT DROP")
+        with cursor.copy(f"COPY {changes} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_SIGNATURE + bytes(8) + rows.tobytes() + _COPY_TRAILER)
+        cursor.execute(f"ANALYZE {changes}")
+        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM {changes} AS c WHERE t.id = c.id")  # noqa: S608
+        cursor.execute(f"DROP TABLE {changes}")
 
 
 # --- the incremental path -------------------------------------------------------------------------

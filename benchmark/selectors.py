@@ -1,0 +1,72 @@
+"""Reads of releases: what is published, and the one place that decides which files can be downloaded."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet, Sum
+
+from benchmark.models import Release, ReleaseFile, ReleaseStatus
+from contributors.models import Clip, ClipStatus
+from core.errors import ServiceError
+from core.splits import PUBLIC_SPLITS
+
+FORMATS = (
+    "manifest", "timit", "kaldi", "lhotse", "hf", "datasheet", "checksums", "delta", "metadata", "package",
+)  # fmt: skip
+
+
+def release_clips_valid() -> QuerySet[Clip]:
+    """The clips a release takes: valid, by a contributor whose CC0 consent stands (a deleted contributor's
+    clips are gone with them), in a stable order."""
+    return (
+        Clip.objects.filter(status=ClipStatus.VALID, contributor__cc0_consent_at__isnull=False)
+        .select_related("contributor", "prompt")
+        .order_by("contributor__speaker_id", "prompt_id", "id")
+    )
+
+
+def releases_public() -> QuerySet[Release]:
+    return Release.objects.filter(status=ReleaseStatus.READY).order_by("-created_at", "-id")
+
+
+def release_public_get(*, version: str) -> Release:
+    release = releases_public().filter(version=version).first()
+    if release is None:
+        raise ServiceError("release_unknown", f"There is no published release {version!r}.", status_code=404)
+    return release
+
+
+def release_files(*, release: Release, split: str | None = None, format: str | None = None) -> QuerySet[ReleaseFile]:
+    """Published files of a release, optionally of one public split and one format."""
+    files = release.files.all()
+    if split and split not in PUBLIC_SPLITS:
+        raise ServiceError(
+            "split_unknown", f"Split must be one of {', '.join(PUBLIC_SPLITS)}; the hidden split is never published."
+        )
+    if format and format not in FORMATS:
+        raise ServiceError("format_unknown", f"Format must be one of {', '.join(FORMATS)}.")
+    if format:
+        files = files.filter(format=format)
+    if split and format:
+        files = files.filter(split=split)
+    elif split:  # the split's files and the release-wide ones, less the whole-release package
+        files = files.filter(split__in=[split, ""]).exclude(format="package", split="")
+    return files.order_by("path")
+
+
+def release_file_get(*, version: str, path: str) -> ReleaseFile:
+    """A downloadable file: it must have a ReleaseFile row of a ready release. Hidden-split files never get a
+    row (they live under ``private/``), so no URL reaches them whatever the path says."""
+    found = (
+        ReleaseFile.objects.filter(release__version=version, release__status=ReleaseStatus.READY, path=path)
+        .select_related("release")
+        .first()
+    )
+    if found is None:
+        raise ServiceError("file_unknown", f"Release {version!r} has no published file {path!r}.", status_code=404)
+    return found
+
+
+def release_file_summary(*, release: Release) -> list[dict]:
+    """Files and bytes per format and split."""
+    rows = release.files.values("format", "split").annotate(files=Count("id"), bytes=Sum("size"))
+    return sorted(rows, key=lambda r: (r["format"], r["split"]))

@@ -1,0 +1,1 @@
+"""Writes of the benchmark app: release building, exports, datasheets, packaging."""

@@ -1,0 +1,511 @@
+"""Release building: freeze the valid clips into a manifest, split by speaker, export, document, package, publish.
+
+A release is built in a staging folder and published in one step: on local storage the folder is renamed into
+place (atomic), on object storage each file is uploaded. Public files go under ``releases/<version>/`` and get a
+``ReleaseFile`` row each (only those can be downloaded); the hidden split goes under
+``private/releases/<version>/hidden/`` and gets no row, so no view can serve it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import soundfile as sf
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from benchmark import exports
+from benchmark.datasheet import render_readme, release_facts, write_plots
+from benchmark.exports import ReleaseEntry
+from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
+from benchmark.packaging import file_sha256, parse_sha256sums, write_sha256sums, write_tar
+from benchmark.selectors import release_clips_valid
+from contributors.models import Clip
+from core.errors import ServiceError
+from core.phones import INVENTORY
+from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits
+
+logger = logging.getLogger(__name__)
+
+CLAIM_STALE_AFTER = timedelta(hours=2)  # a build claimed longer ago than this is taken to have died
+SAMPLE_RATE = exports.SAMPLE_RATE
+PUBLISHED_DEMOGRAPHICS = ("gender", "age_band", "age_group", "accent", "first_language")
+CC0 = (
+    "The recordings, transcriptions and metadata of this release are dedicated to the public domain under\n"
+    "Creative Commons CC0 1.0 Universal: https://creativecommons.org/publicdomain/zero/1.0/legalcode\n"
+)
+
+
+# --- creating and enqueueing --------------------------------------------------------------------------------------
+def release_create(*, version: str, limit: int | None = None, alignments: str = "") -> Release:
+    """A release row in status building, to be built by ``release_build``. A failed release of the same version
+    is reset and built again; any other existing version is refused (409)."""
+    version = (version or "").strip()
+    if limit is not None and limit < 1:
+        raise ServiceError("limit_invalid", "The clip limit must be at least 1.")
+    if not release_clips_valid().exists():
+        raise ServiceError("release_empty", "There are no valid clips to release.")
+    if alignments and not Path(alignments).is_file():
+        raise ServiceError("alignments_missing", f"{alignments} does not exist.")
+    options = {"alignments": alignments} if alignments else {}
+    with transaction.atomic():
+        existing = Release.objects.select_for_update().filter(version=version).first()
+        if existing is not None:
+            if existing.status != ReleaseStatus.FAILED:
+                raise ServiceError(
+                    "release_exists", f"Release {version} already exists ({existing.status}).", status_code=409
+                )
+            existing.status = ReleaseStatus.BUILDING
+            existing.started_at = existing.finished_at = None
+            existing.error = ""
+            existing.limit = limit
+            existing.facts = {"options": options}
+            existing.save()
+            return existing
+        release = Release(version=version, limit=limit, facts={"options": options})
+        try:
+            release.full_clean()
+        except ValidationError as exc:
+            if "version" in exc.message_dict and Release.objects.filter(version=version).exists():
+                raise ServiceError("release_exists", f"Release {version} already exists.", status_code=409) from exc
+            raise ServiceError("version_invalid", f"Version {version!r}: {exc.messages[0]}") from exc
+        try:
+            with transaction.atomic():
+                release.save()
+        except IntegrityError as exc:
+            raise ServiceError("release_exists", f"Release {version} already exists.", status_code=409) from exc
+    return release
+
+
+def release_build_enqueue(*, release: Release) -> None:
+    """Build in the worker once the row is committed."""
+    from benchmark.tasks import release_build as task
+
+    transaction.on_commit(lambda: task.delay(release.pk))
+
+
+# --- building -----------------------------------------------------------------------------------------------------
+def _claim(release_id: int) -> Release | None:
+    now = timezone.now()
+    claimed = (
+        Release.objects.filter(pk=release_id, status=ReleaseStatus.BUILDING)
+        .filter(Q(started_at__isnull=True) | Q(started_at__lt=now - CLAIM_STALE_AFTER))
+        .update(started_at=now)
+    )
+    return Release.objects.get(pk=release_id) if claimed else None
+
+
+def release_build(*, release_id: int, progress: Callable[[str], None] | None = None) -> Release | None:
+    """Build a claimed release to the end: ready, or failed with the reason. Returns None (and does nothing) when
+    the row is gone, already built or being built by someone else, so a redelivered task is harmless."""
+    release = _claim(release_id)
+    if release is None:
+        return Release.objects.filter(pk=release_id).first()
+    say = progress or (lambda message: logger.info("release %s: %s", release.version, message))
+    staging = _staging_dir()
+    started = time.monotonic()
+    try:
+        _remove_stored(release)  # a previous attempt that died half-way
+        built = _build(release, staging=staging, say=say)
+        _publish(staging / "public", release.storage_prefix)
+        _publish(staging / "private", release.private_prefix)
+        built.facts["build_seconds"] = round(time.monotonic() - started, 2)
+        _commit_ready(release, built)
+    except Exception as exc:
+        message = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
+        logger.exception("release %s failed", release.version)
+        _remove_stored(release)
+        Release.objects.filter(pk=release.pk).update(
+            status=ReleaseStatus.FAILED, error=message, finished_at=timezone.now()
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    release.refresh_from_db()
+    return release
+
+
+class _Built:
+    def __init__(self) -> None:
+        self.entries: list[ReleaseEntry] = []
+        self.files: dict[str, tuple[str, str]] = {}  # relative path -> (format, split)
+        self.sums: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
+        self.facts: dict = {}
+        self.assignment: dict[str, str] = {}
+        self.new_speakers: set[str] = set()
+        self.timings: dict[str, float] = {}
+
+
+def _staging_dir() -> Path:
+    """Beside the media root on local storage, so that publishing is a rename; a temporary folder otherwise."""
+    local = _local_path("tmp")
+    if local is not None:
+        local.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="release-", dir=local))
+    return Path(tempfile.mkdtemp(prefix="release-"))
+
+
+def _local_path(name: str) -> Path | None:
+    try:
+        return Path(default_storage.path(name))
+    except NotImplementedError:
+        return None
+
+
+def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _Built:
+    built = _Built()
+    public, private = staging / "public", staging / "private"
+    public.mkdir()
+    private.mkdir()
+    tick = time.monotonic()
+
+    clips = list(release_clips_valid()[: release.limit] if release.limit else release_clips_valid())
+    if not clips:
+        raise ServiceError("release_empty", "There are no valid clips to release.")
+    built.assignment, built.new_speakers = _splits_for(clips)
+    withheld = _withheld_groups(clips)
+    alignments = _read_alignments(release.facts.get("options", {}).get("alignments", ""))
+    say(f"{len(clips)} clips from {len(built.assignment)} speakers")
+
+    for clip in clips:
+        built.entries.append(_freeze(clip, built.assignment, withheld, alignments, public=public, private=private))
+    built.timings["freeze_s"] = time.monotonic() - tick
+    entries_public = [e for e in built.entries if e.split != "hidden"]
+    entries_hidden = [e for e in built.entries if e.split == "hidden"]
+
+    tick = time.monotonic()
+    exports.write_jsonl(public / "manifest.jsonl", entries_public)
+    exports.write_jsonl(private / "hidden" / "manifest.jsonl", entries_hidden)
+    exports.write_timit_labels(private, entries_hidden)
+    exports.write_timit_labels(public, entries_public)
+    grouped = exports.by_split(entries_public)
+    splits_present = [s for s in PUBLIC_SPLITS if grouped.get(s)]
+    for split in splits_present:
+        exports.write_kaldi(public, split, grouped[split])
+        exports.write_lhotse(public, split, grouped[split])
+    built.timings["text_exports_s"] = time.monotonic() - tick
+    tick = time.monotonic()
+    for split in splits_present:
+        exports.write_parquet(public, split, grouped[split], audio_root=public)
+    exports.write_hf_card(public, splits_present, release.version)
+    built.timings["parquet_s"] = time.monotonic() - tick
+    say("exports written")
+
+    tick = time.monotonic()
+    (public / "phones.txt").write_text("".join(f"{p}\n" for p in INVENTORY))
+    lexicon: dict[str, str] = {}
+    for e in entries_public:
+        for word, phones in zip(e.words, e.phones, strict=True):
+            lexicon.setdefault(word, " ".join(phones))
+    (public / "lexicon.txt").write_text("".join(f"{w} {p}\n" for w, p in sorted(lexicon.items())))
+    (public / "LICENSE").write_text(CC0)
+    facts = release_facts(
+        built.entries,
+        withheld=withheld,
+        version=release.version,
+        min_group_speakers=settings.RELEASE_MIN_GROUP_SPEAKERS,
+        trust=getattr(settings, "TRUST", {}),
+    )
+    delta = _delta(release, entries_public)
+    (public / "DELTA.json").write_text(json.dumps(delta, indent=1, sort_keys=True) + "\n")
+    write_plots(public, facts)
+    created = timezone.localtime(release.created_at).strftime("%Y-%m-%d")
+    (public / "README.md").write_text(render_readme(facts, created=created, delta=delta if delta["previous"] else None))
+    facts["delta"] = {k: (len(v) if isinstance(v, list) else v) for k, v in delta.items()}
+    facts["options"] = release.facts.get("options", {})
+    (public / "datasheet.json").write_text(
+        json.dumps({k: v for k, v in facts.items() if k != "durations_s"}, indent=1, sort_keys=True) + "\n"
+    )
+    built.timings["datasheet_s"] = time.monotonic() - tick
+
+    tick = time.monotonic()
+    content = sorted(p.relative_to(public).as_posix() for p in public.rglob("*") if p.is_file())
+    built.sums.update(write_sha256sums(public / "SHA256SUMS", public, content))
+    built.sums["SHA256SUMS"] = file_sha256(public / "SHA256SUMS")
+    content.append("SHA256SUMS")
+    built.timings["checksums_s"] = time.monotonic() - tick
+
+    tick = time.monotonic()
+    classified = {rel: _classify(rel, release.version) for rel in content}
+    top = f"openphone-{release.version}"
+    mtime = int(release.created_at.timestamp())
+    packages = {f"packages/{top}.tar": content}
+    for split in splits_present:
+        packages[f"packages/{top}-{split}.tar"] = [rel for rel in content if classified[rel][1] in (split, "")]
+    package_sums = {}
+    for rel, members in packages.items():
+        write_tar(public / rel, public, members, top=top, mtime=mtime)
+        package_sums[rel] = file_sha256(public / rel)
+        classified[rel] = _classify(rel, release.version)
+    (public / "packages" / "SHA256SUMS").write_text(
+        "".join(f"{digest}  {Path(rel).name}\n" for rel, digest in sorted(package_sums.items()))
+    )
+    built.sums.update(package_sums)
+    built.sums["packages/SHA256SUMS"] = file_sha256(public / "packages" / "SHA256SUMS")
+    classified["packages/SHA256SUMS"] = ("checksums", "")
+    built.timings["packages_s"] = time.monotonic() - tick
+
+    built.files = classified
+    built.sizes = {rel: (public / rel).stat().st_size for rel in classified}
+    facts["bytes"] = {"content": sum(built.sizes[r] for r in content), "total": sum(built.sizes.values())}
+    facts["timings"] = {k: round(v, 3) for k, v in built.timings.items()}
+    built.facts = facts
+    say("packaged")
+    return built
+
+
+def _splits_for(clips: list[Clip]) -> tuple[dict[str, str], set[str]]:
+    """Stable assignment: speakers keep the split an earlier release gave them; new ones are balanced."""
+    speakers = {
+        c.contributor.speaker_id: SplitSpeaker(
+            c.contributor.speaker_id, c.contributor.gender, c.contributor.age_band, c.contributor.accent
+        )
+        for c in clips
+    }
+    previous = dict(SpeakerSplit.objects.filter(speaker_id__in=speakers).values_list("speaker_id", "split"))
+    assignment = assign_splits(speakers.values(), key=settings.RELEASE_SPLIT_KEY.encode(), previous=previous)
+    return assignment, set(speakers) - set(previous)
+
+
+def _age_group(age_band: str) -> str:
+    return "child" if age_band in CHILD_AGE_BANDS else "adult" if age_band else ""
+
+
+def _demographic(contributor, attr: str) -> str:
+    if attr == "age_group":
+        return _age_group(contributor.age_band)
+    return (getattr(contributor, attr) or "").strip()
+
+
+def _withheld_groups(clips: list[Clip]) -> dict[str, set[str]]:
+    """Per attribute, the speakers whose (given) value is shared by fewer than the minimum number of speakers in
+    the release: their value is published as empty."""
+    contributors = {c.contributor.speaker_id: c.contributor for c in clips}
+    minimum = settings.RELEASE_MIN_GROUP_SPEAKERS
+    withheld: dict[str, set[str]] = {}
+    for attr in PUBLISHED_DEMOGRAPHICS:
+        sizes = Counter(_demographic(c, attr).lower() for c in contributors.values())
+        withheld[attr] = {
+            sid for sid, c in contributors.items() if (v := _demographic(c, attr).lower()) and sizes[v] < minimum
+        }
+    return withheld
+
+
+def _read_alignments(path: str) -> dict[str, list[tuple[int, int, str]]]:
+    """Forced alignments from the training back end: JSONL of ``{"sha256": ..., "phones": [[start_s, end_s,
+    phone], ...]}``; times in seconds, written into ``.phn`` in samples."""
+    if not path:
+        return {}
+    found: dict[str, list[tuple[int, int, str]]] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                found[row["sha256"]] = [
+                    (round(float(s) * SAMPLE_RATE), round(float(t) * SAMPLE_RATE), str(p)) for s, t, p in row["phones"]
+                ]
+    return found
+
+
+def _freeze(
+    clip: Clip,
+    assignment: Mapping[str, str],
+    withheld: Mapping[str, set[str]],
+    alignments: Mapping[str, list[tuple[int, int, str]]],
+    *,
+    public: Path,
+    private: Path,
+) -> ReleaseEntry:
+    contributor = clip.contributor
+    speaker = contributor.speaker_id
+    split = assignment[speaker]
+    utt_id = f"{speaker}_{clip.prompt_id:06d}"
+    if split == "hidden":
+        audio, root = f"hidden/audio/{speaker}/{utt_id}.flac", private
+    else:
+        audio, root = exports.timit_audio_path(split, speaker, utt_id), public
+    target = root / audio
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with default_storage.open(clip.audio.name, "rb") as source, target.open("wb") as sink:
+        shutil.copyfileobj(source, sink, 1024 * 1024)
+    frames = sf.info(str(target)).frames
+    published = {
+        attr: "" if speaker in withheld[attr] else _demographic(contributor, attr) for attr in PUBLISHED_DEMOGRAPHICS
+    }
+    return ReleaseEntry(
+        utt_id=utt_id,
+        split=split,
+        speaker_id=speaker,
+        text=clip.prompt.text,
+        words=list(clip.prompt.words),
+        phones=[list(w) for w in clip.prompt.phones],
+        audio=audio,
+        sha256=clip.sha256,
+        num_samples=frames,
+        duration_s=round(frames / SAMPLE_RATE, 4),
+        prompt_id=clip.prompt_id,
+        prompt_type=clip.prompt.prompt_type,
+        provenance=clip.provenance,
+        votes_counted=clip.votes_counted,
+        votes_valid_counted=clip.votes_valid_counted,
+        score=round(clip.score, 4),
+        alignment=alignments.get(clip.sha256),
+        **published,
+    )
+
+
+def _previous_ready(release: Release) -> Release | None:
+    return (
+        Release.objects.filter(status=ReleaseStatus.READY, created_at__lte=release.created_at)
+        .exclude(pk=release.pk)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _delta(release: Release, entries: list[ReleaseEntry]) -> dict:
+    """Utterances added, removed and changed (same id, other audio) against the previous ready release."""
+    previous = _previous_ready(release)
+    release.previous = previous
+    if previous is None or not previous.manifest_path:
+        return {"previous": None, "added": [e.utt_id for e in entries], "removed": [], "changed": [],
+                "speakers_added": len({e.speaker_id for e in entries}), "speakers_removed": 0}  # fmt: skip
+    with default_storage.open(previous.manifest_path, "rb") as handle:
+        before = {}
+        for line in handle:
+            if line.strip():
+                row = json.loads(line)
+                before[row["utt_id"]] = (row["sha256"], row["speaker_id"])
+    now = {e.utt_id: (e.sha256, e.speaker_id) for e in entries}
+    speakers_before = {s for _, s in before.values()}
+    speakers_now = {s for _, s in now.values()}
+    return {
+        "previous": previous.version,
+        "added": sorted(set(now) - set(before)),
+        "removed": sorted(set(before) - set(now)),
+        "changed": sorted(u for u in set(now) & set(before) if now[u][0] != before[u][0]),
+        "speakers_added": len(speakers_now - speakers_before),
+        "speakers_removed": len(speakers_before - speakers_now),
+    }
+
+
+def _classify(rel: str, version: str) -> tuple[str, str]:
+    """(format, split) of a public file, from its place in the release."""
+    parts = rel.split("/")
+    head = parts[0]
+    if rel == "manifest.jsonl":
+        return ("manifest", "")
+    if rel in ("README.md", "datasheet.json") or head == "plots":
+        return ("datasheet", "")
+    if rel in ("SHA256SUMS", "packages/SHA256SUMS"):
+        return ("checksums", "")
+    if rel == "DELTA.json":
+        return ("delta", "")
+    if head in ("timit", "kaldi"):
+        return (head, parts[1])
+    if head == "lhotse":
+        return ("lhotse", parts[-1].removesuffix(".jsonl.gz").rsplit("_", 1)[-1])
+    if head == "hf":
+        return ("hf", parts[-1].split("-", 1)[0] if parts[1] == "data" else "")
+    if head == "packages":
+        stem = parts[-1].removesuffix(".tar").removeprefix(f"openphone-{version}")
+        return ("package", stem.removeprefix("-"))
+    return ("metadata", "")
+
+
+# --- publishing ---------------------------------------------------------------------------------------------------
+def _publish(folder: Path, prefix: str) -> None:
+    local = _local_path(prefix)
+    if local is not None:
+        local.parent.mkdir(parents=True, exist_ok=True)
+        folder.rename(local)  # same filesystem: atomic, no copy
+        return
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        with path.open("rb") as handle:
+            default_storage.save(f"{prefix}/{path.relative_to(folder).as_posix()}", File(handle))
+
+
+def _remove_stored(release: Release) -> None:
+    for prefix in (release.storage_prefix, release.private_prefix):
+        local = _local_path(prefix)
+        if local is not None:
+            shutil.rmtree(local, ignore_errors=True)
+        else:
+            _delete_tree(prefix)
+
+
+def _delete_tree(prefix: str) -> None:
+    try:
+        folders, files = default_storage.listdir(prefix)
+    except (FileNotFoundError, OSError):
+        return
+    for name in files:
+        default_storage.delete(f"{prefix}/{name}")
+    for folder in folders:
+        _delete_tree(f"{prefix}/{folder}")
+
+
+def _commit_ready(release: Release, built: _Built) -> None:
+    splits = Counter(e.split for e in built.entries)
+    speakers_by_split: dict[str, set[str]] = defaultdict(set)
+    for e in built.entries:
+        speakers_by_split[e.split].add(e.speaker_id)
+    with transaction.atomic():
+        ReleaseFile.objects.filter(release=release).delete()
+        ReleaseFile.objects.bulk_create(
+            [
+                ReleaseFile(
+                    release=release,
+                    path=rel,
+                    storage_name=f"{release.storage_prefix}/{rel}",
+                    split=split,
+                    format=fmt,
+                    size=built.sizes[rel],
+                    sha256=built.sums[rel],
+                )
+                for rel, (fmt, split) in sorted(built.files.items())
+            ],
+            batch_size=2000,
+        )
+        SpeakerSplit.objects.bulk_create(
+            [SpeakerSplit(speaker_id=s, split=built.assignment[s], first_release=release) for s in built.new_speakers],
+            ignore_conflicts=True,
+            batch_size=2000,
+        )
+        release.status = ReleaseStatus.READY
+        release.finished_at = timezone.now()
+        release.clip_count = sum(splits.values())
+        release.speaker_count = len(built.assignment)
+        release.hours = built.facts["hours"]
+        release.facts = built.facts
+        release.manifest_path = f"{release.storage_prefix}/manifest.jsonl"
+        release.hidden_manifest_path = f"{release.private_prefix}/hidden/manifest.jsonl"
+        release.build_seconds = built.facts.get("build_seconds")
+        release.error = ""
+        release.save()
+
+
+# --- reading a built release on the server -------------------------------------------------------------------------
+def release_checksums(*, release: Release) -> dict[str, str]:
+    with default_storage.open(f"{release.storage_prefix}/SHA256SUMS", "rb") as handle:
+        return parse_sha256sums(handle.read().decode())
+
+
+def release_hidden_entries(*, release: Release) -> list[ReleaseEntry]:
+    """The hidden split's clips, for the leaderboard (server side only); audio paths are relative to
+    ``release.private_prefix``."""
+    with default_storage.open(release.hidden_manifest_path, "rb") as handle:
+        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]

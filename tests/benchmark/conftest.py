@@ -1,0 +1,76 @@
+"""Small synthetic releases: contributors with demographics, real prompts, valid clips through the upload service."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmark.services.releases import release_build, release_create
+from contributors.models import ClipStatus, Provenance
+from contributors.services.clips import clip_submit
+from contributors.services.prompts import prompt_create
+from tests.factories import ContributorFactory, speechlike, wav_bytes
+
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "She sells sea shells by the sea shore.",
+    "A big black bug bit a big black bear.",
+    "Please call me back when you have a moment.",
+    "The yellow kite flew over the church tower.",
+)
+SHARED = (
+    Path(os.environ.get("SHARED_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))
+    / "speechocean762-train"
+)
+
+
+def _speaker_profile(index: int) -> dict[str, str]:
+    return {
+        "gender": ("female", "male")[index % 2],
+        "age_band": ("0-12", "30-44", "18-29")[index % 3],
+        # One rare accent (a single speaker): it must be withheld from every published file.
+        "accent": "Rare Island" if index == 0 else "US General",
+    }
+
+
+def make_corpus(*, speakers: int = 14, clips_each: int = 3, seconds: float = 1.2) -> list:
+    prompts = [prompt_create(text=t)[0] for t in SENTENCES]
+    contributors = []
+    for s in range(speakers):
+        contributor = ContributorFactory(**_speaker_profile(s))
+        contributors.append(contributor)
+        for c in range(clips_each):
+            prompt = prompts[(s + c) % len(prompts)]
+            data = wav_bytes(speechlike(seconds + 0.1 * c, seed=1000 * s + c))
+            clip_submit(
+                contributor=contributor,
+                prompt_id=prompt.pk,
+                data=data,
+                provenance=Provenance.IMPORTED,
+                status=ClipStatus.VALID,
+                analyse_inline=True,
+            )
+    return contributors
+
+
+def build(version: str, **kwargs):
+    release = release_create(version=version, **kwargs)
+    built = release_build(release_id=release.pk)
+    assert built.status == "ready", built.error
+    return built
+
+
+@pytest.fixture
+def corpus(db):
+    return make_corpus()
+
+
+@pytest.fixture
+def release(corpus, settings):
+    return build("v1")
+
+
+def release_root(settings, release) -> Path:
+    return Path(settings.MEDIA_ROOT) / release.storage_prefix

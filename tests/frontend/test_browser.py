@@ -1,0 +1,195 @@
+"""The contributor's and the trustee's flows in a real Chromium, against the live test server.
+
+Chromium's fake microphone plays a WAV file, re-read each time a page opens the microphone; the recorder
+opens it once per take, so writing the WAV of the prompt on screen before each take feeds every
+recording the espeak-ng reading of its own sentence.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+from django.core.files.storage import default_storage
+
+from contributors.models import Clip, ClipStatus, Contributor, Vote
+from contributors.services.clips import clip_submit
+from contributors.services.prompts import prompt_create
+from tests.factories import ContributorFactory, FounderFactory, PromptFactory, speechlike, wav_bytes
+from tests.frontend.conftest import screenshot
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Please call Stella and ask her to bring these things.",
+    "She sells sea shells by the sea shore every summer.",
+    "A large yellow boat drifted slowly toward the harbor.",
+    "My grandmother keeps seven cats in her kitchen.",
+]
+PASSWORD = "a-long-browser-password"
+TAIL_S = 0.3  # the recorder's tail after Stop
+
+
+def fake_microphone(tmp_path: Path) -> tuple[Path, list[str]]:
+    mic = tmp_path / "microphone.wav"
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={mic}%noloop",
+    ]
+    return mic, flags
+
+
+def sign_up(page, base: str, username: str) -> None:
+    page.goto(f"{base}/signup/")
+    screenshot(page, "signup")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.check("#id_cc0_consent")
+    page.select_option("#id_gender", "female")
+    page.fill("#id_accent", "Scottish")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/record/")
+
+
+def log_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    screenshot(page, "login")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/record/")
+
+
+def record_take(page, mic: Path, wav: Path) -> None:
+    shutil.copyfile(wav, mic)
+    duration = sf.info(wav).duration
+    page.click("#record-button")
+    page.wait_for_selector("#recorder[data-state=recording]", timeout=10_000)
+    time.sleep(max(duration - TAIL_S - 0.05, 0.1))
+    page.click("#record-button")
+    page.wait_for_selector("#recorder[data-state=recorded]", timeout=10_000)
+
+
+def test_a_contributor_signs_up_records_five_prompts_and_a_trustee_validates_them(live_server, launch, speak, tmp_path):
+    for text in SENTENCES:
+        prompt_create(text=text)
+    wav_for = {
+        text: speak(text, voice)
+        for text, voice in zip(SENTENCES, ["en-us+f2", "en-us+m3", "en+f3", "en-us+m1", "en-us+f4"], strict=True)
+    }
+    mic, flags = fake_microphone(tmp_path)
+    browser = launch(*flags)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    base = live_server.url
+
+    page.goto(f"{base}/")
+    screenshot(page, "home")
+    sign_up(page, base, "reader")
+    page.wait_for_selector("#recorder[data-state=idle]")
+    screenshot(page, "record")
+
+    recorded: dict[str, Path] = {}
+    for step in range(5):
+        text = page.inner_text("#prompt-text").strip()
+        record_take(page, mic, wav_for[text])
+        recorded[text] = wav_for[text]
+        if step == 0:  # play the first take back
+            page.click("#play-button")
+            page.wait_for_selector("#recorder[data-played=true]", timeout=15_000)
+        if step < 4:
+            page.keyboard.press("n")  # next prompt, by shortcut
+    page.keyboard.press("b")  # back to the fourth prompt and record it again
+    text = page.inner_text("#prompt-text").strip()
+    record_take(page, mic, wav_for[text])
+    screenshot(page, "record-takes")
+
+    page.click("#submit-button")
+    page.wait_for_selector("#recorder[data-submitted='5']", timeout=30_000)
+    page.wait_for_selector("#recorder[data-state=finished]", timeout=10_000)
+
+    contributor = Contributor.objects.get(user__username="reader")
+    assert (contributor.gender, contributor.accent, contributor.has_consented) == ("female", "Scottish", True)
+    clips = list(Clip.objects.filter(contributor=contributor).select_related("prompt"))
+    assert len(clips) == 5
+    for clip in clips:
+        expected = sf.info(recorded[clip.prompt.text]).duration
+        assert clip.duration_s == pytest.approx(expected, abs=0.3), clip.prompt.text
+        assert clip.rms_dbfs > -45  # speech, not silence
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            info = sf.info(io.BytesIO(handle.read()))
+        assert (info.format, info.subtype, info.samplerate, info.channels) == ("FLAC", "PCM_16", 16_000, 1)
+        assert clip.original_format == "WAV/PCM_16" and clip.original_sample_rate == 16_000
+
+    page.goto(f"{base}/dashboard/")
+    page.wait_for_selector("table.clips")
+    assert page.locator("table.clips tbody tr").count() == 5
+    screenshot(page, "dashboard")
+    page.goto(f"{base}/profile/")
+    screenshot(page, "profile")
+    page.goto(f"{base}/validate/")
+    screenshot(page, "validate-not-trustee")
+
+    # A founding trustee with quota validates the five clips through the page.
+    trustee = FounderFactory(user__username="trustee", user__password=PASSWORD)
+    for _ in range(5):
+        clip_submit(contributor=trustee, prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=_ + 50)))
+    other = browser.new_page(viewport={"width": 1280, "height": 900})
+    log_in(other, base, "trustee")
+    other.goto(f"{base}/validate/")
+    for round_ in range(5):
+        other.wait_for_selector("#validator[data-state=ready]", timeout=10_000)
+        assert other.is_disabled("#valid-button")  # not before the clip has played to the end
+        if round_ == 0:
+            screenshot(other, "validate")
+        clip_id = int(other.get_attribute("#validator", "data-clip-id"))
+        other.keyboard.press(" ")  # play, by shortcut
+        other.wait_for_selector("#validator[data-state=listened]", timeout=20_000)
+        other.click("#valid-button")
+        other.wait_for_function(
+            f"document.querySelector('#validator').dataset.clipId !== '{clip_id}' "
+            "|| document.querySelector('#validator').dataset.state === 'empty'",
+            timeout=10_000,
+        )
+    other.wait_for_selector("#validator[data-state=empty]", timeout=10_000)
+
+    assert Vote.objects.filter(voter=trustee, verdict="valid").count() == 5
+    for clip in Clip.objects.filter(contributor=contributor):
+        assert (clip.votes_counted, clip.status) == (1, ClipStatus.PENDING)  # counted by the engine; six make valid
+        assert clip.score == pytest.approx(0.2065, abs=1e-4)
+
+
+def test_a_denied_microphone_shows_its_message(live_server, launch):
+    PromptFactory()
+    ContributorFactory(user__username="nomic", user__password=PASSWORD)
+    browser = launch("--use-fake-device-for-media-stream", "--deny-permission-prompts")
+    page = browser.new_page()
+    log_in(page, live_server.url, "nomic")
+    page.wait_for_selector("#recorder[data-state=idle]")
+
+    page.click("#record-button")
+
+    page.wait_for_selector("#recorder[data-mic-error=denied]", timeout=10_000)
+    assert "Microphone access was denied" in page.inner_text("#alert")
+    screenshot(page, "record-denied")
+    assert not Clip.objects.exists()
+
+
+def test_without_consent_the_record_page_sends_you_to_the_profile(live_server, launch):
+    ContributorFactory(user__username="noconsent", user__password=PASSWORD, cc0_consent_at=None)
+    page = launch().new_page()
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "noconsent")
+    page.fill("#id_password", PASSWORD)
+    page.click("main button[type=submit]")
+
+    page.wait_for_url(f"{live_server.url}/profile/?next=/record/")
+    assert "CC0" in page.inner_text("main")
+    page.check("#id_cc0_consent")
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/record/")

@@ -1,0 +1,66 @@
+"""python -m training.ml prepare|align|train|mimic|evaluate|export|table [--config FILE ...] [--set key=value ...]."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from training.ml import pipeline
+from training.ml.config import load_config
+
+
+def _run_dir(work_dir: str, run: str) -> Path:
+    path = Path(run)
+    return path if path.is_absolute() or path.exists() else Path(work_dir) / "runs" / run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.ml", description=__doc__)
+    parser.add_argument("stage", choices=["prepare", "align", "train", "mimic", "evaluate", "export", "table"])
+    parser.add_argument("--config", action="append", default=[], help="JSON override file (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. model.width=512")
+    parser.add_argument("--run", action="append", default=[], help="run name under work_dir/runs, or a path")
+    parser.add_argument("--teacher", help="mimic: the teacher's run")
+    parser.add_argument("--objective", default="mimic_l2", choices=["mimic_l2", "mimic_soft"])
+    parser.add_argument("--stop-after", type=int, help="stop after this many epochs (a later call resumes)")
+    parser.add_argument("--out", help="export: the .onnx path")
+    parser.add_argument("--split", default="test")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.set)
+    runs = [_run_dir(config.work_dir, r) for r in args.run]
+
+    if args.stage == "prepare":
+        store = pipeline.prepare(config)
+        counts: dict[str, int] = {}
+        for u in store.utterances:
+            counts[u.split] = counts.get(u.split, 0) + 1
+        print(json.dumps({"utterances": len(store.utterances), "frames": len(store.frames), "splits": counts}))
+    elif args.stage == "align":
+        _, history = pipeline.align(config)
+        print(json.dumps(history, indent=2))
+    elif args.stage in ("train", "mimic"):
+        if len(runs) != 1:
+            parser.error("train and mimic take one --run")
+        if args.stage == "mimic":
+            if not args.teacher:
+                parser.error("mimic needs --teacher")
+            config.train.objective = args.objective
+            config.train.teacher = str(_run_dir(config.work_dir, args.teacher))
+        pipeline.train(config, runs[0], stop_after=args.stop_after)
+    elif args.stage == "evaluate":
+        for run in runs:
+            metrics = pipeline.evaluate(run)
+            print(json.dumps({k: metrics[k] for k in ("run", "parameters", "dev", "test") if k in metrics}))
+        print(pipeline.results_table(runs, args.split))
+    elif args.stage == "export":
+        for run in runs:
+            print(pipeline.export(run, args.out))
+    elif args.stage == "table":
+        print(pipeline.results_table(runs, args.split))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

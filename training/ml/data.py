@@ -1,0 +1,208 @@
+"""Corpus reading, the speaker-disjoint split, and the cached feature store that training reads frames from.
+
+Until releases exist the input is the speechocean762 manifest (utt_id speaker gender age audio duration_s
+text); the split is `core.splits.assign_splits`, the code the release builder uses.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+import torch
+from tqdm import tqdm
+
+from core.splits import SplitSpeaker, assign_splits
+from training.ml.config import Config, FeatureConfig
+from training.ml.features import FeatureExtractor, Normaliser, num_frames, splice_indices
+from training.ml.lexicon import fallback_lexicon, read_lexicon, transcript_words
+
+
+@dataclass
+class Utterance:
+    utt_id: str
+    speaker: str
+    audio: str  # absolute path
+    text: str
+    gender: str = ""
+    age: int = 0
+    split: str = ""
+    words: list[list[str]] = field(default_factory=list)  # canonical stressless phones per word
+
+
+def age_band(age: int) -> str:
+    return "0-12" if 0 < age <= 12 else "13+" if age else ""
+
+
+def read_manifest(path: str | Path, max_utterances: int = 0) -> list[Utterance]:
+    path = Path(path)
+    utterances = []
+    with path.open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            age = row.get("age", "") or "0"
+            utterances.append(
+                Utterance(
+                    utt_id=row["utt_id"],
+                    speaker=row["speaker"],
+                    audio=str((path.parent / row["audio"]).resolve()),
+                    text=row["text"],
+                    gender=row.get("gender", ""),
+                    age=int(age) if age.isdigit() else 0,
+                )
+            )
+    return utterances[:max_utterances] if max_utterances else utterances
+
+
+def split_speakers(utterances: list[Utterance], key: str) -> None:
+    """Set each utterance's split, speaker-disjoint and balanced by gender and children/adults."""
+    speakers = {u.speaker: SplitSpeaker(u.speaker, u.gender, age_band(u.age)) for u in utterances}
+    assignment = assign_splits(speakers.values(), key=key.encode())
+    for u in utterances:
+        u.split = assignment[u.speaker]
+
+
+def attach_pronunciations(utterances: list[Utterance], lexicon_path: str | Path | None) -> None:
+    lexicon = read_lexicon(lexicon_path) if lexicon_path and Path(lexicon_path).exists() else {}
+    words = {w.lower() for u in utterances for w in u.text.split()}
+    fallback = fallback_lexicon(lexicon, words)
+    for u in utterances:
+        u.words = transcript_words(u.text, fallback)
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if rate != sample_rate:
+        audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
+    return audio
+
+
+@torch.no_grad()
+def compute_features(
+    waves: list[np.ndarray], config: FeatureConfig, batch_size: int = 32, progress: bool = False
+) -> list[torch.Tensor]:
+    """Batched over utterances of similar length; returns (T_i, 123) per wave, in input order."""
+    extractor = FeatureExtractor(config)
+    order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
+    out: list[torch.Tensor] = [torch.empty(0)] * len(waves)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc="features", disable=not progress):
+        lengths = torch.tensor([len(waves[i]) for i in batch])
+        padded = torch.zeros(len(batch), int(lengths.max()))
+        for row, i in enumerate(batch):
+            padded[row, : len(waves[i])] = torch.from_numpy(waves[i])
+        feats = extractor(padded, lengths)
+        for row, i in enumerate(batch):
+            out[i] = feats[row, : int(num_frames(int(lengths[row]), config))].clone()
+    return out
+
+
+@dataclass
+class FrameStore:
+    """Every utterance's 123-dim frames concatenated (normalised with training statistics) plus utterance metadata.
+
+    Inputs are spliced on the fly: a batch of frame positions gathers its +-context neighbours, clamped inside
+    its own utterance, so 1,845-dim inputs are never materialised.
+    """
+
+    utterances: list[Utterance]
+    frames: torch.Tensor  # (N, 123) normalised
+    offsets: torch.Tensor  # (U + 1,) utterance u has frames offsets[u]:offsets[u+1]
+    normaliser: Normaliser
+    context: int = 7
+
+    def __post_init__(self) -> None:
+        lengths = self.offsets[1:] - self.offsets[:-1]
+        self.frame_utt = torch.repeat_interleave(torch.arange(len(self.utterances)), lengths)
+
+    @property
+    def input_dim(self) -> int:
+        return self.frames.shape[1] * (2 * self.context + 1)
+
+    def to(self, device: torch.device | str) -> FrameStore:
+        self.frames = self.frames.to(device)
+        self.offsets = self.offsets.to(device)
+        self.frame_utt = self.frame_utt.to(device)
+        return self
+
+    def utterance_ids(self, split: str | None = None) -> list[int]:
+        return [i for i, u in enumerate(self.utterances) if split is None or u.split == split]
+
+    def frame_positions(self, utt_ids: list[int]) -> torch.Tensor:
+        device = self.offsets.device
+        if not utt_ids:
+            return torch.empty(0, dtype=torch.long, device=device)
+        return torch.cat([torch.arange(int(self.offsets[u]), int(self.offsets[u + 1]), device=device) for u in utt_ids])
+
+    def inputs(self, positions: torch.Tensor) -> torch.Tensor:
+        """(B,) frame positions -> (B, 1845) spliced inputs."""
+        utt = self.frame_utt[positions]
+        index = splice_indices(positions, self.offsets[utt], self.offsets[utt + 1], self.context)
+        return self.frames[index].reshape(len(positions), -1)
+
+    def utterance_inputs(self, u: int) -> torch.Tensor:
+        return self.inputs(torch.arange(int(self.offsets[u]), int(self.offsets[u + 1]), device=self.offsets.device))
+
+    def save(self, path: str | Path) -> None:
+        torch.save(
+            {
+                "utterances": [asdict(u) for u in self.utterances],
+                "frames": self.frames.cpu(),
+                "offsets": self.offsets.cpu(),
+                "mean": self.normaliser.mean,
+                "std": self.normaliser.std,
+                "context": self.context,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> FrameStore:
+        data = torch.load(path, weights_only=True)
+        return cls(
+            utterances=[Utterance(**u) for u in data["utterances"]],
+            frames=data["frames"],
+            offsets=data["offsets"],
+            normaliser=Normaliser(data["mean"], data["std"]),
+            context=int(data["context"]),
+        )
+
+
+def build_store(
+    utterances: list[Utterance], waves: list[np.ndarray], config: Config, progress: bool = False
+) -> FrameStore:
+    """Features for every utterance, normalised with the statistics of the training split."""
+    feats = compute_features(waves, config.features, progress=progress)
+    keep = [i for i, f in enumerate(feats) if len(f) > 0]
+    utterances = [utterances[i] for i in keep]
+    feats = [feats[i] for i in keep]
+    train = [f for f, u in zip(feats, utterances, strict=True) if u.split == "train"] or feats
+    normaliser = Normaliser.fit(torch.cat(train))
+    lengths = torch.tensor([len(f) for f in feats])
+    offsets = torch.zeros(len(feats) + 1, dtype=torch.long)
+    offsets[1:] = torch.cumsum(lengths, 0)
+    with torch.no_grad():
+        frames = normaliser(torch.cat(feats))
+    return FrameStore(utterances, frames, offsets, normaliser, config.features.context)
+
+
+def prepare_corpus(config: Config, progress: bool = True) -> FrameStore:
+    """Manifest -> split -> pronunciations -> features, cached in work_dir/store.pt (skipped when present)."""
+    path = Path(config.work_dir) / "store.pt"
+    if path.exists():
+        return FrameStore.load(path)
+    manifest = Path(config.data.manifest)
+    utterances = read_manifest(manifest, config.data.max_utterances)
+    split_speakers(utterances, config.data.split_key)
+    attach_pronunciations(utterances, config.data.lexicon or manifest.parent / "lexicon.txt")
+    waves = [
+        load_audio(u.audio, config.features.sample_rate) for u in tqdm(utterances, desc="audio", disable=not progress)
+    ]
+    store = build_store(utterances, waves, config, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    store.save(path)
+    return store

@@ -1,0 +1,170 @@
+"""The stages the CLI runs: prepare, align, train (labels or mimic), evaluate, export; all under work_dir."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
+from training.ml.config import Config, save_config
+from training.ml.data import FrameStore, prepare_corpus
+from training.ml.decode import Decoder, PhoneBigram, collapse, to_phones, transition_logs, tune
+from training.ml.export import WaveformModel, export_onnx
+from training.ml.lexicon import STATES_PER_PHONE
+from training.ml.models import build_model, count_parameters, depth_of
+from training.ml.score import corpus_counts
+from training.ml.train import fit, frame_accuracy, load_model, resolve_device, utterance_log_probs
+
+ALIGNMENT = "alignment.pt"
+
+
+def prepare(config: Config) -> FrameStore:
+    return prepare_corpus(config, progress=config.train.progress)
+
+
+def align(config: Config) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    path = Path(config.work_dir) / ALIGNMENT
+    if path.exists():
+        return load_alignment(path)
+    store = prepare(config)
+    labels, history = align_corpus(store, config, progress=config.train.progress)
+    save_alignment(path, labels, history)
+    write_phn(store, labels, Path(config.work_dir) / "phn", config.features.frame_shift, config.features.frame_length)
+    return labels, history
+
+
+def _load(config: Config, device: torch.device) -> tuple[FrameStore, torch.Tensor]:
+    store = prepare(config).to(device)
+    labels, _ = align(config)
+    return store, labels.to(device)
+
+
+def train(config: Config, run_dir: str | Path, stop_after: int | None = None) -> list[dict[str, float]]:
+    """A teacher or student on labels, or a mimic of config.train.teacher; resumes from run_dir."""
+    run_dir = Path(run_dir)
+    if config.model.kind == "ensemble":
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / "config.json")
+        return []
+    device = resolve_device(config.train.device)
+    store, labels = _load(config, device)
+    torch.manual_seed(config.train.seed)
+    model = build_model(config.model, store.input_dim, store.context)
+    teacher = load_model(config.train.teacher, device)[0] if config.train.objective.startswith("mimic") else None
+    train_pos = store.frame_positions(store.utterance_ids("train"))
+    dev_pos = store.frame_positions(store.utterance_ids("dev"))
+    return fit(
+        model,
+        store,
+        train_pos,
+        config,
+        run_dir,
+        labels=labels,
+        teacher=teacher,
+        dev_positions=dev_pos,
+        stop_after=stop_after,
+        desc=run_dir.name,
+    )
+
+
+def _decoder(store: FrameStore, labels: torch.Tensor, config: Config) -> Decoder:
+    train_ids = store.utterance_ids("train") or store.utterance_ids()
+    sequences = [collapse(labels[int(store.offsets[u]) : int(store.offsets[u + 1])].cpu().numpy()) for u in train_ids]
+    train_labels = labels[store.frame_positions(train_ids)].cpu()
+    log_loop, log_next = transition_logs(train_labels, config.decode.self_loop)
+    return Decoder(PhoneBigram.estimate(sequences), torch.log(state_prior(train_labels)), log_loop, log_next)
+
+
+def _references(store: FrameStore, utt_ids: list[int]) -> list[list[str]]:
+    return [[p for word in store.utterances[u].words for p in word] for u in utt_ids]
+
+
+def evaluate(run_dir: str | Path, splits: tuple[str, ...] = ("test", "hidden")) -> dict[str, Any]:
+    """Frame accuracy and PER; decoding weights tuned on dev only, then applied to the reported splits."""
+    run_dir = Path(run_dir)
+    device = resolve_device("auto")
+    model, config = load_model(run_dir, device)
+    store, labels = _load(config, device)
+    decoder = _decoder(store, labels, config)
+    dec = config.decode
+    dev_ids = store.utterance_ids("dev")
+    dev_refs = _references(store, dev_ids)
+    dev_lp = utterance_log_probs(model, store, dev_ids)
+    weights, dev_per, _ = tune(
+        decoder,
+        dev_lp,
+        lambda hyps: corpus_counts(dev_refs, [to_phones(h) for h in hyps]).per,
+        dec.acoustic_scales,
+        dec.prior_scales,
+        dec.lm_weights,
+        dec.insertion_penalties,
+    )
+    metrics: dict[str, Any] = {
+        "run": run_dir.name,
+        "kind": config.model.kind,
+        "objective": config.train.objective,
+        "parameters": count_parameters(model),
+        "depth": depth_of(model),
+        "weights": weights.__dict__,
+        "dev": {"per": dev_per, "frame_acc": _frame_acc(model, store, dev_ids, labels)},
+        "hardware": {
+            "device": str(device),
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+        },
+    }
+    for split in splits:
+        ids = store.utterance_ids(split)
+        if not ids:
+            continue
+        hyps = decoder.decode(utterance_log_probs(model, store, ids), weights)
+        counts = corpus_counts(_references(store, ids), [to_phones(h) for h in hyps])
+        metrics[split] = {**counts.as_dict(), "frame_acc": _frame_acc(model, store, ids, labels)}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _frame_acc(model: torch.nn.Module, store: FrameStore, ids: list[int], labels: torch.Tensor) -> float:
+    return frame_accuracy(model, store, store.frame_positions(ids), labels)
+
+
+def phone_frame_accuracy(model: torch.nn.Module, store: FrameStore, ids: list[int], labels: torch.Tensor) -> float:
+    hits, total = 0, 0
+    for u, lp in zip(ids, utterance_log_probs(model, store, ids), strict=True):
+        ref = labels[int(store.offsets[u]) : int(store.offsets[u + 1])].cpu() // STATES_PER_PHONE
+        hits += int((lp.argmax(1) // STATES_PER_PHONE == ref).sum())
+        total += len(ref)
+    return hits / max(1, total)
+
+
+def export(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    run_dir = Path(run_dir)
+    model, config = load_model(run_dir, "cpu")
+    store = FrameStore.load(Path(config.work_dir) / "store.pt")
+    wrapper = WaveformModel(model, store.normaliser, config.features)
+    return export_onnx(wrapper, out or run_dir / "model.onnx")
+
+
+def results_table(run_dirs: list[str | Path], split: str = "test") -> str:
+    """Markdown: one row per evaluated run."""
+    rows = [
+        "| run | model | objective | params | depth | frame acc | PER | S | D | I |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in run_dirs:
+        path = Path(run) / "metrics.json"
+        if not path.exists():
+            continue
+        m = json.loads(path.read_text())
+        s = m.get(split, {})
+        rows.append(
+            f"| {m['run']} | {m['kind']} | {m['objective']} | {m['parameters']:,} | {m['depth']} | "
+            f"{100 * s.get('frame_acc', np.nan):.1f} | {100 * s.get('per', np.nan):.1f} | {s.get('sub', '')} | "
+            f"{s.get('del', '')} | {s.get('ins', '')} |"
+        )
+    return "\n".join(rows)
