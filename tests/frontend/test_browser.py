@@ -193,3 +193,29 @@ def test_without_consent_the_record_page_sends_you_to_the_profile(live_server, l
     page.check("#id_cc0_consent")
     page.click("main button[type=submit]")
     page.wait_for_url(f"{live_server.url}/record/")
+
+
+def test_an_upload_whose_answer_is_lost_is_retried_without_a_duplicate(live_server, launch, speak, tmp_path):
+    prompt, _ = prompt_create(text=SENTENCES[0])
+    mic, flags = fake_microphone(tmp_path)
+    ContributorFactory(user__username="flaky", user__password=PASSWORD)
+    page = launch(*flags).new_page()
+    log_in(page, live_server.url, "flaky")
+    page.wait_for_selector("#recorder[data-state=idle]")
+    record_take(page, mic, speak(SENTENCES[0]))
+    attempts = []
+
+    def lose_first_answer(route):
+        attempts.append(route.request.method)
+        if len(attempts) == 1:
+            route.fetch()  # the server receives and stores the clip...
+            route.abort("connectionreset")  # ...but its answer never reaches the browser
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/clips/", lose_first_answer)
+    page.click("#submit-button")
+
+    page.wait_for_selector("#recorder[data-submitted='1']", timeout=30_000)
+    assert attempts == ["POST", "POST"]
+    assert Clip.objects.filter(prompt=prompt).count() == 1
