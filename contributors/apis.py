@@ -65,6 +65,16 @@ class CredentialsInput(serializers.Serializer):
     password = serializers.CharField(max_length=128)
 
 
+def _authenticated_user(request: Request):
+    """The user the posted credentials belong to; a 400 with ``login_failed`` otherwise."""
+    serializer = CredentialsInput(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    user = authenticate(request, **serializer.validated_data)
+    if user is None:
+        raise ServiceError("login_failed", "Wrong username or password.", status_code=400)
+    return user
+
+
 class SignupApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
@@ -97,11 +107,7 @@ class LoginApi(APIView):
 
     @extend_schema(request=CredentialsInput, responses={200: MeOutput})
     def post(self, request: Request) -> Response:
-        serializer = CredentialsInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request, **serializer.validated_data)
-        if user is None:
-            raise ServiceError("login_failed", "Wrong username or password.", status_code=400)
+        user = _authenticated_user(request)
         login(request, user)
         return Response(MeOutput(contributor_for_user(user)).data)
 
@@ -125,11 +131,7 @@ class TokenApi(APIView):
 
     @extend_schema(request=CredentialsInput, responses={200: TokenOutput})
     def post(self, request: Request) -> Response:
-        serializer = CredentialsInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = authenticate(request, **serializer.validated_data)
-        if user is None:
-            raise ServiceError("login_failed", "Wrong username or password.", status_code=400)
+        user = _authenticated_user(request)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
