@@ -55,7 +55,9 @@ def release_facts(
         }
         demographics[split] = {
             attr: dict(
-                sorted(Counter(_group(getattr(e, attr), e.speaker_id in withheld[attr]) for e in speakers.values()).items())
+                sorted(
+                    Counter(_group(getattr(e, attr), e.speaker_id in withheld[attr]) for e in speakers.values()).items()
+                )
             )
             for attr in DEMOGRAPHICS
         }
@@ -148,7 +150,8 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "- `lhotse/openphone_{recordings,supervisions}_SPLIT.jsonl.gz`: load with `lhotse.load_manifest(...)` and "
         "call `.with_path_prefix(RELEASE_ROOT)`.",
         '- `hf/data/SPLIT-*.parquet`: `datasets.load_dataset("parquet", data_dir="hf/data")`, or '
-        "`load_dataset(\"RELEASE_ROOT/hf\")`; `audio` holds the FLAC bytes.",
+        '`load_dataset("RELEASE_ROOT/hf")` (the first names the dev split `validation`, as the Hub does); '
+        "`audio` holds the FLAC bytes and its file name.",
         "- `phones.txt` (the 39 phones and silence), `lexicon.txt` (the pronunciations used), `datasheet.json`, "
         "`DELTA.json`, `SHA256SUMS` (verify with `sha256sum -c SHA256SUMS`).",
         "",
@@ -169,7 +172,10 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "## Phonetic coverage",
         "",
         _table(
-            [[s, f"{c['phones']}/{c['phones_total']}", f"{c['diphones']}/{c['diphones_possible']}"] for s, c in cov.items()],
+            [
+                [s, f"{c['phones']}/{c['phones_total']}", f"{c['diphones']}/{c['diphones_possible']}"]
+                for s, c in cov.items()
+            ],
             ["split", "phones", "diphones"],
         ),
         "",

@@ -187,7 +187,10 @@ def write_lhotse(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> lis
         if e.gender:
             supervision["gender"] = e.gender
         supervisions.append(supervision)
-    return [_write_gz_jsonl(root / recordings_name, recordings), _write_gz_jsonl(root / supervisions_name, supervisions)]
+    return [
+        _write_gz_jsonl(root / recordings_name, recordings),
+        _write_gz_jsonl(root / supervisions_name, supervisions),
+    ]
 
 
 def _write_gz_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -22,7 +22,9 @@ class Release(models.Model):
     version = models.CharField(
         max_length=32,
         unique=True,
-        validators=[RegexValidator(VERSION_PATTERN, "Letters, digits, '.', '_' and '-', starting with one of the first two.")],
+        validators=[
+            RegexValidator(VERSION_PATTERN, "Letters, digits, '.', '_' and '-', starting with one of the first two.")
+        ],
     )
     status = models.CharField(max_length=10, choices=ReleaseStatus.choices, default=ReleaseStatus.BUILDING)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -239,6 +239,7 @@ def demo_seed(
                 bar.update(1)
 
     votes = _seed_votes(out=out)
+    _seed_release(out=out)
 
     summary = DemoSummary(
         founders=[s.username for s in FOUNDERS],
@@ -287,6 +288,30 @@ def _seed_votes(*, out: Callable[[str], None]) -> int:
             progress = True
     out(f"Votes: {cast} cast by simulated trustees.")
     return cast
+
+
+DEMO_RELEASE = "demo-1"
+
+
+def _seed_release(*, out: Callable[[str], None]) -> None:
+    """Freeze the demo's valid clips into a release through the same service as `release_build`, so the
+    releases page has something to show; kept when it already exists."""
+    from benchmark.models import Release, ReleaseStatus
+    from benchmark.services.releases import release_build, release_create
+
+    if Release.objects.filter(version=DEMO_RELEASE, status=ReleaseStatus.READY).exists():
+        out(f"Release {DEMO_RELEASE} already exists.")
+        return
+    try:
+        release = release_create(version=DEMO_RELEASE)
+    except ServiceError as exc:
+        out(f"No demo release: {exc.message}")
+        return
+    built = release_build(release_id=release.pk)
+    if built is not None and built.status == ReleaseStatus.READY:
+        out(f"Release {DEMO_RELEASE}: {built.clip_count} clips from {built.speaker_count} speakers, on /releases/.")
+    else:
+        out(f"Release {DEMO_RELEASE} failed: {built.error if built else 'row gone'}")
 
 
 def _seed_prompts() -> tuple[list[Prompt], int]:

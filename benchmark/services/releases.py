@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from benchmark import exports
-from benchmark.datasheet import render_readme, release_facts, write_plots
+from benchmark.datasheet import release_facts, render_readme, write_plots
 from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
 from benchmark.packaging import file_sha256, parse_sha256sums, write_sha256sums, write_tar
@@ -175,7 +175,7 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     clips = list(release_clips_valid()[: release.limit] if release.limit else release_clips_valid())
     if not clips:
         raise ServiceError("release_empty", "There are no valid clips to release.")
-    built.assignment, built.new_speakers = _splits_for(clips)
+    built.assignment, built.new_speakers = _splits_for(clips, release)
     withheld = _withheld_groups(clips)
     alignments = _read_alignments(release.facts.get("options", {}).get("alignments", ""))
     say(f"{len(clips)} clips from {len(built.assignment)} speakers")
@@ -267,8 +267,10 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     return built
 
 
-def _splits_for(clips: list[Clip]) -> tuple[dict[str, str], set[str]]:
-    """Stable assignment: speakers keep the split an earlier release gave them; new ones are balanced."""
+def _splits_for(clips: list[Clip], release: Release) -> tuple[dict[str, str], set[str]]:
+    """Stable assignment: speakers keep the split an earlier release gave them; new ones are balanced, and their
+    split is persisted at once, so that two builds running side by side cannot place a speaker differently
+    (whichever commits first wins, and both read it back)."""
     speakers = {
         c.contributor.speaker_id: SplitSpeaker(
             c.contributor.speaker_id, c.contributor.gender, c.contributor.age_band, c.contributor.accent
@@ -277,7 +279,14 @@ def _splits_for(clips: list[Clip]) -> tuple[dict[str, str], set[str]]:
     }
     previous = dict(SpeakerSplit.objects.filter(speaker_id__in=speakers).values_list("speaker_id", "split"))
     assignment = assign_splits(speakers.values(), key=settings.RELEASE_SPLIT_KEY.encode(), previous=previous)
-    return assignment, set(speakers) - set(previous)
+    new = set(speakers) - set(previous)
+    SpeakerSplit.objects.bulk_create(
+        [SpeakerSplit(speaker_id=s, split=assignment[s], first_release=release) for s in sorted(new)],
+        ignore_conflicts=True,
+        batch_size=2000,
+    )
+    persisted = dict(SpeakerSplit.objects.filter(speaker_id__in=speakers).values_list("speaker_id", "split"))
+    return {s: persisted.get(s, assignment[s]) for s in speakers}, new
 
 
 def _age_group(age_band: str) -> str:
@@ -478,11 +487,6 @@ def _commit_ready(release: Release, built: _Built) -> None:
                 )
                 for rel, (fmt, split) in sorted(built.files.items())
             ],
-            batch_size=2000,
-        )
-        SpeakerSplit.objects.bulk_create(
-            [SpeakerSplit(speaker_id=s, split=built.assignment[s], first_release=release) for s in built.new_speakers],
-            ignore_conflicts=True,
             batch_size=2000,
         )
         release.status = ReleaseStatus.READY

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from django.db import transaction
@@ -21,7 +22,7 @@ DIPHONES_POSSIBLE = len(PHONES) * len(PHONES)
 def diphones_of(phones: Sequence[Sequence[str]]) -> set[Diphone]:
     """The phone pairs of a sentence read without pause: inside words and across word boundaries."""
     flat = [p for word in phones for p in word]
-    return set(zip(flat, flat[1:], strict=False))
+    return set(pairwise(flat))
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,9 @@ def prompts_select_coverage(*, target: int, apply: bool = False, source: str | N
     if target < 1:
         raise ServiceError("target_invalid", "--target must be at least 1.")
     active = Prompt.objects.filter(is_active=True)
-    base = list(active.filter(prompt_type__in=[PromptType.SHARED, PromptType.COVERAGE]).values_list("phones", flat=True))
+    base = list(
+        active.filter(prompt_type__in=[PromptType.SHARED, PromptType.COVERAGE]).values_list("phones", flat=True)
+    )
     pool_qs = active.filter(prompt_type=PromptType.DIVERSE)
     if source:
         pool_qs = pool_qs.filter(source=source)

@@ -15,10 +15,32 @@ import soxr
 from training.ml.data import Utterance
 from training.ml.lexicon import transcript_words
 
-WORDS = (
-    "we call it bear she sells sea shells zero three five one seven two eight nine red blue green yellow "
-    "happy monkey water garden"
-).split()
+WORDS = [
+    "we",
+    "call",
+    "it",
+    "bear",
+    "she",
+    "sells",
+    "sea",
+    "shells",
+    "zero",
+    "three",
+    "five",
+    "one",
+    "seven",
+    "two",
+    "eight",
+    "nine",
+    "red",
+    "blue",
+    "green",
+    "yellow",
+    "happy",
+    "monkey",
+    "water",
+    "garden",
+]
 VOICES = (("en-us", 150, 50), ("en-us", 175, 35), ("en-us+f3", 160, 60), ("en-us+m3", 140, 45))
 RATE = 16000
 SHIFT = 160

@@ -69,15 +69,18 @@ def viterbi_align(scores: np.ndarray, words: list[list[str]], silence_penalty: f
     if optional[0]:
         delta[STATES_PER_PHONE] = emit[0, STATES_PER_PHONE]
     back = np.zeros((t_max, n), dtype=np.int8)
+    skip_add = np.where(skip_ok, 0.0, NEG)
+    padded = np.full(n + 4, NEG)  # delta behind four dummy states, so the shifted views need no copies
     for t in range(1, t_max):
-        from_prev = np.full(n, NEG)
-        from_prev[1:] = delta[:-1] + entry_penalty[1:]
-        from_skip = np.full(n, NEG)
-        from_skip[4:] = np.where(skip_ok[4:], delta[:-4], NEG)
-        stacked = np.stack([delta, from_prev, from_skip])
-        choice = stacked.argmax(0)
+        padded[4:] = delta
+        from_prev = padded[3:-1] + entry_penalty
+        from_skip = padded[:-4] + skip_add
+        choice = (from_prev > delta).astype(np.int8)
+        best = np.maximum(delta, from_prev)
+        skip = from_skip > best
+        choice[skip] = 2
         back[t] = choice
-        delta = stacked[choice, np.arange(n)] + emit[t]
+        delta = np.maximum(best, from_skip) + emit[t]
     ends = [n - 1] + ([n - 1 - STATES_PER_PHONE] if optional[-1] else [])
     state = max(ends, key=lambda j: delta[j])
     score = float(delta[state]) / t_max

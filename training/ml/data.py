@@ -16,6 +16,7 @@ import soxr
 import torch
 from tqdm import tqdm
 
+from contributors.text import normalise_words
 from core.splits import SplitSpeaker, assign_splits
 from training.ml.config import Config, FeatureConfig
 from training.ml.features import FeatureExtractor, Normaliser, num_frames, splice_indices
@@ -67,7 +68,9 @@ def split_speakers(utterances: list[Utterance], key: str) -> None:
 
 def attach_pronunciations(utterances: list[Utterance], lexicon_path: str | Path | None) -> None:
     lexicon = read_lexicon(lexicon_path) if lexicon_path and Path(lexicon_path).exists() else {}
-    words = {w.lower() for u in utterances for w in u.text.split()}
+    words = {w for u in utterances for w in normalise_words(u.text)} | {
+        w.lower() for u in utterances for w in u.text.split()
+    }
     fallback = fallback_lexicon(lexicon, words)
     for u in utterances:
         u.words = transcript_words(u.text, fallback)

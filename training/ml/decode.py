@@ -32,7 +32,8 @@ class PhoneBigram:
                 previous = p
             counts[previous, N_PHONES] += 1
         counts[N_PHONES, N_PHONES] = 0.0
-        log = np.log(counts / counts.sum(1, keepdims=True))
+        with np.errstate(divide="ignore"):  # <s> straight to </s> is impossible
+            log = np.log(counts / counts.sum(1, keepdims=True))
         t = torch.from_numpy(log).float()
         return cls(start=t[N_PHONES, :N_PHONES], transition=t[:N_PHONES, :N_PHONES], end=t[:N_PHONES, N_PHONES])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -44,16 +45,18 @@ def export_onnx(model: WaveformModel, path: str | Path, seconds: float = 2.0) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().cpu()
     example = torch.zeros(1, int(seconds * model.extractor.config.sample_rate))
-    torch.onnx.export(
-        model,
-        (example,),
-        str(path),
-        input_names=["waveform"],
-        output_names=["log_probs"],
-        dynamic_axes={"waveform": {1: "samples"}, "log_probs": {1: "frames"}},
-        opset_version=OPSET,
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the TorchScript exporter is deprecated; it needs no onnxscript
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            input_names=["waveform"],
+            output_names=["log_probs"],
+            dynamic_axes={"waveform": {1: "samples"}, "log_probs": {1: "frames"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
     return path
 
 

@@ -20,10 +20,11 @@ def read_lexicon(path: str | Path) -> dict[str, list[str]]:
     """'WORD PH1 PH2 ...' lines -> lower-case word -> stressless phones; the first pronunciation wins."""
     lexicon: dict[str, list[str]] = {}
     for line in Path(path).read_text(encoding="utf-8").splitlines():
-        word, _, pronunciation = line.strip().partition(" ")
-        if not word or not pronunciation.strip():
+        if not line.strip():
             continue
-        lexicon.setdefault(word.lower(), parse_pronunciation(pronunciation.replace("\t", " ")))
+        word, *phones = line.split()
+        if phones:
+            lexicon.setdefault(word.lower(), parse_pronunciation(" ".join(phones)))
     return lexicon
 
 

@@ -17,6 +17,10 @@ class Command(BaseCommand):
         "JSONL, TIMIT-like, Kaldi, Lhotse and Parquet exports, a datasheet, SHA256SUMS and tar packages."
     )
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        # The issue names the option --version; it replaces Django's own (which prints Django's version).
+        return super().create_parser(prog_name, subcommand, conflict_handler="resolve", **kwargs)
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--version", dest="release_version", required=True, help="e.g. 2025.06 or v1.")
         parser.add_argument("--limit", type=int, help="Take at most this many clips (a quick trial).")

@@ -1,0 +1,200 @@
+"""The releases API: list, detail (manifest, datasheet, checksums), file listings, and anonymous downloads with
+HTTP Range (resumable) and ETag. Thin: reads go through selectors."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from collections.abc import Iterator
+
+from django.core.files.storage import default_storage
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from benchmark import selectors
+from benchmark.models import Release, ReleaseFile
+from benchmark.services.releases import release_checksums
+from core.errors import ServiceError
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def file_url(request: Request, version: str, path: str) -> str:
+    return request.build_absolute_uri(f"/api/v1/releases/{version}/files/{path}")
+
+
+class ReleaseSummary(serializers.ModelSerializer):
+    splits = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Release
+        fields = [
+            "version",
+            "status",
+            "created_at",
+            "finished_at",
+            "clip_count",
+            "speaker_count",
+            "hours",
+            "splits",
+            "url",
+        ]
+
+    def get_splits(self, obj: Release) -> dict:
+        return {s: v for s, v in obj.facts.get("splits", {}).items()}
+
+    def get_url(self, obj: Release) -> str:
+        return self.context["request"].build_absolute_uri(f"/api/v1/releases/{obj.version}/")
+
+
+class FileOutput(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReleaseFile
+        fields = ["path", "split", "format", "size", "sha256", "url"]
+
+    def get_url(self, obj: ReleaseFile) -> str:
+        return file_url(self.context["request"], obj.release.version, obj.path)
+
+
+class JsonOnlyNegotiation(BaseContentNegotiation):
+    """JSON always: ``?format=`` names a release format here, not DRF's renderer override."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class PublicApi(APIView):
+    """Anonymous and throttled: releases are open data."""
+
+    content_negotiation_class = JsonOnlyNegotiation
+    renderer_classes = [JSONRenderer]
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "downloads"
+
+
+class ReleaseListApi(PublicApi):
+    @extend_schema(responses={200: ReleaseSummary(many=True)})
+    def get(self, request: Request) -> Response:
+        releases = selectors.releases_public()
+        return Response({"results": ReleaseSummary(releases, many=True, context={"request": request}).data})
+
+
+class ReleaseDetailApi(PublicApi):
+    @extend_schema(responses={200: ReleaseSummary})
+    def get(self, request: Request, version: str) -> Response:
+        release = selectors.release_public_get(version=version)
+        data = ReleaseSummary(release, context={"request": request}).data
+        facts = {k: v for k, v in release.facts.items() if k not in ("durations_s", "options")}
+        packages = selectors.release_files(release=release, format="package")
+        data |= {
+            "datasheet": facts,
+            "readme_url": file_url(request, version, "README.md"),
+            "manifest_url": file_url(request, version, "manifest.jsonl"),
+            "checksums_url": file_url(request, version, "SHA256SUMS"),
+            "checksums": release_checksums(release=release),
+            "packages": FileOutput(packages.select_related("release"), many=True, context={"request": request}).data,
+            "files": selectors.release_file_summary(release=release),
+        }
+        return Response(data)
+
+
+class ReleaseFilesApi(PublicApi):
+    @extend_schema(
+        parameters=[OpenApiParameter("split", str, required=False), OpenApiParameter("format", str, required=False)],
+        responses={200: FileOutput(many=True)},
+    )
+    def get(self, request: Request, version: str) -> Response:
+        release = selectors.release_public_get(version=version)
+        files = selectors.release_files(
+            release=release, split=request.query_params.get("split"), format=request.query_params.get("format")
+        ).select_related("release")
+        return Response({"results": FileOutput(files, many=True, context={"request": request}).data})
+
+
+def parse_range(header: str, size: int) -> tuple[int, int]:
+    """(first, last) byte of a single ``bytes=`` range; ServiceError 416 for anything else or out of bounds."""
+    match = _RANGE.match(header.strip())
+    first, last = (match.group(1), match.group(2)) if match else ("", "")
+    if match is None or (first == "" and last == ""):
+        raise ServiceError("range_invalid", f"Range {header!r} is not one 'bytes=first-last' range.", status_code=416)
+    if first == "":  # the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            raise ServiceError("range_not_satisfiable", "An empty suffix range selects nothing.", status_code=416)
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or start > end:
+        raise ServiceError(
+            "range_not_satisfiable", f"Range {header!r} is outside the file's {size} bytes.", status_code=416
+        )
+    return start, end
+
+
+def _stream(name: str, start: int, end: int) -> Iterator[bytes]:
+    with default_storage.open(name, "rb") as handle:
+        handle.seek(start)
+        left = end - start + 1
+        while left > 0:
+            chunk = handle.read(min(CHUNK, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+            yield chunk
+
+
+class ReleaseFileDownloadApi(PublicApi):
+    """A published file; ``Range: bytes=N-`` resumes, ``If-None-Match`` and ``If-Range`` take the ETag (the file's
+    sha256). Release files never change, so they may be cached for ever."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes, (206, "application/octet-stream"): bytes})
+    def get(self, request: Request, version: str, path: str) -> HttpResponse:
+        found = selectors.release_file_get(version=version, path=path)
+        etag = f'"{found.sha256}"'
+        headers = {
+            "ETag": etag,
+            "Accept-Ranges": "bytes",
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "Content-Disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"',
+        }
+        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return HttpResponse(status=304, headers=headers)
+        start, end, status = 0, found.size - 1, 200
+        range_header = request.headers.get("Range")
+        if_range = request.headers.get("If-Range")
+        if range_header and (if_range is None or if_range.strip() == etag):
+            try:
+                start, end = parse_range(range_header, found.size)
+            except ServiceError as exc:
+                response = Response(exc.as_dict(), status=416)
+                response["Content-Range"] = f"bytes */{found.size}"
+                return response
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
+        content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        headers["Content-Length"] = str(max(0, end - start + 1))
+        if request.method == "HEAD" or found.size == 0:
+            return HttpResponse(status=status, headers=headers, content_type=content_type)
+        return StreamingHttpResponse(
+            _stream(found.storage_name, start, end), status=status, headers=headers, content_type=content_type
+        )
+
+    def head(self, request: Request, version: str, path: str) -> HttpResponse:
+        return self.get(request, version, path)

@@ -1,0 +1,115 @@
+"""Benchmark: building and packaging a release, against GNU ``tar`` of the same files in the same run.
+
+Usage::
+
+    .venv/bin/python benchmarks/release.py [--limit N] [--repeat R]
+
+Imports ``../shared/data/speechocean762-train`` with ``--validated`` into a fresh SQLite database in a temporary
+DATA_DIR (so nothing of yours is touched), then builds releases with ``release_build`` ``--repeat`` times
+(default 3; each a new version, the speakers keeping their splits). Rows:
+
+1. **release_build**: the whole build (freeze the manifest and copy the FLACs, text exports, Parquet, datasheet
+   and plots, SHA256SUMS, the full and per-split tars, publish, rows); MB/s counts every byte published.
+2. **packaging**: the builder's streamed, deterministic tars alone (whole release and each split), MB/s of tar
+   output.
+3. **tar -cf**: GNU tar of the same public content files into one archive (the peer).
+
+"vs tar" is a row's MB/s over ``tar -cf``'s. The page cache is warm for every row alike (the files were just
+written), as it is for a builder that has just copied the clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SHARED_DATA_DIR", ROOT.parent / "shared" / "data")) / "speechocean762-train"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, help="Import at most this many clips.")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    if not (SHARED / "manifest.tsv").is_file():
+        print(f"{SHARED} is absent: this benchmark needs the shared speechocean762 half.", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="bench-release-") as data_dir:
+        os.environ.update(
+            DATA_DIR=data_dir, CELERY_BROKER_URL="memory://", DATABASE_URL=f"sqlite:///{data_dir}/db.sqlite3"
+        )
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.conf import settings
+        from django.core.management import call_command
+
+        from benchmark.services.releases import release_build, release_create
+
+        call_command("migrate", verbosity=0)
+        started = time.monotonic()
+        call_command(
+            "import_corpus", str(SHARED / "manifest.tsv"), audio_root=str(SHARED), lexicon=str(SHARED / "lexicon.txt"),
+            validated=True, verbosity=0, **({"limit": args.limit} if args.limit else {}),
+        )  # fmt: skip
+        print(f"imported in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+        builds, packs, tars = [], [], []
+        for index in range(args.repeat):
+            release = release_create(version=f"bench{index}")
+            tick = time.monotonic()
+            release = release_build(release_id=release.pk, progress=lambda _m: None)
+            seconds = time.monotonic() - tick
+            assert release.status == "ready", release.error
+            facts = release.facts
+            root = Path(settings.MEDIA_ROOT) / release.storage_prefix
+            package_bytes = sum(f.size for f in release.files.filter(format="package"))
+            builds.append((facts["bytes"]["total"], seconds))
+            packs.append((package_bytes, facts["timings"]["packages_s"]))
+            content = sorted(
+                p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.parts[-2] != "packages"
+            )
+            listing = Path(data_dir) / "files.txt"
+            listing.write_text("\n".join(content) + "\n")
+            out = Path(data_dir) / "peer.tar"
+            tick = time.monotonic()
+            subprocess.run(["tar", "-cf", str(out), "-C", str(root), "-T", str(listing)], check=True)
+            tars.append((out.stat().st_size, time.monotonic() - tick))
+            out.unlink()
+            clips = release.clip_count
+        shutil.rmtree(Path(settings.MEDIA_ROOT) / "releases", ignore_errors=True)
+
+    def rate(rows: list[tuple[int, float]]) -> tuple[float, float, float]:
+        mb = statistics.median(b for b, _ in rows) / 1e6
+        s = statistics.median(t for _, t in rows)
+        return mb, s, mb / s
+
+    tar_rate = rate(tars)[2]
+    machine = platform.processor() or platform.machine()
+    print(f"\nMachine: {machine}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"Release of {clips} clips; median of {args.repeat} runs.\n")
+    print("| row | MB | s | MB/s | vs tar |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, rows in [
+        ("release_build (everything)", builds),
+        ("packaging (streamed tars)", packs),
+        ("tar -cf (peer)", tars),
+    ]:
+        mb, s, r = rate(rows)
+        print(f"| {name} | {mb:,.0f} | {s:.2f} | {r:,.0f} | {r / tar_rate:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

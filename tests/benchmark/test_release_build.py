@@ -1,0 +1,160 @@
+"""release_build: the frozen manifest, stable speaker-disjoint splits, privacy, checksums, packages, the task."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from benchmark.models import Release, ReleaseFile, SpeakerSplit
+from benchmark.packaging import file_sha256, parse_sha256sums
+from benchmark.services.releases import release_create, release_hidden_entries
+from benchmark.tasks import release_build as release_build_task
+from contributors.models import Clip, ClipStatus
+from tests.benchmark.conftest import build, make_corpus, release_root
+
+pytestmark = pytest.mark.django_db
+
+
+def manifest(root: Path) -> list[dict]:
+    return [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_release_freezes_valid_clips_into_speaker_disjoint_splits_with_a_private_hidden_split(release, settings):
+    root = release_root(settings, release)
+    rows = manifest(root)
+    hidden = release_hidden_entries(release=release)
+    assert release.status == "ready" and release.clip_count == Clip.objects.filter(status=ClipStatus.VALID).count()
+    assert len(rows) + len(hidden) == release.clip_count
+    assert {r["split"] for r in rows} <= {"train", "dev", "test"} and hidden
+    splits_of = defaultdict(set)
+    for r in rows:
+        splits_of[r["speaker_id"]].add(r["split"])
+    assert all(len(s) == 1 for s in splits_of.values())
+    assert not {e.speaker_id for e in hidden} & set(splits_of)
+    # The hidden split lives only under private/, with no ReleaseFile row and no place in any public file.
+    hidden_ids = {e.utt_id for e in hidden}
+    assert (Path(settings.MEDIA_ROOT) / release.private_prefix / hidden[0].audio).is_file()
+    assert not ReleaseFile.objects.filter(path__contains="hidden/").exists()
+    public_text = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".flac")
+    assert not any(utt.encode() in public_text for utt in hidden_ids)
+    # Word and canonical phone transcriptions per clip.
+    first = rows[0]
+    assert first["words"] and len(first["phones"]) == len(first["words"]) and first["sample_rate"] == 16000
+
+
+def test_demographics_of_small_groups_are_withheld_and_facts_reported(release, settings):
+    rows = manifest(release_root(settings, release))
+    assert "Rare Island" not in (release_root(settings, release) / "README.md").read_text()
+    assert all(r["accent"] in ("US General", "") for r in rows)
+    assert all(r["age_band"] != "18-29" for r in rows)  # 4 speakers in the corpus: under the minimum of 5
+    facts = release.facts
+    assert facts["withheld_speakers"]["accent"] == 1
+    assert set(facts["splits"]) == {"train", "dev", "test", "hidden"}
+    assert facts["coverage"]["train"]["phones"] > 20
+    assert "train-test" in facts["sentence_overlap"]["shared_sentences"]
+    assert facts["trust"]["MIN_TRUST"] == 0.6
+    readme = (release_root(settings, release) / "README.md").read_text()
+    for heading in ["## Contents", "## Phonetic coverage", "## Known limitations", "## How to cite", "CC0"]:
+        assert heading in readme
+    assert "`.phn` files are absent" in readme
+    for plot in ["durations", "speakers", "phones"]:
+        assert (release_root(settings, release) / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_checksums_verify_with_sha256sum_and_match_the_rows(release, settings):
+    root = release_root(settings, release)
+    sums = parse_sha256sums((root / "SHA256SUMS").read_text())
+    assert "manifest.jsonl" in sums and not any(p.startswith("packages/") for p in sums)
+    result = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for row in ReleaseFile.objects.filter(release=release):
+        assert row.size == (root / row.path).stat().st_size
+    tar_row = ReleaseFile.objects.get(release=release, path="packages/openphone-v1.tar")
+    assert tar_row.sha256 == file_sha256(root / tar_row.path)
+
+
+def test_packages_hold_the_release_and_each_split(release, settings):
+    root = release_root(settings, release)
+    with tarfile.open(root / "packages/openphone-v1.tar") as tar:
+        names = set(tar.getnames())
+    assert "openphone-v1/SHA256SUMS" in names and "openphone-v1/manifest.jsonl" in names
+    assert not any("/packages/" in n or "hidden" in n for n in names)
+    with tarfile.open(root / "packages/openphone-v1-dev.tar") as tar:
+        dev = set(tar.getnames())
+    assert any(n.startswith("openphone-v1/timit/dev/") for n in dev)
+    assert not any(n.startswith(("openphone-v1/timit/train/", "openphone-v1/kaldi/test")) for n in dev)
+    assert "openphone-v1/README.md" in dev
+
+
+def test_speakers_keep_their_split_and_a_deleted_contributor_is_absent_later(release, corpus, settings):
+    first = dict(SpeakerSplit.objects.values_list("speaker_id", "split"))
+    assert len(first) == len(corpus)
+    gone = corpus[3]
+    gone.user.delete()
+    newcomers = make_corpus(speakers=6, clips_each=1, seed=500_000)
+    second = build("v2")
+    rows = manifest(release_root(settings, second)) + [e.as_json() for e in release_hidden_entries(release=second)]
+    speakers = {r["speaker_id"]: r["split"] for r in rows}
+    assert gone.speaker_id not in speakers
+    for speaker, split in speakers.items():
+        if speaker in first:
+            assert split == first[speaker]
+    assert {c.speaker_id for c in newcomers} <= set(speakers)
+    delta = json.loads((release_root(settings, second) / "DELTA.json").read_text())
+    assert delta["previous"] == "v1" and delta["speakers_removed"] == 1 and len(delta["added"]) == 6
+    assert all(a.startswith(tuple(c.speaker_id for c in newcomers)) for a in delta["added"])
+    assert second.previous == release
+
+
+def test_command_builds_and_refuses_duplicates_bad_versions_and_empty_corpora(corpus, capsys):
+    call_command("release_build", "--version", "2025.1", "--limit", "20")
+    assert "Release 2025.1 ready: 20 clips" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("release_build", "--version", "2025.1")
+    with pytest.raises(CommandError, match="Version"):
+        call_command("release_build", "--version", "../etc")
+    Clip.objects.update(status=ClipStatus.PENDING)
+    with pytest.raises(CommandError, match="no valid clips"):
+        call_command("release_build", "--version", "2025.2")
+
+
+def test_task_is_idempotent_and_a_failed_build_is_recorded_and_retried(corpus, settings, monkeypatch):
+    release = release_create(version="t1")
+    assert release_build_task(release.pk) == "ready"
+    facts = Release.objects.get(pk=release.pk).facts
+    assert release_build_task(release.pk) == "ready"  # a redelivery does nothing
+    assert Release.objects.get(pk=release.pk).facts == facts
+
+    from benchmark.services import releases as service
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(service.exports, "write_kaldi", explode)
+    failing = release_create(version="t2")
+    assert release_build_task(failing.pk) == "failed"
+    failing.refresh_from_db()
+    assert "disk full" in failing.error and not failing.files.exists()
+    assert not (Path(settings.MEDIA_ROOT) / failing.storage_prefix).exists()
+    monkeypatch.undo()
+    again = release_create(version="t2")  # a failed version can be built again
+    assert release_build_task(again.pk) == "ready"
+
+
+def test_phn_files_are_written_once_alignments_exist(corpus, settings, tmp_path):
+    clip = Clip.objects.filter(status=ClipStatus.VALID).first()
+    path = tmp_path / "align.jsonl"
+    path.write_text(json.dumps({"sha256": clip.sha256, "phones": [[0, 0.1, "sil"], [0.1, 0.5, "DH"]]}) + "\n")
+    release = build("a1", alignments=str(path))
+    rows = manifest(release_root(settings, release)) + [e.as_json() for e in release_hidden_entries(release=release)]
+    row = next(r for r in rows if r["sha256"] == clip.sha256)
+    assert row["alignment"] == [[0, 1600, "sil"], [1600, 8000, "DH"]]
+    if row["split"] != "hidden":
+        phn = release_root(settings, release) / Path(row["audio"]).with_suffix(".phn")
+        assert phn.read_text() == "0 1600 sil\n1600 8000 DH\n"

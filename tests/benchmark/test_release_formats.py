@@ -1,0 +1,107 @@
+"""Each export loads with its own library: Lhotse, Hugging Face `datasets`, a Kaldi data-dir check, TIMIT files."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from tests.benchmark.conftest import release_root
+
+pytestmark = pytest.mark.django_db
+
+
+def validate_kaldi_dir(folder: Path) -> set[str]:
+    """What Kaldi's utils/validate_data_dir.sh checks (--no-feats): each file sorted (C order) and unique,
+    the same utterances in utt2spk, text, wav.scp and utt2dur, spk2utt the inverse of utt2spk, utt2spk
+    sorted by speaker too, spk2gender (when present) f/m for exactly the speakers; returns the utterances."""
+
+    def table(name: str) -> list[tuple[str, str]]:
+        lines = (folder / name).read_text().splitlines()
+        rows = [tuple(line.split(" ", 1)) for line in lines]
+        assert all(len(r) == 2 and r[1].strip() for r in rows), f"{name}: an empty field"
+        keys = [r[0] for r in rows]
+        assert keys == sorted(keys, key=lambda k: k.encode()), f"{name} is not sorted"
+        assert len(set(keys)) == len(keys), f"{name} has duplicate keys"
+        return rows
+
+    utt2spk = table("utt2spk")
+    utts = [u for u, _ in utt2spk]
+    for name in ("text", "wav.scp", "utt2dur"):
+        assert [u for u, _ in table(name)] == utts, f"{name} and utt2spk differ"
+    assert [s for _, s in utt2spk] == sorted((s for _, s in utt2spk), key=lambda k: k.encode()), "not sorted by speaker"
+    expected = defaultdict(list)
+    for utt, spk in utt2spk:
+        expected[spk].append(utt)
+    assert {s: u.split() for s, u in table("spk2utt")} == expected
+    if (folder / "spk2gender").exists():
+        genders = dict(table("spk2gender"))
+        assert set(genders) == set(expected) and set(genders.values()) <= {"f", "m"}
+    for _, command in table("wav.scp"):
+        assert command.startswith("flac -c -d -s ") and command.endswith(" |")
+        assert (folder.parents[1] / command.split()[4]).is_file()
+    return set(utts)
+
+
+def manifest_ids(root: Path, split: str) -> set[str]:
+    rows = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    return {r["utt_id"] for r in rows if r["split"] == split}
+
+
+def test_kaldi_dirs_are_valid(release, settings):
+    root = release_root(settings, release)
+    for split in ("train", "dev", "test"):
+        assert validate_kaldi_dir(root / "kaldi" / split) == manifest_ids(root, split)
+    assert (root / "kaldi" / "train" / "spk2gender").exists()
+
+
+def test_timit_tree_has_audio_and_labels(release, settings):
+    root = release_root(settings, release)
+    row = json.loads((root / "manifest.jsonl").read_text().splitlines()[0])
+    flac = root / row["audio"]
+    assert flac.parts[-4:-2] == ("timit", row["split"]) and flac.parent.name == row["speaker_id"]
+    audio, rate = sf.read(flac)
+    assert rate == 16000 and len(audio) == row["num_samples"]
+    assert flac.with_suffix(".txt").read_text() == f"0 {row['num_samples']} {row['text']}\n"
+    words = flac.with_suffix(".wrd").read_text().splitlines()
+    assert [w.split()[0] for w in words] == row["words"]
+    assert not flac.with_suffix(".phn").exists()
+
+
+def test_lhotse_manifests_load_with_lhotse(release, settings):
+    lhotse = pytest.importorskip("lhotse")
+    root = release_root(settings, release)
+    recordings = lhotse.load_manifest(root / "lhotse/openphone_recordings_train.jsonl.gz").with_path_prefix(root)
+    supervisions = lhotse.load_manifest(root / "lhotse/openphone_supervisions_train.jsonl.gz")
+    assert isinstance(recordings, lhotse.RecordingSet) and isinstance(supervisions, lhotse.SupervisionSet)
+    assert set(recordings.ids) == manifest_ids(root, "train")
+    cuts = lhotse.CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
+    cut = next(iter(cuts))
+    samples = cut.load_audio()
+    assert samples.shape == (1, cut.num_samples) and cut.sampling_rate == 16000
+    assert cut.supervisions[0].text and cut.supervisions[0].speaker in cut.id
+    lhotse.validate(recordings)
+    lhotse.validate(supervisions)
+
+
+def test_parquet_shards_load_with_datasets(release, settings):
+    datasets = pytest.importorskip("datasets")
+    root = release_root(settings, release)
+    data = datasets.load_dataset(
+        "parquet", data_dir=str(root / "hf" / "data"), cache_dir=str(Path(settings.MEDIA_ROOT) / "hf-cache")
+    )
+    assert set(data) == {"train", "validation", "test"}  # `datasets` names dev-* shards "validation"
+    train = data["train"]
+    # The features came from the schema's metadata: audio is an Audio column, not a plain struct.
+    assert isinstance(train.features["audio"], datasets.Audio)
+    train = train.cast_column("audio", datasets.Audio(decode=False))  # torchcodec has no CPU build here
+    row = train[0]
+    samples, rate = sf.read(io.BytesIO(row["audio"]["bytes"]))
+    assert rate == 16000 and samples.ndim == 1 and np.abs(samples).max() > 0
+    assert row["id"] in manifest_ids(root, "train") and row["speaker_id"] in row["id"] and row["text"]
+    assert set(train["id"]) == manifest_ids(root, "train")

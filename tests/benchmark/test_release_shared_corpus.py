@@ -1,0 +1,64 @@
+"""The shared speechocean762 half, imported with --validated, releases into every format and each one loads."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+
+import pytest
+import soundfile as sf
+from django.core.management import call_command
+
+from benchmark.models import Release
+from tests.benchmark.conftest import SHARED, release_root
+from tests.benchmark.test_release_formats import validate_kaldi_dir
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(not (SHARED / "manifest.tsv").is_file(), reason=f"{SHARED} is absent (shared data)"),
+]
+
+
+def test_shared_half_releases_into_every_format(settings, tmp_path, capsys):
+    started = time.monotonic()
+    call_command(
+        "import_corpus", str(SHARED / "manifest.tsv"), audio_root=str(SHARED), lexicon=str(SHARED / "lexicon.txt"),
+        validated=True, first_language="Mandarin", verbosity=0,
+    )  # fmt: skip
+    imported = time.monotonic()
+    call_command("release_build", "--version", "so762", verbosity=0)
+    built = time.monotonic()
+    release = Release.objects.get(version="so762")
+    root = release_root(settings, release)
+    facts = release.facts
+    print(f"import {imported - started:.1f} s, build {built - imported:.1f} s, {facts['timings']}")
+
+    assert release.clip_count == 2500 and release.speaker_count == 125
+    assert {s: v["speakers"] for s, v in facts["splits"].items()} == {"train": 95, "dev": 10, "test": 10, "hidden": 10}
+    children = {s: d["age_group"].get("child", 0) for s, d in facts["demographics"].items()}
+    assert all(n >= 3 for n in children.values()), children  # balanced: children in every split
+    assert facts["coverage"]["train"]["phones"] == 39
+
+    result = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    rows = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 2500 - facts["splits"]["hidden"]["clips"]
+    for split in ("train", "dev", "test"):
+        assert len(validate_kaldi_dir(root / "kaldi" / split)) == facts["splits"][split]["clips"]
+
+    lhotse = pytest.importorskip("lhotse")
+    recordings = lhotse.load_manifest(root / "lhotse/openphone_recordings_test.jsonl.gz").with_path_prefix(root)
+    supervisions = lhotse.load_manifest(root / "lhotse/openphone_supervisions_test.jsonl.gz")
+    cuts = lhotse.CutSet.from_manifests(recordings=recordings, supervisions=supervisions)
+    assert len(cuts) == facts["splits"]["test"]["clips"]
+    assert next(iter(cuts)).load_audio().shape[0] == 1
+
+    datasets = pytest.importorskip("datasets")
+    data = datasets.load_dataset(
+        "parquet", data_files={"test": str(root / "hf/data/test-*.parquet")}, cache_dir=str(tmp_path / "hf")
+    )["test"].cast_column("audio", datasets.Audio(decode=False))
+    assert len(data) == facts["splits"]["test"]["clips"]
+    samples, rate = sf.read(io.BytesIO(data[0]["audio"]["bytes"]))
+    assert rate == 16000 and len(samples) > 16000 * 0.5

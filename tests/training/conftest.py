@@ -1,0 +1,51 @@
+"""Session fixtures for the training tests: a tiny espeak-ng corpus, its feature store and its alignment."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.training import corpus
+from training.ml.config import Config
+
+
+def tiny_config(tmp) -> Config:
+    config = Config(work_dir=str(tmp))
+    config.align.rounds = 4
+    config.align.hidden = 128
+    config.align.layers = 2
+    config.align.epochs = 3
+    config.align.frames_per_epoch = 0
+    config.model.depth = 2
+    config.model.width = 128
+    config.model.dropout = 0.1
+    config.train.epochs = 4
+    config.train.batch_size = 128
+    config.train.lr = 2e-3
+    config.train.progress = False
+    config.train.device = "cpu"
+    config.decode.acoustic_scales = [1.0]
+    config.decode.prior_scales = [0.5, 1.0]
+    config.decode.lm_weights = [0.5, 1.0]
+    config.decode.insertion_penalties = [0.0, -2.0]
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    if not corpus.espeak_available():
+        pytest.skip("espeak-ng is not installed")
+    from training.ml.align import align_corpus
+    from training.ml.data import build_store
+
+    torch.set_num_threads(2)
+    tmp = tmp_path_factory.mktemp("tiny")
+    config = tiny_config(tmp)
+    data = corpus.build()
+    store = build_store(data.utterances, data.waves, config)
+    store.save(tmp / "store.pt")
+    labels, history = align_corpus(store, config, progress=False)
+    from training.ml.align import save_alignment
+
+    save_alignment(tmp / "alignment.pt", labels, history)
+    return {"config": config, "corpus": data, "store": store, "labels": labels, "history": history, "dir": tmp}

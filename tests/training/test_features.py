@@ -1,0 +1,71 @@
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from training.ml.config import FeatureConfig
+from training.ml.features import N_FEATURES, FeatureExtractor, Normaliser, mel_filterbank, splice
+
+
+def _signal(seconds: float = 1.3, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(16000 * seconds)) / 16000
+    chirp = np.sin(2 * np.pi * (200 + 1500 * t) * t)
+    return (0.3 * chirp + 0.05 * rng.normal(size=len(t))).astype(np.float32)
+
+
+def test_filterbank_is_librosas():
+    librosa = pytest.importorskip("librosa")
+    ours = mel_filterbank(16000, 512, 40, 20.0, 8000.0)
+    theirs = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=20.0, fmax=8000.0, htk=True, norm=None)
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_mel_energies_match_librosa_with_the_same_filterbank():
+    librosa = pytest.importorskip("librosa")
+    config = FeatureConfig(preemphasis=0.0, remove_dc=False, window="hann")
+    extractor = FeatureExtractor(config)
+    y = _signal()
+    ours = (extractor.power_spectrum(torch.from_numpy(y)[None])[0] @ extractor.fbank).double().numpy()
+    # librosa centres a 400-sample window in each 512-sample frame: shift by 56 samples to frame alike.
+    padded = np.concatenate([np.zeros(56, np.float32), y])
+    spec = np.abs(librosa.stft(padded, n_fft=512, hop_length=160, win_length=400, window="hann", center=False)) ** 2
+    theirs = (librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=20, fmax=8000, htk=True, norm=None) @ spec).T
+    n = min(len(ours), len(theirs))
+    assert n == len(ours)
+    np.testing.assert_allclose(np.log(ours[:n]), np.log(theirs[:n]), atol=1e-3)
+
+
+def test_shapes_batching_and_splicing():
+    extractor = FeatureExtractor()
+    a, b = _signal(1.3, 1), _signal(0.7, 2)
+    batch = torch.zeros(2, len(a))
+    batch[0] = torch.from_numpy(a)
+    batch[1, : len(b)] = torch.from_numpy(b)
+    feats = extractor(batch, torch.tensor([len(a), len(b)]))
+    single = extractor(torch.from_numpy(b)[None])[0]
+    assert feats.shape == (2, (len(a) - 400) // 160 + 1, N_FEATURES)
+    assert torch.allclose(feats[1, : len(single)], single, atol=1e-3)
+    normed = Normaliser.fit(single)(single)
+    assert torch.allclose(normed.mean(0), torch.zeros(N_FEATURES), atol=1e-4)
+    spliced = splice(normed, 7)
+    assert spliced.shape == (len(single), 1845)
+    assert torch.equal(spliced[0, :N_FEATURES], normed[0])  # left edge replicated
+    assert torch.equal(spliced[10, 7 * N_FEATURES : 8 * N_FEATURES], normed[10])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchaudio") is None, reason="torchaudio is not installed")
+def test_against_torchaudio_kaldi_fbank():
+    import torchaudio
+
+    y = torch.from_numpy(_signal())
+    config = FeatureConfig(window="povey")
+    ours = FeatureExtractor(config).log_mel(y[None])[0]
+    theirs = torchaudio.compliance.kaldi.fbank(
+        y[None], num_mel_bins=40, low_freq=20, high_freq=8000, dither=0.0, window_type="povey", use_energy=False
+    )
+    diff = (ours - theirs).abs()
+    print(f"torchaudio kaldi fbank: max |diff| {float(diff.max()):.3f}, mean {float(diff.mean()):.4f}")
+    # Kaldi's triangles are linear in mel, librosa's (ours) linear in Hz: close, not equal.
+    assert float(diff.mean()) < 0.5
