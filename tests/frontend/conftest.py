@@ -35,8 +35,9 @@ def _require(condition: bool, message: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def playwright_driver() -> Iterator[object]:
+    """Per test: Playwright's event loop and the environment switch below must not outlive the test."""
     _require(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM}")
     playwright = pytest.importorskip("playwright.sync_api")
     # Playwright's sync API keeps an asyncio loop in this thread; Django's guard against database calls
