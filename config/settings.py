@@ -45,19 +45,19 @@ DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once and kept in DATA_DIR (never in git)."""
-    key = env_str("SECRET_KEY")
-    if key:
-        return key
-    path = DATA_DIR / "secret_key"
+def env_secret(name: str, *, length: int = 50) -> str:
+    """A secret from the environment, else one generated once and kept in DATA_DIR (never in git)."""
+    value = env_str(name)
+    if value:
+        return value
+    path = DATA_DIR / name.lower()
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
+        path.write_text(secrets.token_urlsafe(length))
         path.chmod(0o600)
     return path.read_text().strip()
 
 
-SECRET_KEY = _secret_key()
+SECRET_KEY = env_secret("SECRET_KEY")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -322,20 +322,7 @@ LOGGING = {
 # --- releases (benchmark app) ----------------------------------------------------------------------
 # The key of the keyed hash that orders new speakers into splits (core.splits): from the environment, else
 # generated once and kept in DATA_DIR like SECRET_KEY, so that nobody can predict or choose their split.
-
-
-def _release_split_key() -> str:
-    key = env_str("RELEASE_SPLIT_KEY")
-    if key:
-        return key
-    path = DATA_DIR / "release_split_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-RELEASE_SPLIT_KEY = _release_split_key()
+RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).
 RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
 # Anonymous release downloads (file requests, each range request counts).
