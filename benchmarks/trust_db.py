@@ -514,8 +514,9 @@ def summaries_equal(a: Any, b: Any) -> bool:
     return all((Counter(getattr(a, n)) if n == "status_changes" else getattr(a, n)) == getattr(b, n) for n in names)
 
 
-def measure_size(database_url: str, size: Size, *, baseline: bool) -> tuple[list[Row], float, list[str]]:
-    """The rows for one size, the engine-alone peer time, and any equivalence failures."""
+def measure_size(database_url: str, size: Size, *, baseline: str) -> tuple[list[Row], float, list[str]]:
+    """The rows for one size, the engine-alone peer time, and any equivalence failures. ``baseline``: which
+    scenarios the ORM implementation runs too ("both", "steady" or "none")."""
     from contributors.services.trust import trust_snapshot
 
     print(f"{size.label()}: loading ...", flush=True)
@@ -524,30 +525,29 @@ def measure_size(database_url: str, size: Size, *, baseline: bool) -> tuple[list
     rows: list[Row] = []
     failures: list[str] = []
     before: dict[str, Phased] = {}
-    fingerprints: dict[str, tuple[str, str]] = {}
-    if baseline:
+    first_rows = ("", "")
+    if baseline == "both":
         state_reset(database_url)
         before["first"] = recompute_phased(size, "before (ORM)", "first", orm_snapshot, orm_write_back)
-        fingerprints["first"] = state_fingerprint(database_url)
+        first_rows = state_fingerprint(database_url)
         before["steady"] = recompute_phased(size, "before (ORM)", "steady", orm_snapshot, orm_write_back)
-        rows += [before["first"].row, before["steady"].row]
     state_reset(database_url)
     after = {"first": recompute_phased(size, "after (COPY)", "first", trust_snapshot, new_write_back)}
-    if baseline:
-        fingerprint = state_fingerprint(database_url)
-        if fingerprint != fingerprints["first"]:
-            failures.append(f"{size.label()}: the rows written differ from the ORM implementation's")
+    if baseline == "both" and state_fingerprint(database_url) != first_rows:
+        failures.append(f"{size.label()}: the rows written differ from the ORM implementation's")
     after["steady"] = recompute_phased(size, "after (COPY)", "steady", trust_snapshot, new_write_back)
+    if baseline == "steady":  # the state is the fixed point already: the ORM's steady run is comparable
+        before["steady"] = recompute_phased(size, "before (ORM)", "steady", orm_snapshot, orm_write_back)
+    rows += [phased.row for phased in before.values()]
     rows += [after["first"].row, after["steady"].row, recompute_all_timed(size)]
-    if baseline:
-        for scenario in ("first", "steady"):
-            if not snapshots_equal(before[scenario].snapshot, after[scenario].snapshot):
-                failures.append(f"{size.label()}, {scenario}: the snapshot arrays differ from the ORM's")
-            if not summaries_equal(before[scenario].summary, after[scenario].summary):
-                failures.append(
-                    f"{size.label()}, {scenario}: summaries differ: {before[scenario].summary} != "
-                    f"{after[scenario].summary}"
-                )
+    for scenario, phased in before.items():
+        if not snapshots_equal(phased.snapshot, after[scenario].snapshot):
+            failures.append(f"{size.label()}, {scenario}: the snapshot arrays differ from the ORM's")
+        if not summaries_equal(phased.summary, after[scenario].summary):
+            failures.append(
+                f"{size.label()}, {scenario}: summaries differ: {phased.summary} != {after[scenario].summary}"
+            )
+    before.clear()  # the ORM's snapshot holds gigabytes at the largest size
     peer = engine_alone(after["steady"].snapshot)
     print(f"  engine alone (best of 3): {peer:.3f} s", flush=True)
     return rows, peer, failures
@@ -557,7 +557,7 @@ def measure_size(database_url: str, size: Size, *, baseline: bool) -> tuple[list
 
 
 def seconds_cell(value: float) -> str:
-    return "-" if value != value else f"{value:.2f}"  # NaN: not a phase of this row
+    return "-" if value != value else f"{value:.3f}"  # NaN: not a phase of this row
 
 
 def print_report(results: list[tuple[list[Row], float]], *, postgres_version: str, load_before: str) -> None:
@@ -573,10 +573,10 @@ def print_report(results: list[tuple[list[Row], float]], *, postgres_version: st
         for row in rows:
             print(
                 f"| {row.size.label()} | {row.implementation} | {row.scenario} | {seconds_cell(row.snapshot_s)} | "
-                f"{seconds_cell(row.engine_s)} | {seconds_cell(row.write_s)} | {row.total_s:.2f} | "
+                f"{seconds_cell(row.engine_s)} | {seconds_cell(row.write_s)} | {row.total_s:.3f} | "
                 f"{row.clips_written:,} | {row.people_written:,} | {row.total_s / peer:.1f}x |"
             )
-        print(f"| {rows[0].size.label()} | peer: engine alone (best of 3) | - | - | {peer:.2f} | - | {peer:.2f} "
+        print(f"| {rows[0].size.label()} | peer: engine alone (best of 3) | - | - | {peer:.3f} | - | {peer:.3f} "
               "| - | - | 1.0x |")  # fmt: skip
 
 
@@ -590,7 +590,14 @@ def parse_args() -> argparse.Namespace:
         "--baseline-max-votes",
         type=int,
         default=1_000_000,
-        help="run the ORM implementation (before) on sizes up to this many votes (default 1,000,000; 0: never)",
+        help="run the ORM implementation (before) in both scenarios up to this many votes (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--baseline-steady-max-votes",
+        type=int,
+        default=10_000_000,
+        help="and in the steady scenario alone up to this many (default 10,000,000; its first scenario would "
+        "take a quarter of an hour there)",
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="Created and dropped by the run.")
     args = parser.parse_args()
@@ -617,9 +624,13 @@ def main() -> int:
         django_setup(env)
         stack.callback(close_django_connections)  # before the database is dropped
         for size in args.sizes:
-            rows, peer, size_failures = measure_size(
-                args.database_url, size, baseline=size.votes <= args.baseline_max_votes
-            )
+            if size.votes <= args.baseline_max_votes:
+                baseline = "both"
+            elif size.votes <= args.baseline_steady_max_votes:
+                baseline = "steady"
+            else:
+                baseline = "none"
+            rows, peer, size_failures = measure_size(args.database_url, size, baseline=baseline)
             results.append((rows, peer))
             failures += size_failures
     print_report(results, postgres_version=postgres_version, load_before=load_before)

@@ -91,6 +91,7 @@ class Row:
     latencies_ms: list[float]
     failures: list[str] = field(default_factory=list)
     decided: dict[str, int] = field(default_factory=dict)  # vote answers: the clip's status when not pending
+    decided_ms: list[float] = field(default_factory=list)  # latencies of the votes that decided their clip
     trustee_flips: int = 0
 
     @property
@@ -215,7 +216,7 @@ def measure(
     """Client k sends work[k] (method, url path, JSON body) one request after another; all clients at once."""
     clients = len(tokens)
 
-    def client(k: int) -> tuple[list[float], list[str], list[str]]:
+    def client(k: int) -> tuple[list[float], list[str], list[tuple[str, float]]]:
         latencies, failures, statuses = [], [], []
         with requests.Session() as session:
             session.headers["Authorization"] = f"Token {tokens[k]}"
@@ -226,7 +227,7 @@ def measure(
                     if response.status_code != expect:
                         failures.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
                     elif body is not None:
-                        statuses.append(response.json()["clip_status"])
+                        statuses.append((response.json()["clip_status"], (time.perf_counter() - began) * 1000))
                 except requests.RequestException as exc:
                     failures.append(f"{method} {url}: {exc}")
                 latencies.append((time.perf_counter() - began) * 1000)
@@ -238,9 +239,10 @@ def measure(
     elapsed = time.perf_counter() - start
     row = Row(path, clients, sum(len(w) for w in work), elapsed, [ms for r in results for ms in r[0]])
     row.failures = [failure for r in results for failure in r[1]]
-    for status in (status for r in results for status in r[2]):
+    for status, ms in (answer for r in results for answer in r[2]):
         if status != "pending":
             row.decided[status] = row.decided.get(status, 0) + 1
+            row.decided_ms.append(ms)
     return row
 
 
@@ -252,7 +254,7 @@ def spread(items: list, clients: int) -> list[list]:
 def level_rows(base_url: str, plan: Plan, clip_queue: list[int], contributor_ids: list[int], n: int) -> list[Row]:
     clients = len(contributor_ids)
     tokens = tokens_for(contributor_ids)
-    print(f"{clients} clients, {n} requests each way ...", flush=True)
+    print(f"{clients} client(s), {n} requests each way ...", flush=True)
     floor = measure(base_url, "floor: GET /healthz", tokens, spread([("GET", "/healthz", None)] * n, clients), 200)
     following = measure(
         base_url,
@@ -306,6 +308,14 @@ def print_report(rows: list[Row], *, plan: Plan, postgres_version: str, workers:
             f"{row.latency_ms(99):.1f} | {row.rate / floor.rate:.2f} | {row.latency_ms(50) / floor.latency_ms(50):.1f} "
             f"| {decided} | {flips} | {len(row.failures)} |"
         )
+    print()
+    for row in rows:
+        if row.decided_ms:
+            print(
+                f"votes x{row.clients}: the {len(row.decided_ms)} that decided their clip (and re-scored its author) "
+                f"p50 {np.percentile(row.decided_ms, 50):.1f} ms, p99 {np.percentile(row.decided_ms, 99):.1f} ms; "
+                f"{row.trustee_flips} authors' trustee status changed, each change a full recompute"
+            )
     for row in rows:
         for failure in row.failures[:5]:
             print(f"  {row.path} x{row.clients}: {failure}")
