@@ -129,21 +129,26 @@ class TrustRecomputeSummary:
 
 def trust_recompute_all(*, trigger: str = "command") -> TrustRecomputeSummary:
     """Recompute every status and trust from all the votes and write back only what changed."""
-    started = time.perf_counter()
     with transaction.atomic():
         trust_lock()
-        summary = _recompute_locked()
-        summary.seconds = time.perf_counter() - started
-        TrustRecompute.objects.create(
-            seconds=summary.seconds,
-            iterations=summary.iterations,
-            cycle_resolved=summary.cycle_resolved,
-            capped=summary.capped,
-            clips_changed=summary.clips_changed,
-            contributors_changed=summary.contributors_changed,
-            trustees=summary.trustees,
-            trigger=trigger,
-        )
+        return _recompute_logged(trigger=trigger)
+
+
+def _recompute_logged(*, trigger: str) -> TrustRecomputeSummary:
+    """A full recompute under the held lock, kept in the TrustRecompute log for operators."""
+    started = time.perf_counter()
+    summary = _recompute_locked()
+    summary.seconds = time.perf_counter() - started
+    TrustRecompute.objects.create(
+        seconds=summary.seconds,
+        iterations=summary.iterations,
+        cycle_resolved=summary.cycle_resolved,
+        capped=summary.capped,
+        clips_changed=summary.clips_changed,
+        contributors_changed=summary.contributors_changed,
+        trustees=summary.trustees,
+        trigger=trigger,
+    )
     return summary
 
 
@@ -445,17 +450,7 @@ def founders_set(*, usernames: list[str], founding: bool) -> list[Contributor]:
         for contributor in contributors:
             contributor.is_founding_trustee = founding
             contributor.save(update_fields=["is_founding_trustee"])
-        summary = _recompute_locked()
-        TrustRecompute.objects.create(
-            seconds=0.0,
-            iterations=summary.iterations,
-            cycle_resolved=summary.cycle_resolved,
-            capped=summary.capped,
-            clips_changed=summary.clips_changed,
-            contributors_changed=summary.contributors_changed,
-            trustees=summary.trustees,
-            trigger="founders",
-        )
+        _recompute_logged(trigger="founders")
     for contributor in contributors:
         contributor.refresh_from_db()
     return contributors
