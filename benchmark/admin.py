@@ -1,10 +1,10 @@
-"""Admin for operators: releases (read-only once built), their files, and speakers' splits."""
+"""Admin for operators: releases (read-only once built), their files, speakers' splits, and submissions."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
-from benchmark.models import Release, ReleaseFile, SpeakerSplit
+from benchmark.models import Release, ReleaseFile, SpeakerSplit, Submission, SubmissionResult
 
 
 @admin.register(Release)
@@ -36,3 +36,25 @@ class SpeakerSplitAdmin(admin.ModelAdmin):
     list_filter = ["split"]
     search_fields = ["speaker_id"]
     readonly_fields = ["speaker_id", "split", "first_release", "created_at"]
+
+
+class SubmissionResultInline(admin.TabularInline):
+    model = SubmissionResult
+    extra = 0
+    can_delete = False
+    fields = ["release", "succeeded", "failure_code", "per_hidden", "per_public", "parameters", "depth", "rtf_median"]
+    readonly_fields = fields
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    """Operators may mark a submission as a baseline; everything else is the evaluation's record."""
+
+    list_display = ["id", "name", "submitter", "status", "failure_code", "is_baseline", "decoder", "created_at"]
+    list_filter = ["status", "is_baseline", "decoder"]
+    search_fields = ["name", "submitter__username", "sha256"]
+    readonly_fields = [f.name for f in Submission._meta.fields if f.name != "is_baseline"]
+    inlines = [SubmissionResultInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False

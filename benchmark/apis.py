@@ -1,5 +1,6 @@
 """The releases API: list, detail (manifest, datasheet, checksums), file listings, and anonymous downloads with
-HTTP Range (resumable) and ETag. Thin: reads go through selectors."""
+HTTP Range (resumable) and ETag; the leaderboard's submissions and its board (JSON and CSV). Thin: the work is in
+selectors and services."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import re
 from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -20,8 +23,21 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from benchmark import selectors
-from benchmark.models import Release, ReleaseFile
+from benchmark.models import Release, ReleaseFile, Submission, SubmissionDecoder
+from benchmark.services.leaderboard import (
+    DEFAULT_SORT,
+    SORTS,
+    leaderboard_csv,
+    leaderboard_release,
+    leaderboard_rows,
+)
 from benchmark.services.releases import release_checksums
+from benchmark.services.submissions import (
+    submission_cancel,
+    submission_create,
+    submission_get_owned,
+    submission_quota_left,
+)
 from core.errors import ServiceError
 
 CHUNK = 256 * 1024
@@ -198,3 +214,137 @@ class ReleaseFileDownloadApi(PublicApi):
 
     def head(self, request: Request, version: str, path: str) -> HttpResponse:
         return self.get(request, version, path)
+
+
+# --- the leaderboard: submissions (authenticated) and the board itself (public) -----------------------------------
+class SubmissionOutput(serializers.ModelSerializer):
+    submitter = serializers.CharField(source="submitter.get_username")
+    release = serializers.CharField(source="release.version", allow_null=True, default=None)
+    results = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id", "uuid", "name", "description", "url", "decoder", "status", "failure_code", "failure_message",
+            "is_baseline", "submitter", "release", "sha256", "size", "created_at", "started_at", "finished_at",
+            "results",
+        ]  # fmt: skip
+
+    def get_results(self, obj: Submission) -> list[dict]:
+        return [
+            {
+                "release": r.release.version,
+                "succeeded": r.succeeded,
+                "failure_code": r.failure_code,
+                "per_hidden": r.per_hidden,
+                "substitutions": r.substitutions,
+                "deletions": r.deletions,
+                "insertions": r.insertions,
+                "reference_phones": r.reference_phones,
+                "per_public": r.per_public,
+                "parameters": r.parameters,
+                "depth": r.depth,
+                "macs_per_second": r.macs_per_second,
+                "rtf_median": r.rtf_median,
+                "rtf_min": r.rtf_min,
+                "rtf_max": r.rtf_max,
+                "isolation": r.isolation,
+            }
+            for r in obj.results.all()
+        ]
+
+
+def _submissions(user) -> QuerySet[Submission]:
+    return (
+        Submission.objects.filter(submitter=user)
+        .select_related("submitter", "release")
+        .prefetch_related("results__release")
+    )
+
+
+class SubmissionCreateApi(APIView):
+    """Upload an ONNX model (multipart field ``file``); it is checked now and evaluated by a worker."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    class SubmissionCreateInput(serializers.Serializer):
+        file = serializers.FileField(allow_empty_file=True)
+        name = serializers.CharField(max_length=100)
+        description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
+        url = serializers.URLField(required=False, allow_blank=True, default="")
+        decoder = serializers.ChoiceField(choices=SubmissionDecoder.choices, default=SubmissionDecoder.GREEDY)
+
+    @extend_schema(request=SubmissionCreateInput, responses={201: SubmissionOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.SubmissionCreateInput(data=request.data)
+        if not serializer.is_valid():
+            if "file" in serializer.errors:
+                raise ServiceError("file_missing", "Send the ONNX model as the multipart field 'file'.")
+            serializer.is_valid(raise_exception=True)
+        submission = submission_create(user=request.user, **serializer.validated_data)
+        data = SubmissionOutput(_submissions(request.user).get(pk=submission.pk)).data
+        data["quota_left"] = submission_quota_left(user=request.user)
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class SubmissionMineApi(APIView):
+    @extend_schema(responses={200: SubmissionOutput(many=True)})
+    def get(self, request: Request) -> Response:
+        submissions = _submissions(request.user)[:200]
+        return Response(
+            {
+                "quota_left": submission_quota_left(user=request.user),
+                "results": SubmissionOutput(submissions, many=True).data,
+            }
+        )
+
+
+class SubmissionDetailApi(APIView):
+    @extend_schema(responses={200: SubmissionOutput})
+    def get(self, request: Request, submission_id: int) -> Response:
+        submission = submission_get_owned(user=request.user, submission_id=submission_id)
+        return Response(SubmissionOutput(_submissions(submission.submitter).get(pk=submission.pk)).data)
+
+
+class SubmissionCancelApi(APIView):
+    @extend_schema(request=None, responses={200: SubmissionOutput})
+    def post(self, request: Request, submission_id: int) -> Response:
+        submission = submission_cancel(user=request.user, submission_id=submission_id)
+        return Response(SubmissionOutput(_submissions(submission.submitter).get(pk=submission.pk)).data)
+
+
+LEADERBOARD_PARAMETERS = [
+    OpenApiParameter("release", str, required=False, description="A release version; default the latest."),
+    OpenApiParameter("sort", str, required=False, description=f"One of {', '.join(SORTS)}; '-' for descending."),
+]
+
+
+def _leaderboard(request: Request) -> tuple[Release | None, list[dict]]:
+    release = leaderboard_release(version=request.query_params.get("release"))
+    return release, leaderboard_rows(release=release, sort=request.query_params.get("sort") or DEFAULT_SORT)
+
+
+class LeaderboardApi(PublicApi):
+    @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={200: dict})
+    def get(self, request: Request) -> Response:
+        release, rows = _leaderboard(request)
+        return Response(
+            {
+                "release": release.version if release else None,
+                "sort": request.query_params.get("sort") or DEFAULT_SORT,
+                "decoders": {d.value: d.label for d in SubmissionDecoder},
+                "results": rows,
+            }
+        )
+
+
+class LeaderboardCsvApi(PublicApi):
+    @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={(200, "text/csv"): bytes})
+    def get(self, request: Request) -> HttpResponse:
+        release, rows = _leaderboard(request)
+        name = f"leaderboard-{release.version}.csv" if release else "leaderboard.csv"
+        return HttpResponse(
+            leaderboard_csv(rows),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )

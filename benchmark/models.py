@@ -1,7 +1,11 @@
-"""Corpus releases: the release row, its published files, and the speakers' persistent splits."""
+"""Corpus releases (the release row, its published files, the speakers' persistent splits) and the leaderboard's
+submissions with their results per release."""
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -99,3 +103,107 @@ class SpeakerSplit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.speaker_id}: {self.split}"
+
+
+# --- the leaderboard: submissions and their results ----------------------------------------------------------------
+class SubmissionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class SubmissionDecoder(models.TextChoices):
+    """The platform's declared decoders: frame argmax, repeats collapsed, silence (and the CTC blank) dropped."""
+
+    GREEDY = "greedy", "Greedy (40 classes: 39 phones + sil)"
+    GREEDY_CTC = "greedy_ctc", "Greedy CTC (41 classes: 39 phones + sil + blank last)"
+
+
+def submission_upload_to(instance: Submission, filename: str) -> str:
+    return f"submissions/{instance.uuid}.onnx"
+
+
+class Submission(models.Model):
+    """One ONNX model sent to the leaderboard; the platform's baselines are submissions too (``is_baseline``)."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    submitter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    release = models.ForeignKey(
+        Release,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="submissions",
+        help_text="The release its first evaluation ran on.",
+    )
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=5000)
+    url = models.URLField(blank=True, help_text="A paper, repository or model card.")
+    file = models.FileField(upload_to=submission_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    decoder = models.CharField(max_length=16, choices=SubmissionDecoder.choices, default=SubmissionDecoder.GREEDY)
+    status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    is_baseline = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed the evaluation.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=SubmissionStatus.values), name="submission_status_known"),
+            models.CheckConstraint(condition=Q(decoder__in=SubmissionDecoder.values), name="submission_decoder_known"),
+        ]
+        indexes = [models.Index(fields=["submitter", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"submission {self.pk} {self.name!r} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (SubmissionStatus.SUCCEEDED, SubmissionStatus.FAILED, SubmissionStatus.CANCELLED)
+
+
+class SubmissionResult(models.Model):
+    """A submission's evaluation on one release: a new release re-evaluates every succeeded submission."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="results")
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="submission_results")
+    succeeded = models.BooleanField(default=True)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.TextField(blank=True)
+    # Hidden test split: PER on the 39 phones (silence not scored), with its counts.
+    per_hidden = models.FloatField(null=True, blank=True)
+    reference_phones = models.PositiveIntegerField(default=0, help_text="N: reference phones scored.")
+    substitutions = models.PositiveIntegerField(default=0)
+    deletions = models.PositiveIntegerField(default=0)
+    insertions = models.PositiveIntegerField(default=0)
+    utterances = models.PositiveIntegerField(default=0)
+    frames = models.PositiveBigIntegerField(default=0)
+    # Public test split, for comparison with what researchers measure themselves.
+    per_public = models.FloatField(null=True, blank=True)
+    public_reference_phones = models.PositiveIntegerField(default=0)
+    # The model itself.
+    parameters = models.PositiveBigIntegerField(null=True, blank=True)
+    depth = models.PositiveIntegerField(null=True, blank=True, help_text="Weight layers on the longest path.")
+    macs_per_second = models.PositiveBigIntegerField(null=True, blank=True)
+    rtf_median = models.FloatField(null=True, blank=True)
+    rtf_min = models.FloatField(null=True, blank=True)
+    rtf_max = models.FloatField(null=True, blank=True)
+    isolation = models.CharField(max_length=32, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="Wall-clock time of the evaluation.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["per_hidden", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "release"], name="submission_result_unique_release"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id} on {self.release_id}: PER {self.per_hidden}"

@@ -12,3 +12,20 @@ def release_build(release_id: int) -> str | None:
 
     release = build(release_id=release_id)
     return None if release is None else release.status
+
+
+@shared_task(name="benchmark.tasks.submission_evaluate", acks_late=True)
+def submission_evaluate(submission_id: int, release_id: int | None = None) -> str | None:
+    """Evaluate a submission in the sandbox; a redelivery on a finished submission is a no-op."""
+    from benchmark.services.submissions import submission_evaluate as evaluate
+
+    submission = evaluate(submission_id=submission_id, release_id=release_id)
+    return None if submission is None else submission.status
+
+
+@shared_task(name="benchmark.tasks.submissions_reevaluate", acks_late=True)
+def submissions_reevaluate(release_id: int) -> int:
+    """Enqueue the evaluation of every succeeded submission on a release that has just become ready."""
+    from benchmark.services.submissions import submissions_reevaluate as reevaluate
+
+    return reevaluate(release_id=release_id)

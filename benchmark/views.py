@@ -1,4 +1,5 @@
-"""Server-rendered release pages: the list and each release's datasheet. Thin: reads through selectors."""
+"""Server-rendered release pages (the list and each release's datasheet) and the leaderboard. Thin: reads through
+selectors."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from benchmark import selectors
+from benchmark.services import leaderboard as leaderboard_service
 from core.errors import ServiceError
 
 
@@ -35,3 +37,50 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         "base": f"/api/v1/releases/{release.version}/files/",
     }
     return render(request, "benchmark/release_detail.html", context)
+
+
+LEADERBOARD_COLUMNS = (
+    ("per_hidden", "PER (hidden)"),
+    ("per_public", "PER (public test)"),
+    ("parameters", "Parameters"),
+    ("depth", "Depth"),
+    ("macs_per_second", "MACs / s"),
+    ("rtf_median", "RTF"),
+    ("created_at", "Submitted"),
+)
+
+
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    """The board for one release (default the latest), sorted by ``?sort=``, with a plot of PER against size."""
+    version = request.GET.get("release") or None
+    sort = request.GET.get("sort") or leaderboard_service.DEFAULT_SORT
+    try:
+        release = leaderboard_service.leaderboard_release(version=version)
+        rows = leaderboard_service.leaderboard_rows(release=release, sort=sort)
+    except ServiceError as exc:
+        if exc.status_code == 404:
+            raise Http404(exc.message) from exc
+        sort = leaderboard_service.DEFAULT_SORT
+        release = leaderboard_service.leaderboard_release(version=version)
+        rows = leaderboard_service.leaderboard_rows(release=release, sort=sort)
+    query = f"?release={release.version}&sort={sort}" if release else ""
+    columns = [
+        {
+            "field": field,
+            "label": label,
+            "next": f"-{field}" if sort == field else field,
+            "current": sort.lstrip("-") == field,
+        }
+        for field, label in LEADERBOARD_COLUMNS
+    ]
+    context = {
+        "release": release,
+        "releases": selectors.releases_public(),
+        "rows": rows,
+        "sort": sort,
+        "columns": columns,
+        "plot": leaderboard_service.leaderboard_plot(rows),
+        "json_url": f"/api/v1/leaderboard/{query}",
+        "csv_url": f"/api/v1/leaderboard.csv{query}",
+    }
+    return render(request, "benchmark/leaderboard.html", context)

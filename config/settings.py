@@ -327,3 +327,19 @@ RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
 RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
 # Anonymous release downloads (file requests, each range request counts).
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["downloads"] = env_str("THROTTLE_DOWNLOADS", "600/min")
+
+# --- leaderboard (benchmark app: submissions and their evaluation) --------------------------------
+# The largest ONNX file accepted; its request gets a body cap 1 MB above it (core.middleware, by path).
+SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 200 * 1024 * 1024)
+UPLOAD_MAX_BODY_BYTES_BY_PATH = {"/api/v1/submissions/": SUBMISSION_MAX_BYTES + 1024 * 1024}
+# Submissions a user may make per UTC day; failed and cancelled ones give their place back.
+SUBMISSION_DAILY_QUOTA = env_int("SUBMISSION_DAILY_QUOTA", 3)
+# benchmark.evaluation.sandbox.SandboxLimits for each evaluation (keys are its field names).
+SUBMISSION_SANDBOX = {
+    "memory_bytes": env_int("SUBMISSION_SANDBOX_MEMORY_BYTES", 4 * 1024**3),
+    "cpu_seconds": env_int("SUBMISSION_SANDBOX_CPU_SECONDS", 900),
+    "wall_seconds": env_int("SUBMISSION_SANDBOX_WALL_SECONDS", 1200),
+    "threads": 1,
+    "rtf_runs": 5,
+    "rtf_utterances": 20,
+}

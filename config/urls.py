@@ -21,5 +21,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("admin/", admin.site.urls),
     path("releases/", include("benchmark.page_urls")),
+    path("leaderboard/", include("benchmark.leaderboard_urls")),
     path("", include("frontend.urls")),
 ]

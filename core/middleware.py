@@ -11,13 +11,16 @@ from core.errors import HTTP_413, error_body
 
 
 class UploadSizeLimitMiddleware:
-    """Refuse a body over UPLOAD_MAX_BODY_BYTES with 413 before any of it is parsed or stored."""
+    """Refuse a body over UPLOAD_MAX_BODY_BYTES with 413 before any of it is parsed or stored.
+
+    ``UPLOAD_MAX_BODY_BYTES_BY_PATH`` gives an endpoint (an exact path) its own cap, e.g. model submissions."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.UPLOAD_MAX_BODY_BYTES
+        by_path = getattr(settings, "UPLOAD_MAX_BODY_BYTES_BY_PATH", {})
+        limit = by_path.get(request.path_info, settings.UPLOAD_MAX_BODY_BYTES)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -500,6 +500,14 @@ def _commit_ready(release: Release, built: _Built) -> None:
         release.build_seconds = built.facts.get("build_seconds")
         release.error = ""
         release.save()
+    _reevaluate_submissions(release)
+
+
+def _reevaluate_submissions(release: Release) -> None:
+    """A new ready release re-scores every succeeded leaderboard submission on it (enqueued after commit)."""
+    from benchmark.services.submissions import submissions_reevaluate_enqueue
+
+    submissions_reevaluate_enqueue(release=release)
 
 
 # --- reading a built release on the server -------------------------------------------------------------------------

@@ -1,0 +1,153 @@
+"""Reads of the leaderboard: one row per succeeded submission on a release, sortable, exportable, plottable."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+
+from django.db.models import F, QuerySet
+
+from benchmark.models import Release, ReleaseStatus, SubmissionResult
+from core.errors import ServiceError
+
+SORTS = ("per_hidden", "per_public", "parameters", "depth", "macs_per_second", "rtf_median", "created_at")
+DEFAULT_SORT = "per_hidden"
+COLUMNS = (
+    "rank", "name", "submitter", "is_baseline", "url", "decoder", "per_hidden", "substitutions", "deletions",
+    "insertions", "reference_phones", "per_public", "parameters", "depth", "macs_per_second", "rtf_median",
+    "rtf_min", "rtf_max", "submitted_at", "release",
+)  # fmt: skip
+
+
+def leaderboard_release(*, version: str | None = None) -> Release | None:
+    """The named ready release, or the latest one; None when nothing is released yet."""
+    releases = Release.objects.filter(status=ReleaseStatus.READY).order_by("-created_at", "-id")
+    if not version:
+        return releases.first()
+    release = releases.filter(version=version).first()
+    if release is None:
+        raise ServiceError("release_unknown", f"There is no published release {version!r}.", status_code=404)
+    return release
+
+
+def leaderboard_results(*, release: Release | None, sort: str = DEFAULT_SORT) -> QuerySet[SubmissionResult]:
+    """Succeeded results on ``release``, sorted by ``sort`` (a column, ``-`` for descending), unknowns last."""
+    field = (sort or DEFAULT_SORT).lstrip("-")
+    if field not in SORTS:
+        raise ServiceError("sort_unknown", f"Sort must be one of {', '.join(SORTS)}, optionally with a leading '-'.")
+    if release is None:
+        return SubmissionResult.objects.none()
+    column = "submission__created_at" if field == "created_at" else field
+    order = F(column).desc(nulls_last=True) if sort.startswith("-") else F(column).asc(nulls_last=True)
+    return (
+        SubmissionResult.objects.filter(release=release, succeeded=True)
+        .select_related("submission__submitter", "release")
+        .order_by(order, "submission__created_at", "id")
+    )
+
+
+def leaderboard_row(result: SubmissionResult, rank: int) -> dict:
+    submission = result.submission
+    return {
+        "rank": rank,
+        "submission_id": submission.pk,
+        "name": submission.name,
+        "description": submission.description,
+        "submitter": submission.submitter.get_username(),
+        "is_baseline": submission.is_baseline,
+        "url": submission.url,
+        "decoder": submission.decoder,
+        "per_hidden": result.per_hidden,
+        "substitutions": result.substitutions,
+        "deletions": result.deletions,
+        "insertions": result.insertions,
+        "reference_phones": result.reference_phones,
+        "per_public": result.per_public,
+        "parameters": result.parameters,
+        "depth": result.depth,
+        "macs_per_second": result.macs_per_second,
+        "rtf_median": result.rtf_median,
+        "rtf_min": result.rtf_min,
+        "rtf_max": result.rtf_max,
+        "submitted_at": submission.created_at.isoformat(),
+        "release": result.release.version,
+    }
+
+
+def leaderboard_rows(*, release: Release | None, sort: str = DEFAULT_SORT) -> list[dict]:
+    return [leaderboard_row(r, i) for i, r in enumerate(leaderboard_results(release=release, sort=sort), 1)]
+
+
+def leaderboard_csv(rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+# --- the plot: PER against parameters (log scale), coloured by depth ----------------------------------------------
+@dataclass(frozen=True)
+class PlotPoint:
+    x: float
+    y: float
+    colour: str
+    label: str
+    depth: int
+    is_baseline: bool
+
+
+@dataclass(frozen=True)
+class Plot:
+    width: int
+    height: int
+    points: list[PlotPoint]
+    x_ticks: list[tuple[float, str]]
+    y_ticks: list[tuple[float, str]]
+    legend: list[tuple[str, int]]
+    left: int
+    bottom: int
+    right: int
+    top: int
+
+
+PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#e6ab02", "#66a61e", "#a6761d", "#666666")
+
+
+def depth_colour(depth: int) -> str:
+    return PALETTE[min(max(depth, 1), len(PALETTE)) - 1]
+
+
+def leaderboard_plot(rows: list[dict], *, width: int = 640, height: int = 360) -> Plot | None:
+    """Coordinates for an inline SVG; None when no row has both a PER and a parameter count."""
+    usable = [r for r in rows if r["per_hidden"] is not None and r["parameters"]]
+    if not usable:
+        return None
+    left, right, top, bottom = 64, width - 16, 16, height - 48
+    low = math.floor(math.log10(min(r["parameters"] for r in usable)))
+    high = max(low + 1, math.ceil(math.log10(max(r["parameters"] for r in usable))))
+    per_max = max(0.1, math.ceil(max(r["per_hidden"] for r in usable) * 10) / 10)
+
+    def x_of(parameters: int) -> float:
+        return left + (math.log10(parameters) - low) / (high - low) * (right - left)
+
+    def y_of(per: float) -> float:
+        return bottom - per / per_max * (bottom - top)
+
+    points = [
+        PlotPoint(
+            x=round(x_of(r["parameters"]), 1),
+            y=round(y_of(r["per_hidden"]), 1),
+            colour=depth_colour(r["depth"] or 0),
+            label=f"{r['name']}: PER {r['per_hidden']:.1%}, {r['parameters']:,} parameters, depth {r['depth']}",
+            depth=r["depth"] or 0,
+            is_baseline=r["is_baseline"],
+        )
+        for r in usable
+    ]
+    x_ticks = [(round(x_of(10**e), 1), f"10^{e}") for e in range(low, high + 1)]
+    y_ticks = [(round(y_of(per_max * i / 4), 1), f"{per_max * i / 4:.0%}") for i in range(5)]
+    legend = [(depth_colour(d), d) for d in sorted({p.depth for p in points})]
+    return Plot(width, height, points, x_ticks, y_ticks, legend, left, bottom, right, top)
