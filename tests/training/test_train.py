@@ -47,9 +47,7 @@ def test_mimic_loss_falls_and_per_approaches_the_teacher(tiny, teacher):
     print("mimic", history, metrics["test"], "teacher", teacher["metrics"]["test"])
     assert history[-1]["loss"] < 0.5 * history[0]["loss"]
     assert abs(metrics["parameters"] - params) / params < 0.02
-    # On a corpus of a few dozen espeak-ng words, PER moves by several points between runs whose thread
-    # scheduling differs (float sums in another order); "approaches" is within 15 points here.
-    assert metrics["test"]["per"] < teacher["metrics"]["test"]["per"] + 0.15
+    assert metrics["test"]["per"] < teacher["metrics"]["test"]["per"] + 0.1
 
 
 def _teacher_model(teacher):

@@ -32,6 +32,7 @@ def align(config: Config) -> tuple[torch.Tensor, list[dict[str, float]]]:
     if path.exists():
         return load_alignment(path)
     store = prepare(config)
+    torch.manual_seed(config.train.seed)  # the aligner's classifiers: the same labels whatever ran before
     labels, history = align_corpus(store, config, progress=config.train.progress)
     save_alignment(path, labels, history)
     write_phn(store, labels, Path(config.work_dir) / "phn", config.features.frame_shift, config.features.frame_length)
