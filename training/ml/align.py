@@ -17,7 +17,7 @@ from training.ml.config import Config
 from training.ml.data import FrameStore
 from training.ml.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 from training.ml.models import DNN
-from training.ml.train import fit, frame_accuracy, resolve_device, utterance_log_probs
+from training.ml.train import Progress, fit, frame_accuracy, resolve_device, utterance_log_probs
 
 NEG = -1e30
 
@@ -96,7 +96,9 @@ def state_prior(labels: torch.Tensor, floor: float = 1.0) -> torch.Tensor:
     return (counts / counts.sum()).float()
 
 
-def align_round_model(store: FrameStore, labels: torch.Tensor, config: Config, seed: int) -> torch.nn.Module:
+def align_round_model(
+    store: FrameStore, labels: torch.Tensor, config: Config, seed: int, callback: Progress | None = None
+) -> torch.nn.Module:
     ac = config.align
     cfg = dataclasses.replace(
         config,
@@ -111,7 +113,7 @@ def align_round_model(store: FrameStore, labels: torch.Tensor, config: Config, s
     )
     model = DNN(store.input_dim, ac.layers, ac.hidden, dropout=0.1)
     train = store.frame_positions(store.utterance_ids("train") or store.utterance_ids())
-    fit(model, store, train, cfg, labels=labels, desc="aligner")
+    fit(model, store, train, cfg, labels=labels, desc="aligner", callback=callback)
     return model
 
 
@@ -138,7 +140,7 @@ def flat_start_labels(store: FrameStore) -> torch.Tensor:
 
 
 def align_corpus(
-    store: FrameStore, config: Config, progress: bool = True
+    store: FrameStore, config: Config, progress: bool = True, callback: Progress | None = None
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """Flat start, then rounds of (train classifier, Viterbi realign) until fewer than `settle` labels change."""
     device = resolve_device(config.train.device)
@@ -148,7 +150,7 @@ def align_corpus(
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
     history: list[dict[str, float]] = []
     for round_ in range(1, config.align.rounds + 1):
-        model = align_round_model(store, labels, config, seed=config.train.seed + round_)
+        model = align_round_model(store, labels, config, seed=config.train.seed + round_, callback=callback)
         prior = state_prior(labels[train_pos])
         new, score = realign(store, model, prior, config)
         new = new.to(device)
@@ -161,6 +163,8 @@ def align_corpus(
             "silence_fraction": float((new[train_pos] // STATES_PER_PHONE == SILENCE_INDEX).float().mean()),
         }
         history.append(record)
+        if callback:
+            callback({"event": "align", "stage": "align", "round": round_, "rounds": config.align.rounds, **record})
         if progress:
             print(f"align round {round_}: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "round"))
         labels = new

@@ -7,6 +7,7 @@ text); the split is `core.splits.assign_splits`, the code the release builder us
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,44 @@ def read_manifest(path: str | Path, max_utterances: int = 0) -> list[Utterance]:
                 )
             )
     return utterances[:max_utterances] if max_utterances else utterances
+
+
+def read_release_manifest(path: str | Path, max_utterances: int = 0) -> list[Utterance]:
+    """A corpus release's public JSONL manifest: splits and canonical phones come with it, audio beside it."""
+    path = Path(path)
+    utterances = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                utterances.append(
+                    Utterance(
+                        utt_id=row["utt_id"],
+                        speaker=row["speaker_id"],
+                        audio=str((path.parent / row["audio"]).resolve()),
+                        text=row["text"],
+                        gender=row.get("gender", ""),
+                        split=row["split"],
+                        words=[list(word) for word in row["phones"]],
+                    )
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a release manifest entry ({exc})") from exc
+    return utterances[:max_utterances] if max_utterances else utterances
+
+
+def read_corpus(config: Config) -> list[Utterance]:
+    """Utterances with split and pronunciations: a release manifest (.jsonl) carries both; the shared corpus's
+    TSV manifest gets the speaker-disjoint split of core.splits and pronunciations from the lexicon."""
+    manifest = Path(config.data.manifest)
+    if manifest.suffix == ".jsonl":
+        return read_release_manifest(manifest, config.data.max_utterances)
+    utterances = read_manifest(manifest, config.data.max_utterances)
+    split_speakers(utterances, config.data.split_key)
+    attach_pronunciations(utterances, config.data.lexicon or manifest.parent / "lexicon.txt")
+    return utterances
 
 
 def split_speakers(utterances: list[Utterance], key: str) -> None:
@@ -194,14 +233,12 @@ def build_store(
 
 
 def prepare_corpus(config: Config, progress: bool = True) -> FrameStore:
-    """Manifest -> split -> pronunciations -> features, cached in work_dir/store.pt (skipped when present)."""
+    """Manifest (release JSONL or corpus TSV) -> split -> pronunciations -> features, cached in
+    work_dir/store.pt (skipped when present)."""
     path = Path(config.work_dir) / "store.pt"
     if path.exists():
         return FrameStore.load(path)
-    manifest = Path(config.data.manifest)
-    utterances = read_manifest(manifest, config.data.max_utterances)
-    split_speakers(utterances, config.data.split_key)
-    attach_pronunciations(utterances, config.data.lexicon or manifest.parent / "lexicon.txt")
+    utterances = read_corpus(config)
     waves = [
         load_audio(u.audio, config.features.sample_rate) for u in tqdm(utterances, desc="audio", disable=not progress)
     ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import platform
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,34 +21,57 @@ from training.ml.export import WaveformModel, export_onnx
 from training.ml.lexicon import STATES_PER_PHONE
 from training.ml.models import build_model, count_parameters, depth_of
 from training.ml.score import corpus_counts
-from training.ml.train import fit, frame_accuracy, load_model, resolve_device, utterance_log_probs
+from training.ml.train import Progress, fit, frame_accuracy, load_model, resolve_device, utterance_log_probs
 
 ALIGNMENT = "alignment.pt"
 
 
+@contextlib.contextmanager
+def _work_dir_lock(config: Config) -> Iterator[None]:
+    """One process at a time builds a work_dir's shared store and alignment; the others wait, then read them."""
+    folder = Path(config.work_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def prepare(config: Config) -> FrameStore:
-    return prepare_corpus(config, progress=config.train.progress)
+    with _work_dir_lock(config):
+        return prepare_corpus(config, progress=config.train.progress)
 
 
-def align(config: Config) -> tuple[torch.Tensor, list[dict[str, float]]]:
+def align(
+    config: Config, callback: Progress | None = None, store: FrameStore | None = None
+) -> tuple[torch.Tensor, list[dict[str, float]]]:
     path = Path(config.work_dir) / ALIGNMENT
-    if path.exists():
-        return load_alignment(path)
-    store = prepare(config)
-    torch.manual_seed(config.train.seed)  # the aligner's classifiers: the same labels whatever ran before
-    labels, history = align_corpus(store, config, progress=config.train.progress)
-    save_alignment(path, labels, history)
-    write_phn(store, labels, Path(config.work_dir) / "phn", config.features.frame_shift, config.features.frame_length)
+    with _work_dir_lock(config):
+        if path.exists():
+            return load_alignment(path)
+    store = store if store is not None else prepare(config)
+    with _work_dir_lock(config):
+        if path.exists():  # another process aligned while this one waited
+            return load_alignment(path)
+        torch.manual_seed(config.train.seed)  # the aligner's classifiers: the same labels whatever ran before
+        labels, history = align_corpus(store, config, progress=config.train.progress, callback=callback)
+        save_alignment(path, labels, history)
+        shift, length = config.features.frame_shift, config.features.frame_length
+        write_phn(store, labels, Path(config.work_dir) / "phn", shift, length)
     return labels, history
 
 
-def _load(config: Config, device: torch.device) -> tuple[FrameStore, torch.Tensor]:
-    store = prepare(config).to(device)
-    labels, _ = align(config)
-    return store, labels.to(device)
+def _load(config: Config, device: torch.device, callback: Progress | None = None) -> tuple[FrameStore, torch.Tensor]:
+    store = prepare(config)
+    labels, _ = align(config, callback, store)
+    return store.to(device), labels.to(device)
 
 
-def train(config: Config, run_dir: str | Path, stop_after: int | None = None) -> list[dict[str, float]]:
+def train(
+    config: Config, run_dir: str | Path, stop_after: int | None = None, callback: Progress | None = None
+) -> list[dict[str, float]]:
     """A teacher or student on labels, or a mimic of config.train.teacher; resumes from run_dir."""
     run_dir = Path(run_dir)
     if config.model.kind == "ensemble":
@@ -53,7 +79,7 @@ def train(config: Config, run_dir: str | Path, stop_after: int | None = None) ->
         save_config(config, run_dir / "config.json")
         return []
     device = resolve_device(config.train.device)
-    store, labels = _load(config, device)
+    store, labels = _load(config, device, callback)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, store.input_dim, store.context)
     teacher = load_model(config.train.teacher, device)[0] if config.train.objective.startswith("mimic") else None
@@ -70,6 +96,7 @@ def train(config: Config, run_dir: str | Path, stop_after: int | None = None) ->
         dev_positions=dev_pos,
         stop_after=stop_after,
         desc=run_dir.name,
+        callback=callback,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ from training.ml.data import FrameStore
 from training.ml.models import Ensemble, build_model, count_parameters
 
 CHECKPOINT = "checkpoint.pt"
+REPORT_EVERY = 25  # batches between progress reports
+
+# Progress reports: {"event": "step" | "epoch", "stage", "epoch", "epochs", "step", ...}. A callback may raise to
+# stop the loop (a cancelled run); the last checkpoint is then the last finished epoch's.
+Progress = Callable[[dict[str, Any]], None]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -85,6 +91,7 @@ def fit(
     dev_positions: torch.Tensor | None = None,
     stop_after: int | None = None,
     desc: str = "train",
+    callback: Progress | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` in place, resuming from run_dir's checkpoint when there is one; returns the history."""
     tc: TrainConfig = config.train
@@ -129,6 +136,7 @@ def fit(
             disable=not tc.progress,
             leave=False,
         )
+        n_batches = len(bar)
         for i in bar:
             pos = train_positions[order[i : i + tc.batch_size]]
             x = store.inputs(pos)
@@ -145,8 +153,22 @@ def fit(
             step += 1
             batches += 1
             total += float(loss.detach())
-            if batches % 50 == 0:
+            if batches % REPORT_EVERY == 0:
                 bar.set_postfix(loss=f"{total / batches:.4f}")
+                if callback:
+                    callback(
+                        {
+                            "event": "step",
+                            "stage": desc,
+                            "epoch": epoch + 1,
+                            "epochs": tc.epochs,
+                            "batch": batches,
+                            "batches": n_batches,
+                            "step": step,
+                            "loss": total / batches,
+                            "seconds": time.perf_counter() - started,
+                        }
+                    )
         elapsed = time.perf_counter() - started
         record = {"epoch": epoch + 1, "loss": total / max(1, batches), "frames_per_s": len(order) / max(elapsed, 1e-9)}
         if dev_positions is not None and labels is not None and len(dev_positions):
@@ -171,6 +193,18 @@ def fit(
                 run_path / CHECKPOINT,
             )
             (run_path / "history.json").write_text(json.dumps(history, indent=2) + "\n")
+        if callback:
+            callback(
+                {
+                    "event": "epoch",
+                    "stage": desc,
+                    "epoch": epoch + 1,
+                    "epochs": tc.epochs,
+                    "step": step,
+                    "record": record,
+                    "history": list(history),
+                }
+            )
     return history
 
 

@@ -1,0 +1,169 @@
+"""Training runs through their services: a teacher and its mimic train on a release, publish their artefacts and
+reach the leaderboard as baselines; waiting, cancelling, resuming and bad input."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.storage import default_storage
+
+from benchmark.models import Submission, SubmissionStatus
+from benchmark.services.submissions import submission_evaluate
+from core.errors import ServiceError
+from tests.benchmark.conftest import build, make_corpus
+from tests.training.runs import write_base_config
+from training.models import TrainingRun, TrainingRunStatus
+from training.services import execution
+from training.services.runs import run_cancel, run_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _training(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TRAINING_DIR = tmp_path / "training"
+    settings.TRAINING_BASE_CONFIG = str(write_base_config(tmp_path))
+    settings.TRAINING_PROGRESS_SECONDS = 0
+
+
+@pytest.fixture
+def release(db):
+    make_corpus(speakers=16, clips_each=3)
+    return build("v1")
+
+
+def test_a_teacher_and_its_mimic_train_publish_and_reach_the_leaderboard(release, django_capture_on_commit_callbacks):
+    teacher = run_create(release="v1", recipe="teacher-dnn")
+    mimic = run_create(release="v1", recipe="mimic", teacher=teacher.pk)
+    assert teacher.status == mimic.status == TrainingRunStatus.QUEUED
+
+    # The mimic waits for its teacher: a delivery before the teacher has finished does nothing.
+    assert execution.run_execute(run_id=mimic.pk) == execution.Outcome.WAITING
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert execution.run_execute(run_id=teacher.pk) == TrainingRunStatus.SUCCEEDED
+    teacher.refresh_from_db()
+    assert teacher.status == TrainingRunStatus.SUCCEEDED and teacher.attempts == 1
+    assert [r["epoch"] for r in teacher.history] == [1, 2]
+    assert all(r["loss"] > 0 and r["frames_per_s"] > 0 for r in teacher.history)
+    assert teacher.metrics["test"]["per"] >= 0 and teacher.metrics["test"]["frame_acc"] >= 0
+    assert teacher.hardware["device"] == "cpu"
+    assert default_storage.exists(teacher.onnx) and default_storage.exists(teacher.checkpoint)
+    # Finishing the teacher enqueued its waiting student (the on-commit hooks hold the task sends).
+    assert len(callbacks) >= 1
+
+    # The baseline went through the researcher's path: a queued submission, then the sandboxed evaluation.
+    baseline = teacher.submission
+    assert baseline is not None and baseline.is_baseline and baseline.status == SubmissionStatus.QUEUED
+    evaluated = submission_evaluate(submission_id=baseline.pk)
+    assert evaluated.status == SubmissionStatus.SUCCEEDED, evaluated.failure_message
+    result = evaluated.results.get()
+    # The leaderboard counts every initialiser of the graph: the net's weights plus the normaliser's 2 x 123.
+    assert result.parameters == teacher.parameters + 2 * 123 and result.depth == 3
+
+    assert execution.run_execute(run_id=mimic.pk) == TrainingRunStatus.SUCCEEDED
+    mimic.refresh_from_db()
+    assert mimic.objective == "mimic_l2" and mimic.config["model"]["kind"] == "snn"
+    assert mimic.submission.is_baseline and "mimic of run" in mimic.submission.name
+    # A redelivery of a finished run does nothing: no second attempt, no second submission.
+    assert execution.run_execute(run_id=mimic.pk) == execution.Outcome.FINISHED
+    mimic.refresh_from_db()
+    assert mimic.attempts == 1
+    assert Submission.objects.filter(is_baseline=True).count() == 2
+
+
+def test_a_parameter_matched_student_gets_the_teachers_parameter_count(release):
+    teacher = run_create(release="v1", recipe="teacher-dnn")
+    student = run_create(release="v1", recipe="snn-labels")
+    execution.run_execute(run_id=teacher.pk)
+    execution.run_execute(run_id=student.pk)
+    teacher.refresh_from_db()
+    student.refresh_from_db()
+    assert abs(student.parameters - teacher.parameters) / teacher.parameters < 0.02
+
+
+def test_cancelling_a_queued_run_fails_its_waiting_students(release):
+    teacher = run_create(release="v1", recipe="teacher-dnn")
+    mimic = run_create(release="v1", recipe="mimic", teacher=teacher.pk)
+    run_cancel(run_id=teacher.pk)
+    teacher.refresh_from_db()
+    mimic.refresh_from_db()
+    assert teacher.status == TrainingRunStatus.CANCELLED
+    assert mimic.status == TrainingRunStatus.FAILED and mimic.error_code == "teacher_failed"
+    # A delivery that arrives after the cancel does nothing.
+    assert execution.run_execute(run_id=teacher.pk) == execution.Outcome.FINISHED
+    with pytest.raises(ServiceError) as refused:
+        run_cancel(run_id=teacher.pk)
+    assert refused.value.code == "run_finished" and refused.value.status_code == 409
+
+
+def test_a_cancel_request_stops_a_running_run_at_its_next_report(release, monkeypatch):
+    run = run_create(release="v1", recipe="teacher-dnn", overrides={"train.epochs": 5})
+    real = execution.Reporter.__call__
+
+    def cancel_after_first_epoch(self, event):
+        if event["event"] == "epoch" and event["stage"] != "aligner" and event["epoch"] == 1:
+            TrainingRun.objects.filter(pk=self.run.pk).update(cancel_requested=True)
+        return real(self, event)
+
+    monkeypatch.setattr(execution.Reporter, "__call__", cancel_after_first_epoch)
+    assert execution.run_execute(run_id=run.pk) == TrainingRunStatus.CANCELLED
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.CANCELLED and len(run.history) == 1 and run.submission is None
+
+
+def test_a_run_held_by_a_live_worker_is_left_alone_and_a_dead_ones_is_taken_over(release, settings):
+    from django.utils import timezone
+
+    run = run_create(release="v1", recipe="teacher-dnn")
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRunStatus.RUNNING, heartbeat_at=timezone.now(), attempts=1, worker="elsewhere:1"
+    )
+    assert execution.run_execute(run_id=run.pk) == execution.Outcome.BUSY
+    settings.TRAINING_HEARTBEAT_STALE_SECONDS = 0
+    assert execution.run_execute(run_id=run.pk) == TrainingRunStatus.SUCCEEDED
+    run.refresh_from_db()
+    assert run.attempts == 2 and "went silent" in run.log
+
+
+def test_a_failing_run_records_why_and_the_worker_survives(release, monkeypatch):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    mimic = run_create(release="v1", recipe="mimic", teacher=run.pk)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(execution.pipeline, "train", broken)
+    assert execution.run_execute(run_id=run.pk) == TrainingRunStatus.FAILED
+    run.refresh_from_db()
+    mimic.refresh_from_db()
+    assert run.error_code == "training_error" and "out of memory" in run.error and "Traceback" in run.log
+    assert mimic.status == TrainingRunStatus.FAILED and mimic.error_code == "teacher_failed"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code", "status"),
+    [
+        ({"release": "nope", "recipe": "teacher-dnn"}, "release_unknown", 404),
+        ({"release": "v1", "recipe": "deep-magic"}, "run_config_invalid", 400),
+        ({"release": "v1", "recipe": "mimic"}, "run_teacher", 400),
+        ({"release": "v1", "recipe": "teacher-dnn", "teacher": 1}, "run_teacher", 400),
+        ({"release": "v1", "recipe": "mimic", "teacher": 99999}, "run_unknown", 404),
+        ({"release": "v1", "recipe": "ensemble", "members": [1]}, "run_members", 400),
+        ({"release": "v1", "recipe": "teacher-dnn", "overrides": {"model.colour": "red"}}, "run_config_invalid", 400),
+        ({"release": "v1", "recipe": "teacher-dnn", "overrides": {"train.epochs": "many"}}, "run_config_invalid", 400),
+        ({"release": "v1", "recipe": "mimic", "teacher": 1, "objective": "guess"}, "run_config_invalid", 400),
+    ],
+)
+def test_bad_run_requests_are_refused_with_a_code(release, kwargs, code, status):
+    with pytest.raises(ServiceError) as refused:
+        run_create(**kwargs)
+    assert (refused.value.code, refused.value.status_code) == (code, status)
+    assert not TrainingRun.objects.exists()
+
+
+def test_a_mimic_of_a_mimic_is_refused(release):
+    teacher = run_create(release="v1", recipe="teacher-dnn")
+    mimic = run_create(release="v1", recipe="mimic", teacher=teacher.pk)
+    with pytest.raises(ServiceError) as refused:
+        run_create(release="v1", recipe="mimic", teacher=mimic.pk)
+    assert refused.value.code == "run_teacher"

@@ -1,0 +1,63 @@
+"""Recipes: what each kind of run changes on the base training config (sizes come from the base config file).
+
+Order of precedence: training.ml defaults, the base config file (``TRAINING_BASE_CONFIG``: the sizes this
+deployment trains at), the recipe, then the run's own overrides. Shallow nets (on labels or mimics) get the
+hidden width that matches the deep MLP teacher's parameter count at the same base size, unless the run's
+overrides give one: the paper's comparison is at equal parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from training.ml.config import Config, apply_overrides, load_config
+from training.ml.features import N_FEATURES
+from training.ml.models import DNN, count_parameters, snn_width_for
+from training.models import TrainingRecipe
+
+OBJECTIVES = ("mimic_l2", "mimic_soft")
+
+
+class RecipeError(ValueError):
+    """A recipe or override that cannot make a config; the message says which setting."""
+
+
+def base_config(path: str | Path) -> Config:
+    try:
+        return load_config([path])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RecipeError(f"The base training config {path} cannot be read: {exc}") from exc
+
+
+def recipe_config(
+    recipe: str, *, base: str | Path, overrides: dict[str, Any] | None = None, objective: str = "mimic_l2"
+) -> Config:
+    """The full config of a new run: base file, recipe, overrides; RecipeError names what is wrong."""
+    if recipe not in TrainingRecipe.values:
+        raise RecipeError(f"Unknown recipe {recipe!r}; one of {', '.join(TrainingRecipe.values)}.")
+    config = base_config(base)
+    teacher_width, teacher_depth = config.model.width, config.model.depth
+    if recipe == TrainingRecipe.TEACHER_DNN:
+        config.model.kind = "dnn"
+    elif recipe == TrainingRecipe.TEACHER_CNN:
+        config.model.kind = "cnn"
+    elif recipe == TrainingRecipe.ENSEMBLE:
+        config.model.kind = "ensemble"
+    else:
+        config.model.kind = "snn"
+        config.model.dropout = 0.0
+        input_dim = (2 * config.features.context + 1) * N_FEATURES
+        matched = count_parameters(DNN(input_dim, teacher_depth, teacher_width))
+        config.model.width = snn_width_for(matched, config.model.bottleneck, input_dim)
+        if recipe == TrainingRecipe.MIMIC:
+            if objective not in OBJECTIVES:
+                raise RecipeError(f"A mimic's objective is one of {', '.join(OBJECTIVES)}, not {objective!r}.")
+            config.train.objective = objective
+    try:
+        apply_overrides(config, overrides or {})
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise RecipeError(f"The run's config overrides are not valid: {exc}") from exc
+    if recipe != TrainingRecipe.MIMIC and config.train.objective != "labels":
+        raise RecipeError(f"Only mimic runs train on a teacher; {recipe} trains on labels.")
+    return config

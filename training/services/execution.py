@@ -1,0 +1,327 @@
+"""The worker's side of a training run: claim the row, train (resuming), evaluate, export, publish, submit.
+
+Every delivery of the task calls :func:`run_execute`. It claims the run under a row lock and does nothing when
+the run is finished, waiting for a teacher, or held by a live worker (one whose heartbeat is fresh). A run whose
+worker died (SIGKILL, lost machine) has a stale heartbeat: the redelivered task takes it over and
+``training.ml`` resumes from the last epoch's checkpoint, so the run finishes exactly once. Progress, the
+heartbeat and the curves are written at most every ``TRAINING_PROGRESS_SECONDS``; that is also when a cancel
+request is seen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from benchmark.services.submissions import submission_create
+from core.errors import ServiceError
+from training.ml import pipeline
+from training.ml.config import Config, save_config
+from training.ml.train import resolve_device
+from training.models import FINISHED, TrainingRecipe, TrainingRun, TrainingRunStatus
+from training.services import files
+from training.services.runs import dependencies_of, students_fail, students_ready_enqueue
+
+logger = logging.getLogger(__name__)
+
+BASELINE_USERNAME = "openphone-baselines"
+LOG_LIMIT = 100_000  # characters of a run's log kept on its row
+
+
+class RunCancelled(Exception):
+    """Raised from the progress callback when someone asked the run to stop."""
+
+
+class Outcome:
+    CLAIMED = "claimed"
+    FINISHED = "finished"
+    WAITING = "waiting"  # for a teacher or ensemble member
+    BUSY = "busy"  # a live worker holds it
+    MISSING = "missing"
+    SUBMIT = "submit"  # succeeded, but its baseline submission is still to be made
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+
+
+def _append_log(run: TrainingRun, line: str) -> None:
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    run.log = (run.log + f"{stamp} {line}\n")[-LOG_LIMIT:]
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _finish(run_id: int, status: str, *, code: str = "", message: str = "", **fields: Any) -> TrainingRun | None:
+    """Record the end of a run held by this worker; waiting students are enqueued (or failed) in the same step."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.status != TrainingRunStatus.RUNNING:
+            return None
+        for name, value in fields.items():
+            setattr(run, name, value)
+        run.status = status
+        run.finished_at = timezone.now()
+        run.error_code, run.error = code, message[:4000]
+        _append_log(run, f"{status}" + (f": {code}: {message.splitlines()[0] if message else ''}" if code else ""))
+        run.save()
+        if status == TrainingRunStatus.SUCCEEDED:
+            students_ready_enqueue(run=run)
+        else:
+            students_fail(run=run)
+        return run
+
+
+def _claim(run_id: int) -> tuple[str, TrainingRun | None]:
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            return Outcome.MISSING, None
+        if run.status == TrainingRunStatus.SUCCEEDED and run.submission_id is None and run.onnx:
+            return Outcome.SUBMIT, run
+        if run.status in FINISHED:
+            return Outcome.FINISHED, run
+        if run.cancel_requested:
+            run.status, run.finished_at = TrainingRunStatus.CANCELLED, timezone.now()
+            _append_log(run, "cancelled before it started")
+            run.save(update_fields=["status", "finished_at", "log"])
+            students_fail(run=run)
+            return Outcome.FINISHED, run
+        dependencies = dependencies_of(run)
+        broken = [d for d in dependencies if d.status in (TrainingRunStatus.FAILED, TrainingRunStatus.CANCELLED)]
+        if broken:
+            run.status, run.finished_at = TrainingRunStatus.FAILED, timezone.now()
+            run.error_code, run.error = "teacher_failed", f"Run {broken[0].pk}, which this run learns from, failed."
+            run.save(update_fields=["status", "finished_at", "error_code", "error"])
+            students_fail(run=run)
+            return Outcome.FINISHED, run
+        if any(d.status != TrainingRunStatus.SUCCEEDED for d in dependencies):
+            return Outcome.WAITING, run
+        now = timezone.now()
+        if run.status == TrainingRunStatus.RUNNING:
+            if run.heartbeat_at and now - run.heartbeat_at < _stale_after():
+                return Outcome.BUSY, run
+            _append_log(run, f"worker {run.worker or '?'} went silent at {run.heartbeat_at}; taking the run over")
+        run.status = TrainingRunStatus.RUNNING
+        run.attempts += 1
+        run.started_at = run.started_at or now
+        run.heartbeat_at = now
+        run.worker = _worker_name()
+        _append_log(run, f"attempt {run.attempts} on {run.worker}")
+        run.save()
+        return Outcome.CLAIMED, run
+
+
+# --- the local view of a run ----------------------------------------------------------------------------------------
+def run_config(run: TrainingRun) -> Config:
+    """The run's config with this machine's paths: the release's work dir and manifest, teachers' directories."""
+    config = Config.from_dict(run.config)
+    config.work_dir = str(files.release_work_dir(run.release))
+    config.data.manifest = str(files.release_manifest(run.release))
+    config.train.progress = False
+    if run.teacher_id:
+        config.train.teacher = str(local_run_dir(run.teacher))
+    if run.recipe == TrainingRecipe.ENSEMBLE:
+        config.model.members = [str(local_run_dir(m)) for m in run.members.order_by("pk")]
+    return config
+
+
+def local_run_dir(run: TrainingRun):
+    """A run's directory on this machine as training.ml reads it (config.json, checkpoint), fetched if needed."""
+    folder = files.fetch_run(run)
+    save_config(run_config(run), folder / "config.json")
+    return folder
+
+
+# --- progress -------------------------------------------------------------------------------------------------------
+@dataclass
+class Reporter:
+    """The training loop's callback: live progress, heartbeat, curves, checkpoints to storage, cancel checks."""
+
+    run: TrainingRun
+    every: float
+    last_write: float = 0.0
+    epoch_started: float = 0.0
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        progress: dict[str, Any] = {"stage": event.get("stage", ""), "event": kind}
+        fields = ["progress", "heartbeat_at"]
+        if kind == "align":
+            progress.update(round=event["round"], rounds=event["rounds"])
+            _append_log(
+                self.run,
+                f"alignment round {event['round']}: {100 * event['changed']:.1f} % of labels changed, "
+                f"classifier dev accuracy {100 * event['classifier_dev_acc']:.1f} %",
+            )
+            fields.append("log")
+        elif event.get("stage") == "aligner":
+            progress["stage"] = "align"
+        else:
+            progress.update(epoch=event["epoch"], epochs=event["epochs"], step=event["step"])
+            if kind == "step":
+                rate = event["seconds"] / max(1, event["batch"])
+                remaining = (event["batches"] - event["batch"]) + (event["epochs"] - event["epoch"]) * event["batches"]
+                progress.update(
+                    batch=event["batch"], batches=event["batches"], loss=event["loss"], eta_seconds=remaining * rate
+                )
+            else:
+                record = event["record"]
+                self.run.history = event.get("history", [*self.run.history, record])
+                self.run.frames_per_second = record.get("frames_per_s")
+                self.run.checkpoint = files.store_checkpoint(self.run)
+                _append_log(
+                    self.run,
+                    f"epoch {event['epoch']}/{event['epochs']}: "
+                    + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"),
+                )
+                fields += ["history", "frames_per_second", "checkpoint", "log"]
+        now = time.monotonic()
+        if kind == "step" and now - self.last_write < self.every:
+            return
+        self.last_write = now
+        self.run.progress = progress
+        self.run.heartbeat_at = timezone.now()
+        self.run.save(update_fields=fields)
+        if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
+            raise RunCancelled
+
+    def stage(self, name: str) -> None:
+        self.run.progress = {**self.run.progress, "stage": name, "event": "stage"}
+        self.run.heartbeat_at = timezone.now()
+        _append_log(self.run, name)
+        self.run.save(update_fields=["progress", "heartbeat_at", "log"])
+
+
+def _hardware() -> dict[str, Any]:
+    device = resolve_device("auto")
+    info: dict[str, Any] = {"device": device.type, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    info["name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return info
+
+
+# --- the task's body ------------------------------------------------------------------------------------------------
+def run_execute(*, run_id: int) -> str:
+    """Train, evaluate, export and publish run ``run_id``; returns what happened (an Outcome or a final status)."""
+    outcome, run = _claim(run_id)
+    if outcome == Outcome.SUBMIT:
+        baseline_submit(run_id=run_id)
+        return TrainingRunStatus.SUCCEEDED
+    if outcome != Outcome.CLAIMED:
+        return outcome
+    reporter = Reporter(run, every=settings.TRAINING_PROGRESS_SECONDS)
+    try:
+        config = run_config(run)
+        folder = files.fetch_run(run)
+        run.hardware = _hardware()
+        run.save(update_fields=["hardware"])
+        reporter.stage("train")
+        pipeline.train(config, folder, callback=reporter)
+        reporter.stage("evaluate")
+        metrics = pipeline.evaluate(folder, splits=("test",))
+        reporter.stage("export")
+        onnx = files.store_file(pipeline.export(folder), f"{run.storage_prefix}/model.onnx")
+        files.store_file(folder / "metrics.json", f"{run.storage_prefix}/metrics.json")
+        files.store_file(folder / "config.json", f"{run.storage_prefix}/config.json")
+    except RunCancelled:
+        _finish(run_id, TrainingRunStatus.CANCELLED, log=run.log)
+        return TrainingRunStatus.CANCELLED
+    except Exception as exc:  # the worker survives any run; the reason is on the row and in the log
+        logger.exception("training run %s failed", run_id)
+        _append_log(run, traceback.format_exc())
+        _finish(
+            run_id, TrainingRunStatus.FAILED, code="training_error", message=f"{type(exc).__name__}: {exc}", log=run.log
+        )
+        return TrainingRunStatus.FAILED
+    history_file = folder / "history.json"
+    finished = _finish(
+        run_id,
+        TrainingRunStatus.SUCCEEDED,
+        metrics=metrics,
+        parameters=metrics["parameters"],
+        onnx=onnx,
+        history=json.loads(history_file.read_text()) if history_file.exists() else run.history,
+        log=run.log,
+    )
+    if finished is not None:
+        baseline_submit(run_id=run_id)
+    return TrainingRunStatus.SUCCEEDED
+
+
+# --- the baseline on the leaderboard ----------------------------------------------------------------------------
+def baseline_user():
+    user, created = get_user_model().objects.get_or_create(username=BASELINE_USERNAME)
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def baseline_name(run: TrainingRun) -> str:
+    model = run.config.get("model", {})
+    kind = model.get("kind")
+    if kind == "dnn":
+        size = f"DNN {model['depth']}x{model['width']}"
+    elif kind == "cnn":
+        size = f"CNN {model['conv_channels']} filters + {model['depth']}x{model['width']}"
+    elif kind == "snn":
+        size = f"SNN {model['width']} (k={model['bottleneck']})"
+    else:
+        size = f"ensemble of {run.members.count()}"
+    role = {
+        TrainingRecipe.MIMIC: f"mimic of run {run.teacher_id}"
+        + (" (soft targets)" if run.objective == "mimic_soft" else ""),
+        TrainingRecipe.SNN_LABELS: "on labels",
+    }.get(run.recipe, "teacher")
+    return f"{size} {role} · run {run.pk}"[:100]
+
+
+def baseline_submit(*, run_id: int) -> TrainingRun:
+    """Submit a succeeded run's ONNX export through exactly the path a researcher's model takes; once."""
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        if run.submission_id is not None or run.status != TrainingRunStatus.SUCCEEDED or not run.onnx:
+            return run
+        test = run.metrics.get("test", {})
+        description = (
+            f"Platform baseline: recipe {run.recipe}, objective {run.objective}, {run.parameters or 0:,} parameters, "
+            f"trained on release {run.release.version}"
+            + (
+                f"; PER {100 * test['per']:.1f} % on its public test split with the HMM/bigram decoder"
+                if "per" in test
+                else ""
+            )
+            + "."
+        )
+        try:
+            with default_storage.open(run.onnx, "rb") as handle:
+                run.submission = submission_create(
+                    user=baseline_user(),
+                    file=handle,
+                    name=baseline_name(run),
+                    description=description,
+                    is_baseline=True,
+                )
+            _append_log(run, f"submitted to the leaderboard as submission {run.submission.pk}")
+        except ServiceError as exc:
+            run.error_code, run.error = "baseline_rejected", f"{exc.code}: {exc.message}"
+            _append_log(run, f"the leaderboard refused the export: {exc.code}: {exc.message}")
+        run.save(update_fields=["submission", "error_code", "error", "log"])
+    return run

@@ -1,0 +1,85 @@
+"""Files a run needs on the worker's disk: the release's manifest and audio, the run's directory, its teacher's.
+
+Storage (Django's storage API) is the source of truth; the worker's disk under ``TRAINING_DIR`` is a cache. On
+local storage the release is read in place; on object storage its public files are mirrored once. A run's
+checkpoint is copied to storage after every epoch, so a run resumes on whichever worker picks it up next.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+
+from benchmark.models import Release
+from training.ml.train import CHECKPOINT
+from training.models import TrainingRun
+
+CHUNK = 1024 * 1024
+
+
+def training_dir() -> Path:
+    return Path(settings.TRAINING_DIR)
+
+
+def release_work_dir(release: Release) -> Path:
+    """Features and alignment of a release, shared by every run on it (training.ml locks it while building)."""
+    return training_dir() / "releases" / release.version
+
+
+def run_dir(run: TrainingRun) -> Path:
+    return training_dir() / "runs" / str(run.pk)
+
+
+def _download(name: str, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    with default_storage.open(name, "rb") as source, partial.open("wb") as sink:
+        shutil.copyfileobj(source, sink, CHUNK)
+    partial.replace(target)
+
+
+def release_manifest(release: Release) -> Path:
+    """A local path to the release's public JSONL manifest, with its audio at the relative paths it names."""
+    try:
+        local = Path(default_storage.path(release.manifest_path))
+    except NotImplementedError:  # object storage: mirror the public manifest and its audio
+        local = None
+    if local is not None and local.exists():
+        return local
+    mirror = release_work_dir(release) / "files"
+    manifest = mirror / "manifest.jsonl"
+    if not manifest.exists():
+        _download(release.manifest_path, mirror / "manifest.jsonl.download")
+        for line in (mirror / "manifest.jsonl.download").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                audio = json.loads(line)["audio"]
+                if not (mirror / audio).exists():
+                    _download(f"{release.storage_prefix}/{audio}", mirror / audio)
+        (mirror / "manifest.jsonl.download").replace(manifest)
+    return manifest
+
+
+def store_file(path: Path, name: str) -> str:
+    """Copy a local file to ``name`` in storage, replacing what was there; returns the stored name."""
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    with path.open("rb") as handle:
+        return default_storage.save(name, File(handle))
+
+
+def store_checkpoint(run: TrainingRun) -> str:
+    return store_file(run_dir(run) / CHECKPOINT, f"{run.storage_prefix}/{CHECKPOINT}")
+
+
+def fetch_run(run: TrainingRun) -> Path:
+    """The run's directory with its latest checkpoint: the local one, else the stored one (another worker's)."""
+    folder = run_dir(run)
+    if not (folder / CHECKPOINT).exists() and run.checkpoint and default_storage.exists(run.checkpoint):
+        _download(run.checkpoint, folder / CHECKPOINT)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

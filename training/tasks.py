@@ -1,0 +1,21 @@
+"""Celery tasks of the training app (routed to the gpu queue): thin wrappers that take ids and call services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+
+@shared_task(name="training.tasks.run_train", bind=True, acks_late=True, max_retries=None)
+def run_train(self, run_id: int) -> str:
+    """Train run ``run_id``; a redelivery finds the row finished (no-op) or resumes it from its checkpoint.
+
+    When a live worker still holds the run (a duplicate delivery), try again once its heartbeat could have
+    gone stale: either that worker finishes it, or this delivery takes over a dead worker's run.
+    """
+    from training.services.execution import Outcome, run_execute
+
+    outcome = run_execute(run_id=run_id)
+    if outcome == Outcome.BUSY:
+        raise self.retry(countdown=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+    return outcome
