@@ -348,7 +348,9 @@ SUBMISSION_SANDBOX = {
 # The worker's cache of releases' features and alignments and of runs' directories (storage holds the truth).
 TRAINING_DIR = Path(env_str("TRAINING_DIR", str(DATA_DIR / "training"))).resolve()
 # The sizes this deployment trains at; a GPU deployment sets training/ml/configs/full_gpu.json.
-TRAINING_BASE_CONFIG = env_str("TRAINING_BASE_CONFIG", str(BASE_DIR / "training" / "ml" / "configs" / "release_cpu.json"))
+TRAINING_BASE_CONFIG = env_str(
+    "TRAINING_BASE_CONFIG", str(BASE_DIR / "training" / "ml" / "configs" / "release_cpu.json")
+)
 # A running run whose worker has not reported for this long is taken to be a dead worker's and taken over.
 TRAINING_HEARTBEAT_STALE_SECONDS = env_int("TRAINING_HEARTBEAT_STALE_SECONDS", 300)
 # Progress, heartbeat and cancel checks at most this often (and at every epoch).

@@ -15,6 +15,7 @@ def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
 urlpatterns = [
     path("api/v1/", include("contributors.urls")),
     path("api/v1/", include("benchmark.urls")),  # releases
+    path("api/v1/training/", include("training.urls")),
     path("api/v1/<path:path>", api_not_found),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
@@ -22,5 +23,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("releases/", include("benchmark.page_urls")),
     path("leaderboard/", include("benchmark.leaderboard_urls")),
+    path("training/", include("training.page_urls")),
     path("", include("frontend.urls")),
 ]

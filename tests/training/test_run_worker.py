@@ -19,7 +19,7 @@ from benchmark.models import Submission
 from tests.benchmark.conftest import build, make_corpus
 from tests.config.test_celery_worker import broker_for, database_url
 from tests.training.runs import write_base_config
-from training.models import TrainingRun, TrainingRunStatus
+from training.models import TrainingRunStatus
 from training.services.runs import run_create
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,167 @@
+"""The interfaces over training runs: the API (read by anyone, written by staff), the pages, manage.py train."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from rest_framework.test import APIClient
+
+from tests.benchmark.conftest import build, make_corpus
+from tests.factories import UserFactory
+from tests.training.runs import write_base_config
+from training.models import TrainingRun, TrainingRunStatus
+from training.services import execution
+from training.services.runs import run_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _training(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TRAINING_DIR = tmp_path / "training"
+    settings.TRAINING_BASE_CONFIG = str(write_base_config(tmp_path))
+    settings.TRAINING_PROGRESS_SECONDS = 0
+
+
+@pytest.fixture
+def release(db):
+    make_corpus(speakers=16, clips_each=3)
+    return build("v1")
+
+
+@pytest.fixture
+def staff_api():
+    client = APIClient()
+    client.force_authenticate(UserFactory(is_staff=True))
+    return client
+
+
+@pytest.fixture
+def trained(release):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    assert execution.run_execute(run_id=run.pk) == TrainingRunStatus.SUCCEEDED
+    run.refresh_from_db()
+    return run
+
+
+def test_staff_start_a_run_through_the_api_and_anyone_follows_it(
+    release, staff_api, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = staff_api.post(
+            "/api/v1/training/runs/",
+            {"release": "v1", "recipe": "teacher-dnn", "config": {"train.epochs": 3}},
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "queued" and body["config"]["train"]["epochs"] == 3
+    assert len(callbacks) == 1  # the task is sent once the row is committed
+
+    listed = APIClient().get("/api/v1/training/runs/")
+    assert listed.status_code == 200 and [r["id"] for r in listed.json()] == [body["id"]]
+    detail = APIClient().get(f"/api/v1/training/runs/{body['id']}")
+    assert detail.json()["name"] == "teacher-dnn" and detail.json()["percent"] is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"release": "v1", "recipe": "wizard"}, 400, "invalid"),
+        ({"release": "v9", "recipe": "teacher-dnn"}, 404, "release_unknown"),
+        ({"release": "v1", "recipe": "teacher-dnn", "config": {"train.lr": "fast"}}, 400, "run_config_invalid"),
+        ({"release": "v1", "recipe": "mimic"}, 400, "run_teacher"),
+    ],
+)
+def test_bad_run_requests_get_a_code_and_no_run(release, staff_api, payload, status, code):
+    response = staff_api.post("/api/v1/training/runs/", payload, format="json")
+    assert response.status_code == status
+    assert response.json()["code"] == code and response.json()["message"]
+    assert not TrainingRun.objects.exists()
+
+
+def test_only_staff_start_or_cancel_runs(release):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    anonymous = APIClient().post("/api/v1/training/runs/", {"release": "v1", "recipe": "teacher-dnn"}, format="json")
+    assert anonymous.status_code == 401
+    member = APIClient()
+    member.force_authenticate(UserFactory())
+    assert member.post("/api/v1/training/runs/", {"release": "v1", "recipe": "teacher-dnn"}).status_code == 403
+    refused = member.post(f"/api/v1/training/runs/{run.pk}/cancel")
+    assert refused.status_code == 403 and refused.json()["code"]
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.QUEUED
+
+
+def test_cancel_through_the_api_then_a_second_cancel_is_a_conflict(release, staff_api):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    assert staff_api.post(f"/api/v1/training/runs/{run.pk}/cancel").json()["status"] == "cancelled"
+    again = staff_api.post(f"/api/v1/training/runs/{run.pk}/cancel")
+    assert again.status_code == 409 and again.json()["code"] == "run_finished"
+    assert staff_api.post("/api/v1/training/runs/9999/cancel").status_code == 404
+
+
+def test_a_finished_run_serves_its_model_and_its_page_shows_curves_and_results(trained):
+    model = APIClient().get(f"/api/v1/training/runs/{trained.pk}/model.onnx")
+    assert model.status_code == 200 and b"".join(model.streaming_content)[:2]
+    page = Client().get(f"/training/{trained.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "training loss per epoch" in html and "dev frame accuracy per epoch" in html and "<polyline" in html
+    assert f"submission {trained.submission_id}" in html and "Download the ONNX model" in html
+    listing = Client().get("/training/").content.decode()
+    assert f"/training/{trained.pk}/" in listing and "succeeded" in listing
+
+
+def test_pages_and_model_of_unknown_or_unfinished_runs(release):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    assert Client().get("/training/9999/").status_code == 404
+    missing = APIClient().get(f"/api/v1/training/runs/{run.pk}/model.onnx")
+    assert missing.status_code == 404 and missing.json()["code"] == "run_no_model"
+    assert Client().get(f"/training/{run.pk}/").status_code == 200
+
+
+def test_staff_cancel_from_the_page(release):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    client = Client()
+    client.force_login(UserFactory(is_staff=True))
+    page = client.get(f"/training/{run.pk}/").content.decode()
+    assert "Cancel this run" in page
+    client.post(f"/training/{run.pk}/cancel/")
+    run.refresh_from_db()
+    assert run.status == TrainingRunStatus.CANCELLED
+    outsider = Client()
+    outsider.force_login(UserFactory())
+    assert outsider.post(f"/training/{run.pk}/cancel/").status_code == 302  # to the admin login, not a cancel
+
+
+def test_manage_py_train_trains_here_and_reports(release, capsys):
+    call_command("train", release="v1", recipe="teacher-dnn", set=["train.epochs=1"])
+    out = capsys.readouterr().out
+    run = TrainingRun.objects.get()
+    assert run.status == TrainingRunStatus.SUCCEEDED and len(run.history) == 1
+    assert "succeeded" in out and "test PER" in out and "leaderboard submission" in out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"release": "v9", "recipe": "teacher-dnn"}, "no release"),
+        ({"release": "v1", "recipe": "teacher-dnn", "set": ["epochs"]}, "KEY=VALUE"),
+        ({"release": "v1", "recipe": "teacher-dnn", "set": ["train.nope=1"]}, "not valid"),
+        ({"release": "v1", "recipe": "ensemble", "members": "1,x"}, "run ids"),
+        ({"release": "v1", "recipe": "teacher-dnn", "config": ["/nonexistent.json"]}, "cannot be read"),
+    ],
+)
+def test_manage_py_train_refuses_bad_input_with_a_sentence(release, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("train", **options)
+    assert not TrainingRun.objects.exists()
+
+
+def test_manage_py_train_cannot_train_a_mimic_here_before_its_teacher(release):
+    teacher = run_create(release="v1", recipe="teacher-dnn")
+    with pytest.raises(CommandError, match="has not finished"):
+        call_command("train", release="v1", recipe="mimic", teacher=teacher.pk)

@@ -1,0 +1,81 @@
+"""Reads of training runs for the API and the pages: lists, one run with what it links to, its curves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from core.errors import ServiceError
+from training.models import TrainingRun
+
+
+def runs_list(*, release: str | None = None) -> QuerySet[TrainingRun]:
+    runs = TrainingRun.objects.select_related("release", "teacher", "submission").order_by("-created_at", "-id")
+    return runs.filter(release__version=release) if release else runs
+
+
+def run_get(*, run_id: int) -> TrainingRun:
+    run = runs_list().prefetch_related("members", "students").filter(pk=run_id).first()
+    if run is None:
+        raise ServiceError("run_unknown", f"There is no training run {run_id}.", status_code=404)
+    return run
+
+
+def run_percent(run: TrainingRun) -> float | None:
+    """How far training has got, 0-100, from the epoch and batch; None before the first report."""
+    progress = run.progress or {}
+    if run.status == "succeeded":
+        return 100.0
+    epochs, epoch = progress.get("epochs"), progress.get("epoch")
+    if not epochs or not epoch:
+        return None
+    within = progress.get("batch", 0) / max(1, progress.get("batches", 1)) if progress.get("event") == "step" else 1.0
+    return round(100 * min(1.0, (epoch - 1 + within) / epochs), 1)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One metric per epoch as an SVG polyline in a box of the given size."""
+
+    name: str
+    points: str  # "x,y x,y ..."
+    labels: list[tuple[float, float, str]]  # (x, y, text) of each point's value
+    y_min: float
+    y_max: float
+    width: int
+    height: int
+
+
+def run_curves(run: TrainingRun, *, width: int = 420, height: int = 200) -> list[Curve]:
+    """Training loss and dev frame accuracy per epoch, the two curves of the run page."""
+    curves = []
+    for key, name in (("loss", "training loss"), ("dev_frame_acc", "dev frame accuracy")):
+        values = [(r["epoch"], r[key]) for r in run.history if r.get(key) is not None]
+        if not values:
+            continue
+        low, high = min(v for _, v in values), max(v for _, v in values)
+        if high - low < 1e-9:
+            low, high = low - 0.5, high + 0.5
+        last = max(1, max(e for e, _ in values))
+        left, right, top, bottom = 48, width - 12, 12, height - 28
+        coords = [
+            (
+                round(left + (e - 1) / max(1, last - 1) * (right - left), 1),
+                round(bottom - (v - low) / (high - low) * (bottom - top), 1),
+                v,
+            )
+            for e, v in values
+        ]
+        curves.append(
+            Curve(
+                name=name,
+                points=" ".join(f"{x},{y}" for x, y, _ in coords),
+                labels=[(x, y, f"{v:.3g}") for x, y, v in coords],
+                y_min=low,
+                y_max=high,
+                width=width,
+                height=height,
+            )
+        )
+    return curves

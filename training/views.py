@@ -1,0 +1,48 @@
+"""The runs pages: every run with its progress, and one run with live progress, curves, metrics and its log."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from core.errors import ServiceError
+from training import selectors
+from training.services.runs import run_cancel
+
+
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = list(selectors.runs_list()[:200])
+    rows = [{"run": run, "percent": selectors.run_percent(run)} for run in runs]
+    return render(request, "training/run_list.html", {"rows": rows})
+
+
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        run = selectors.run_get(run_id=run_id)
+    except ServiceError as exc:
+        raise Http404(exc.message) from exc
+    context = {
+        "run": run,
+        "percent": selectors.run_percent(run),
+        "curves": selectors.run_curves(run),
+        "test": run.metrics.get("test", {}),
+        "dev": run.metrics.get("dev", {}),
+        "model": run.config.get("model", {}),
+        "train": run.config.get("train", {}),
+        "log_tail": run.log[-6000:],
+    }
+    return render(request, "training/run_detail.html", context)
+
+
+@require_POST
+@staff_member_required
+def run_cancel_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    try:
+        run_cancel(run_id=run_id)
+        messages.success(request, f"Run {run_id} is cancelled or will stop at its next progress report.")
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    return redirect("training-run-page", run_id=run_id)
