@@ -22,6 +22,7 @@ COPY benchmark ./benchmark
 COPY training ./training
 COPY frontend ./frontend
 COPY manage.py ./
+COPY docs/submission-spec.md ./docs/submission-spec.md
 RUN pip install '.[s3]' \
     && SECRET_KEY=build-only DATA_DIR=/tmp/build python manage.py collectstatic --noinput
 

@@ -115,10 +115,12 @@ class SubmissionStatus(models.TextChoices):
 
 
 class SubmissionDecoder(models.TextChoices):
-    """The platform's declared decoders: frame argmax, repeats collapsed, silence (and the CTC blank) dropped."""
+    """The platform's published decoders (benchmark.evaluation.decoding): frame argmax with repeats collapsed and
+    silence (and the CTC blank) dropped, or Viterbi through 3-state phone HMMs with the release's phone bigram."""
 
     GREEDY = "greedy", "Greedy (40 classes: 39 phones + sil)"
     GREEDY_CTC = "greedy_ctc", "Greedy CTC (41 classes: 39 phones + sil + blank last)"
+    HMM_BIGRAM = "hmm_bigram", "HMM/bigram Viterbi (40 classes: 39 phones + sil)"
 
 
 def submission_upload_to(instance: Submission, filename: str) -> str:

@@ -144,7 +144,31 @@ SIMULATED = (
     DemoSpeaker("demo-kim", "en-gb-x-gbclan+f2", 60, 190, "other", "13-17", "Northern English", upload="flac"),
     DemoSpeaker("demo-leo", "en-us+f5", 88, 135, "male", "0-12", "US General"),
 )
-_SPEAKER_KEYS = {speaker.username: key for key, speaker in enumerate(FOUNDERS + SIMULATED)}
+# A read-speech seed corpus, imported as already validated the way an existing open corpus would be
+# (`manage.py import_corpus --validated`): enough speech for the demo release to train a teacher and its mimic
+# on. Its speakers are more espeak-ng voices, each reading every shared prompt and a share of the others.
+CORPUS_SOURCE = "demo-corpus"
+CORPUS_PROMPTS_EACH = 16
+CORPUS_VOICES = (
+    DemoSpeaker("c01", "en-us+m5", 45, 160, "male", "30-44", "US General", upload="flac"),
+    DemoSpeaker("c02", "en-us+f3", 70, 150, "female", "18-29", "US General", upload="flac"),
+    DemoSpeaker("c03", "en+m2", 40, 170, "male", "45-59", "Southern British", upload="flac"),
+    DemoSpeaker("c04", "en+f4", 62, 145, "female", "60+", "Southern British", upload="flac"),
+    DemoSpeaker("c05", "en-gb-scotland+m5", 35, 155, "male", "30-44", "Scottish", upload="flac"),
+    DemoSpeaker("c06", "en-gb-scotland+f2", 66, 165, "female", "18-29", "Scottish", upload="flac"),
+    DemoSpeaker("c07", "en-029+m3", 48, 150, "male", "45-59", "Caribbean", upload="flac"),
+    DemoSpeaker("c08", "en-029+f4", 58, 170, "female", "30-44", "Caribbean", upload="flac"),
+    DemoSpeaker("c09", "en-us-nyc+m6", 38, 180, "male", "18-29", "New York City", upload="flac"),
+    DemoSpeaker("c10", "en-us-nyc+f5", 72, 160, "female", "45-59", "New York City", upload="flac"),
+    DemoSpeaker("c11", "en-gb-x-rp+m7", 30, 150, "male", "60+", "Southern British", upload="flac"),
+    DemoSpeaker("c12", "en-gb-x-rp+f1", 60, 175, "female", "30-44", "Southern British", upload="flac"),
+    DemoSpeaker("c13", "en-gb-x-gbclan+m4", 44, 165, "male", "18-29", "Northern English", upload="flac"),
+    DemoSpeaker("c14", "en-gb-x-gbclan+f3", 64, 155, "female", "45-59", "Northern English", upload="flac"),
+    DemoSpeaker("c15", "en-gb-x-gbcwmd+m6", 50, 140, "male", "30-44", "West Midlands", upload="flac"),
+    DemoSpeaker("c16", "en-gb-x-gbcwmd+f5", 68, 185, "female", "18-29", "West Midlands", upload="flac"),
+)
+_AGE_FOR_BAND = {"0-12": 10, "13-17": 15, "18-29": 24, "30-44": 37, "45-59": 52, "60+": 67}
+_SPEAKER_KEYS = {speaker.username: key for key, speaker in enumerate(FOUNDERS + SIMULATED + CORPUS_VOICES)}
 
 
 @dataclass(frozen=True)
@@ -194,9 +218,11 @@ def demo_seed(
     out: Callable[[str], None] = print,
     progress: bool = True,
     contributors: int | None = None,
+    corpus_speakers: int | None = None,
 ) -> DemoSummary:
     """Create the demo's accounts, prompts and clips; what already exists is kept. ``contributors``
-    limits how many simulated contributors record (all of them by default)."""
+    limits how many simulated contributors record, ``corpus_speakers`` how many voices the imported seed
+    corpus has (all of them by default)."""
     started = time.monotonic()
     espeak = _check_can_seed()
     speakers = SIMULATED if contributors is None else SIMULATED[: max(contributors, 0)]
@@ -239,6 +265,8 @@ def demo_seed(
                 bar.update(1)
 
     votes = _seed_votes(out=out)
+    voices = CORPUS_VOICES if corpus_speakers is None else CORPUS_VOICES[: max(corpus_speakers, 0)]
+    _seed_corpus(prompts, voices, espeak=espeak, out=out)
     _seed_release(out=out)
 
     summary = DemoSummary(
@@ -291,6 +319,44 @@ def _seed_votes(*, out: Callable[[str], None]) -> int:
 
 
 DEMO_RELEASE = "demo-1"
+
+
+def _seed_corpus(
+    prompts: Sequence[Prompt], voices: Sequence[DemoSpeaker], *, espeak: str, out: Callable[[str], None]
+) -> None:
+    """Write the seed corpus as a corpus on disk (FLAC files and a TSV manifest) and import it through the
+    import service, validated; a second seed finds every clip already there."""
+    from contributors.services.imports import MANIFEST_COLUMNS, corpus_import
+
+    if not voices:
+        return
+    plan = _reading_plan(prompts, speakers=len(voices), each=CORPUS_PROMPTS_EACH, offset=3)[: len(voices)]
+    with tempfile.TemporaryDirectory(prefix="demo-corpus-") as workdir:
+        root = Path(workdir)
+        rows = ["\t".join(MANIFEST_COLUMNS)]
+        for speaker, reading in zip(voices, plan, strict=True):
+            for prompt_index in reading:
+                rng = np.random.default_rng([DEMO_SEED, _SPEAKER_KEYS[speaker.username], prompt_index])
+                name = f"{speaker.username}_{prompt_index:03d}.flac"
+                text = prompts[prompt_index].text
+                (root / name).write_bytes(
+                    demo_recording(text=text, speaker=speaker, rng=rng, workdir=root, espeak=espeak)
+                )
+                age = _AGE_FOR_BAND[speaker.age_band]
+                rows.append("\t".join([name[:-5], speaker.username, speaker.gender, str(age), name, "0", text]))
+        (root / "manifest.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        report = corpus_import(
+            manifest=root / "manifest.tsv",
+            audio_root=root,
+            source=CORPUS_SOURCE,
+            validated=True,
+            accent="",
+        )
+    out(
+        f"Seed corpus: {report.imported} clips imported as validated ({report.already_present} already there) "
+        f"from {len(voices)} espeak-ng voices."
+        + (f" {len(report.failures)} refused: {report.failures[0][1]}" if report.failures else "")
+    )
 
 
 def _seed_release(*, out: Callable[[str], None]) -> None:
@@ -361,7 +427,9 @@ def _seed_admin(*, out: Callable[[str], None]) -> None:
     )
 
 
-def _reading_plan(prompts: Sequence[Prompt], *, speakers: int) -> list[list[int]]:
+def _reading_plan(
+    prompts: Sequence[Prompt], *, speakers: int, each: int = SIMULATED_PROMPTS_EACH, offset: int = 0
+) -> list[list[int]]:
     """Prompt indices per reader, simulated contributors first, then founders. Each simulated contributor
     reads every shared prompt and the next few of a seeded shuffle of the others; the founders read from
     the far end of that shuffle, so their readings do not depend on how many simulated contributors
@@ -373,7 +441,7 @@ def _reading_plan(prompts: Sequence[Prompt], *, speakers: int) -> list[list[int]
     def window(start: int, n: int) -> list[int]:
         return [order[(start + k) % len(order)] for k in range(min(n, len(order)))]
 
-    plan = [shared + window(i * SIMULATED_PROMPTS_EACH, SIMULATED_PROMPTS_EACH) for i in range(speakers)]
+    plan = [shared + window(offset + i * each, each) for i in range(speakers)]
     plan += [window(-(i + 1) * FOUNDER_PROMPTS_EACH, FOUNDER_PROMPTS_EACH) for i in range(len(FOUNDERS))]
     return plan
 

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 CLAIM_STALE_AFTER = timedelta(hours=2)  # a build claimed longer ago than this is taken to have died
 SAMPLE_RATE = exports.SAMPLE_RATE
 PUBLISHED_DEMOGRAPHICS = ("gender", "age_band", "age_group", "accent", "first_language")
+SUBMISSION_SPEC = Path(settings.BASE_DIR) / "docs" / "submission-spec.md"
 CC0 = (
     "The recordings, transcriptions and metadata of this release are dedicated to the public domain under\n"
     "Creative Commons CC0 1.0 Universal: https://creativecommons.org/publicdomain/zero/1.0/legalcode\n"
@@ -212,6 +213,8 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
             lexicon.setdefault(word, " ".join(phones))
     (public / "lexicon.txt").write_text("".join(f"{w} {p}\n" for w, p in sorted(lexicon.items())))
     (public / "LICENSE").write_text(CC0)
+    # The leaderboard's contract travels with the data it is scored on; its version is in its title.
+    shutil.copyfile(SUBMISSION_SPEC, public / "SUBMISSION_SPEC.md")
     facts = release_facts(
         built.entries,
         withheld=withheld,
@@ -419,6 +422,8 @@ def _classify(rel: str, version: str) -> tuple[str, str]:
         return ("manifest", "")
     if rel in ("README.md", "datasheet.json") or head == "plots":
         return ("datasheet", "")
+    if rel == "SUBMISSION_SPEC.md":
+        return ("spec", "")
     if rel in ("SHA256SUMS", "packages/SHA256SUMS"):
         return ("checksums", "")
     if rel == "DELTA.json":

@@ -16,7 +16,7 @@ import logging
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from benchmark import exports
 from benchmark.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
+from benchmark.evaluation.decoding import decode_greedy, decode_hmm_bigram, hmm_bigram_decoder
 from benchmark.evaluation.metrics import graph_metrics
 from benchmark.evaluation.sandbox import SandboxLimits, run_sandboxed
 from benchmark.exports import ReleaseEntry
@@ -47,14 +48,19 @@ from benchmark.models import (
 )
 from benchmark.services.releases import release_hidden_entries
 from core.errors import HTTP_413, ServiceError
-from core.phones import INVENTORY, SILENCE
+from core.phones import INVENTORY
 from training.ml.score import ErrorCounts, corpus_counts
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
 CLAIM_STALE_AFTER = timedelta(hours=2)  # a claim older than this is taken to be a dead worker's
-CLASSES = {SubmissionDecoder.GREEDY: len(INVENTORY), SubmissionDecoder.GREEDY_CTC: len(INVENTORY) + 1}
+CLASSES = {
+    SubmissionDecoder.GREEDY: len(INVENTORY),
+    SubmissionDecoder.GREEDY_CTC: len(INVENTORY) + 1,
+    SubmissionDecoder.HMM_BIGRAM: len(INVENTORY),
+}
+Decode = Callable[[list[np.ndarray]], list[list[str]]]
 QUOTA_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING, SubmissionStatus.SUCCEEDED)
 
 
@@ -195,27 +201,20 @@ class Scored:
     frames: int
 
 
-def decode_greedy(log_probs: np.ndarray, *, ctc: bool) -> list[str]:
-    """The platform's declared decoder: frame argmax, repeats collapsed, silence (and the CTC blank) dropped."""
-    best = np.asarray(log_probs).argmax(axis=-1)
-    if best.size == 0:
-        return []
-    keep = np.concatenate([[True], best[1:] != best[:-1]])
-    phones = []
-    for index in best[keep]:
-        if index >= len(INVENTORY):  # the CTC blank, last
-            continue
-        phone = INVENTORY[int(index)]
-        if phone != SILENCE:
-            phones.append(phone)
-    return phones
-
-
-def _score(entries: list[ReleaseEntry], log_probs: dict[str, np.ndarray], *, ctc: bool) -> Scored:
+def _score(entries: list[ReleaseEntry], log_probs: dict[str, np.ndarray], *, decode: Decode) -> Scored:
     references = [[p for word in e.phones for p in word] for e in entries]
-    hypotheses = [decode_greedy(log_probs[e.utt_id], ctc=ctc) for e in entries]
+    hypotheses = decode([log_probs[e.utt_id] for e in entries])
     frames = sum(int(log_probs[e.utt_id].shape[0]) for e in entries)
     return Scored(corpus_counts(references, hypotheses), len(entries), frames)
+
+
+def _decoder_for(decoder: str, train: list[ReleaseEntry]) -> Decode:
+    """The submission's declared decoder as a function of a batch of utterances' log-probabilities."""
+    if decoder == SubmissionDecoder.HMM_BIGRAM:
+        hmm = hmm_bigram_decoder([e.phones for e in train])
+        return lambda batch: decode_hmm_bigram(hmm, batch)
+    ctc = decoder == SubmissionDecoder.GREEDY_CTC
+    return lambda batch: [decode_greedy(lp, ctc=ctc) for lp in batch]
 
 
 def _waveform(name: str) -> np.ndarray:
@@ -226,10 +225,13 @@ def _waveform(name: str) -> np.ndarray:
     return samples if samples.ndim == 1 else samples.mean(axis=1)
 
 
-def release_public_test_entries(*, release: Release) -> list[ReleaseEntry]:
+def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
     with default_storage.open(release.manifest_path, "rb") as handle:
-        entries = [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]
-    return [e for e in entries if e.split == "test"]
+        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]
+
+
+def release_public_test_entries(*, release: Release) -> list[ReleaseEntry]:
+    return [e for e in release_public_entries(release=release) if e.split == "test"]
 
 
 def _claim(submission_id: int, release_id: int | None) -> Submission | None:
@@ -269,10 +271,10 @@ def _run(submission: Submission, release: Release) -> SubmissionResult:
     hidden = release_hidden_entries(release=release)
     if not hidden:
         raise SubmissionRejected("release_no_hidden_split", f"Release {release.version} has no hidden test split.")
-    public = release_public_test_entries(release=release)
+    published = release_public_entries(release=release)
+    public = [e for e in published if e.split == "test"]
     waveforms = {e.utt_id: _waveform(f"{release.private_prefix}/{e.audio}") for e in hidden}
     waveforms |= {e.utt_id: _waveform(f"{release.storage_prefix}/{e.audio}") for e in public}
-    ctc = submission.decoder == SubmissionDecoder.GREEDY_CTC
     with tempfile.TemporaryDirectory(prefix="submission-eval-") as folder:
         model_path = Path(folder) / "model.onnx"
         with submission.file.open("rb") as source, model_path.open("wb") as sink:
@@ -282,8 +284,9 @@ def _run(submission: Submission, release: Release) -> SubmissionResult:
             raise SubmissionRejected("submission_file_changed", "The stored model does not match its checksum.")
         result = run_sandboxed(model_path, waveforms, classes=CLASSES[submission.decoder], limits=_sandbox_limits())
         metrics = graph_metrics(model_path)
-    hidden_scored = _score(hidden, result.log_probs, ctc=ctc)
-    public_scored = _score(public, result.log_probs, ctc=ctc) if public else None
+    decode = _decoder_for(submission.decoder, [e for e in published if e.split == "train"])
+    hidden_scored = _score(hidden, result.log_probs, decode=decode)
+    public_scored = _score(public, result.log_probs, decode=decode) if public else None
     rtf = result.rtf_runs or [0.0]
     return SubmissionResult(
         submission=submission,

@@ -114,7 +114,7 @@ def test_an_empty_board_renders(db, client):
     assert "No evaluated submission" in client.get("/leaderboard/").content.decode()
     body = APIClient().get("/api/v1/leaderboard/").json()
     assert (body["release"], body["results"]) == (None, [])
-    assert set(body["decoders"]) == {"greedy", "greedy_ctc"}
+    assert set(body["decoders"]) == {"greedy", "greedy_ctc", "hmm_bigram"}
 
 
 def test_an_evaluated_submission_reaches_the_board(release, settings, monkeypatch):

@@ -11,10 +11,10 @@ from django.db import connection
 from onnx import TensorProto, helper
 from rest_framework.test import APIClient
 
+from benchmark.evaluation.decoding import decode_greedy
 from benchmark.models import Submission, SubmissionResult, SubmissionStatus
 from benchmark.services import submissions as service
 from benchmark.services.submissions import (
-    decode_greedy,
     submission_cancel,
     submission_create,
     submission_evaluate,

@@ -28,6 +28,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from benchmark.models import SubmissionDecoder
 from benchmark.services.submissions import submission_create
 from core.errors import ServiceError
 from training.ml import pipeline
@@ -317,6 +318,7 @@ def baseline_submit(*, run_id: int) -> TrainingRun:
                     file=handle,
                     name=baseline_name(run),
                     description=description,
+                    decoder=SubmissionDecoder.HMM_BIGRAM,
                     is_baseline=True,
                 )
             _append_log(run, f"submitted to the leaderboard as submission {run.submission.pk}")

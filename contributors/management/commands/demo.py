@@ -6,14 +6,15 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contributors.demo import SIMULATED, demo_database_is_empty, demo_seed
+from contributors.demo import CORPUS_VOICES, DEMO_RELEASE, SIMULATED, demo_database_is_empty, demo_seed
 from core.errors import ServiceError
 
 
 class Command(BaseCommand):
     help = (
-        "Seed a demo: three founding trustees, an admin, original prompts and clips spoken by espeak-ng "
-        "voices, all through the upload pipeline. Accounts that already exist are kept."
+        "Seed a demo: founding trustees, an admin, original prompts and clips spoken by espeak-ng voices, all "
+        "through the upload pipeline, an imported seed corpus, release demo-1, and a teacher and its mimic "
+        "trained on it. Accounts that already exist are kept."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -28,6 +29,18 @@ class Command(BaseCommand):
             default=len(SIMULATED),
             help=f"How many simulated contributors record (0-{len(SIMULATED)}; default all).",
         )
+        parser.add_argument(
+            "--corpus-speakers",
+            type=int,
+            default=len(CORPUS_VOICES),
+            help=f"How many voices read the imported seed corpus (0-{len(CORPUS_VOICES)}; default all).",
+        )
+        parser.add_argument(
+            "--train",
+            choices=["queue", "here", "no"],
+            default="queue",
+            help="After the release, a teacher and its mimic: queued for the worker (default), trained here, or not.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["if_empty"] and not demo_database_is_empty():
@@ -38,6 +51,10 @@ class Command(BaseCommand):
                 out=self.stdout.write,
                 progress=options["verbosity"] >= 1,
                 contributors=options["contributors"],
+                corpus_speakers=options["corpus_speakers"],
             )
+            from training.demo import demo_training
+
+            demo_training(version=DEMO_RELEASE, mode=options["train"], out=self.stdout.write)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc

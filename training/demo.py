@@ -1,0 +1,61 @@
+"""The demo's training: after the demo release, a small deep teacher and its shallow mimic train on the CPU and
+reach the leaderboard as baselines, through the same runs, tasks and evaluation as every release."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+
+from benchmark.models import Release, ReleaseStatus
+from benchmark.services.submissions import submission_evaluate
+from training.models import TrainingRecipe, TrainingRun
+from training.services.execution import run_execute
+from training.services.runs import run_create
+
+DEMO_CONFIG = Path(settings.BASE_DIR) / "training" / "ml" / "configs" / "demo_cpu.json"
+MODES = ("queue", "here", "no")
+
+
+def demo_training(*, version: str, mode: str = "queue", out: Callable[[str], None] = print) -> list[TrainingRun]:
+    """``queue``: hand the teacher to the gpu-queue worker (the mimic follows when it finishes); ``here``: train
+    both and evaluate their submissions in this process; ``no``: nothing. Kept when the release has runs."""
+    if mode == "no":
+        return []
+    release = Release.objects.filter(version=version, status=ReleaseStatus.READY).first()
+    if release is None:
+        out(f"No training: release {version} is not ready.")
+        return []
+    existing = list(TrainingRun.objects.filter(release=release).order_by("pk"))
+    if existing:
+        out(f"Training on {version}: runs {', '.join(str(r.pk) for r in existing)} already exist.")
+        return existing
+    queue = mode == "queue"
+    teacher = run_create(release=version, recipe=TrainingRecipe.TEACHER_DNN, base_config=DEMO_CONFIG, enqueue=queue)
+    if queue:
+        mimic = run_create(release=version, recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, base_config=DEMO_CONFIG)
+        out(
+            f"Training on {version}: teacher run {teacher.pk} and its mimic, run {mimic.pk}, are queued; the worker "
+            "trains them in a few minutes (follow them on /training/), then they appear on /leaderboard/."
+        )
+        return [teacher, mimic]
+    runs = [teacher]
+    out(f"Training teacher run {teacher.pk} on {version} here...")
+    run_execute(run_id=teacher.pk)
+    mimic = run_create(
+        release=version, recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, base_config=DEMO_CONFIG, enqueue=False
+    )
+    runs.append(mimic)
+    out(f"Training its mimic, run {mimic.pk}, here...")
+    run_execute(run_id=mimic.pk)
+    for run in runs:
+        run.refresh_from_db()
+        if run.submission_id:
+            submission_evaluate(submission_id=run.submission_id)
+        test = run.metrics.get("test", {})
+        out(
+            f"Run {run.pk} ({run.name}): {run.status}"
+            + (f", {run.parameters:,} parameters, test PER {100 * test['per']:.1f} %" if "per" in test else "")
+        )
+    return runs
