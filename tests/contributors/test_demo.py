@@ -43,7 +43,9 @@ def test_demo_prompts_are_pronounceable_and_mixed():
 @pytest.mark.django_db
 def test_demo_seeds_founders_prompts_and_clips():
     out = io.StringIO()
-    call_command("demo", "--if-empty", "--contributors", "3", stdout=out, verbosity=0)
+    call_command(
+        "demo", "--if-empty", "--contributors", "3", "--corpus-speakers", "0", "--train", "no", stdout=out, verbosity=0
+    )
 
     assert demo.demo_is_seeded()
     assert Prompt.objects.filter(source=demo.DEMO_SOURCE).count() == len(demo.DEMO_PROMPTS)
