@@ -63,6 +63,7 @@ class TrainConfig:
     objective: str = "labels"  # labels | mimic_l2 (Ba & Caruana) | mimic_soft (Hinton, at temperature)
     teacher: str = ""  # mimic: the teacher's run directory
     temperature: float = 2.0
+    center_logits: bool = False  # mimic_l2: regress logits minus their per-frame mean (False: the paper's raw logits)
     epochs: int = 10
     frames_per_epoch: int = 0  # 0: every training frame each epoch; else a fresh random subset
     batch_size: int = 256

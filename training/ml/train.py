@@ -43,12 +43,18 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
     return contextlib.nullcontext()
 
 
-def objective_loss(logits: torch.Tensor, target: torch.Tensor, objective: str, temperature: float) -> torch.Tensor:
+def objective_loss(
+    logits: torch.Tensor, target: torch.Tensor, objective: str, temperature: float, center: bool = False
+) -> torch.Tensor:
     logits = logits.float()
     if objective == "labels":
         return F.cross_entropy(logits, target)
     if objective == "mimic_l2":  # Ba & Caruana: regress the teacher's logits, 1/2 squared error per frame
-        return 0.5 * (logits - target.float()).pow(2).sum(1).mean()
+        target = target.float()
+        if center:  # a softmax ignores a constant added to every logit of a frame: do not spend capacity on it
+            logits = logits - logits.mean(1, keepdim=True)
+            target = target - target.mean(1, keepdim=True)
+        return 0.5 * (logits - target).pow(2).sum(1).mean()
     if objective == "mimic_soft":  # Hinton et al.: cross-entropy to the softened teacher, scaled by T^2
         soft = F.softmax(target.float() / temperature, dim=1)
         return -(soft * F.log_softmax(logits / temperature, dim=1)).sum(1).mean() * temperature**2
@@ -146,7 +152,7 @@ def fit(
                         target = teacher(x)
                 else:
                     target = labels[pos]
-                loss = objective_loss(model(x), target, tc.objective, tc.temperature)
+                loss = objective_loss(model(x), target, tc.objective, tc.temperature, tc.center_logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
