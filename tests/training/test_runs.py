@@ -167,3 +167,20 @@ def test_a_mimic_of_a_mimic_is_refused(release):
     with pytest.raises(ServiceError) as refused:
         run_create(release="v1", recipe="mimic", teacher=mimic.pk)
     assert refused.value.code == "run_teacher"
+
+
+def test_a_cnn_teacher_and_an_ensemble_train_and_a_mimic_learns_from_the_ensemble(release):
+    dnn = run_create(release="v1", recipe="teacher-dnn")
+    cnn = run_create(release="v1", recipe="teacher-cnn", overrides={"model.conv_channels": 8})
+    ensemble = run_create(release="v1", recipe="ensemble", members=[dnn.pk, cnn.pk])
+    mimic = run_create(release="v1", recipe="mimic", teacher=ensemble.pk)
+    assert execution.run_execute(run_id=ensemble.pk) == execution.Outcome.WAITING
+    for run in (dnn, cnn, ensemble, mimic):
+        assert execution.run_execute(run_id=run.pk) == TrainingRunStatus.SUCCEEDED, run.pk
+        run.refresh_from_db()
+        assert run.submission is not None and default_storage.exists(run.onnx)
+    assert cnn.config["model"]["kind"] == "cnn" and ensemble.config["model"]["kind"] == "ensemble"
+    # The ensemble holds both members' weights; its depth is its deepest member's.
+    assert ensemble.parameters == dnn.parameters + cnn.parameters
+    assert ensemble.metrics["depth"] == max(dnn.metrics["depth"], cnn.metrics["depth"])
+    assert "ensemble of 2" in ensemble.submission.name and mimic.config["model"]["kind"] == "snn"

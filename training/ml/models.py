@@ -5,6 +5,8 @@ Every model maps (B, 1845) spliced, normalised frames to (B, 120) logits over 3 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -88,7 +90,7 @@ class Ensemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         log_probs = torch.stack([F.log_softmax(m(x).float(), dim=-1) for m in self.members])
-        return torch.logsumexp(log_probs, dim=0) - torch.log(torch.tensor(float(len(self.members))))
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
 def build_model(config: ModelConfig, input_dim: int = 15 * N_FEATURES, context: int = 7) -> nn.Module:
