@@ -49,3 +49,23 @@ def tiny(tmp_path_factory):
 
     save_alignment(tmp / "alignment.pt", labels, history)
     return {"config": config, "corpus": data, "store": store, "labels": labels, "history": history, "dir": tmp}
+
+
+@pytest.fixture
+def run_settings(settings, tmp_path):
+    """Training runs in a test: their files under tmp_path, a base config that trains in seconds."""
+    from tests.training.runs import write_base_config
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.TRAINING_DIR = tmp_path / "training"
+    settings.TRAINING_BASE_CONFIG = str(write_base_config(tmp_path))
+    settings.TRAINING_PROGRESS_SECONDS = 0
+
+
+@pytest.fixture
+def release(db):
+    """Release v1: 16 speakers of speech-like audio, 3 clips each."""
+    from tests.benchmark.conftest import build, make_corpus
+
+    make_corpus(speakers=16, clips_each=3)
+    return build("v1")

@@ -9,27 +9,11 @@ from django.core.files.storage import default_storage
 from benchmark.models import Submission, SubmissionStatus
 from benchmark.services.submissions import submission_evaluate
 from core.errors import ServiceError
-from tests.benchmark.conftest import build, make_corpus
-from tests.training.runs import write_base_config
 from training.models import TrainingRun, TrainingRunStatus
 from training.services import execution
 from training.services.runs import run_cancel, run_create
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _training(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.TRAINING_DIR = tmp_path / "training"
-    settings.TRAINING_BASE_CONFIG = str(write_base_config(tmp_path))
-    settings.TRAINING_PROGRESS_SECONDS = 0
-
-
-@pytest.fixture
-def release(db):
-    make_corpus(speakers=16, clips_each=3)
-    return build("v1")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_settings")]
 
 
 def test_a_teacher_and_its_mimic_train_publish_and_reach_the_leaderboard(release, django_capture_on_commit_callbacks):

@@ -7,28 +7,12 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.benchmark.conftest import build, make_corpus
 from tests.factories import UserFactory
-from tests.training.runs import write_base_config
 from training.models import TrainingRun, TrainingRunStatus
 from training.services import execution
 from training.services.runs import run_create
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _training(settings, tmp_path):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.TRAINING_DIR = tmp_path / "training"
-    settings.TRAINING_BASE_CONFIG = str(write_base_config(tmp_path))
-    settings.TRAINING_PROGRESS_SECONDS = 0
-
-
-@pytest.fixture
-def release(db):
-    make_corpus(speakers=16, clips_each=3)
-    return build("v1")
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("run_settings")]
 
 
 @pytest.fixture
