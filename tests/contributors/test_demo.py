@@ -93,13 +93,17 @@ def test_demo_seeds_founders_prompts_and_clips():
 @needs_espeak
 @pytest.mark.django_db
 def test_demo_seed_again_adds_nothing():
-    first = demo.demo_seed(out=lambda line: None, progress=False, contributors=1)
-    again = demo.demo_seed(out=lambda line: None, progress=False, contributors=1)
+    said: list[str] = []
+    first = demo.demo_seed(out=said.append, progress=False, contributors=1, corpus_speakers=2)
+    imported = Clip.objects.filter(contributor__user__username__startswith=demo.CORPUS_SOURCE).count()
+    again = demo.demo_seed(out=said.append, progress=False, contributors=1, corpus_speakers=2)
 
     assert first.clips_created == first.clips > 0
+    assert imported == 2 * (4 + demo.CORPUS_PROMPTS_EACH)  # every shared prompt and a share of the others
     assert again.prompts_created == 0
     assert again.clips_created == 0  # the same bytes again: every clip_submit found its clip
-    assert Clip.objects.count() == first.clips
+    assert Clip.objects.count() == first.clips + imported
+    assert any(f"0 clips imported as validated ({imported} already there)" in line for line in said)
 
 
 @pytest.mark.django_db

@@ -142,7 +142,8 @@ def flat_start_labels(store: FrameStore) -> torch.Tensor:
 def align_corpus(
     store: FrameStore, config: Config, progress: bool = True, callback: Progress | None = None
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
-    """Flat start, then rounds of (train classifier, Viterbi realign) until fewer than `settle` labels change."""
+    """Flat start, then rounds of (train classifier, Viterbi realign) until fewer than `settle` of the frames change
+    phone."""
     device = resolve_device(config.train.device)
     store.to(device)
     labels = flat_start_labels(store).to(device)
@@ -155,9 +156,13 @@ def align_corpus(
         new, score = realign(store, model, prior, config)
         new = new.to(device)
         changed = float((new[train_pos] != labels[train_pos]).float().mean())
+        phones_changed = new[train_pos] // STATES_PER_PHONE != labels[train_pos] // STATES_PER_PHONE
         record = {
             "round": round_,
             "changed": changed,
+            # State labels also move when a state boundary inside a phone shifts by a frame; phone labels only
+            # when a phone boundary does: the better measure of whether the segmentation has settled.
+            "phones_changed": float(phones_changed.float().mean()),
             "score_per_frame": score,
             "classifier_dev_acc": frame_accuracy(model, store, dev_pos, labels) if len(dev_pos) else float("nan"),
             "silence_fraction": float((new[train_pos] // STATES_PER_PHONE == SILENCE_INDEX).float().mean()),
@@ -168,7 +173,7 @@ def align_corpus(
         if progress:
             print(f"align round {round_}: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "round"))
         labels = new
-        if changed < config.align.settle:
+        if record["phones_changed"] < config.align.settle:
             break
     return labels.cpu(), history
 

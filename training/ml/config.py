@@ -37,7 +37,7 @@ class DataConfig:
 @dataclass
 class AlignConfig:
     rounds: int = 4  # Viterbi realignment rounds after the flat start, fewer when the labels settle
-    settle: float = 0.02  # stop when fewer than this fraction of frame labels change in a round
+    settle: float = 0.02  # stop when fewer than this fraction of frames change phone in a round
     hidden: int = 512  # the aligner's frame classifier: a small MLP retrained each round
     layers: int = 2
     epochs: int = 2
