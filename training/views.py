@@ -33,6 +33,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "model": run.config.get("model", {}),
         "train": run.config.get("train", {}),
         "log_tail": run.log[-6000:],
+        "weights": ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in run.metrics.get("weights", {}).items()),
     }
     return render(request, "training/run_detail.html", context)
 

@@ -1,0 +1,70 @@
+"""The run page in Chromium: progress updates live while the worker reports, curves appear as epochs finish."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from tests.frontend.conftest import screenshot
+from training.models import TrainingRun, TrainingRunStatus
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def running_run(settings, tmp_path):
+    from tests.benchmark.conftest import build, make_corpus
+    from tests.training.runs import write_base_config
+    from training.services.runs import run_create
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    make_corpus(speakers=6, clips_each=1)
+    build("v1")
+    run = run_create(release="v1", recipe="teacher-dnn", base_config=write_base_config(tmp_path), enqueue=False)
+    TrainingRun.objects.filter(pk=run.pk).update(
+        status=TrainingRunStatus.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+        attempts=1,
+        progress={"stage": "train", "event": "step", "epoch": 1, "epochs": 2, "batch": 10, "batches": 40,
+                  "step": 10, "loss": 3.2, "eta_seconds": 95},
+    )  # fmt: skip
+    return run
+
+
+def report(run: TrainingRun, **fields) -> None:
+    """What the worker's progress callback writes (tests of the worker itself are in tests/training/)."""
+    TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now(), **fields)
+
+
+def test_the_run_page_follows_a_run_live(live_server, launch, running_run):
+    page = launch().new_page()
+    page.goto(f"{live_server.url}/training/{running_run.pk}/")
+    assert page.locator("#run-epoch").inner_text() == "1 of 2"
+    assert page.locator("#run-eta").inner_text() == "95 s"
+
+    progress = {"stage": "train", "event": "step", "epoch": 1, "epochs": 2, "batch": 30, "batches": 40, "step": 30,
+                "loss": 2.5, "eta_seconds": 40}  # fmt: skip
+    report(running_run, progress=progress)
+    page.wait_for_function("document.getElementById('run-loss').textContent === '2.5000'", timeout=10_000)
+    assert page.locator("#run-percent").inner_text() == "37.5 %"
+
+    history = [{"epoch": 1, "loss": 2.4, "frames_per_s": 9000.0, "dev_frame_acc": 0.41}]
+    report(running_run, history=history, progress={**progress, "event": "epoch", "epoch": 1})
+    page.wait_for_selector(
+        "polyline", state="attached", timeout=10_000
+    )  # an epoch finished: the page reloaded with its curves
+
+    history.append({"epoch": 2, "loss": 1.9, "frames_per_s": 9100.0, "dev_frame_acc": 0.47})
+    report(
+        running_run,
+        history=history,
+        status=TrainingRunStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        metrics={"test": {"per": 0.42, "frame_acc": 0.5, "sub": 3, "del": 2, "ins": 1, "ref": 14},
+                 "dev": {"per": 0.45, "frame_acc": 0.48}, "weights": {"lm_weight": 1.0}},
+    )  # fmt: skip
+    page.wait_for_selector("text=Results", timeout=10_000)
+    assert page.locator("#run-status").inner_text() == "succeeded"
+    assert page.locator("figure svg").count() == 2
+    screenshot(page, "training-run")
