@@ -168,3 +168,26 @@ def test_a_cnn_teacher_and_an_ensemble_train_and_a_mimic_learns_from_the_ensembl
     assert ensemble.parameters == dnn.parameters + cnn.parameters
     assert ensemble.metrics["depth"] == max(dnn.metrics["depth"], cnn.metrics["depth"])
     assert "ensemble of 2" in ensemble.submission.name and mimic.config["model"]["kind"] == "snn"
+
+
+def test_a_runs_alignment_gives_the_next_release_its_phone_times(release, settings):
+    import json
+    from pathlib import Path
+
+    from tests.benchmark.conftest import build
+    from training.services.files import release_work_dir
+
+    run = run_create(release="v1", recipe="teacher-dnn", overrides={"train.epochs": 1})
+    execution.run_execute(run_id=run.pk)
+    alignments = release_work_dir(release) / "phn" / "alignments.jsonl"
+    rows = [json.loads(line) for line in alignments.read_text().splitlines()]
+    assert rows and all(r["phones"][0][0] == 0.0 and r["phones"][-1][1] > 0.5 for r in rows)
+
+    v2 = build("v2", alignments=str(alignments))
+    manifest = Path(settings.MEDIA_ROOT) / v2.manifest_path
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    aligned = [e for e in entries if e.get("alignment")]
+    assert len(aligned) == len(rows)  # every public clip of v1 (the hidden split never reaches training)
+    first = aligned[0]
+    phn = Path(settings.MEDIA_ROOT) / v2.storage_prefix / "timit" / first["split"]
+    assert any(phn.rglob(f"{first['utt_id']}.phn"))

@@ -20,6 +20,7 @@ from training.ml.models import DNN
 from training.ml.train import Progress, fit, frame_accuracy, resolve_device, utterance_log_probs
 
 NEG = -1e30
+SAMPLE_RATE = 16000
 
 
 def segments(words: list[list[str]], optional_silence: bool = True) -> tuple[list[int], list[bool]]:
@@ -193,20 +194,31 @@ def phone_segments(labels: np.ndarray) -> list[tuple[int, int, int]]:
     return runs
 
 
+def phone_times(labels: np.ndarray, shift: int = 160, length: int = 400) -> list[tuple[int, int, str]]:
+    """(start sample, end sample, phone) of each phone, a frame standing for the shift-long span at its centre."""
+    half = (length - shift) // 2
+    return [
+        (0 if start == 0 else start * shift + half, end * shift + half, INVENTORY[phone])
+        for phone, start, end in phone_segments(labels)
+    ]
+
+
 def write_phn(
     store: FrameStore, labels: torch.Tensor, out_dir: str | Path, shift: int = 160, length: int = 400
 ) -> None:
-    """TIMIT .phn files: 'start_sample end_sample phone', a frame standing for the shift-long span at its centre."""
+    """TIMIT .phn files ('start_sample end_sample phone') per utterance, and alignments.jsonl beside them for the
+    utterances that came from a release (keyed by their audio's SHA-256, seconds: `release_build --alignments`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    half = (length - shift) // 2
+    rows = []
     for u, utt in enumerate(store.utterances):
-        lab = labels[int(store.offsets[u]) : int(store.offsets[u + 1])].numpy()
-        lines = []
-        for phone, start, end in phone_segments(lab):
-            begin = 0 if start == 0 else start * shift + half
-            lines.append(f"{begin} {end * shift + half} {INVENTORY[phone].lower()}")
-        (out / f"{utt.utt_id}.phn").write_text("\n".join(lines) + "\n")
+        times = phone_times(labels[int(store.offsets[u]) : int(store.offsets[u + 1])].numpy(), shift, length)
+        (out / f"{utt.utt_id}.phn").write_text("".join(f"{b} {e} {p.lower()}\n" for b, e, p in times))
+        if utt.sha256:
+            phones = [[b / SAMPLE_RATE, e / SAMPLE_RATE, p] for b, e, p in times]
+            rows.append(json.dumps({"utt_id": utt.utt_id, "sha256": utt.sha256, "phones": phones}))
+    if rows:
+        (out / "alignments.jsonl").write_text("\n".join(rows) + "\n")
 
 
 def save_alignment(path: str | Path, labels: torch.Tensor, history: list[dict[str, float]]) -> None:

@@ -34,6 +34,7 @@ class Utterance:
     age: int = 0
     split: str = ""
     words: list[list[str]] = field(default_factory=list)  # canonical stressless phones per word
+    sha256: str = ""  # of the audio file, when the manifest gives it (releases do)
 
 
 def age_band(age: int) -> str:
@@ -78,6 +79,7 @@ def read_release_manifest(path: str | Path, max_utterances: int = 0) -> list[Utt
                         gender=row.get("gender", ""),
                         split=row["split"],
                         words=[list(word) for word in row["phones"]],
+                        sha256=row.get("sha256", ""),
                     )
                 )
             except (ValueError, KeyError, TypeError) as exc:
