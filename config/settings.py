@@ -252,6 +252,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Fields named "status" with different choice sets; submissions and training runs share one set (a job's).
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "benchmark.models.SubmissionStatus",
+        "ReleaseStatusEnum": "benchmark.models.ReleaseStatus",
+        "ClipStatusEnum": "contributors.models.ClipStatus",
+    },
 }
 
 LOGIN_URL = "/login/"
