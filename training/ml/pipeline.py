@@ -112,7 +112,9 @@ def _references(store: FrameStore, utt_ids: list[int]) -> list[list[str]]:
     return [[p for word in store.utterances[u].words for p in word] for u in utt_ids]
 
 
-def evaluate(run_dir: str | Path, splits: tuple[str, ...] = ("test", "hidden")) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path, splits: tuple[str, ...] = ("test", "hidden"), callback: Progress | None = None
+) -> dict[str, Any]:
     """Frame accuracy and PER; decoding weights tuned on dev only, then applied to the reported splits."""
     run_dir = Path(run_dir)
     device = resolve_device("auto")
@@ -123,10 +125,20 @@ def evaluate(run_dir: str | Path, splits: tuple[str, ...] = ("test", "hidden")) 
     dev_ids = store.utterance_ids("dev")
     dev_refs = _references(store, dev_ids)
     dev_lp = utterance_log_probs(model, store, dev_ids)
+    grid = len(dec.acoustic_scales) * len(dec.prior_scales) * len(dec.lm_weights) * len(dec.insertion_penalties)
+    tried = 0
+
+    def dev_per_of(hyps: list[list[int]]) -> float:
+        nonlocal tried
+        tried += 1
+        if callback:  # a decoding grid on a large dev split takes minutes: report, so the run looks alive
+            callback({"event": "decode", "stage": "evaluate", "point": tried, "points": grid})
+        return corpus_counts(dev_refs, [to_phones(h) for h in hyps]).per
+
     weights, dev_per, _ = tune(
         decoder,
         dev_lp,
-        lambda hyps: corpus_counts(dev_refs, [to_phones(h) for h in hyps]).per,
+        dev_per_of,
         dec.acoustic_scales,
         dec.prior_scales,
         dec.lm_weights,

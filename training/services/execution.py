@@ -175,6 +175,8 @@ class Reporter:
             fields.append("log")
         elif event.get("stage") == "aligner":
             progress["stage"] = "align"
+        elif kind == "decode":
+            progress.update(point=event["point"], points=event["points"])
         else:
             progress.update(epoch=event["epoch"], epochs=event["epochs"], step=event["step"])
             if kind == "step":
@@ -195,7 +197,7 @@ class Reporter:
                 )
                 fields += ["history", "frames_per_second", "checkpoint", "log"]
         now = time.monotonic()
-        if kind == "step" and now - self.last_write < self.every:
+        if kind in ("step", "decode") and now - self.last_write < self.every:
             return
         self.last_write = now
         self.run.progress = progress
@@ -236,7 +238,7 @@ def run_execute(*, run_id: int) -> str:
         reporter.stage("train")
         pipeline.train(config, folder, callback=reporter)
         reporter.stage("evaluate")
-        metrics = pipeline.evaluate(folder, splits=("test",))
+        metrics = pipeline.evaluate(folder, splits=("test",), callback=reporter)
         reporter.stage("export")
         onnx = files.store_file(pipeline.export(folder), f"{run.storage_prefix}/model.onnx")
         files.store_file(folder / "metrics.json", f"{run.storage_prefix}/metrics.json")
