@@ -6,7 +6,8 @@ gather) against a plain PyTorch DataLoader loop over the same frames and model.
 Runs on CUDA when present (bf16 autocast), else on CPU at the size given (use small widths there). Frames are
 synthetic normal noise with the shape of real ones (123 dims, spliced +-7, 120 state targets): throughput does
 not depend on their values. MFU counts 6 FLOPs per weight per frame (forward + backward) plus the teacher's
-forward (2 per weight) in mimic steps, against --peak-tflops (default: H100 SXM bf16 dense, 989).
+forward (2 per weight) in mimic steps, against the matmul peak measured in the same run (square bf16 matmuls on
+CUDA, float32 on CPU); the datasheet's peak (--peak-tflops, default H100 SXM bf16 dense, 989) is shown beside.
 """
 
 from __future__ import annotations
@@ -76,6 +77,26 @@ def timed_steps(model, optimizer, batches, device, teacher=None, steps: int = 10
     return elapsed / steps
 
 
+def matmul_peak(device: torch.device, size: int = 0, repeats: int = 0) -> float:
+    """TFLOP/s of square matmuls in the precision training uses: the ceiling MFU is measured against."""
+    cuda = device.type == "cuda"
+    size = size or (8192 if cuda else 2048)
+    repeats = repeats or (50 if cuda else 10)
+    dtype = torch.bfloat16 if cuda else torch.float32
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    if cuda:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if cuda:
+        torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e12
+
+
 def resident_batches(store: FrameStore, labels: torch.Tensor, batch: int):
     n = len(store.frames)
     while True:
@@ -122,9 +143,13 @@ def main() -> None:
     mimic_width = args.mimic_width or snn_width_for(count_parameters(teacher), args.bottleneck)
     student = SNN(store.input_dim, mimic_width, args.bottleneck).to(device)
     name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
+    peak = matmul_peak(device)
     print(
         f"{name}; teacher {args.depth}x{width} ({count_parameters(teacher):,} params), mimic SNN k={args.bottleneck} "
-        f"H={mimic_width} ({count_parameters(student):,}); batch {batch}; {len(store.frames):,} frames\n"
+        f"H={mimic_width} ({count_parameters(student):,}); batch {batch}; {len(store.frames):,} frames; "
+        f"measured matmul peak {peak:.2f} TFLOP/s ({'bf16' if cuda else 'float32'})"
+        + (f", datasheet {args.peak_tflops:.0f}" if cuda else "")
+        + "\n"
     )
     print("| step | data path | frames/s | GFLOP/s | MFU |")
     print("| --- | --- | ---: | ---: | ---: |")
@@ -143,7 +168,7 @@ def main() -> None:
             per_step = timed_steps(model, optimizer, batches, device, t_model, steps=n_steps)
             rate = batch / per_step
             tflops = rate * flops / 1e12
-            mfu = f"{100 * tflops / args.peak_tflops:.1f} %" if cuda else "n/a"
+            mfu = f"{100 * tflops / peak:.1f} %"
             print(f"| {kind} | {path} | {rate:,.0f} | {1000 * tflops:,.1f} | {mfu} |")
 
 
