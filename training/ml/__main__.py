@@ -50,8 +50,14 @@ def main(argv: list[str] | None = None) -> int:
             config.train.teacher = str(_run_dir(config.work_dir, args.teacher))
         pipeline.train(config, runs[0], stop_after=args.stop_after)
     elif args.stage == "evaluate":
+        # --set decode.KEY=VALUE replaces that setting of each run's decoding grid (one grid for every model).
+        decode = {
+            k.removeprefix("decode."): json.loads(v)
+            for k, _, v in (i.partition("=") for i in args.set)
+            if k.startswith("decode.")
+        }
         for run in runs:
-            metrics = pipeline.evaluate(run)
+            metrics = pipeline.evaluate(run, decode=decode)
             print(json.dumps({k: metrics[k] for k in ("run", "parameters", "dev", "test") if k in metrics}))
         print(pipeline.results_table(runs, args.split))
     elif args.stage == "export":

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
-from training.ml.config import Config, save_config
+from training.ml.config import Config, apply_overrides, save_config
 from training.ml.data import FrameStore, prepare_corpus
 from training.ml.decode import Decoder, PhoneBigram, collapse, to_phones, transition_logs, tune
 from training.ml.export import WaveformModel, export_onnx
@@ -113,12 +113,17 @@ def _references(store: FrameStore, utt_ids: list[int]) -> list[list[str]]:
 
 
 def evaluate(
-    run_dir: str | Path, splits: tuple[str, ...] = ("test", "hidden"), callback: Progress | None = None
+    run_dir: str | Path,
+    splits: tuple[str, ...] = ("test", "hidden"),
+    callback: Progress | None = None,
+    decode: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Frame accuracy and PER; decoding weights tuned on dev only, then applied to the reported splits."""
+    """Frame accuracy and PER; decoding weights tuned on dev only, then applied to the reported splits.
+    ``decode``: settings of the decoding grid to use instead of the run's (e.g. the same grid for every model)."""
     run_dir = Path(run_dir)
     device = resolve_device("auto")
     model, config = load_model(run_dir, device)
+    apply_overrides(config, {"decode": decode or {}})
     store, labels = _load(config, device)
     decoder = _decoder(store, labels, config)
     dec = config.decode
