@@ -159,7 +159,6 @@ class Reporter:
     run: TrainingRun
     every: float
     last_write: float = 0.0
-    epoch_started: float = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event["event"]
