@@ -230,10 +230,6 @@ def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
         return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]
 
 
-def release_public_test_entries(*, release: Release) -> list[ReleaseEntry]:
-    return [e for e in release_public_entries(release=release) if e.split == "test"]
-
-
 def _claim(submission_id: int, release_id: int | None) -> Submission | None:
     """The submission, marked running for a first evaluation; None when there is nothing left to do."""
     with transaction.atomic():

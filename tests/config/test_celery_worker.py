@@ -100,6 +100,6 @@ def test_celery_is_configured_for_long_idempotent_tasks():
     assert app.conf.worker_prefetch_multiplier == 1
     assert not app.conf.task_always_eager
     assert {q.name for q in app.conf.task_queues} == {"default", "gpu"}
-    assert app.amqp.router.route({}, "training.tasks.training_run")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "training.tasks.run_train")["queue"].name == "gpu"
     assert app.amqp.router.route({}, "contributors.tasks.clip_analyse")["queue"].name == "default"
     assert settings.CELERY_VISIBILITY_TIMEOUT >= 6 * 3600

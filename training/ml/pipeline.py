@@ -18,10 +18,11 @@ from training.ml.config import Config, apply_overrides, save_config
 from training.ml.data import FrameStore, prepare_corpus
 from training.ml.decode import Decoder, PhoneBigram, collapse, to_phones, transition_logs, tune
 from training.ml.export import WaveformModel, export_onnx
+from training.ml.features import Normaliser
 from training.ml.lexicon import STATES_PER_PHONE
 from training.ml.models import build_model, count_parameters, depth_of
 from training.ml.score import corpus_counts
-from training.ml.train import Progress, fit, frame_accuracy, load_model, resolve_device, utterance_log_probs
+from training.ml.train import CHECKPOINT, Progress, fit, frame_accuracy, load_model, resolve_device, utterance_log_probs
 
 ALIGNMENT = "alignment.pt"
 
@@ -187,11 +188,19 @@ def phone_frame_accuracy(model: torch.nn.Module, store: FrameStore, ids: list[in
     return hits / max(1, total)
 
 
+def _normaliser(run_dir: Path, config: Config) -> Normaliser:
+    """The training-set statistics a run's checkpoint carries (an ensemble's: its first member's, the same)."""
+    if config.model.kind == "ensemble":
+        member = Path(config.model.members[0])
+        return _normaliser(member, Config.from_dict(json.loads((member / "config.json").read_text())))
+    saved = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)["normaliser"]
+    return Normaliser(saved["mean"], saved["std"])
+
+
 def export(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     model, config = load_model(run_dir, "cpu")
-    store = FrameStore.load(Path(config.work_dir) / "store.pt")
-    wrapper = WaveformModel(model, store.normaliser, config.features)
+    wrapper = WaveformModel(model, _normaliser(run_dir, config), config.features)
     return export_onnx(wrapper, out or run_dir / "model.onnx")
 
 
