@@ -21,6 +21,7 @@ LOG_TAIL = 4000
 
 class RunOutput(serializers.ModelSerializer):
     name = serializers.CharField()
+    objective = serializers.CharField()
     release = serializers.CharField(source="release.version")
     members = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     percent = serializers.SerializerMethodField()

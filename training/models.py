@@ -39,7 +39,6 @@ class TrainingRun(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="students", help_text="Mimic runs."
     )
     members = models.ManyToManyField("self", blank=True, symmetrical=False, related_name="ensembles")
-    objective = models.CharField(max_length=16, default="labels", help_text="labels, mimic_l2 or mimic_soft.")
     config = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=TrainingRunStatus.choices, default=TrainingRunStatus.QUEUED)
     cancel_requested = models.BooleanField(default=False)
@@ -85,6 +84,11 @@ class TrainingRun(models.Model):
         if self.recipe == TrainingRecipe.MIMIC and self.teacher_id:
             return f"mimic-of-{self.teacher_id}"
         return self.recipe
+
+    @property
+    def objective(self) -> str:
+        """labels, mimic_l2 or mimic_soft: what the run's config trains on."""
+        return self.config.get("train", {}).get("objective", "labels")
 
     @property
     def is_finished(self) -> bool:

@@ -81,7 +81,6 @@ def run_create(
             release=release_row,
             recipe=recipe,
             teacher=dependencies[0] if teacher is not None else None,
-            objective=config.train.objective,
             config=config.to_dict(),
             created_by=user if user is not None and user.is_authenticated else None,
         )
