@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from training.ml import pipeline
-from training.ml.config import load_config
+from training.ml.config import Config, load_config
 
 
 def _run_dir(work_dir: str, run: str) -> Path:
@@ -28,9 +28,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", help="export: the .onnx path")
     parser.add_argument("--split", default="test")
     args = parser.parse_args(argv)
-    config = load_config(args.config, args.set)
+    try:
+        config = load_config(args.config, args.set)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        parser.error(f"the configuration cannot be used: {exc}")
     runs = [_run_dir(config.work_dir, r) for r in args.run]
+    try:
+        return _stage(args, parser, config, runs)
+    except FileNotFoundError as exc:
+        print(f"python -m training.ml {args.stage}: {exc.filename or exc} does not exist", file=sys.stderr)
+        return 1
 
+
+def _stage(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Config, runs: list[Path]) -> int:
     if args.stage == "prepare":
         store = pipeline.prepare(config)
         counts: dict[str, int] = {}
@@ -52,9 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "evaluate":
         # --set decode.KEY=VALUE replaces that setting of each run's decoding grid (one grid for every model).
         decode = {
-            k.removeprefix("decode."): json.loads(v)
-            for k, _, v in (i.partition("=") for i in args.set)
-            if k.startswith("decode.")
+            k.removeprefix("decode."): v for k, _, v in (i.partition("=") for i in args.set) if k.startswith("decode.")
         }
         for run in runs:
             metrics = pipeline.evaluate(run, decode=decode)
