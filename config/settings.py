@@ -213,8 +213,12 @@ CLIP_LIMITS = {
 }
 
 # --- trust engine --------------------------------------------------------------------------------
-# Defaults are the proposal's (z, MIN_TRUST); the others are argued in contributors/trust.py.
+# z and MIN_TRUST are the proposal's; the rest are argued in contributors/trust.py. TRUST_PRESET=proposal
+# scores trust by the proposal's literal rule and quota (one vote per clip); the default, wilson, by the Wilson
+# bound over decided clips with QUOTA_VOTES_PER_CLIP (None: the preset's default) votes per clip recorded.
 TRUST = {
+    "PRESET": env_str("TRUST_PRESET", "wilson"),
+    "QUOTA_VOTES_PER_CLIP": None,
     "Z": 1.96,
     "MIN_TRUST": 0.6,
     "MIN_VOTES": 1,
@@ -222,6 +226,7 @@ TRUST = {
     "DISCARD_MAX_SCORE": 0.3,
     "MAX_ITERATIONS": 100,
 }
+VALIDATION_ASSIGNMENT_TTL_S = 600  # how long a trustee holds the clip validation/next handed them
 
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

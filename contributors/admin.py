@@ -2,21 +2,80 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from contributors.models import Clip, ClipReport, Contributor, LexiconEntry, Prompt, TrustRecompute, Vote
+from contributors.models import (
+    Clip,
+    ClipReport,
+    Contributor,
+    LexiconEntry,
+    Prompt,
+    TrustRecompute,
+    ValidationAssignment,
+    Vote,
+)
+from contributors.selectors import trust_explanation
+from contributors.services.trust import founders_set
+from core.errors import ServiceError
 
 
 @admin.register(Contributor)
 class ContributorAdmin(admin.ModelAdmin):
-    list_display = ["speaker_id", "user", "trust", "is_trustee", "is_founding_trustee", "gender", "age_band"]
+    list_display = [
+        "speaker_id", "user", "trust", "is_trustee", "is_founding_trustee", "vote_allowance", "gender", "age_band",
+    ]  # fmt: skip
     list_filter = ["is_trustee", "is_founding_trustee", "gender", "age_band"]
     search_fields = ["speaker_id", "user__username", "accent"]
-    # Founders are named with `manage.py founders`, which recomputes trust; the engine owns the rest.
-    readonly_fields = ["speaker_id", "created_at", "trust", "is_trustee", "is_founding_trustee"]
+    # Founders are named and removed with the actions below (or `manage.py founders`), which recompute trust;
+    # the engine owns trust and trustee status. The vote allowance is the operator's to set.
+    readonly_fields = ["speaker_id", "created_at", "trust", "is_trustee", "is_founding_trustee", "trust_explanation"]
     raw_id_fields = ["user"]
+    actions = ["name_founders", "remove_founders"]
+
+    @admin.action(description="Name as founding trustees (recomputes trust)")
+    def name_founders(self, request, queryset):
+        self._founders(request, queryset, founding=True)
+
+    @admin.action(description="Remove founding trustee status (recomputes trust)")
+    def remove_founders(self, request, queryset):
+        self._founders(request, queryset, founding=False)
+
+    def _founders(self, request, queryset, *, founding: bool) -> None:
+        usernames = list(queryset.values_list("user__username", flat=True))
+        try:
+            changed = founders_set(usernames=usernames, founding=founding)
+        except ServiceError as exc:
+            self.message_user(request, exc.message, level=messages.ERROR)
+            return
+        trustees = sum(contributor.is_trustee for contributor in changed)
+        verb = "named founding trustees" if founding else "no longer founders"
+        self.message_user(request, f"{len(changed)} contributors {verb}; {trustees} of them trustees now.")
+
+    @admin.display(description="Why this trust")
+    def trust_explanation(self, obj: Contributor) -> str:
+        if not obj.pk:
+            return "-"
+        explanation = trust_explanation(contributor=obj)
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">clip {}</a></td><td>{}</td><td>{} valid of {} counted</td><td>{:.3f}</td></tr>',
+            (
+                (reverse("admin:contributors_clip_change", args=[c.pk]), c.pk, c.status, c.votes_valid_counted,
+                 c.votes_counted, c.score)
+                for c in explanation.clips
+            ),
+        )  # fmt: skip
+        return format_html(
+            "<p>{}</p><table><tr><th>clip</th><th>status</th><th>counted votes (current trustees)</th>"
+            "<th>Wilson bound</th></tr>{}</table><p>Votes cast: {} ({} on clips now valid); quota left {}.</p>",
+            explanation.summary,
+            rows,
+            explanation.votes_cast,
+            explanation.votes_on_valid,
+            explanation.quota_left,
+        )
 
 
 @admin.register(Prompt)
@@ -112,6 +171,19 @@ class ClipReportAdmin(admin.ModelAdmin):
 @admin.register(TrustRecompute)
 class TrustRecomputeAdmin(admin.ModelAdmin):
     list_display = ["started_at", "trigger", "seconds", "iterations", "clips_changed", "trustees", "cycle_resolved"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(ValidationAssignment)
+class ValidationAssignmentAdmin(admin.ModelAdmin):
+    """Which clip the server handed to which trustee, and what became of it (read only)."""
+
+    list_display = ["id", "clip", "trustee", "outcome", "created_at", "expires_at", "closed_at"]
+    list_filter = ["outcome"]
+    raw_id_fields = ["clip", "trustee"]
+    readonly_fields = ["clip", "trustee", "outcome", "created_at", "expires_at", "closed_at"]
 
     def has_add_permission(self, request) -> bool:
         return False

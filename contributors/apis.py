@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -22,6 +22,7 @@ from contributors.services.accounts import (
     contributor_signup,
     contributor_update_profile,
 )
+from contributors.services.assignments import validation_assign
 from contributors.services.clips import clip_submit
 from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
@@ -258,24 +259,31 @@ class ValidationClipOutput(serializers.ModelSerializer):
 
 
 class ValidationNextApi(APIView):
-    """The server's pick of a clip to validate; the client never chooses. ``clip`` is null when none is left."""
+    """The server's pick of a clip to validate, recorded as an assignment: votes, skips and reports are
+    accepted only on it, until ``expires_at``. Asking again while it lasts returns the same clip. ``clip``
+    is null when none is served, and ``reason`` says why: ``quota_exhausted`` (record more to earn votes)
+    or ``queue_empty``."""
+
+    class AssignmentOutput(serializers.Serializer):
+        id = serializers.IntegerField()
+        expires_at = serializers.DateTimeField()
 
     class ValidationNextOutput(serializers.Serializer):
         clip = ValidationClipOutput(allow_null=True)
+        assignment = serializers.SerializerMethodField()
         quota_left = serializers.IntegerField()
+        reason = serializers.ChoiceField(choices=["", "quota_exhausted", "queue_empty"])
+
+        @extend_schema_field(serializers.DictField(allow_null=True))
+        def get_assignment(self, offer) -> dict | None:
+            if offer.assignment is None:
+                return None
+            return ValidationNextApi.AssignmentOutput(offer.assignment).data
 
     @extend_schema(responses={200: ValidationNextOutput})
     def get(self, request: Request) -> Response:
-        contributor = contributor_for_user(request.user)
-        if not contributor.is_trustee:
-            raise ServiceError("not_trustee", "Only trustees validate clips.", status_code=403)
-        clip = selectors.validation_next_for(contributor=contributor)
-        return Response(
-            {
-                "clip": ValidationClipOutput(clip).data if clip else None,
-                "quota_left": selectors.vote_quota_left(contributor=contributor),
-            }
-        )
+        offer = validation_assign(trustee=contributor_for_user(request.user))
+        return Response(self.ValidationNextOutput(offer).data)
 
 
 class VoteCreateApi(APIView):

@@ -27,8 +27,8 @@ from django.db import transaction
 from tqdm import tqdm
 
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Verdict
-from contributors.selectors import validation_next_for, vote_quota_left
 from contributors.services.accounts import contributor_for_user, contributor_signup
+from contributors.services.assignments import validation_assign
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import lexicon_as_mapping, prompt_create
 from contributors.services.trust import trust_recompute_all
@@ -42,7 +42,10 @@ DEMO_SEED = 20_250_601  # every random choice of the seed derives from this
 ESPEAK = "espeak-ng"
 ADMIN_USERNAME = "admin"
 SIMULATED_PROMPTS_EACH = 5  # besides every shared prompt
-FOUNDER_PROMPTS_EACH = 12  # a trustee's vote quota is their clip count: founders need a few to validate
+FOUNDER_PROMPTS_EACH = 12  # founders record too: the demo's corpus needs their voices
+# Votes an operator grants each demo founder on top of those their recordings earn, so that whoever logs in
+# as a founder after the seed can still validate (the seed itself spends the earned ones).
+DEMO_FOUNDER_ALLOWANCE = 500
 DEMO_VOTE_ERROR_RATE = 0.05  # simulated trustees misjudge a good clip this often
 
 # Original sentences written for this project (not from TIMIT or any other corpus). Together they hold
@@ -302,18 +305,21 @@ def _seed_votes(*, out: Callable[[str], None]) -> int:
     while progress:
         progress = False
         for trustee in Contributor.objects.filter(is_trustee=True).order_by("id"):
-            if vote_quota_left(contributor=trustee) <= 0:
-                continue
-            clip = validation_next_for(contributor=trustee)
-            if clip is None:
+            offer = validation_assign(trustee=trustee)
+            if offer.clip is None:
                 continue
             verdict = Verdict.INVALID if rng.random() < DEMO_VOTE_ERROR_RATE else Verdict.VALID
             try:
-                vote_cast(voter=trustee, clip_id=clip.pk, verdict=verdict)
+                vote_cast(voter=trustee, clip_id=offer.clip.pk, verdict=verdict)
             except ServiceError:
                 continue  # lost trustee status or quota meanwhile: the next round decides again
             cast += 1
             progress = True
+    # Granted after the seed, which spends what the founders' recordings earned: whoever logs in as a
+    # founder can still validate the clips left pending.
+    Contributor.objects.filter(is_founding_trustee=True, user__username__in=[f.username for f in FOUNDERS]).update(
+        vote_allowance=DEMO_FOUNDER_ALLOWANCE
+    )
     out(f"Votes: {cast} cast by simulated trustees.")
     return cast
 

@@ -15,6 +15,11 @@ def new_speaker_id() -> str:
     return "spk-" + base64.b32encode(secrets.token_bytes(5)).decode().lower()
 
 
+def new_queue_key() -> float:
+    """A uniform draw in [0, 1): the clip's place in the validation queue's random order."""
+    return secrets.randbits(53) / 2**53
+
+
 class AgeBand(models.TextChoices):
     CHILD = "0-12", "12 or under"
     TEEN = "13-17", "13 to 17"
@@ -44,8 +49,14 @@ class Contributor(models.Model):
         null=True, blank=True, help_text="When the contributor dedicated their recordings to CC0."
     )
     is_founding_trustee = models.BooleanField(default=False)
+    vote_allowance = models.PositiveIntegerField(
+        default=0,
+        help_text="Votes an operator grants on top of the quota earned by recording (founders seeding a crowd).",
+    )
     # Kept by the trust engine (contributors.services.trust); never edited by hand.
-    trust = models.FloatField(default=0.0, help_text="max(0, (valid - invalid) / clips); 1 for founders.")
+    trust = models.FloatField(
+        default=0.0, help_text="Wilson lower bound of valid among decided clips (the preset's rule); 1 for founders."
+    )
     is_trustee = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -144,6 +155,9 @@ class Clip(models.Model):
         default=False, help_text="Imported with a known status that votes do not change (import --validated)."
     )
     provenance = models.CharField(max_length=10, choices=Provenance.choices, default=Provenance.RECORDED)
+    # A random position in the validation queue, drawn once: an index walk from a random point picks a
+    # random clip among the most-voted without sorting them all by random() per request.
+    queue_key = models.FloatField(default=new_queue_key, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -155,7 +169,10 @@ class Clip(models.Model):
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=1), name="clip_score_in_unit"),
             models.CheckConstraint(condition=Q(status__in=ClipStatus.values), name="clip_status_known"),
         ]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["status", "votes_counted", "queue_key"], name="clip_validation_queue"),
+        ]
 
     def __str__(self) -> str:
         return f"clip {self.pk} by {self.contributor.speaker_id}"
@@ -242,3 +259,53 @@ class TrustRecompute(models.Model):
 
     def __str__(self) -> str:
         return f"trust recompute at {self.started_at:%Y-%m-%d %H:%M} ({self.trigger})"
+
+
+class AssignmentOutcome(models.TextChoices):
+    OPEN = "open", "Open"
+    VOTED = "voted", "Voted"
+    SKIPPED = "skipped", "Skipped"
+    REPORTED = "reported", "Reported"
+    EXPIRED = "expired", "Expired"
+    WITHDRAWN = "withdrawn", "Withdrawn (the clip was decided or the trustee lost the status)"
+
+
+class ValidationAssignment(models.Model):
+    """The server handed ``clip`` to ``trustee`` to judge until ``expires_at``: the only clip they may vote
+    on, skip, report or hear while it is pending. At most one is open per trustee."""
+
+    trustee = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="assignments")
+    clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="assignments")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=AssignmentOutcome.choices, default=AssignmentOutcome.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trustee"], condition=Q(outcome="open"), name="assignment_one_open_per_trustee"
+            ),
+            models.CheckConstraint(condition=Q(outcome__in=AssignmentOutcome.values), name="assignment_outcome_known"),
+        ]
+        indexes = [
+            models.Index(fields=["clip"], condition=Q(outcome="open"), name="assignment_open_by_clip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"clip {self.clip_id} assigned to {self.trustee.speaker_id} ({self.outcome})"
+
+
+class TrustState(models.Model):
+    """One row: whether the stored statuses and trust are a fixed point that a full recompute reproduces.
+
+    False until the first recompute (a database from before this engine, or a fresh one), and after a
+    recompute that resolved a cycle or stopped at the cap: then the incremental path proves nothing and
+    every vote hands over to the full recompute until the state is exact again."""
+
+    exact = models.BooleanField(default=False)
+    recomputed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"trust state ({'exact' if self.exact else 'not exact'})"

@@ -1,7 +1,7 @@
 """The trust engine: Wilson lower bounds, clip statuses, contributor trust, and the fixed point joining them.
 
-Plain NumPy, no Django: the trust services, the management commands and the benchmarks call the same
-functions. Everything here is a pure function of its inputs.
+Plain NumPy, no Django: the trust services, the management commands, the simulation and the benchmarks call
+the same functions. Everything here is a pure function of its inputs.
 
 The rules (DESIGN.md, "The trust engine")
 -----------------------------------------
@@ -15,42 +15,74 @@ The rules (DESIGN.md, "The trust engine")
   *invalid* if the bound taken on the invalid votes (``n - v`` of ``n``) ``> min_trust``; *discarded* if
   ``n >= discard_min_votes`` and ``score < discard_max_score``; otherwise *pending*. An imported clip
   carries a fixed status that no vote changes (its score and counts are still reported).
-* **Contributor trust** ``= max(0, (valid - invalid) / total)`` where ``total`` counts every clip the
-  contributor submitted, whatever its status; 0 with no clips. Founding trustees have trust 1.
+* **Contributor trust** depends on the preset (``TrustParams.preset``):
+
+  - ``wilson`` (the default): the Wilson lower bound of the contributor's valid clips among their
+    *decided* clips (valid + invalid + discarded; a discarded clip counts as not valid). Clips under
+    review do not dilute it, and trust needs evidence: six unanimous valid clips make a trustee exactly
+    as six unanimous votes make a valid clip, and one invalid clip in seven keeps you out (6 of 7: 0.487)
+    until the valid ones outweigh it (11 of 12: 0.646).
+  - ``proposal``: the original proposal to the letter, ``max(0, (valid - invalid) / total)`` over every
+    clip submitted, pending ones included (so recording a new set lowers a trustee's trust until it is
+    validated).
+
+  Founding trustees have trust 1 under both.
 * **Trustee**: founding, or ``trust > min_trust``.
+* **Quota** (enforced by the vote service, computed by :func:`vote_quota`): a trustee casts at most
+  ``quota_votes_per_clip`` votes per clip they submitted, plus an allowance an operator may give (founders,
+  who seed the crowd before anyone else has recorded). The proposal's rule is 1 vote per clip; at that
+  rate a clip, which needs six trustee votes, is validated only if every trustee records six clips for
+  each one of theirs validated, and the crowd starves (benchmarks/trust_sim.py: recall 2 %). The ``wilson``
+  preset's default of 8 is the smallest the simulation found that lets validation keep pace with recording
+  (docs/benchmarks.md).
 
-The fixed point and the cycle rule
-----------------------------------
+The fixed point: keep who still earns it, admit only what is grounded
+--------------------------------------------------------------------
 Statuses depend on who is a trustee, trust on statuses, and trustees on trust. Write ``F(T)`` for the
-trustee set that follows from counting the votes of the set ``T``: evaluate the statuses with ``T``,
-then trust, then ``founders | {trust > min_trust}``. :func:`trust_recompute` runs in two phases.
+trustee set that follows from counting the votes of the set ``T``: evaluate the statuses with ``T``, then
+trust, then ``founders | {trust > min_trust}``. Call ``T`` *sound* when ``T ⊆ F(T)``: every member earns
+the status from the votes that ``T`` itself counts. A *fixed point* is ``T = F(T)``: sound, and nobody
+outside earns the status either.
 
-1. **Ascent.** ``T₀ = founders``, ``Tₖ₊₁ = F(Tₖ)``. It stops at a fixed point ``F(T) = T``: the normal
-   outcome, and then the result satisfies every rule above exactly. ``F`` is not monotone (a new
-   trustee's *invalid* votes can pull a clip back to pending), so the sequence can instead revisit a set
-   it has already seen, ``Tₖ₊₁ = Tⱼ`` with ``j < k``, and would then loop for ever. Every set is
-   remembered (as packed bits, 1/8 byte per contributor), so the first repeat is detected.
-2. **Descent**, only after a cycle. Start from the intersection of the sets on the cycle,
-   ``Tⱼ ∩ … ∩ Tₖ``: the contributors that every state of the oscillation agrees are trustees. Then
-   narrow it, ``T ← T ∩ F(T)``, until nobody else drops out. This shrinks strictly at every step and
-   founders never leave, so it ends after at most ``|T \\ founders| + 1`` evaluations.
+:func:`trust_recompute` starts from the trustees before (``trustees_before``, the set the database holds;
+the founders alone for a crowd's first recompute or an operator's ``--from-founders``) and alternates:
 
-Why the intersection. In a cycle the votes support more than one answer, or none (two contributors who
-each vote down the other's only clip: either one alone is a consistent trustee, both or neither is not),
-and any tie-break between the members would be arbitrary and order-dependent. Taking only what all the
-states agree on, then dropping whoever cannot earn the status from the votes that set itself counts,
-gives a result that is *sound*: every reported trustee is a founder or has ``trust > min_trust`` under
-the reported statuses, and every status is computed from exactly the reported trustees' votes. What may
-be lost is completeness: a contributor can end with ``trust > min_trust`` yet not be a trustee. The
-result says so (``cycle_resolved``), that contributor's trust is visible, and the next recompute (after
-more votes) starts again from the founders. Wrongly admitting a trustee lets their votes validate clips
-that enter a release; wrongly holding one back only delays validation, so the error goes that way.
+1. **Descent.** ``T ← T ∩ F(T)`` until ``T`` is sound. It drops exactly the trustees whose status the
+   counted votes no longer support, then those who leaned on them, and so on. It shrinks strictly at every
+   step and never drops a founder, so it ends within ``|T \\ founders| + 1`` evaluations.
+2. **Ascent.** If ``F(T) = T`` the result is a fixed point: stop. Otherwise the contributors in
+   ``F(T) \\ T`` earned the status from the votes of a sound set that is already trusted: admit them,
+   ``T ← F(T)``, and descend again (their votes may cost someone else the status).
 
-**Cap.** Detection guarantees termination but not a small bound, so every evaluation counts towards
-``max_iterations``. If the cap is reached the result falls back to the founders alone and one more
-evaluation (``capped``). That is the same rule taken to its limit: every visited set contains the
-founders and the first one is the founders, so the intersection of everything seen is exactly the
-founders, who are always sound.
+Why not climb from the founders alone, as the first version did. In a crowd that has grown past its
+founders, a clip is typically validated by two founders and four other trustees; counted from the founders
+alone almost nothing is valid, so the climb stops at once and every non-founder loses the status in one
+recompute, though every one of them still earned it from the votes counted (the simulation saw 400 → 0).
+Starting from the trustees before, a recompute drops nobody who still earns the status.
+
+Why this admits no ring. A contributor enters only in an ascent, and only by earning the status from the
+votes of a set that was sound and trusted already; by induction from the founders (the first state), every
+trustee was admitted on votes of trustees grounded in the founders' votes. A ring whose members vote each
+other's clips valid never counts until a member is admitted on other trustees' votes, and then only that
+member's votes count. Removing a founder takes their votes away from everyone at once (``founders_set``
+recomputes); ``--from-founders`` re-grounds the whole set from the remaining founders when an operator
+wants a clean slate.
+
+The result depends on the trustees before, on purpose ("trustees who still earn their status keep it"),
+so *the* full recompute is ``trust_recompute(votes, founders, trustees_before = the stored trustees)``:
+the database must equal that, and ``trust_recompute --check`` compares the two. From a fixed point the
+recompute is idempotent (one evaluation: the descent drops nobody, the ascent admits nobody).
+
+**Cycles and the cap.** ``F`` is not monotone (a new trustee's *invalid* votes can pull a clip back to
+pending), so descent and ascent can alternate through the same sound sets for ever. Every sound set
+reached is remembered (as packed bits, 1/8 byte per contributor); at the first repeat the result is the
+intersection of the sets on the cycle, descended until sound (``cycle_resolved``). Every evaluation counts
+towards ``max_iterations``; past it the current sound set is kept (``capped``; a descent in progress is
+finished first, as it is bounded). Either way the result is *sound*, every status is computed from exactly
+the reported trustees' votes, and what may be lost is completeness: a contributor can end with
+``trust > min_trust`` yet not be a trustee (``exact`` is false). Wrongly admitting a trustee lets their
+votes validate clips that enter a release; wrongly holding one back only delays validation, so the error
+goes that way.
 
 Defaults and why
 ----------------
@@ -63,20 +95,22 @@ Defaults and why
   15 more unanimous valid votes (20/25 gives 0.609), three times what a fresh clip needs. Invalid is tested
   first, so a clearly rejected clip is reported invalid, not discarded; discarded is for the contested or
   near-rejected (9 invalid of 10 gives an invalid bound of 0.596, not enough for invalid: discarded).
-  With many votes the bound tends to ``p``, so a clip stuck at ``p`` between about 0.3 and 0.6 stays
-  pending; the validation queue, not this engine, decides how long to keep offering it.
-* ``max_iterations = 100``: crowds converge in a handful of evaluations (the benchmark's synthetic crowd,
-  a million clips grown over six generations of trustees, takes 5); one evaluation over 10 M votes costs
-  about 0.13 s on a 2-core machine, so the cap bounds a pathological input to well under a minute.
+* ``max_iterations = 100``: crowds settle in a handful of evaluations; one evaluation over 10 M votes
+  costs about 0.13 s on a 2-core machine, so the cap bounds a pathological input to well under a minute.
 
 Full and incremental
 --------------------
 :func:`trust_recompute` is the full, vectorised recompute. :func:`wilson_lower_bound`,
-:func:`clip_outcome`, :func:`contributor_trust` and :func:`contributor_is_trustee` are the scalar
-versions of the same steps, for the incremental update after one vote. They perform the same IEEE
-operations in the same order as the vectorised code, so they give bit-identical numbers. The two paths
-can only agree when the full recompute reached a true fixed point (``cycle_resolved`` and ``capped``
-both false); otherwise the incremental path should hand over to a full recompute.
+:func:`clip_outcome`, :func:`contributor_trust` and :func:`contributor_is_trustee` are the scalar versions
+of the same steps; they perform the same IEEE operations in the same order as the vectorised code, so they
+give bit-identical numbers.
+
+They make the incremental path after a vote exact, with no approximation. Let the stored state be a fixed
+point ``R = F(R)`` (``exact``). A new vote changes, under ``R``'s counting, only its clip's counts and
+status, hence at most its author's trust. If the author's trustee status under that trust is unchanged,
+``R`` is still a fixed point: the full recompute started from ``R`` evaluates ``R`` once, drops nobody,
+admits nobody, and returns exactly the state the scalar steps produced. Only when a trustee status would
+flip (or the stored state is not exact) must the full recompute run.
 """
 
 from __future__ import annotations
@@ -102,18 +136,29 @@ NO_FIXED_STATUS = -1  # in ``clip_fixed``: the clip's status comes from its vote
 NO_AUTHOR = -1  # in ``clip_author``: an imported clip that no contributor submitted
 
 
+PRESETS = ("wilson", "proposal")
+# Votes a trustee may cast per clip they submitted, by preset; argued in the module docstring.
+DEFAULT_QUOTA_VOTES_PER_CLIP = {"wilson": 8.0, "proposal": 1.0}
+
+
 @dataclass(frozen=True)
 class TrustParams:
-    """The engine's parameters; the defaults and their reasons are in the module docstring."""
+    """The engine's parameters; the defaults and their reasons are in the module docstring.
 
+    ``quota_votes_per_clip`` left at ``None`` takes the preset's default."""
+
+    preset: str = "wilson"  # how contributor trust is scored: "wilson" (decided clips) or "proposal"
     z: float = 1.96  # normal quantile of the two-sided 95 % Wilson interval
     min_trust: float = 0.6  # a clip's bound and a contributor's trust must exceed this
     min_votes: int = 1  # floor on counted votes for valid; the bound already needs 6 at z = 1.96
     discard_min_votes: int = 10  # counted votes before a clip can be discarded
     discard_max_score: float = 0.3  # discarded below this bound (10 votes: 5 valid discards, 6 does not)
-    max_iterations: int = 100  # evaluations before falling back to the founders alone
+    max_iterations: int = 100  # evaluations before the current sound set is kept as it is
+    quota_votes_per_clip: float | None = None  # votes per clip submitted; None: the preset's default
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(PRESETS)}, not {self.preset!r}")
         if not (math.isfinite(self.z) and self.z > 0):
             raise ValueError(f"z must be a positive finite number, not {self.z!r}")
         if not 0 <= self.min_trust < 1:
@@ -124,6 +169,11 @@ class TrustParams:
             raise ValueError("min_votes and discard_min_votes must not be negative")
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be at least 1, not {self.max_iterations!r}")
+        if self.quota_votes_per_clip is None:
+            object.__setattr__(self, "quota_votes_per_clip", DEFAULT_QUOTA_VOTES_PER_CLIP[self.preset])
+        quota = self.quota_votes_per_clip
+        if not (isinstance(quota, int | float) and math.isfinite(quota) and quota >= 0):
+            raise ValueError(f"quota_votes_per_clip must be a finite number of at least 0, not {quota!r}")
 
 
 @dataclass(frozen=True)
@@ -144,13 +194,15 @@ class TrustResult:
     clip_counted: NDArray[np.int64]  # counted votes (trustees' only)
     clip_valid_counted: NDArray[np.int64]  # of which valid; invalid = counted - valid
     contributor_trust: NDArray[np.float64]
-    contributor_valid: NDArray[np.int64]  # clips by status, for the incremental path
+    contributor_valid: NDArray[np.int64]  # clips by status, for the incremental path and explanations
     contributor_invalid: NDArray[np.int64]
+    contributor_discarded: NDArray[np.int64]
     contributor_total: NDArray[np.int64]  # every clip submitted, whatever its status
     trustees: NDArray[np.bool_]
     iterations: int  # evaluations performed, the final one included
-    cycle_resolved: bool  # the ascent revisited a set and the cycle rule decided the trustees
-    capped: bool  # max_iterations was reached and the founders alone were kept
+    cycle_resolved: bool  # descent and ascent revisited a sound set and the cycle rule decided the trustees
+    capped: bool  # max_iterations was reached and the current sound set was kept
+    exact: bool  # a fixed point: exactly the founders and those with trust above min_trust are trustees
 
     @property
     def clip_invalid_counted(self) -> NDArray[np.int64]:
@@ -197,18 +249,30 @@ def clip_outcome(
     return ClipOutcome(status=status, score=score, counted=n)
 
 
-def contributor_trust(valid: int, invalid: int, total: int, founding: bool) -> float:
-    """``max(0, (valid - invalid) / total)`` over the contributor's clips; 1 for a founder, 0 with no clips."""
+def contributor_trust(
+    valid: int, invalid: int, discarded: int, total: int, founding: bool, params: TrustParams
+) -> float:
+    """A contributor's trust from their clips' statuses (``total`` counts every clip, pending included);
+    1 for a founder. The formula is the preset's (module docstring)."""
     if founding:
         return 1.0
-    if total <= 0:
-        return 0.0
-    return max(float(valid - invalid) / float(total), 0.0)
+    if params.preset == "proposal":
+        if total <= 0:
+            return 0.0
+        return max(float(valid - invalid) / float(total), 0.0)
+    return wilson_lower_bound(valid, valid + invalid + discarded, params.z)
 
 
 def contributor_is_trustee(trust: float, founding: bool, params: TrustParams) -> bool:
     """A trustee is a founder or has trust above ``min_trust``."""
     return founding or trust > params.min_trust
+
+
+def vote_quota(*, clips_submitted: int, votes_cast: int, allowance: int, params: TrustParams) -> int:
+    """Votes a trustee may still cast: ``quota_votes_per_clip`` per clip submitted, plus an operator's
+    allowance, minus the votes already cast; never negative."""
+    earned = math.floor(params.quota_votes_per_clip * clips_submitted + 1e-9) + max(allowance, 0)
+    return max(0, earned - votes_cast)
 
 
 # --- vectorised steps -------------------------------------------------------------------------------
@@ -322,6 +386,7 @@ class _State:
     score: NDArray[np.float64]
     valid: NDArray[np.int64]
     invalid: NDArray[np.int64]
+    discarded: NDArray[np.int64]
     trust: NDArray[np.float64]
 
 
@@ -336,13 +401,17 @@ def _evaluate(crowd: _Crowd, trustees: NDArray[np.bool_], params: TrustParams) -
     by_status = by_status.reshape(crowd.n_contributors + 1, len(ClipStatus))[1:]
     valid = by_status[:, ClipStatus.VALID]
     invalid = by_status[:, ClipStatus.INVALID]
+    discarded = by_status[:, ClipStatus.DISCARDED]
     total = crowd.contributor_total
-    trust = (valid - invalid).astype(np.float64)
-    np.divide(trust, total, out=trust, where=total > 0)
-    trust[total <= 0] = 0.0
-    np.maximum(trust, 0.0, out=trust)
+    if params.preset == "proposal":
+        trust = (valid - invalid).astype(np.float64)
+        np.divide(trust, total, out=trust, where=total > 0)
+        trust[total <= 0] = 0.0
+        np.maximum(trust, 0.0, out=trust)
+    else:
+        trust = wilson_lower_bounds(valid, valid + invalid + discarded, params.z)
     trust[crowd.founders] = 1.0
-    return _State(valid_counted, counted, status, score, valid, invalid, trust)
+    return _State(valid_counted, counted, status, score, valid, invalid, discarded, trust)
 
 
 def trust_recompute(
@@ -353,53 +422,57 @@ def trust_recompute(
     clip_author: ArrayLike,
     founders: ArrayLike,
     clip_fixed: ArrayLike | None = None,
+    trustees_before: ArrayLike | None = None,
     params: TrustParams | None = None,
 ) -> TrustResult:
     """Recompute every clip's status and every contributor's trust from all the votes.
 
     ``vote_clip``, ``vote_voter`` (integer indices) and ``vote_valid`` (bool) describe one vote each.
     ``clip_author`` gives each clip's contributor index (``NO_AUTHOR`` for an imported clip nobody
-    submitted), ``clip_fixed`` an imported clip's fixed ``ClipStatus`` or ``NO_FIXED_STATUS``, and
-    ``founders`` one bool per contributor (its length is the number of contributors). Raises
+    submitted), ``clip_fixed`` an imported clip's fixed ``ClipStatus`` or ``NO_FIXED_STATUS``, ``founders``
+    one bool per contributor (its length is the number of contributors), and ``trustees_before`` the
+    trustees the recompute starts from (one bool per contributor; the founders alone when omitted). Raises
     ``ValueError`` on malformed input. The algorithm and the cycle rule are in the module docstring.
     """
     params = params or TrustParams()
     crowd = _Crowd(vote_clip, vote_voter, vote_valid, clip_author, clip_fixed, founders)
-
     trustees = crowd.founders.copy()
-    history = [trustees]
-    seen = {np.packbits(trustees).tobytes(): 0}
-    descending = False
-    cycle_resolved = capped = False
+    if trustees_before is not None:
+        before = np.asarray(trustees_before, dtype=bool)
+        if before.shape != trustees.shape:
+            raise ValueError("trustees_before must have one entry per contributor")
+        trustees |= before
+
+    history: list[NDArray[np.bool_]] = []  # the sound sets reached, in order
+    seen: dict[bytes, int] = {}
     iterations = 0
+    cycle_resolved = capped = False
     while True:
-        state = _evaluate(crowd, trustees, params)
-        iterations += 1
-        proposed = crowd.founders | (state.trust > params.min_trust)
-        if descending:
-            narrowed = trustees & proposed
-            if np.array_equal(narrowed, trustees):
-                break
-            trustees = narrowed
-        else:
-            if np.array_equal(proposed, trustees):
-                break
-            key = np.packbits(proposed).tobytes()
-            first = seen.get(key)
-            if first is not None:
-                trustees = np.logical_and.reduce(history[first:])
-                descending = cycle_resolved = True
-            else:
-                seen[key] = len(history)
-                history.append(proposed)
-                trustees = proposed
-        if iterations >= params.max_iterations:
-            trustees = crowd.founders.copy()
+        # Descent: drop whoever the counted votes no longer support, until the set is sound.
+        while True:
             state = _evaluate(crowd, trustees, params)
             iterations += 1
+            earned = crowd.founders | (state.trust > params.min_trust)
+            if not (trustees & ~earned).any():
+                break
+            trustees = trustees & earned
+        if cycle_resolved or not (earned & ~trustees).any():
+            break  # a fixed point, or the cycle rule's final descent
+        key = np.packbits(trustees).tobytes()
+        first = seen.get(key)
+        if first is not None:
+            trustees = np.logical_and.reduce(history[first:])
+            cycle_resolved = True
+            continue
+        if iterations >= params.max_iterations:
             capped = True
             break
+        seen[key] = len(history)
+        history.append(trustees)
+        # Ascent: admit those who earned the status from the votes of this sound, trusted set.
+        trustees = trustees | earned
 
+    exact = bool(np.array_equal(trustees, crowd.founders | (state.trust > params.min_trust)))
     return TrustResult(
         clip_status=state.status,
         clip_score=state.score,
@@ -408,9 +481,50 @@ def trust_recompute(
         contributor_trust=state.trust,
         contributor_valid=state.valid.astype(np.int64, copy=False),
         contributor_invalid=state.invalid.astype(np.int64, copy=False),
+        contributor_discarded=state.discarded.astype(np.int64, copy=False),
         contributor_total=crowd.contributor_total,
         trustees=trustees,
         iterations=iterations,
         cycle_resolved=cycle_resolved,
         capped=capped,
+        exact=exact,
+    )
+
+
+def trust_evaluate(
+    *,
+    vote_clip: ArrayLike,
+    vote_voter: ArrayLike,
+    vote_valid: ArrayLike,
+    clip_author: ArrayLike,
+    founders: ArrayLike,
+    counted: ArrayLike,
+    clip_fixed: ArrayLike | None = None,
+    params: TrustParams | None = None,
+) -> TrustResult:
+    """One evaluation with exactly the ``counted`` voters' votes counted, no fixed point: the statuses and
+    every contributor's trust they give (founders at 1). For probes such as "would last round's trustees
+    still support each other on today's votes?"; ``trustees`` in the result is ``F(counted)``."""
+    params = params or TrustParams()
+    crowd = _Crowd(vote_clip, vote_voter, vote_valid, clip_author, clip_fixed, founders)
+    counted_set = np.asarray(counted, dtype=bool)
+    if counted_set.shape != crowd.founders.shape:
+        raise ValueError("counted must have one entry per contributor")
+    state = _evaluate(crowd, counted_set, params)
+    earned = crowd.founders | (state.trust > params.min_trust)
+    return TrustResult(
+        clip_status=state.status,
+        clip_score=state.score,
+        clip_counted=state.counted.astype(np.int64, copy=False),
+        clip_valid_counted=state.valid_counted.astype(np.int64, copy=False),
+        contributor_trust=state.trust,
+        contributor_valid=state.valid.astype(np.int64, copy=False),
+        contributor_invalid=state.invalid.astype(np.int64, copy=False),
+        contributor_discarded=state.discarded.astype(np.int64, copy=False),
+        contributor_total=crowd.contributor_total,
+        trustees=earned,
+        iterations=1,
+        cycle_resolved=False,
+        capped=False,
+        exact=bool(np.array_equal(earned, counted_set)),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import factory
 import numpy as np
@@ -10,7 +11,7 @@ import soundfile as sf
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from contributors.models import Contributor, Prompt, PromptType
+from contributors.models import AssignmentOutcome, Contributor, Prompt, PromptType, ValidationAssignment
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -36,6 +37,26 @@ class FounderFactory(ContributorFactory):
     is_founding_trustee = True
     is_trustee = True
     trust = 1.0
+
+
+def assign(trustee, clip, *, ttl_s: float = 600) -> ValidationAssignment:
+    """The open assignment ``validation/next`` would have recorded, for a test that must act on one chosen
+    clip (the queue picks at random); closes the trustee's other open assignment, as the queue does."""
+    now = timezone.now()
+    ValidationAssignment.objects.filter(trustee=trustee, outcome=AssignmentOutcome.OPEN).update(
+        outcome=AssignmentOutcome.WITHDRAWN, closed_at=now
+    )
+    return ValidationAssignment.objects.create(
+        trustee=trustee, clip=clip, expires_at=now + timedelta(seconds=ttl_s)
+    )
+
+
+def vote_on(voter, clip, verdict: str = "valid"):
+    """Assign ``clip`` to ``voter`` and cast the vote through the service."""
+    from contributors.services.votes import vote_cast
+
+    assign(voter, clip)
+    return vote_cast(voter=voter, clip_id=clip.pk, verdict=verdict)
 
 
 class PromptFactory(factory.django.DjangoModelFactory):

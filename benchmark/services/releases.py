@@ -34,6 +34,7 @@ from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
 from benchmark.packaging import file_sha256, parse_sha256sums, write_sha256sums, write_tar
 from benchmark.selectors import release_clips_valid
 from contributors.models import Clip
+from contributors.services.trust import trust_settled
 from core.errors import ServiceError
 from core.phones import INVENTORY
 from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits
@@ -173,7 +174,9 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     private.mkdir()
     tick = time.monotonic()
 
-    clips = list(release_clips_valid()[: release.limit] if release.limit else release_clips_valid())
+    # Only from a trust state a full recompute reproduces, and read while no vote can change it.
+    with trust_settled():
+        clips = list(release_clips_valid()[: release.limit] if release.limit else release_clips_valid())
     if not clips:
         raise ServiceError("release_empty", "There are no valid clips to release.")
     built.assignment, built.new_speakers = _splits_for(clips, release)

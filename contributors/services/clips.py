@@ -27,7 +27,7 @@ from contributors.audio import (
 )
 from contributors.conf import clip_limits
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, Provenance
-from contributors.services.trust import trust_after_submission
+from contributors.services.trust import trust_after_submission, trust_write
 from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -201,7 +201,9 @@ def _save_row(
         # A status given at import (a curated corpus) is fixed; votes still count but do not change it.
         "status_fixed": status != ClipStatus.PENDING,
     }
-    with transaction.atomic():
+
+    def store(exclusive: bool) -> ClipSubmission:
+        # Under the trust lock (shared), so that no full recompute reads the clips while this one appears.
         previous = Clip.objects.select_for_update().filter(contributor=contributor, prompt=prompt).first()
         replaced_name = None
         if previous is not None and previous.sha256 == audio.sha256:
@@ -209,7 +211,7 @@ def _save_row(
         if previous is None:
             clip = Clip.objects.create(contributor=contributor, prompt=prompt, **fields)
             if not clip.status_fixed:
-                trust_after_submission(contributor=contributor)
+                trust_after_submission(contributor=contributor, exclusive=exclusive)
         else:
             _check_replaceable(previous)  # again, under the row lock: a vote may have arrived meanwhile
             replaced_name = previous.audio.name
@@ -221,7 +223,9 @@ def _save_row(
             transaction.on_commit(lambda: _enqueue_analysis(clip.pk))
         if replaced_name and replaced_name != name:
             transaction.on_commit(lambda: _delete_file_if_unreferenced(replaced_name))
-    return ClipSubmission(clip=clip, created=True)
+        return ClipSubmission(clip=clip, created=True)
+
+    return trust_write(store)
 
 
 def _speech_fields(audio: NormalisedAudio) -> dict[str, object]:

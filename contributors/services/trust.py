@@ -1,29 +1,41 @@
 """The trust engine applied to the database: full recompute, the incremental path after a vote, founders.
 
-Every trust write happens under one lock (a PostgreSQL advisory lock; SQLite's IMMEDIATE transactions
-already serialise writers), so a vote's incremental update and a full recompute never interleave.
+One definition. The stored statuses, counts, trust and trustees must always equal
+``trust_recompute(every vote, founders, trustees_before = the stored trustees)`` (contributors/trust.py
+explains why a recompute starts from the stored trustees). ``trust_check`` compares the two and
+``manage.py trust_recompute --check`` prints the differences; a release is built only from a state that
+passes it.
 
-The incremental path re-scores the voted clip; if its status changes it recomputes the author's trust; if
-the author's trustee status flips, the votes they cast start or stop counting on many clips, and the
-fixed point from the founders may move as a whole, so that case runs the full recompute (still a fraction
-of a second for a community's worth of votes). Either way the database ends where a full recompute from
-scratch would put it, which the property tests check after random sequences of votes.
+Locking. Every trust write holds the trust lock until its transaction ends: a PostgreSQL advisory lock,
+*shared* for the writes that touch only their own clip and its author (a vote whose shortcut is exact, an
+upload), *exclusive* for a full recompute, so that votes on different clips run side by side and no write
+interleaves with a recompute's read and write-back. On SQLite, IMMEDIATE transactions already serialise
+writers.
+
+The incremental path (exact, see contributors/trust.py, "Full and incremental"): re-score the voted clip
+under the stored trustees; if its status changed, re-score its author's trust; if the author's trustee
+status would flip, or the stored state is not a fixed point (``TrustState.exact``), the vote restarts under
+the exclusive lock and runs the full recompute in its own transaction. Either way the database, when the
+vote commits, is what a full recompute gives, which the property tests check after random sequences of
+votes under both presets.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from contributors.conf import trust_params
-from contributors.models import Clip, ClipStatus, Contributor, TrustRecompute, Verdict, Vote
+from contributors.models import Clip, ClipStatus, Contributor, TrustRecompute, TrustState, Verdict, Vote
 from contributors.trust import (
     NO_AUTHOR,
     NO_FIXED_STATUS,
@@ -44,13 +56,26 @@ _STATUS_CODE = {
 }
 _CODE_STATUS = {int(code): status for status, code in _STATUS_CODE.items()}
 _LOCK_KEY = 0x7472757374  # "trust"
+T = TypeVar("T")
 
 
-def trust_lock() -> None:
-    """Serialise trust writes until the surrounding transaction ends."""
+def trust_lock(*, exclusive: bool = True) -> None:
+    """Hold the trust lock until the surrounding transaction ends: exclusive for a full recompute, shared
+    for a write confined to one clip and its author."""
     if connection.vendor == "postgresql":
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+            cursor.execute(f"SELECT {function}(%s)", [_LOCK_KEY])
+
+
+class TrustHandover(Exception):
+    """Raised inside a write holding the shared lock when it turns out to need the full recompute: the
+    caller rolls back and runs the write again under the exclusive lock."""
+
+
+def trust_state() -> TrustState:
+    state, _ = TrustState.objects.get_or_create(pk=1)
+    return state
 
 
 # --- the full recompute ---------------------------------------------------------------------------
@@ -62,6 +87,7 @@ class TrustSnapshot:
 
     contributor_ids: np.ndarray
     founders: np.ndarray
+    trustees: np.ndarray  # as stored: where the recompute starts
     clip_ids: np.ndarray
     clip_author: np.ndarray
     clip_fixed: np.ndarray
@@ -69,7 +95,7 @@ class TrustSnapshot:
     vote_voter: np.ndarray
     vote_valid: np.ndarray
 
-    def run(self) -> TrustResult:
+    def run(self, *, from_founders: bool = False) -> TrustResult:
         return trust_recompute(
             vote_clip=self.vote_clip,
             vote_voter=self.vote_voter,
@@ -77,6 +103,7 @@ class TrustSnapshot:
             clip_author=self.clip_author,
             founders=self.founders,
             clip_fixed=self.clip_fixed,
+            trustees_before=None if from_founders else self.trustees,
             params=trust_params(),
         )
 
@@ -87,8 +114,10 @@ def trust_snapshot() -> TrustSnapshot:
     On PostgreSQL each table arrives packed into one binary value that NumPy reads in place (ten million
     votes in about 4 s, where model rows took 16 s and 3 GB); the arrays equal what the ORM gave, except
     that the votes come in table order rather than by id, which the engine's counts do not depend on."""
-    contributor_ids, founders = _columns_fetch(Contributor, ("id", "i8"), ("is_founding_trustee", "?"))
-    contributor_ids, founders = _ordered_by(contributor_ids, founders)
+    contributor_ids, founders, trustees = _columns_fetch(
+        Contributor, ("id", "i8"), ("is_founding_trustee", "?"), ("is_trustee", "?")
+    )
+    contributor_ids, founders, trustees = _ordered_by(contributor_ids, founders, trustees)
     clip_ids, clip_contributor, clip_status_fixed, clip_status = _columns_fetch(
         Clip, ("id", "i8"), ("contributor_id", "i8"), ("status_fixed", "?"), (_status_code_sql("status"), "i8")
     )
@@ -104,6 +133,7 @@ def trust_snapshot() -> TrustSnapshot:
     return TrustSnapshot(
         contributor_ids=contributor_ids,
         founders=founders,
+        trustees=trustees,
         clip_ids=clip_ids,
         clip_author=np.where(clip_status_fixed, NO_AUTHOR, authors).astype(np.int64),
         clip_fixed=np.where(clip_status_fixed, clip_status, NO_FIXED_STATUS).astype(np.int64),
@@ -124,20 +154,24 @@ class TrustRecomputeSummary:
     iterations: int = 0
     cycle_resolved: bool = False
     capped: bool = False
+    exact: bool = True
     seconds: float = 0.0
 
 
-def trust_recompute_all(*, trigger: str = "command") -> TrustRecomputeSummary:
-    """Recompute every status and trust from all the votes and write back only what changed."""
+def trust_recompute_all(*, trigger: str = "command", from_founders: bool = False) -> TrustRecomputeSummary:
+    """Recompute every status and trust from all the votes and write back only what changed.
+
+    ``from_founders`` re-grounds the trustee set from the founders alone instead of starting from the
+    stored trustees (an operator's clean slate; contributors/trust.py explains the difference)."""
     with transaction.atomic():
         trust_lock()
-        return _recompute_logged(trigger=trigger)
+        return _recompute_logged(trigger=trigger, from_founders=from_founders)
 
 
-def _recompute_logged(*, trigger: str) -> TrustRecomputeSummary:
+def _recompute_logged(*, trigger: str, from_founders: bool = False) -> TrustRecomputeSummary:
     """A full recompute under the held lock, kept in the TrustRecompute log for operators."""
     started = time.perf_counter()
-    summary = _recompute_locked()
+    summary = _recompute_locked(from_founders=from_founders)
     summary.seconds = time.perf_counter() - started
     TrustRecompute.objects.create(
         seconds=summary.seconds,
@@ -152,18 +186,121 @@ def _recompute_logged(*, trigger: str) -> TrustRecomputeSummary:
     return summary
 
 
-def _recompute_locked() -> TrustRecomputeSummary:
+def _recompute_locked(*, from_founders: bool = False) -> TrustRecomputeSummary:
     snapshot = trust_snapshot()
-    result = snapshot.run()
+    result = snapshot.run(from_founders=from_founders)
     summary = TrustRecomputeSummary(
         iterations=result.iterations,
         cycle_resolved=result.cycle_resolved,
         capped=result.capped,
+        exact=result.exact,
         trustees=int(result.trustees.sum()),
     )
     _clips_write_back(snapshot, result, summary)
     _contributors_write_back(snapshot, result, summary)
+    TrustState.objects.update_or_create(pk=1, defaults={"exact": result.exact, "recomputed_at": timezone.now()})
     return summary
+
+
+# --- the check --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TrustDifference:
+    """One row whose stored values differ from the full recompute's."""
+
+    kind: str  # "clip" or "contributor"
+    pk: int
+    stored: dict[str, Any]
+    recomputed: dict[str, Any]
+
+    def __str__(self) -> str:
+        fields = [name for name in self.stored if self.stored[name] != self.recomputed[name]]
+        changes = ", ".join(f"{name} {self.stored[name]!r} -> {self.recomputed[name]!r}" for name in fields)
+        return f"{self.kind} {self.pk}: {changes}"
+
+
+@dataclass
+class TrustCheck:
+    differences: list[TrustDifference]  # the first ``limit`` of them
+    total: int  # rows that differ, listed or not
+    exact: bool  # the recompute reached a fixed point (else the cycle rule or the cap decided)
+
+    @property
+    def passed(self) -> bool:
+        return self.total == 0
+
+
+def trust_check(*, limit: int = 1000) -> TrustCheck:
+    """Compare the stored state with a full recompute (from the stored trustees), changing nothing.
+
+    Holds the exclusive lock while it reads, so it sees no write half done; lists at most ``limit``
+    differences."""
+    with transaction.atomic():
+        trust_lock()
+        return _check_locked(limit=limit)
+
+
+@contextmanager
+def trust_settled(*, limit: int = 20) -> Iterator[None]:
+    """Hold the exclusive trust lock for the block, after checking that the stored state equals a full
+    recompute: what the block reads (a release's clips) is a state the check passed and no vote changes
+    until it ends. Refused with ``trust_inconsistent`` (409), listing the first differences, otherwise."""
+    with transaction.atomic():
+        trust_lock()
+        check = _check_locked(limit=limit)
+        if not check.passed:
+            listed = "; ".join(str(difference) for difference in check.differences)
+            raise ServiceError(
+                "trust_inconsistent",
+                f"The stored trust state differs from a full recompute in {check.total} rows ({listed}); run "
+                "manage.py trust_recompute and try again.",
+                status_code=409,
+            )
+        yield
+
+
+def _check_locked(*, limit: int = 1000) -> TrustCheck:
+    snapshot = trust_snapshot()
+    result = snapshot.run()
+    differences: list[TrustDifference] = []
+    ids, status, score, counted, valid = _columns_fetch(
+        Clip,
+        ("id", "i8"),
+        (_status_code_sql("status"), "i8"),
+        ("score", "f8"),
+        ("votes_counted", "i8"),
+        ("votes_valid_counted", "i8"),
+    )
+    at = _snapshot_positions(snapshot.clip_ids, ids, "clip")
+    new = (result.clip_status[at].astype(np.int64), result.clip_score[at], result.clip_counted[at])
+    new_valid = result.clip_valid_counted[at]
+    changed = (status != new[0]) | (score != new[1]) | (counted != new[2]) | (valid != new_valid)
+    total = int(changed.sum())
+    for i in np.flatnonzero(changed)[:limit].tolist():
+        names = ("status", "score", "votes_counted", "votes_valid_counted")
+        stored = (_CODE_STATUS[int(status[i])].value, float(score[i]), int(counted[i]), int(valid[i]))
+        fresh = (_CODE_STATUS[int(new[0][i])].value, float(new[1][i]), int(new[2][i]), int(new_valid[i]))
+        differences.append(
+            TrustDifference(
+                "clip", int(ids[i]), dict(zip(names, stored, strict=True)), dict(zip(names, fresh, strict=True))
+            )
+        )
+    ids, trust, trustee = _columns_fetch(Contributor, ("id", "i8"), ("trust", "f8"), ("is_trustee", "?"))
+    at = _snapshot_positions(snapshot.contributor_ids, ids, "contributor")
+    new_trust, new_trustee = result.contributor_trust[at], result.trustees[at]
+    changed = (trust != new_trust) | (trustee != new_trustee)
+    total += int(changed.sum())
+    for i in np.flatnonzero(changed)[: max(limit - len(differences), 0)].tolist():
+        differences.append(
+            TrustDifference(
+                "contributor",
+                int(ids[i]),
+                {"trust": float(trust[i]), "is_trustee": bool(trustee[i])},
+                {"trust": float(new_trust[i]), "is_trustee": bool(new_trustee[i])},
+            )
+        )
+    return TrustCheck(differences=differences, total=total, exact=result.exact)
 
 
 def _clips_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: TrustRecomputeSummary) -> None:
@@ -386,23 +523,61 @@ def _rows_update(
 # --- the incremental path -------------------------------------------------------------------------
 
 
-def trust_after_vote(*, clip: Clip) -> None:
-    """Bring statuses and trust up to date after a vote on ``clip``; call inside the vote's transaction
-    with the trust lock held."""
+def trust_write_lock(*, exclusive: bool) -> None:
+    """Take the trust lock for a write; under the shared lock, hand over at once when the stored state is
+    not a fixed point (then no shortcut is exact and the write must run the full recompute)."""
+    trust_lock(exclusive=exclusive)
+    if not exclusive and not trust_state().exact:
+        raise TrustHandover
+
+
+def trust_write(work: Callable[[bool], T]) -> T:
+    """Run ``work(exclusive)`` in a transaction holding the trust lock: shared first and, if the work hands
+    over (:class:`TrustHandover`), again from the start under the exclusive lock, where it cannot. A refusal
+    the work raises (a ServiceError) rolls everything back as usual."""
+    try:
+        with transaction.atomic():
+            trust_write_lock(exclusive=False)
+            return work(False)
+    except TrustHandover:
+        pass
+    with transaction.atomic():
+        trust_write_lock(exclusive=True)
+        outcome = work(True)
+        if not trust_state().exact:  # a database never recomputed, or a cycle last time: settle it now
+            _recompute_logged(trigger="settle")
+        return outcome
+
+
+def trust_after_vote(*, clip: Clip, exclusive: bool) -> None:
+    """Bring statuses and trust up to date after a vote on ``clip``; call inside the vote's transaction,
+    after ``trust_write_lock``. Under the shared lock this raises :class:`TrustHandover` when the vote would
+    flip a trustee status; under the exclusive lock it then runs the full recompute."""
     if not _clip_rescore(clip) or clip.status_fixed:
         return
     author = Contributor.objects.select_for_update().get(pk=clip.contributor_id)
-    if _contributor_retrust(author):
-        _recompute_locked()
+    _author_retrust(author, exclusive=exclusive, trigger="vote")
 
 
-def trust_after_submission(*, contributor: Contributor) -> None:
-    """A new clip counts in its author's total at once (the proposal's rule), diluting their trust until it
-    is validated; a trustee may lose the status by recording. Call inside the upload's transaction."""
-    trust_lock()
+def trust_after_submission(*, contributor: Contributor, exclusive: bool) -> None:
+    """A new clip (pending, no votes) counts at once in its author's clips: under the ``proposal`` preset it
+    dilutes their trust until validated, so a trustee may lose the status by recording; under ``wilson``
+    only decided clips count and nothing changes. Call inside the upload's transaction, after
+    ``trust_write_lock``."""
     author = Contributor.objects.select_for_update().get(pk=contributor.pk)
-    if _contributor_retrust(author):
-        _recompute_locked()
+    _author_retrust(author, exclusive=exclusive, trigger="submission")
+
+
+def _author_retrust(author: Contributor, *, exclusive: bool, trigger: str) -> None:
+    trust, trustee = _contributor_trust_now(author)
+    if trustee != author.is_trustee:
+        if not exclusive:
+            raise TrustHandover
+        _recompute_logged(trigger=f"{trigger}_flip")
+        return
+    if trust != author.trust:
+        author.trust = trust
+        author.save(update_fields=["trust"])
 
 
 def _clip_rescore(clip: Clip) -> bool:
@@ -420,27 +595,31 @@ def _clip_rescore(clip: Clip) -> bool:
     return changed
 
 
-def _contributor_retrust(contributor: Contributor) -> bool:
-    """Recompute one contributor's trust from their clips' statuses; returns whether trustee status flipped."""
+def _contributor_trust_now(contributor: Contributor) -> tuple[float, bool]:
+    """One contributor's trust from their clips' stored statuses, and whether it makes them a trustee."""
     counts = Clip.objects.filter(contributor=contributor, status_fixed=False).aggregate(
         valid=Count("id", filter=Q(status=ClipStatus.VALID)),
         invalid=Count("id", filter=Q(status=ClipStatus.INVALID)),
+        discarded=Count("id", filter=Q(status=ClipStatus.DISCARDED)),
         total=Count("id"),
     )
-    trust = contributor_trust(counts["valid"], counts["invalid"], counts["total"], contributor.is_founding_trustee)
-    trustee = contributor_is_trustee(trust, contributor.is_founding_trustee, trust_params())
-    flipped = trustee != contributor.is_trustee
-    if (trust, trustee) != (contributor.trust, contributor.is_trustee):
-        contributor.trust, contributor.is_trustee = trust, trustee
-        contributor.save(update_fields=["trust", "is_trustee"])
-    return flipped
+    params = trust_params()
+    founding = contributor.is_founding_trustee
+    trust = contributor_trust(
+        counts["valid"], counts["invalid"], counts["discarded"], counts["total"], founding, params
+    )
+    return trust, contributor_is_trustee(trust, founding, params)
 
 
 # --- founders -------------------------------------------------------------------------------------
 
 
-def founders_set(*, usernames: list[str], founding: bool) -> list[Contributor]:
-    """Name or remove founding trustees, then recompute: their votes start or stop counting everywhere."""
+def founders_set(*, usernames: list[str], founding: bool, allowance: int | None = None) -> list[Contributor]:
+    """Name or remove founding trustees (optionally setting their extra vote allowance), then recompute:
+    their votes start or stop counting everywhere. A removed founder stays a trustee only if their own
+    clips earn it; whoever leaned on their votes alone loses the status in the same recompute."""
+    if allowance is not None and allowance < 0:
+        raise ServiceError("allowance_invalid", "A vote allowance cannot be negative.")
     with transaction.atomic():
         trust_lock()
         contributors = list(Contributor.objects.select_related("user").filter(user__username__in=usernames))
@@ -449,7 +628,15 @@ def founders_set(*, usernames: list[str], founding: bool) -> list[Contributor]:
             raise ServiceError("contributor_unknown", f"No contributor with the username: {', '.join(missing)}.")
         for contributor in contributors:
             contributor.is_founding_trustee = founding
-            contributor.save(update_fields=["is_founding_trustee"])
+            fields = ["is_founding_trustee"]
+            if not founding:
+                # The recompute starts from the stored trustees: a removed founder must earn the status anew.
+                contributor.is_trustee = False
+                fields.append("is_trustee")
+            if allowance is not None:
+                contributor.vote_allowance = allowance
+                fields.append("vote_allowance")
+            contributor.save(update_fields=fields)
         _recompute_logged(trigger="founders")
     for contributor in contributors:
         contributor.refresh_from_db()
