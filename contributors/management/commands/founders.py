@@ -15,6 +15,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["add", "remove", "list"])
         parser.add_argument("usernames", nargs="*")
+        parser.add_argument(
+            "--allowance",
+            type=int,
+            help="votes granted on top of those their recordings earn (founders seed the crowd); default unchanged",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["action"] == "list":
@@ -24,10 +29,15 @@ class Command(BaseCommand):
         if not options["usernames"]:
             raise CommandError(f"Name at least one user to {options['action']}.")
         try:
-            changed = founders_set(usernames=options["usernames"], founding=options["action"] == "add")
+            changed = founders_set(
+                usernames=options["usernames"], founding=options["action"] == "add", allowance=options["allowance"]
+            )
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         for contributor in changed:
             state = "founding trustee" if contributor.is_founding_trustee else "no longer a founder"
             trustee = "trustee" if contributor.is_trustee else "not a trustee"
-            self.stdout.write(f"{contributor.user.username}: {state}, {trustee}, trust {contributor.trust:.3f}")
+            self.stdout.write(
+                f"{contributor.user.username}: {state}, {trustee}, trust {contributor.trust:.3f}, "
+                f"allowance {contributor.vote_allowance}"
+            )
