@@ -60,10 +60,10 @@ class ContributorAdmin(admin.ModelAdmin):
         explanation = trust_explanation(contributor=obj)
         rows = format_html_join(
             "",
-            '<tr><td><a href="{}">clip {}</a></td><td>{}</td><td>{} valid of {} counted</td><td>{:.3f}</td></tr>',
+            '<tr><td><a href="{}">clip {}</a></td><td>{}</td><td>{} valid of {} counted</td><td>{}</td></tr>',
             (
                 (reverse("admin:contributors_clip_change", args=[c.pk]), c.pk, c.status, c.votes_valid_counted,
-                 c.votes_counted, c.score)
+                 c.votes_counted, f"{c.score:.3f}")
                 for c in explanation.clips
             ),
         )  # fmt: skip

@@ -85,7 +85,8 @@ def vote_quota_left(*, contributor: Contributor) -> int:
 
 def validation_next_for(*, contributor: Contributor, now: datetime | None = None) -> Clip | None:
     """A random pending clip this trustee may judge: not theirs, not voted on, skipped or reported by them,
-    and not held by another trustee's open assignment.
+    not held by another trustee's open assignment, and not contested past ``offer_max_votes`` counted votes
+    (contributors/trust.py says why).
 
     Random among the eligible clips with the most counted votes: a clip needs six unanimous trustee votes,
     and uniformly random assignment spreads a small trustee pool's quota so thin over a growing backlog that
@@ -99,7 +100,7 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
     skipped, so two trustees asking at once get different clips (PostgreSQL)."""
     now = now or timezone.now()
     eligible = (
-        Clip.objects.filter(status=ClipStatus.PENDING)
+        Clip.objects.filter(status=ClipStatus.PENDING, votes_counted__lt=trust_params().offer_max_votes)
         .exclude(contributor=contributor)
         .exclude(Exists(Vote.objects.filter(clip=OuterRef("pk"), voter=contributor)))
         .exclude(Exists(ClipSkip.objects.filter(clip=OuterRef("pk"), contributor=contributor)))

@@ -32,10 +32,15 @@ async function load() {
   ui.quota.textContent = String(data.quota_left);
   clip = data.clip;
   if (!clip) {
-    root.dataset.state = "empty";
     ui.prompt.textContent = "";
     ui.audio.removeAttribute("src");
-    say("No clips are waiting for you right now. Thank you!");
+    if (data.reason === "quota_exhausted") {
+      root.dataset.state = "quota";
+      say("You have used the votes your recordings earned. Record more clips to validate more.");
+    } else {
+      root.dataset.state = "empty";
+      say("No clips are waiting for you right now. Thank you!");
+    }
     return;
   }
   root.dataset.clipId = String(clip.id);
@@ -59,7 +64,8 @@ async function act(request, thanks) {
       root.dataset.state = "quota";
       return;
     }
-    warn(error.message);
+    // The assignment expired or the clip was decided meanwhile: nothing to fix, the next clip follows.
+    warn(error instanceof ApiError && error.code === "clip_not_assigned" ? "Time ran out on that clip; here is another." : error.message);
   }
   await load();
 }
