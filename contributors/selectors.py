@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -83,6 +84,9 @@ def vote_quota_left(*, contributor: Contributor) -> int:
     )
 
 
+_PICK_AMONG = 8  # clips read at a random point of the queue, of which one is drawn
+
+
 def validation_next_for(*, contributor: Contributor, now: datetime | None = None) -> Clip | None:
     """A random pending clip this trustee may judge: not theirs, not voted on, skipped or reported by them,
     not held by another trustee's open assignment, and not contested past ``offer_max_votes`` counted votes
@@ -95,9 +99,12 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
     keeps a clip from collecting more votes than it needs.
 
     Two index walks on (status, votes_counted, queue_key), no sort: the highest count that has an eligible
-    clip, then the first eligible clip at that count from a random point of the clips' random keys (wrapping
-    round). Clips are locked as they are picked, and a clip another trustee is being handed right now is
-    skipped, so two trustees asking at once get different clips (PostgreSQL)."""
+    clip, then the next few eligible clips at that count from a random point of the clips' random keys
+    (wrapping round), one of which is drawn uniformly. A level of up to ``_PICK_AMONG`` clips is drawn from
+    exactly uniformly; in a larger one a clip's chance also follows the gap before its key, which the draw
+    among several evens out: random and unpredictable to the voter, if not exactly uniform. Clips are locked
+    as they are picked, and a clip another trustee is being handed right now is skipped, so two trustees
+    asking at once get different clips (PostgreSQL)."""
     now = now or timezone.now()
     eligible = (
         Clip.objects.filter(status=ClipStatus.PENDING, votes_counted__lt=trust_params().offer_max_votes)
@@ -120,10 +127,10 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
         eligible.filter(votes_counted=top).select_related("prompt").select_for_update(skip_locked=True, of=("self",))
     )
     start = new_queue_key()
-    return (
-        level.filter(queue_key__gte=start).order_by("queue_key").first()
-        or level.filter(queue_key__lt=start).order_by("queue_key").first()
-    )
+    candidates = list(level.filter(queue_key__gte=start).order_by("queue_key")[:_PICK_AMONG])
+    if len(candidates) < _PICK_AMONG:  # wrap round to the smallest keys
+        candidates += level.filter(queue_key__lt=start).order_by("queue_key")[: _PICK_AMONG - len(candidates)]
+    return secrets.choice(candidates) if candidates else None
 
 
 @dataclass(frozen=True)

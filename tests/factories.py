@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from datetime import timedelta
 
@@ -9,9 +10,19 @@ import factory
 import numpy as np
 import soundfile as sf
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 
 from contributors.models import AssignmentOutcome, Contributor, Prompt, PromptType, ValidationAssignment
+
+TEST_PASSWORD = "a-long-test-password"
+
+
+@functools.cache
+def _test_password_hash() -> str:
+    """Hashed once per run: the production hasher takes about half a second per account, which made
+    hashing the slowest part of every test that creates a few contributors."""
+    return make_password(TEST_PASSWORD)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -20,7 +31,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.django.Password("a-long-test-password")
+    password = factory.LazyFunction(_test_password_hash)
 
 
 class ContributorFactory(factory.django.DjangoModelFactory):
@@ -46,9 +57,7 @@ def assign(trustee, clip, *, ttl_s: float = 600) -> ValidationAssignment:
     ValidationAssignment.objects.filter(trustee=trustee, outcome=AssignmentOutcome.OPEN).update(
         outcome=AssignmentOutcome.WITHDRAWN, closed_at=now
     )
-    return ValidationAssignment.objects.create(
-        trustee=trustee, clip=clip, expires_at=now + timedelta(seconds=ttl_s)
-    )
+    return ValidationAssignment.objects.create(trustee=trustee, clip=clip, expires_at=now + timedelta(seconds=ttl_s))
 
 
 def vote_on(voter, clip, verdict: str = "valid"):
