@@ -158,3 +158,19 @@ def test_phn_files_are_written_once_alignments_exist(corpus, settings, tmp_path)
     if row["split"] != "hidden":
         phn = release_root(settings, release) / Path(row["audio"]).with_suffix(".phn")
         assert phn.read_text() == "0 1600 sil\n1600 8000 DH\n"
+
+
+def test_a_release_is_built_only_from_a_trust_state_a_full_recompute_reproduces(corpus, capsys):
+    """If the stored statuses differ from a full recompute (a bug, or a hand edit), the build refuses and
+    names the rows; after `trust_recompute` it builds."""
+    clip = Clip.objects.filter(status=ClipStatus.VALID).first()
+    Clip.objects.filter(pk=clip.pk).update(votes_counted=4)  # imported clips carry no votes
+
+    release = release_create(version="v1")
+    release_build_task(release.pk)
+    release.refresh_from_db()
+
+    assert release.status == "failed"
+    assert "differs from a full recompute in 1 rows" in release.error and f"clip {clip.pk}" in release.error
+    call_command("trust_recompute")
+    assert build("v1").status == "ready"
