@@ -2,23 +2,26 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/trust_sim.py [--seed S] [--rounds R] [--presets wilson proposal] [--quota Q]
-        [--founders F] [--founder-allowance A] [--scenario NAME ...] [--contributors N] [--join-rounds J]
-        [--assignment most-voted|uniform] [--per-round] [--json FILE]
+    .venv/bin/python benchmarks/trust_sim.py [--seed S] [--rounds R] [--presets wilson proposal]
+        [--quota [PRESET=]Q ...] [--offer-max-votes N] [--founders F] [--founder-allowance A] [--scenario NAME ...]
+        [--contributors N] [--join-rounds J] [--assignment most-voted|uniform] [--per-round] [--details]
+        [--json FILE]
 
 Every clip in a scenario is known to be good or bad. Each scenario runs once per engine preset
-(``TrustParams(preset=...)``: ``wilson``, the default, and ``proposal``; ``--quota`` overrides the preset's
-``quota_votes_per_clip`` for tuning). A run lasts ``--rounds`` rounds, each run the way the platform runs:
+(``TrustParams(preset=...)``: ``wilson``, the default, and ``proposal``; for tuning, ``--quota Q`` overrides
+every preset's ``quota_votes_per_clip`` and ``--quota wilson=Q`` one preset's, ``--offer-max-votes N`` the
+queue's ``offer_max_votes``). A run lasts ``--rounds`` rounds, each run the way the platform runs:
 
 1. **Recording.** Every contributor who has joined records clips (Poisson, per round); they start pending.
    Ordinary contributors join at random over the first ``join_rounds`` rounds (the crowd grows), the
    ``--founders`` founders (10 by default, on top of the 400 contributors) and the ring in round 1, sybils
    in ``sybil_round``.
 2. **Voting.** Every current trustee (the engine's last result; the founders in round 1), in random order,
-   is handed pending clips that they did not record and have not voted on (the eligible clips) until they
-   reach their activity cap for the round or their quota, ``vote_quota``: votes cast, cumulatively, at most
-   the preset's ``quota_votes_per_clip`` per clip submitted plus an operator's allowance
-   (``--founder-allowance`` for founders, 0 for everyone else). Which clip, by ``--assignment``:
+   is handed pending clips that they did not record, have not voted on and that carry fewer than
+   ``offer_max_votes`` counted votes (the eligible clips; the platform's queue stops offering a contested clip
+   there) until they reach their activity cap for the round or their quota, ``vote_quota``: votes cast,
+   cumulatively, at most the preset's ``quota_votes_per_clip`` per clip submitted plus an operator's
+   allowance (``--founder-allowance`` for founders, 0 for everyone else). Which clip, by ``--assignment``:
 
    * ``most-voted`` (the default; the platform's validation queue, ``validation_next_for`` in
      ``contributors/selectors.py``): one drawn uniformly among the eligible clips with the most counted
@@ -27,7 +30,9 @@ Every clip in a scenario is known to be good or bad. Each scenario runs once per
 
    Non-trustees cast nothing: the platform refuses them. After each vote the clip's counted votes and
    status are updated by the engine's clip rule (the incremental path), so a clip leaves the pool once
-   decided and the next assignment sees its new count. The trustee set is held fixed within a round.
+   decided or once it reaches ``offer_max_votes`` counted votes, and the next assignment sees its new count.
+   The trustee set is held fixed within a round (a clip whose counted votes fall under the cap after a
+   recompute, because some of its voters lost the status, is offered again).
    (Nobody skips or reports a clip here.)
 3. **Recompute.** ``trust_recompute`` on every vote so far, from ``trustees_before`` = last round's
    trustees (the founders in round 1), exactly as the platform passes the stored trustees, gives the new
@@ -75,9 +80,11 @@ Behaviours:
   more; votes valid on everything if it is ever allowed to vote.
 
 Trustees are eager: they spend their whole quota, up to the per-round cap, which is the best case for
-the engine's throughput. A contested clip stays in the pool for as long as it is pending (and with
-``most-voted`` is handed first, to every trustee who has not voted on it yet). The default run (8 scenarios
-x 2 presets, 40 rounds) takes about 1.5 minutes on a 2-core machine, a third of it Dawid-Skene.
+the engine's throughput. A contested clip stays in the pool while it is pending and under the offer cap
+(and with ``most-voted`` is handed first, to every trustee who has not voted on it yet). The default run (8
+scenarios x 2 presets, 40 rounds) takes about 26 s on a 2-core machine. The output is the targets' table, then
+one table per scenario (``--details`` adds each run's trustees, statuses, collapses, offer-capped clips and ring
+timing; ``--per-round`` one line per round), then observations computed from the numbers.
 """
 
 from __future__ import annotations
@@ -157,7 +164,8 @@ class Platform:
     def describe(self) -> str:
         return (
             f"preset {self.params.preset}: quota {self.params.quota_votes_per_clip:g} votes per clip submitted, "
-            f"founders' allowance {self.founder_allowance}"
+            f"founders' allowance {self.founder_allowance}, queue offers a clip below "
+            f"{self.params.offer_max_votes} counted votes"
         )
 
 
@@ -237,6 +245,8 @@ class Simulation:
     engine_precision: np.ndarray  # per round, of the engine's valid set (nan while it is empty)
     engine_valid: np.ndarray  # per round
     inexact_rounds: list[int]  # 1-based rounds whose recompute ended off a fixed point (cycle rule or cap)
+    cycle_rounds: list[int]  # 1-based rounds whose recompute was decided by the cycle rule
+    capped_rounds: list[int]  # 1-based rounds whose recompute reached max_iterations
     round_lines: list[str]
     seconds: float = 0.0
 
@@ -360,6 +370,7 @@ def simulate(
 ) -> Simulation:
     start = time.perf_counter()
     params = platform.params
+    offer_max = params.offer_max_votes
     rng = np.random.default_rng(seed)
     behaviour, accuracy, good_share, joins = crowd_people(crowd, scenario, rng)
     people = len(behaviour)
@@ -389,6 +400,8 @@ def simulate(
     engine_precision = np.full(rounds, np.nan)
     engine_valid = np.zeros(rounds, dtype=np.int64)
     inexact_rounds: list[int] = []
+    cycle_rounds: list[int] = []
+    capped_rounds: list[int] = []
     round_lines = []
 
     for index in range(rounds):
@@ -420,7 +433,8 @@ def simulate(
             status = np.concatenate([result.clip_status, np.zeros(new, dtype=np.int8)])
             valid_counted = np.concatenate([result.clip_valid_counted, np.zeros(new, dtype=np.int64)])
             counted = np.concatenate([result.clip_counted, np.zeros(new, dtype=np.int64)])
-        is_open = status == ClipStatus.PENDING
+        # The queue offers a pending clip only while it carries fewer than offer_max_votes counted votes.
+        is_open = (status == ClipStatus.PENDING) & (counted < offer_max)
         pool = np.flatnonzero(is_open)
         clip_by_ring = ring[clip_author]
         round_clips, round_voters, round_valid = [], [], []
@@ -474,7 +488,7 @@ def simulate(
             counted[chosen] += 1
             valid_counted[chosen] += valid
             now, _ = clip_statuses(valid_counted[chosen], counted[chosen], params)
-            is_open[chosen] = now == ClipStatus.PENDING
+            is_open[chosen] = (now == ClipStatus.PENDING) & (counted[chosen] < offer_max)
             round_clips.append(chosen)
             round_voters.append(np.full(len(chosen), voter, dtype=np.int64))
             round_valid.append(valid)
@@ -501,6 +515,10 @@ def simulate(
             engine_precision[index] = float(clip_good[valid_now].mean())
         if not result.exact:
             inexact_rounds.append(index + 1)
+        if result.cycle_resolved:
+            cycle_rounds.append(index + 1)
+        if result.capped:
+            capped_rounds.append(index + 1)
         kinds = ", ".join(
             f"{Behaviour(kind).name.lower()} {int((result.trustees & (behaviour == kind)).sum())}"
             for kind in Behaviour
@@ -535,6 +553,8 @@ def simulate(
         engine_precision=engine_precision,
         engine_valid=engine_valid,
         inexact_rounds=inexact_rounds,
+        cycle_rounds=cycle_rounds,
+        capped_rounds=capped_rounds,
         round_lines=round_lines,
         seconds=time.perf_counter() - start,
     )
@@ -655,6 +675,13 @@ def score(sim: Simulation, valid: np.ndarray, votes_used: int) -> Score:
 # --- the report --------------------------------------------------------------------------------------
 
 
+def recompute_end(sim: Simulation, round_number: int) -> str:
+    """How the recompute of a 1-based round ended: "fixed point", "cycle rule" or "capped"."""
+    if round_number in sim.capped_rounds:
+        return "capped"
+    return "cycle rule" if round_number in sim.cycle_rounds else "fixed point"
+
+
 def collapse_rounds(sim: Simulation) -> list[int]:
     """1-based rounds in which the non-founder trustees fell by more than half from the previous round."""
     held = sim.trustee_history[:, ~sim.founders].sum(axis=1)
@@ -745,17 +772,29 @@ def engine_history(sim: Simulation) -> list[str]:
     collapses = collapse_rounds(sim)
     if collapses:
         supported = sim.supported_history.sum(axis=1)
-        shown = [f"{r}: {int(held[r - 2])} -> {int(held[r - 1])} ({int(supported[r - 1])})" for r in collapses[:8]]
+        shown = [
+            f"{r}: {int(held[r - 2])} -> {int(held[r - 1])} ({int(supported[r - 1])}; {recompute_end(sim, r)})"
+            for r in collapses[:8]
+        ]
         more = f" and {len(collapses) - 8} more" if len(collapses) > 8 else ""
         lines.append(
             "collapses, round: non-founder trustees before -> after (how many of those before would still "
-            f"support each other on the same votes): {'; '.join(shown)}{more}"
+            f"support each other on the same votes; how the recompute ended): {'; '.join(shown)}{more}"
         )
     if sim.inexact_rounds:
         lines.append(
-            f"recomputes that ended off a fixed point (cycle rule or cap): {len(sim.inexact_rounds)}, rounds "
+            f"recomputes that ended off a fixed point: {len(sim.inexact_rounds)} ({len(sim.cycle_rounds)} by the "
+            f"cycle rule, {len(sim.capped_rounds)} capped), rounds "
             + ", ".join(map(str, sim.inexact_rounds[:10]))
             + (" ..." if len(sim.inexact_rounds) > 10 else "")
+        )
+    cap = sim.platform.params.offer_max_votes
+    not_offered = (sim.result.clip_status == ClipStatus.PENDING) & (sim.result.clip_counted >= cap)
+    if not_offered.any():
+        lines.append(
+            f"pending clips no longer offered at the end ({cap} counted votes or more): {int(not_offered.sum())} "
+            f"({int((not_offered & ~sim.clip_good).sum())} bad), holding "
+            f"{float(not_offered[sim.vote_clip].mean()):.1%} of the votes"
         )
     if len(sim.vote_clip):
         status = sim.result.clip_status[sim.vote_clip]
@@ -816,6 +855,7 @@ def target_figures(sim: Simulation, scores: dict[str, Score]) -> dict:
     ring = sim.behaviour == Behaviour.RING
     sybil = sim.behaviour == Behaviour.SYBIL
     params = sim.platform.params
+    not_offered = (sim.result.clip_status == ClipStatus.PENDING) & (sim.result.clip_counted >= params.offer_max_votes)
     passed = {
         # Vacuously met while nothing is valid; the recall target catches an engine that validates nothing.
         "precision": not decided.any() or min_precision >= PRECISION_TARGET,
@@ -829,7 +869,7 @@ def target_figures(sim: Simulation, scores: dict[str, Score]) -> dict:
         "quota_votes_per_clip": params.quota_votes_per_clip,
         "founders": int(sim.founders.sum()),
         "founder_allowance": sim.platform.founder_allowance,
-        "contributors": len(sim.behaviour),
+        "accounts": len(sim.behaviour),  # founders, ordinary contributors and sybils
         "rounds": len(sim.trustee_history),
         "clips": len(sim.clip_author),
         "good_clips": good,
@@ -848,6 +888,7 @@ def target_figures(sim: Simulation, scores: dict[str, Score]) -> dict:
                 "before": int(held[r - 2]),
                 "after": int(held[r - 1]),
                 "still_supported": int(supported[r - 1]),
+                "recompute": recompute_end(sim, r),
             }
             for r in collapses
         ],
@@ -857,6 +898,13 @@ def target_figures(sim: Simulation, scores: dict[str, Score]) -> dict:
         "sybils": int(sybil.sum()),
         "non_founder_trustees_end": int((sim.result.trustees & ~sim.founders).sum()),
         "inexact_rounds": sim.inexact_rounds,
+        "cycle_rounds": sim.cycle_rounds,
+        "capped_rounds": sim.capped_rounds,
+        "offer_max_votes": params.offer_max_votes,
+        # Pending at the end with offer_max_votes counted votes or more: the queue no longer offers them.
+        "pending_not_offered": int(not_offered.sum()),
+        "pending_not_offered_bad": int((not_offered & ~sim.clip_good).sum()),
+        "votes_on_not_offered_share": float(not_offered[sim.vote_clip].mean()) if len(sim.vote_clip) else 0.0,
         "pass": passed,
         "all_pass": all(value is not False for value in passed.values()),
         "peers": {
@@ -888,16 +936,16 @@ def summary_table(figures: dict[str, dict[str, dict]]) -> list[str]:
     )
     header = (
         "| preset | scenario | min precision | recall (target) | votes / valid clip | collapses | ring ever trustees "
-        "| sybils ever trustees | targets met | "
+        "| sybils ever trustees | targets met | off fixed point (cycle · capped) | "
         + " | ".join(f"{PEER_SHORT.get(peer, peer)} precision · recall" for peer in peers)
         + " |"
     )
-    lines = [header, "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |" + " ---: |" * len(peers)]
+    lines = [header, "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | ---: |" + " ---: |" * len(peers)]
     for preset, by_scenario in figures.items():
         for scenario, f in by_scenario.items():
             passed = f["pass"]
             precision = "n/a" if f["min_precision"] is None else format_percent(f["min_precision"])
-            votes = "n/a" if f["votes_per_valid_clip"] is None else f"{f['votes_per_valid_clip']:.1f}"
+            votes = "n/a" if f["votes_per_valid_clip"] is None else f"{f['votes_per_valid_clip']:.2f}"
             collapses = ", ".join(f"{c['round']}: {c['before']}→{c['after']}" for c in f["collapse_trustees"]) or "none"
             ring = f"{f['ring_ever_trustees']}/{f['ring_members']}" if f["ring_members"] else "-"
             sybil = f"{f['sybil_ever_trustees']}/{f['sybils']}" if f["sybils"] else "-"
@@ -916,6 +964,7 @@ def summary_table(figures: dict[str, dict[str, dict]]) -> list[str]:
                 ring + mark(passed["ring"]),
                 sybil + mark(passed["sybil"]),
                 verdict,
+                f"{len(f['inexact_rounds'])} ({len(f['cycle_rounds'])} · {len(f['capped_rounds'])})",
             ]
             for peer in peers:
                 item = f["peers"].get(peer)
@@ -930,7 +979,9 @@ def summary_table(figures: dict[str, dict[str, dict]]) -> list[str]:
 
 def scenario_report(name: str, runs: list[tuple[Simulation, dict[str, Score]]], min_trust: float) -> list[str]:
     lines = [f"### {name}: {runs[0][0].scenario.describe()}", ""]
-    lines.append("| preset | method | valid clips | precision | recall | votes per valid clip | garbage valid at end |")
+    lines.append(
+        "| preset | method | valid clips | precision | recall | votes used per valid clip | garbage valid at end |"
+    )
     lines.append("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for sim, scores in runs:
         for method, item in scores.items():
@@ -1013,21 +1064,44 @@ def observations(results: dict[str, list[tuple[Simulation, dict[str, Score]]]], 
             if sim.supported_history[r - 1].sum() >= 0.9 * sim.trustee_history[r - 2, ~sim.founders].sum()
         )
         inexact = sum(len(sim.inexact_rounds) for sim, _ in chosen)
+        cycles = sum(len(sim.cycle_rounds) for sim, _ in chosen)
+        capped = sum(len(sim.capped_rounds) for sim, _ in chosen)
         text = (
-            f"Preset {preset} ({chosen[0][0].platform.describe()}): mean recall over scenarios {recall_text}; "
+            f"Preset {preset} (quota {chosen[0][0].platform.params.quota_votes_per_clip:g}, founders' allowance "
+            f"{chosen[0][0].platform.founder_allowance}): mean recall over scenarios {recall_text}; "
             f"{never:.0%} of clips never got a vote; non-founder trustees peak {held_peak}, at the end "
             f"{min(held_end)}-{max(held_end)}; lazy, malicious, ring and sybil accounts are "
             f"{accounts / all_accounts:.0%} of all accounts and cast {bad_votes / all_votes:.1%} of the votes (the "
             f"trust gate decides who votes, so the Common Voice and Dawid-Skene rows see these filtered votes); "
-            f"{inexact} recomputes of {sum(len(sim.trustee_history) for sim, _ in chosen)} ended off a fixed point"
+            f"{inexact} recomputes of {sum(len(sim.trustee_history) for sim, _ in chosen)} ended off a fixed point "
+            f"({cycles} by the cycle rule, {capped} capped)"
         )
         if collapses:
+            in_capped = sum(1 for sim, r in collapses if r in sim.capped_rounds)
             text += (
-                f"; the non-founder trustees fell by more than half {len(collapses)} times, and in {self_supporting} "
-                f"of them 90% or more of last round's trustees would still have supported each other on the same votes"
+                f"; the non-founder trustees fell by more than half {len(collapses)} times ({in_capped} in a capped "
+                f"recompute), and in {self_supporting} of them 90% or more of last round's trustees would still have "
+                "supported each other on the same votes"
             )
         notes.append(text + ".")
     return notes
+
+
+def parse_quotas(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, float]:
+    """``--quota`` items, ``Q`` (key "": every preset) or ``PRESET=Q``, as a dict; a parser error if malformed."""
+    quotas: dict[str, float] = {}
+    for item in items:
+        preset, _, text = item.rpartition("=")
+        if preset and preset not in PRESETS:
+            parser.error(f"--quota {item}: the preset must be one of {', '.join(PRESETS)}")
+        try:
+            quota = float(text)
+        except ValueError:
+            quota = float("nan")
+        if not (math.isfinite(quota) and quota >= 0):
+            parser.error(f"--quota {item}: the quota must be a finite number of at least 0")
+        quotas[preset] = quota
+    return quotas
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1036,7 +1110,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--presets", nargs="+", choices=PRESETS, default=list(PRESETS), help="engine presets to run")
     parser.add_argument(
-        "--quota", type=float, help="votes per clip submitted, in place of every preset's default (for tuning)"
+        "--quota",
+        nargs="+",
+        metavar="[PRESET=]Q",
+        help="votes per clip submitted, in place of the preset's default (for tuning): Q for every preset run, "
+        "PRESET=Q for one (--quota wilson=13)",
+    )
+    parser.add_argument(
+        "--offer-max-votes",
+        type=int,
+        help="counted votes past which the validation queue stops offering a pending clip, in place of the "
+        f"engine's default ({TrustParams().offer_max_votes})",
     )
     parser.add_argument("--founders", type=int, default=Crowd.founders)
     parser.add_argument(
@@ -1063,14 +1147,17 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--rounds and --contributors must be at least 1")
     if args.founders < 0 or args.founder_allowance < 0:
         parser.error("--founders and --founder-allowance must not be negative")
-    if args.quota is not None and not (math.isfinite(args.quota) and args.quota >= 0):
-        parser.error("--quota must be a finite number of at least 0")
+    quotas = parse_quotas(parser, args.quota or [])
+    if args.offer_max_votes is not None and args.offer_max_votes < 1:
+        parser.error("--offer-max-votes must be at least 1")
 
     crowd = replace(Crowd(), contributors=args.contributors, founders=args.founders, join_rounds=args.join_rounds)
-    platforms = [
-        Platform(TrustParams(preset=preset, quota_votes_per_clip=args.quota), args.founder_allowance)
-        for preset in args.presets
-    ]
+    platforms = []
+    for preset in args.presets:
+        params = TrustParams(preset=preset, quota_votes_per_clip=quotas.get(preset, quotas.get("")))
+        if args.offer_max_votes is not None:
+            params = replace(params, offer_max_votes=args.offer_max_votes)
+        platforms.append(Platform(params, args.founder_allowance))
     start = time.perf_counter()
     kit = crowd_kit()
     peer = f"crowd-kit {kit} DawidSkene() defaults" if kit else "crowd-kit not installed (no Dawid-Skene row)"

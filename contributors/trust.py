@@ -33,8 +33,9 @@ The rules (DESIGN.md, "The trust engine")
   who seed the crowd before anyone else has recorded). The proposal's rule is 1 vote per clip; at that
   rate a clip, which needs six trustee votes, is validated only if every trustee records six clips for
   each one of theirs validated, and the crowd starves (benchmarks/trust_sim.py: recall 2 %). The ``wilson``
-  preset's default of 8 is the smallest the simulation found that lets validation keep pace with recording
-  (docs/benchmarks.md).
+  preset's default of 13 is the smallest the simulation found that lets validation keep pace with
+  recording in every scenario, 10 % of malicious trustees voting down everything included (a valid clip
+  costs 6 votes when unanimous, 11 with one dissent, 14 with two; docs/benchmarks.md).
 
 The fixed point: keep who still earns it, admit only what is grounded
 --------------------------------------------------------------------
@@ -83,8 +84,10 @@ keeps the most trustees who still earn the status. The first version took the in
 which is smaller than every set on it: the simulation saw a cycle of sets of 9 to 99 trustees end at 8.
 The rule also makes the recompute idempotent on a cycle: started from the chosen set, it walks the same
 cycle and chooses it again. Every evaluation counts towards ``max_iterations``, checked at each ascent;
-past it the current sound set is kept (``capped``; a descent in progress is always finished, as it is
-bounded). Either way the result is *sound*, every status is computed from exactly the reported trustees'
+past it the largest sound set reached so far is kept, by the same choice (``capped``; a descent in
+progress is always finished, as it is bounded; the simulation saw a crowd oscillate for 218 evaluations
+before its cycle closed, and keeping whatever set the cap fell on then turned 133 trustees into 58).
+Either way the result is *sound*, every status is computed from exactly the reported trustees'
 votes, and what may be lost is completeness: a contributor can end with ``trust > min_trust`` yet not be
 a trustee (``exact`` is false). Wrongly admitting a trustee lets their votes validate clips that enter a
 release; wrongly holding one back only delays validation, so the error goes that way.
@@ -100,14 +103,17 @@ Defaults and why
   15 more unanimous valid votes (20/25 gives 0.609), three times what a fresh clip needs. Invalid is tested
   first, so a clearly rejected clip is reported invalid, not discarded; discarded is for the contested or
   near-rejected (9 invalid of 10 gives an invalid bound of 0.596, not enough for invalid: discarded).
-* ``offer_max_votes = 20`` (a rule of the validation queue, not of the engine): a clip still pending after
-  20 counted votes is contested (its share of valid votes sits between about 0.3 and 0.6, where the bound
-  decides nothing) and is no longer offered; it stays pending, out of every release. Offered for ever, such
-  clips drew 39 % of all votes in the simulation's 60 %-lazy crowd (the queue hands the most-voted clip
-  first), and the bad ones among them ended valid once lazy votes tipped their share past 0.64. Twenty
-  votes leave room for a clip with two dissenting votes to be validated (16 of 18 is 0.672).
-* ``max_iterations = 100``: crowds settle in a handful of evaluations; one evaluation over 10 M votes
-  costs about 0.13 s on a 2-core machine, so the cap bounds a pathological input to well under a minute.
+* ``offer_max_votes = 30`` (a rule of the validation queue, not of the engine): a clip still pending after
+  30 counted votes is contested (its share of valid votes sits between about 0.3 and 0.8, where the bound
+  decides nothing yet) and is no longer offered; it stays pending, out of every release. Offered for ever,
+  such clips drew 41 % of all votes in the simulation's 60 %-lazy crowd (the queue hands the most-voted
+  clip first), and the bad ones among them ended valid once lazy votes tipped their share past 0.64. At
+  20 the cap cost too much recall where a tenth of the trustees vote everything down (a good clip there
+  collects about one invalid vote in six: 72 % recall against 81 % at 30); 30 votes validate a clip with
+  up to six dissenting votes (24 of 30 is 0.627).
+* ``max_iterations = 400``: crowds settle in a handful of evaluations, but an oscillating one can take a
+  couple of hundred before its cycle closes (above); one evaluation over 10 M votes costs about 0.13 s on
+  a 2-core machine, so the cap bounds a pathological input to under a minute.
 
 Full and incremental
 --------------------
@@ -149,7 +155,7 @@ NO_AUTHOR = -1  # in ``clip_author``: an imported clip that no contributor submi
 
 PRESETS = ("wilson", "proposal")
 # Votes a trustee may cast per clip they submitted, by preset; argued in the module docstring.
-DEFAULT_QUOTA_VOTES_PER_CLIP = {"wilson": 8.0, "proposal": 1.0}
+DEFAULT_QUOTA_VOTES_PER_CLIP = {"wilson": 13.0, "proposal": 1.0}
 
 
 @dataclass(frozen=True)
@@ -164,9 +170,9 @@ class TrustParams:
     min_votes: int = 1  # floor on counted votes for valid; the bound already needs 6 at z = 1.96
     discard_min_votes: int = 10  # counted votes before a clip can be discarded
     discard_max_score: float = 0.3  # discarded below this bound (10 votes: 5 valid discards, 6 does not)
-    max_iterations: int = 100  # evaluations before the current sound set is kept as it is
+    max_iterations: int = 400  # evaluations before the largest sound set reached so far is kept
     quota_votes_per_clip: float | None = None  # votes per clip submitted; None: the preset's default
-    offer_max_votes: int = 20  # the validation queue stops offering a pending clip with this many counted votes
+    offer_max_votes: int = 30  # the validation queue stops offering a pending clip with this many counted votes
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -383,9 +389,12 @@ class _Crowd:
             raise ValueError(f"vote_valid must be a one-dimensional boolean array, not {valid.dtype}")
         if not len(clip) == len(self.vote_voter) == len(valid):
             raise ValueError("vote_clip, vote_voter and vote_valid must have the same length")
-        # One bincount per evaluation gives both counts: bin 2·clip is valid, 2·clip + 1 invalid.
-        self.vote_key = clip * 2
-        self.vote_key += ~valid
+        # One bincount per evaluation gives both counts: bin 2 + 2·clip is valid, 3 + 2·clip invalid, and
+        # a vote that does not count is multiplied into bin 0 (cheaper than selecting the votes that do).
+        self.vote_bin = clip * 2
+        self.vote_bin += 2
+        self.vote_bin += ~valid
+        self.vote_counted_bin = np.empty_like(self.vote_bin)  # reused by every evaluation
         # Clips by (author + 1, status), so that NO_AUTHOR falls into row 0 and is dropped.
         self.clip_key = (author + 1) * len(ClipStatus)
         self.contributor_total = np.bincount(author + 1, minlength=self.n_contributors + 1)[1:]
@@ -406,8 +415,8 @@ class _State:
 
 def _evaluate(crowd: _Crowd, trustees: NDArray[np.bool_], params: TrustParams) -> _State:
     """Statuses from the votes of ``trustees``, then every contributor's trust."""
-    keys = crowd.vote_key[trustees[crowd.vote_voter]]
-    counts = np.bincount(keys, minlength=2 * crowd.n_clips).reshape(crowd.n_clips, 2)
+    bins = np.multiply(crowd.vote_bin, trustees.take(crowd.vote_voter), out=crowd.vote_counted_bin)
+    counts = np.bincount(bins, minlength=2 * crowd.n_clips + 2)[2:].reshape(crowd.n_clips, 2)
     valid_counted = counts[:, 0]
     counted = valid_counted + counts[:, 1]
     status, score = clip_statuses(valid_counted, counted, params, crowd.clip_fixed)
@@ -426,6 +435,11 @@ def _evaluate(crowd: _Crowd, trustees: NDArray[np.bool_], params: TrustParams) -
         trust = wilson_lower_bounds(valid, valid + invalid + discarded, params.z)
     trust[crowd.founders] = 1.0
     return _State(valid_counted, counted, status, score, valid, invalid, discarded, trust)
+
+
+def _largest(sound_sets: list[NDArray[np.bool_]]) -> NDArray[np.bool_]:
+    """The set with the most trustees; ties go to the greatest packed bits, whatever the list's order."""
+    return max(sound_sets, key=lambda sound: (int(sound.sum()), np.packbits(sound).tobytes()))
 
 
 def trust_recompute(
@@ -470,19 +484,20 @@ def trust_recompute(
             if not (trustees & ~earned).any():
                 break
             trustees = trustees & earned
-        if cycle_resolved or not (earned & ~trustees).any():
-            break  # a fixed point, or the set the cycle rule chose
+        if cycle_resolved or capped or not (earned & ~trustees).any():
+            break  # a fixed point, or the set the cycle rule or the cap chose (evaluated once more)
         key = np.packbits(trustees).tobytes()
         first = seen.get(key)
         if first is not None:
-            trustees = max(history[first:], key=lambda sound: (int(sound.sum()), np.packbits(sound).tobytes()))
+            trustees = _largest(history[first:])
             cycle_resolved = True
             continue  # one more evaluation of the chosen set, which is sound: the descent drops nobody
-        if iterations >= params.max_iterations:
-            capped = True
-            break
         seen[key] = len(history)
         history.append(trustees)
+        if iterations >= params.max_iterations:
+            trustees = _largest(history)
+            capped = True
+            continue
         # Ascent: admit those who earned the status from the votes of this sound, trusted set.
         trustees = trustees | earned
 

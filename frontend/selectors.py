@@ -56,6 +56,7 @@ class Dashboard:
     day_bars: list[Bar]
     quota_left: int
     votes_cast: int
+    votes_per_clip: float
     chart_height: int = 120
 
 
@@ -75,6 +76,7 @@ def dashboard_for(*, contributor: Contributor, days: int = 14) -> Dashboard:
     two charts: clips by status, and clips recorded per day over the last ``days`` days."""
     from django.utils import timezone
 
+    from contributors.conf import trust_params
     from contributors.selectors import clips_of, vote_quota_left
 
     clips = list(clips_of(contributor=contributor))
@@ -95,4 +97,5 @@ def dashboard_for(*, contributor: Contributor, days: int = 14) -> Dashboard:
         day_bars=_bars([(str(d.day), n) for d, n in per_day.items()], width=320, height=120),
         quota_left=vote_quota_left(contributor=contributor),
         votes_cast=contributor.votes_cast.count(),
+        votes_per_clip=trust_params().quota_votes_per_clip,
     )

@@ -10,7 +10,7 @@ import factory
 import numpy as np
 import soundfile as sf
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import identify_hasher, make_password
 from django.utils import timezone
 
 from contributors.models import AssignmentOutcome, Contributor, Prompt, PromptType, ValidationAssignment
@@ -32,6 +32,15 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     password = factory.LazyFunction(_test_password_hash)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """A password given in clear (``user__password="..."``) is hashed, as factory_boy's Password does."""
+        try:
+            identify_hasher(kwargs["password"])
+        except ValueError:
+            kwargs["password"] = make_password(kwargs["password"])
+        return super()._create(model_class, *args, **kwargs)
 
 
 class ContributorFactory(factory.django.DjangoModelFactory):

@@ -90,7 +90,7 @@ def test_a_newcomer_records_eight_clips_is_validated_by_the_demo_founders_and_va
 
     me = newcomer.get("/api/v1/me").json()
     assert me["is_trustee"] and me["trust"] == pytest.approx(0.6756, abs=1e-4)  # 8 valid of 8 decided
-    assert me["quota_left"] == 64  # eight votes per clip recorded
+    assert me["quota_left"] == 104  # thirteen votes per clip recorded
 
     # A demo contributor records a clip; the new trustee is handed it and validates it.
     other = Contributor.objects.get(user__username=demo.SIMULATED[0].username)
@@ -107,5 +107,5 @@ def test_a_newcomer_records_eight_clips_is_validated_by_the_demo_founders_and_va
     assert newcomer.get(offered["clip"]["audio_url"]).status_code == 200
     vote = newcomer.post(f"/api/v1/clips/{offered['clip']['id']}/votes", {"verdict": "valid"}, format="json")
     assert vote.status_code == 201, vote.json()
-    assert vote.json()["quota_left"] == 63
+    assert vote.json()["quota_left"] == 103
     assert trust_check().passed

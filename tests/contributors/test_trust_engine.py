@@ -271,11 +271,11 @@ def test_parameters_are_checked(bad):
 
 
 def test_each_preset_has_its_default_quota_and_an_explicit_quota_wins():
-    assert DEFAULT_QUOTA_VOTES_PER_CLIP == {"wilson": 8.0, "proposal": 1.0}
+    assert DEFAULT_QUOTA_VOTES_PER_CLIP == {"wilson": 13.0, "proposal": 1.0}
     assert TrustParams().preset == "wilson"
-    assert TrustParams().offer_max_votes == 20
-    assert TrustParams().quota_votes_per_clip == 8
-    assert TrustParams(preset="wilson").quota_votes_per_clip == 8
+    assert TrustParams().offer_max_votes == 30
+    assert TrustParams().quota_votes_per_clip == 13
+    assert TrustParams(preset="wilson").quota_votes_per_clip == 13
     assert TrustParams(preset="proposal").quota_votes_per_clip == 1
     for preset in PRESETS:
         assert TrustParams(preset=preset, quota_votes_per_clip=3).quota_votes_per_clip == 3
@@ -393,16 +393,16 @@ def test_only_trustees_votes_count():
 @pytest.mark.parametrize(
     ("preset", "quota", "clips", "cast", "allowance", "expected"),
     [
-        ("wilson", None, 3, 0, 0, 24),  # 8 votes per clip submitted
+        ("wilson", None, 3, 0, 0, 39),  # 13 votes per clip submitted
         ("proposal", None, 3, 0, 0, 3),  # the proposal's 1 vote per clip
         ("wilson", None, 0, 0, 0, 0),
-        ("wilson", None, 3, 10, 0, 14),
+        ("wilson", None, 3, 10, 0, 29),
         ("proposal", None, 3, 2, 0, 1),
-        ("wilson", None, 3, 24, 0, 0),
-        ("wilson", None, 3, 30, 0, 0),  # never negative
+        ("wilson", None, 3, 39, 0, 0),
+        ("wilson", None, 3, 45, 0, 0),  # never negative
         ("proposal", None, 0, 0, 50, 50),  # a founder's allowance, before recording anything
         ("proposal", None, 2, 10, 50, 42),
-        ("wilson", None, 1, 60, 50, 0),
+        ("wilson", None, 1, 63, 50, 0),
         ("wilson", 2.5, 3, 0, 0, 7),  # a fractional quota floors ...
         ("wilson", 2.5, 3, 0, 1, 8),
         ("proposal", 1.5, 1, 0, 0, 1),
@@ -875,20 +875,20 @@ def test_the_cycle_rule_breaks_ties_by_the_packed_bits_wherever_the_cycle_was_en
 
 
 @by_preset
-def test_the_cap_keeps_the_current_sound_set(preset):
+def test_the_cap_keeps_the_largest_sound_set_reached(preset):
     params = TrustParams(preset=preset)
     crowd, a, b, c = generations(preset)
     capped = crowd.recompute(TrustParams(preset=preset, max_iterations=1))
     assert capped.capped
-    assert capped.iterations == 1
+    assert capped.iterations == 2  # the founders, then the chosen set (the same) once more
     assert capped.trustees.tolist() == crowd.members().tolist()  # the founders, sound; a not yet admitted
     assert not capped.exact
     assert capped.contributor_trust[a] > params.min_trust
 
     capped = crowd.recompute(TrustParams(preset=preset, max_iterations=2))
     assert capped.capped
-    assert capped.iterations == 2
-    assert capped.trustees.tolist() == crowd.members(a).tolist()
+    assert capped.iterations == 3
+    assert capped.trustees.tolist() == crowd.members(a).tolist()  # the larger of {founders} and {founders, a}
 
     # It no longer falls back to the founders: the stored set is kept as it is.
     kept = crowd.recompute(TrustParams(preset=preset, max_iterations=1), trustees_before=crowd.members(a, b))
@@ -1122,9 +1122,10 @@ def documented_recompute(crowd: dict) -> Trace:
             cycle = sound_sets[repeat:]
             trustees = max(cycle, key=lambda sound: (int(sound.sum()), np.packbits(sound).tobytes()))
             continue  # evaluated once more: it is sound, the descent drops nobody
-        if iterations >= params.max_iterations:
-            return Trace(trustees, iterations, None, capped=True)
         sound_sets.append(trustees)
+        if iterations >= params.max_iterations:  # the largest sound set reached so far, evaluated once more
+            chosen = max(sound_sets, key=lambda sound: (int(sound.sum()), np.packbits(sound).tobytes()))
+            return Trace(chosen, iterations + 1, None, capped=True)
         trustees = earned  # ascent: admit F(T) \ T
 
 
@@ -1151,9 +1152,9 @@ def assert_sound_and_consistent(crowd: dict, result: TrustResult) -> None:
     if result.capped:
         assert result.iterations >= params.max_iterations
     # The cap is checked at each ascent, so at most max_iterations - 1 evaluations precede the last one; then
-    # a descent (at most one evaluation more than the non-founders) and, after a cycle, the chosen set's.
+    # a descent (at most one evaluation more than the non-founders) and the chosen set's (a cycle or the cap).
     non_founders = int((~founders).sum())
-    assert 1 <= result.iterations <= params.max_iterations + non_founders + 1
+    assert 1 <= result.iterations <= params.max_iterations + non_founders + 2
 
     # Grounded: nobody enters but in an ascent, on the votes of others. Whoever is neither a founder nor in
     # the trustees before, and has no clip that any set of other voters could make valid, is never a trustee.

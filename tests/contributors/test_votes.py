@@ -41,7 +41,7 @@ def client_for(contributor) -> APIClient:
 @pytest.fixture
 def founder():
     founder = FounderFactory()
-    record(founder, 3)  # quota 3 x 8 = 24 votes
+    record(founder, 3)  # quota 3 x 13 = 39 votes
     return founder
 
 
@@ -74,10 +74,10 @@ def test_a_trustee_votes_on_the_assigned_clip_and_the_quota_goes_down(founder, c
     offered = next_clip(client)
     response = vote(client, offered["clip"]["id"])
 
-    assert offered["quota_left"] == 24 and offered["reason"] == ""
+    assert offered["quota_left"] == 39 and offered["reason"] == ""
     assert offered["assignment"]["id"] == ValidationAssignment.objects.get().pk
     assert response.status_code == 201, response.json()
-    assert response.json() == {"clip": clip.pk, "verdict": "valid", "clip_status": "pending", "quota_left": 23}
+    assert response.json() == {"clip": clip.pk, "verdict": "valid", "clip_status": "pending", "quota_left": 38}
     clip.refresh_from_db()
     assert (clip.votes_counted, clip.votes_valid_counted, clip.score) == (1, 1, pytest.approx(0.2065, abs=1e-4))
     assert ValidationAssignment.objects.get().outcome == AssignmentOutcome.VOTED
@@ -135,7 +135,7 @@ def test_a_vote_on_someone_elses_assignment_is_a_409(founder, clip):
     assert next_clip(client_for(founder)) == {
         "clip": None,
         "assignment": None,
-        "quota_left": 24,
+        "quota_left": 39,
         "reason": "queue_empty",
     }
     response = vote(client_for(founder), clip.pk)
@@ -179,7 +179,7 @@ def test_a_trustee_demoted_between_next_and_the_vote_cannot_vote(founder, clip):
 
 def test_quota_reached_between_next_and_the_vote_is_a_429(founder, clip, settings):
     client = client_for(founder)
-    assert next_clip(client)["quota_left"] == 24
+    assert next_clip(client)["quota_left"] == 39
     settings.TRUST = {**settings.TRUST, "QUOTA_VOTES_PER_CLIP": 0}  # an operator lowered the quota
 
     response = vote(client, clip.pk)
@@ -284,7 +284,7 @@ def test_validation_next_assigns_a_pending_clip_the_trustee_may_judge(founder, c
     assert first["clip"]["id"] == clip.pk
     assert first["clip"]["prompt_text"] == clip.prompt.text
     assert audio.status_code == 200
-    assert second == {"clip": None, "assignment": None, "quota_left": 31, "reason": "queue_empty"}
+    assert second == {"clip": None, "assignment": None, "quota_left": 51, "reason": "queue_empty"}
 
 
 def test_a_pending_clip_is_seen_only_by_its_author_staff_and_its_assignee(founder, clip):
@@ -338,7 +338,7 @@ def test_skipping_or_reporting_an_unassigned_clip_is_a_409(founder, clip):
 def test_me_shows_trust_trustee_status_and_quota(founder):
     body = client_for(founder).get("/api/v1/me").json()
 
-    assert (body["trust"], body["is_trustee"], body["quota_left"], body["votes_cast"]) == (1.0, True, 24, 0)
+    assert (body["trust"], body["is_trustee"], body["quota_left"], body["votes_cast"]) == (1.0, True, 39, 0)
 
 
 def test_my_clips_show_their_counted_votes_and_score(clip, founder):
