@@ -501,7 +501,23 @@ def trust_recompute(
         # Ascent: admit those who earned the status from the votes of this sound, trusted set.
         trustees = trustees | earned
 
-    exact = bool(np.array_equal(trustees, crowd.founders | (state.trust > params.min_trust)))
+    return _result(crowd, state, trustees, params, iterations=iterations, cycle_resolved=cycle_resolved, capped=capped)
+
+
+def _result(
+    crowd: _Crowd,
+    state: _State,
+    trustees: NDArray[np.bool_],
+    params: TrustParams,
+    *,
+    iterations: int,
+    cycle_resolved: bool,
+    capped: bool,
+    exact: bool | None = None,
+) -> TrustResult:
+    """The result of ``state``; ``exact`` defaults to whether ``trustees`` are exactly those it makes."""
+    if exact is None:
+        exact = bool(np.array_equal(trustees, crowd.founders | (state.trust > params.min_trust)))
     return TrustResult(
         clip_status=state.status,
         clip_score=state.score,
@@ -541,19 +557,5 @@ def trust_evaluate(
         raise ValueError("counted must have one entry per contributor")
     state = _evaluate(crowd, counted_set, params)
     earned = crowd.founders | (state.trust > params.min_trust)
-    return TrustResult(
-        clip_status=state.status,
-        clip_score=state.score,
-        clip_counted=state.counted.astype(np.int64, copy=False),
-        clip_valid_counted=state.valid_counted.astype(np.int64, copy=False),
-        contributor_trust=state.trust,
-        contributor_valid=state.valid.astype(np.int64, copy=False),
-        contributor_invalid=state.invalid.astype(np.int64, copy=False),
-        contributor_discarded=state.discarded.astype(np.int64, copy=False),
-        contributor_total=crowd.contributor_total,
-        trustees=earned,
-        iterations=1,
-        cycle_resolved=False,
-        capped=False,
-        exact=bool(np.array_equal(earned, counted_set)),
-    )
+    exact = bool(np.array_equal(earned, counted_set))
+    return _result(crowd, state, earned, params, iterations=1, cycle_resolved=False, capped=False, exact=exact)
