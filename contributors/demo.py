@@ -47,6 +47,7 @@ FOUNDER_PROMPTS_EACH = 12  # founders record too: the demo's corpus needs their 
 # as a founder after the seed can still validate (the seed itself spends the earned ones).
 DEMO_FOUNDER_ALLOWANCE = 500
 DEMO_VOTE_ERROR_RATE = 0.05  # simulated trustees misjudge a good clip this often
+DEMO_PENDING_SHARE = 0.25  # of the recordings, left pending by the seed's votes, for a visitor to validate
 
 # Original sentences written for this project (not from TIMIT or any other corpus). Together they hold
 # every ARPAbet phone; each word is in CMUdict.
@@ -297,14 +298,19 @@ def demo_seed(
 def _seed_votes(*, out: Callable[[str], None]) -> int:
     """Trustees validate through the same assignment and vote services as the page: each takes the clip
     the server hands out and judges it (the demo's clips are all good; a few misjudgements are simulated),
-    round after round, until quotas or clips run out. New trustees join as their clips are validated."""
+    round after round, until quotas run out or only ``DEMO_PENDING_SHARE`` of the recordings is left
+    pending for a visitor. New trustees join as their clips are validated."""
     trust_recompute_all(trigger="demo")  # the founders named above become trustees
     rng = np.random.default_rng([DEMO_SEED, 1])
+    pending = Clip.objects.filter(status=ClipStatus.PENDING, status_fixed=False)
+    leave = int(DEMO_PENDING_SHARE * pending.count())
     cast = 0
     progress = True
-    while progress:
+    while progress and pending.count() > leave:
         progress = False
         for trustee in Contributor.objects.filter(is_trustee=True).order_by("id"):
+            if pending.count() <= leave:
+                break
             offer = validation_assign(trustee=trustee)
             if offer.clip is None:
                 continue
