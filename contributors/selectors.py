@@ -123,13 +123,16 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
     top = eligible.order_by("-votes_counted").values_list("votes_counted", flat=True).first()
     if top is None:
         return None
-    level = (
-        eligible.filter(votes_counted=top).select_related("prompt").select_for_update(skip_locked=True, of=("self",))
-    )
+    locking = eligible.select_related("prompt").select_for_update(skip_locked=True, of=("self",))
+    level = locking.filter(votes_counted=top)
     start = new_queue_key()
     candidates = list(level.filter(queue_key__gte=start).order_by("queue_key")[:_PICK_AMONG])
     if len(candidates) < _PICK_AMONG:  # wrap round to the smallest keys
         candidates += level.filter(queue_key__lt=start).order_by("queue_key")[: _PICK_AMONG - len(candidates)]
+    if not candidates:
+        # Every clip at that count is being handed to someone else right now: the next most-voted ones.
+        candidates = list(locking.order_by("-votes_counted", "queue_key")[:_PICK_AMONG])
+        candidates = [clip for clip in candidates if clip.votes_counted == candidates[0].votes_counted]
     return secrets.choice(candidates) if candidates else None
 
 
