@@ -42,7 +42,17 @@ class SubmissionResultInline(admin.TabularInline):
     model = SubmissionResult
     extra = 0
     can_delete = False
-    fields = ["release", "succeeded", "failure_code", "per_hidden", "per_public", "parameters", "depth", "rtf_median"]
+    fields = [
+        "release",
+        "succeeded",
+        "failure_code",
+        "failure_detail",
+        "per_hidden",
+        "per_public",
+        "parameters",
+        "depth",
+        "rtf_median",
+    ]
     readonly_fields = fields
 
 

@@ -149,10 +149,19 @@ class Submission(models.Model):
     decoder = models.CharField(max_length=16, choices=SubmissionDecoder.choices, default=SubmissionDecoder.GREEDY)
     status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
     failure_code = models.CharField(max_length=64, blank=True)
-    failure_message = models.TextField(blank=True)
+    failure_message = models.TextField(
+        blank=True, help_text="What the submitter reads: a fixed sentence per code (details only for public probes)."
+    )
+    failure_detail = models.TextField(
+        blank=True, help_text="Operators only (admin): the full detail, which may name hidden utterances."
+    )
     is_baseline = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed the evaluation.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="The evaluating worker's last sign of life; a stale one is reaped."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Evaluations started (re-queued ones count).")
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -179,6 +188,7 @@ class SubmissionResult(models.Model):
     succeeded = models.BooleanField(default=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.TextField(blank=True)
+    failure_detail = models.TextField(blank=True, help_text="Operators only (admin).")
     # Hidden test split: PER on the 39 phones (silence not scored), with its counts.
     per_hidden = models.FloatField(null=True, blank=True)
     reference_phones = models.PositiveIntegerField(default=0, help_text="N: reference phones scored.")

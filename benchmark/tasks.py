@@ -14,13 +14,30 @@ def release_build(release_id: int) -> str | None:
     return None if release is None else release.status
 
 
+BUSY_RETRY_SECONDS = 30
+
+
 @shared_task(name="benchmark.tasks.submission_evaluate", acks_late=True)
 def submission_evaluate(submission_id: int, release_id: int | None = None) -> str | None:
-    """Evaluate a submission in the sandbox; a redelivery on a finished submission is a no-op."""
+    """Evaluate a submission in the sandbox (queue ``eval``); a redelivery on a finished submission is a no-op.
+    While the same account has another evaluation running, the task is sent again in 30 s."""
+    from benchmark.services.submissions import EvaluationBusy
     from benchmark.services.submissions import submission_evaluate as evaluate
 
-    submission = evaluate(submission_id=submission_id, release_id=release_id)
+    try:
+        submission = evaluate(submission_id=submission_id, release_id=release_id)
+    except EvaluationBusy:
+        submission_evaluate.apply_async((submission_id, release_id), countdown=BUSY_RETRY_SECONDS)
+        return "waiting"
     return None if submission is None else submission.status
+
+
+@shared_task(name="benchmark.tasks.submissions_reap")
+def submissions_reap() -> dict[str, int]:
+    """Periodic: re-queue or fail submissions whose worker went silent; remove dead workers' temp folders."""
+    from benchmark.services.submissions import submissions_reap as reap
+
+    return reap()
 
 
 @shared_task(name="benchmark.tasks.submissions_reevaluate", acks_late=True)

@@ -3,9 +3,18 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _sweep_evaluation_folders(**kwargs) -> None:
+    """Test audio a killed worker left in the temp directory (``eval-<pid>-*`` of a dead pid) goes at start."""
+    from benchmark.evaluation.sandbox import sweep_temp_folders
+
+    sweep_temp_folders()

@@ -305,10 +305,12 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (
     Queue("default", Exchange("default"), routing_key="default"),
     Queue("gpu", Exchange("gpu"), routing_key="gpu"),
+    # Leaderboard evaluations: their own queue and workers, so a submission never delays clip work or training.
+    Queue("eval", Exchange("eval"), routing_key="eval"),
 )
 CELERY_TASK_ROUTES = {
     "training.tasks.*": {"queue": "gpu"},
-    "benchmark.tasks.submission_*": {"queue": "gpu"},
+    "benchmark.tasks.submission_evaluate": {"queue": "eval"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -322,6 +324,8 @@ CELERY_BEAT_SCHEDULE = {
     "clips-analyse-missing": {"task": "contributors.tasks.clips_analyse_missing", "schedule": 900.0},
     # The backstop for the incremental path after each vote.
     "trust-recompute": {"task": "contributors.tasks.trust_recompute", "schedule": 3600.0},
+    # Submissions whose evaluating worker died: re-queued or failed; dead workers' temp folders removed.
+    "submissions-reap": {"task": "benchmark.tasks.submissions_reap", "schedule": 60.0},
 }
 
 LOGGING = {
@@ -346,8 +350,14 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["downloads"] = env_str("THROTTLE_DOWNLO
 # The largest ONNX file accepted; its request gets a body cap 1 MB above it (core.middleware, by path).
 SUBMISSION_MAX_BYTES = env_int("SUBMISSION_MAX_BYTES", 200 * 1024 * 1024)
 UPLOAD_MAX_BODY_BYTES_BY_PATH = {"/api/v1/submissions/": SUBMISSION_MAX_BYTES + 1024 * 1024}
-# Submissions a user may make per UTC day; failed and cancelled ones give their place back.
+# Submissions a user may make per UTC day; failed ones count (unless the platform was at fault), cancelled
+# ones give their place back.
 SUBMISSION_DAILY_QUOTA = env_int("SUBMISSION_DAILY_QUOTA", 3)
+# A running evaluation beats this often; one silent for the stale time is re-queued by the reaper, or failed
+# (eval_worker_lost, no quota cost) once it has been started this many times.
+SUBMISSION_HEARTBEAT_SECONDS = env_int("SUBMISSION_HEARTBEAT_SECONDS", 10)
+SUBMISSION_HEARTBEAT_STALE_SECONDS = env_int("SUBMISSION_HEARTBEAT_STALE_SECONDS", 120)
+SUBMISSION_MAX_ATTEMPTS = env_int("SUBMISSION_MAX_ATTEMPTS", 2)
 # benchmark.evaluation.sandbox.SandboxLimits for each evaluation (keys are its field names).
 SUBMISSION_SANDBOX = {
     "memory_bytes": env_int("SUBMISSION_SANDBOX_MEMORY_BYTES", 4 * 1024**3),

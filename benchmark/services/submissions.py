@@ -2,21 +2,31 @@
 
 ``submission_create`` checks the file statically, takes a place in the submitter's daily quota under a lock on
 their user row (so parallel uploads cannot overrun it), stores the file and the row together and enqueues the
-evaluation after commit. ``submission_evaluate`` is the worker's side: it claims the row, runs the model on the
-hidden test split (and the public one) in the sandbox, decodes greedily, scores PER with S/D/I outside the
-sandbox, and records a :class:`SubmissionResult`; a refusal is recorded on the row, never raised to the worker.
+evaluation after commit. ``submission_evaluate`` is the worker's side: it claims the row (one running evaluation
+per account), runs the model first on public probe inputs (silence, a tone, a public test clip), then on the hidden
+test split (and the public one) in the sandbox, where inference, the frame-count check, decoding and the graph
+metrics all run under duration-scaled limits; it scores PER with S/D/I in the parent (labels never enter the
+sandbox) and records a :class:`SubmissionResult`. A refusal is recorded on the row, never raised to the worker.
+
+What a submitter reads about a failure is a stable code and a fixed sentence per code: nothing derived from hidden
+audio (utterance ids, lengths, shapes, runtime text). The full detail goes to ``failure_detail``, for operators.
+Failures on the probes are public and come back in detail. Failed evaluations count towards the daily quota unless
+the platform was at fault (``PLATFORM_FAULTS``). A running evaluation beats a heartbeat; ``submissions_reap``
+re-queues (or, after ``SUBMISSION_MAX_ATTEMPTS``, fails) a submission whose worker went silent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import logging
+import math
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,13 +39,18 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from benchmark import exports
 from benchmark.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
-from benchmark.evaluation.decoding import decode_greedy, decode_hmm_bigram, hmm_bigram_decoder
-from benchmark.evaluation.metrics import graph_metrics
-from benchmark.evaluation.sandbox import SandboxLimits, run_sandboxed
+from benchmark.evaluation.sandbox import (
+    Cancelled,
+    SandboxLimits,
+    evaluation_folder,
+    run_sandboxed,
+    sweep_temp_folders,
+)
 from benchmark.exports import ReleaseEntry
 from benchmark.models import (
     Release,
@@ -54,14 +69,46 @@ from training.ml.score import ErrorCounts, corpus_counts
 logger = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-CLAIM_STALE_AFTER = timedelta(hours=2)  # a claim older than this is taken to be a dead worker's
 CLASSES = {
     SubmissionDecoder.GREEDY: len(INVENTORY),
     SubmissionDecoder.GREEDY_CTC: len(INVENTORY) + 1,
     SubmissionDecoder.HMM_BIGRAM: len(INVENTORY),
 }
-Decode = Callable[[list[np.ndarray]], list[list[str]]]
 QUOTA_STATUSES = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING, SubmissionStatus.SUCCEEDED)
+# What a submitter reads for each evaluation failure: fixed, so that nothing about the hidden split can leak.
+FAILURE_SENTENCES = {
+    "eval_load_failed": "onnxruntime could not load the model.",
+    "eval_runtime_error": "onnxruntime stopped with an error while running the model.",
+    "eval_output_shape": "the output's shape does not match the specification ([1, frames, classes]).",
+    "eval_output_frames": "the output has more frames than the specification allows (ceil(samples / 160) + 8).",
+    "eval_output_not_finite": "the output holds NaN or infinite values.",
+    "eval_memory": "the model needs more memory than the evaluation allows.",
+    "eval_cpu_time": "the model or its decoding used up its CPU-time limit, which scales with the audio's duration.",
+    "eval_timeout": "the evaluation ran past its wall-clock limit, which scales with the audio's duration.",
+    "eval_file_size": "the evaluation tried to write more than its file limit.",
+    "eval_crashed": "the evaluation process stopped unexpectedly.",
+    "eval_internal_error": "the platform failed to evaluate the model; this does not count towards your quota.",
+    "eval_worker_lost": "the worker evaluating the model was lost; this does not count towards your quota.",
+    "release_unavailable": "there is no ready release to evaluate on; this does not count towards your quota.",
+    "release_no_hidden_split": "the release has no hidden test split; this does not count towards your quota.",
+    "submission_file_changed": "the stored model does not match its checksum; this does not count towards your quota.",
+}
+GENERIC_FAILURE = "the evaluation failed."
+# Failures that are not the submitter's doing: they give the quota place back.
+PLATFORM_FAULTS = frozenset(
+    {
+        "eval_internal_error",
+        "eval_worker_lost",
+        "release_unavailable",
+        "release_no_hidden_split",
+        "submission_file_changed",
+    }
+)
+PROBE_SECONDS = 1.0
+
+
+def failure_sentence(code: str) -> str:
+    return f"{code}: {FAILURE_SENTENCES.get(code, GENERIC_FAILURE)}"
 
 
 # --- creating -----------------------------------------------------------------------------------------------------
@@ -92,9 +139,10 @@ def _day_start() -> datetime:
 
 
 def submission_quota_left(*, user) -> int:
-    used = Submission.objects.filter(
-        submitter=user, created_at__gte=_day_start(), status__in=QUOTA_STATUSES, is_baseline=False
-    ).count()
+    """Today's places left: live and succeeded submissions take one, and so do failed ones unless the platform
+    was at fault; cancelled ones give theirs back."""
+    counted = Q(status__in=QUOTA_STATUSES) | (Q(status=SubmissionStatus.FAILED) & ~Q(failure_code__in=PLATFORM_FAULTS))
+    used = Submission.objects.filter(counted, submitter=user, created_at__gte=_day_start(), is_baseline=False).count()
     return max(0, settings.SUBMISSION_DAILY_QUOTA - used)
 
 
@@ -170,13 +218,14 @@ def _enqueue(submission_id: int, release_id: int | None = None) -> None:
 
 
 def submission_cancel(*, user, submission_id: int) -> Submission:
-    """A queued submission of ``user`` is cancelled and gives its quota place back; anything else is a 409."""
+    """A queued or running submission of ``user`` is cancelled and gives its quota place back (a running one's
+    sandbox is killed at the evaluation's next heartbeat); a finished one is a 409."""
     with transaction.atomic():
         submission = submission_get_owned(user=user, submission_id=submission_id, lock=True)
-        if submission.status != SubmissionStatus.QUEUED:
+        if submission.status not in (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING):
             raise ServiceError(
                 "submission_not_cancellable",
-                f"The submission is {submission.status}; only a queued one can be cancelled.",
+                f"The submission is {submission.status}; only a queued or running one can be cancelled.",
                 status_code=409,
             )
         submission.status = SubmissionStatus.CANCELLED
@@ -194,6 +243,10 @@ def submission_get_owned(*, user, submission_id: int, lock: bool = False) -> Sub
 
 
 # --- evaluating ---------------------------------------------------------------------------------------------------
+class EvaluationBusy(Exception):
+    """The submitter already has an evaluation running: this one waits (the task retries it later)."""
+
+
 @dataclass
 class Scored:
     counts: ErrorCounts
@@ -201,20 +254,12 @@ class Scored:
     frames: int
 
 
-def _score(entries: list[ReleaseEntry], log_probs: dict[str, np.ndarray], *, decode: Decode) -> Scored:
+def _score(entries: list[ReleaseEntry], hypotheses: dict[str, list[str]], frames: dict[str, int]) -> Scored:
+    """PER of the sandbox's decoded phones against the labels, which never leave this process. The hypotheses
+    are bounded by the sandbox's frame check (at most ceil(samples / 160) + slack phones each)."""
     references = [[p for word in e.phones for p in word] for e in entries]
-    hypotheses = decode([log_probs[e.utt_id] for e in entries])
-    frames = sum(int(log_probs[e.utt_id].shape[0]) for e in entries)
-    return Scored(corpus_counts(references, hypotheses), len(entries), frames)
-
-
-def _decoder_for(decoder: str, train: list[ReleaseEntry]) -> Decode:
-    """The submission's declared decoder as a function of a batch of utterances' log-probabilities."""
-    if decoder == SubmissionDecoder.HMM_BIGRAM:
-        hmm = hmm_bigram_decoder([e.phones for e in train])
-        return lambda batch: decode_hmm_bigram(hmm, batch)
-    ctc = decoder == SubmissionDecoder.GREEDY_CTC
-    return lambda batch: [decode_greedy(lp, ctc=ctc) for lp in batch]
+    decoded = [hypotheses[e.utt_id] for e in entries]
+    return Scored(corpus_counts(references, decoded), len(entries), sum(int(frames[e.utt_id]) for e in entries))
 
 
 def _waveform(name: str) -> np.ndarray:
@@ -230,8 +275,18 @@ def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
         return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]
 
 
+def _stale_after() -> timedelta:
+    return timedelta(seconds=getattr(settings, "SUBMISSION_HEARTBEAT_STALE_SECONDS", 120))
+
+
+def _is_live(submission: Submission, now: datetime) -> bool:
+    beat = submission.heartbeat_at or submission.started_at
+    return beat is not None and now - beat < _stale_after()
+
+
 def _claim(submission_id: int, release_id: int | None) -> Submission | None:
-    """The submission, marked running for a first evaluation; None when there is nothing left to do."""
+    """The submission, marked running for a first evaluation; None when there is nothing left to do. Raises
+    :class:`EvaluationBusy` while another submission of the same account is being evaluated."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
         if submission is None:
@@ -242,15 +297,28 @@ def _claim(submission_id: int, release_id: int | None) -> Submission | None:
             if SubmissionResult.objects.filter(submission=submission, release_id=release_id).exists():
                 return None
             return submission
-        stale = submission.started_at is not None and timezone.now() - submission.started_at > CLAIM_STALE_AFTER
-        if submission.status == SubmissionStatus.RUNNING and not stale:
-            return None
+        now = timezone.now()
+        if submission.status == SubmissionStatus.RUNNING and _is_live(submission, now):
+            return None  # a redelivery while a live worker holds it
         if submission.status not in (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING):
             return None  # finished or cancelled: a redelivery does nothing
+        running = Submission.objects.filter(
+            submitter_id=submission.submitter_id, status=SubmissionStatus.RUNNING
+        ).exclude(pk=submission.pk)
+        if any(_is_live(other, now) for other in running):
+            raise EvaluationBusy(submission_id)
         submission.status = SubmissionStatus.RUNNING
-        submission.started_at = timezone.now()
-        submission.save(update_fields=["status", "started_at"])
+        submission.started_at = submission.heartbeat_at = now
+        submission.attempts += 1
+        submission.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
         return submission
+
+
+def _heartbeat(submission_id: int) -> bool:
+    """The evaluation's sign of life; False when the submission is no longer running (cancelled, reaped)."""
+    return bool(
+        Submission.objects.filter(pk=submission_id, status=SubmissionStatus.RUNNING).update(heartbeat_at=timezone.now())
+    )
 
 
 def _sandbox_limits() -> SandboxLimits:
@@ -261,28 +329,65 @@ def _latest_ready_release() -> Release | None:
     return Release.objects.filter(status=ReleaseStatus.READY).order_by("-created_at", "-id").first()
 
 
+class PublicRejection(SubmissionRejected):
+    """A refusal whose message reveals nothing hidden (it came from the public probes): shown as it is."""
+
+
+def probe_waveforms(public: list[ReleaseEntry], release: Release) -> dict[str, np.ndarray]:
+    """Silence, a 440 Hz tone and (where the release has one) its first public test clip."""
+    n = int(PROBE_SECONDS * exports.SAMPLE_RATE)
+    t = np.arange(n, dtype=np.float32) / exports.SAMPLE_RATE
+    probes = {
+        "probe-silence": np.zeros(n, dtype=np.float32),
+        "probe-tone": (0.1 * np.sin(2 * math.pi * 440.0 * t)).astype(np.float32),
+    }
+    if public:
+        probes[public[0].utt_id] = _waveform(f"{release.storage_prefix}/{public[0].audio}")
+    return probes
+
+
 def _run(submission: Submission, release: Release) -> SubmissionResult:
-    """Everything but bookkeeping; raises SubmissionRejected with a code."""
+    """Everything but bookkeeping; raises SubmissionRejected (PublicRejection for a probe's) or Cancelled."""
     started = time.perf_counter()
     hidden = release_hidden_entries(release=release)
     if not hidden:
         raise SubmissionRejected("release_no_hidden_split", f"Release {release.version} has no hidden test split.")
     published = release_public_entries(release=release)
     public = [e for e in published if e.split == "test"]
-    waveforms = {e.utt_id: _waveform(f"{release.private_prefix}/{e.audio}") for e in hidden}
-    waveforms |= {e.utt_id: _waveform(f"{release.storage_prefix}/{e.audio}") for e in public}
-    with tempfile.TemporaryDirectory(prefix="submission-eval-") as folder:
+    train = [e.phones for e in published if e.split == "train"]
+    limits = _sandbox_limits()
+    classes = CLASSES[submission.decoder]
+    tick = (lambda: _heartbeat(submission.pk)) if submission.status == SubmissionStatus.RUNNING else None
+    tick_seconds = getattr(settings, "SUBMISSION_HEARTBEAT_SECONDS", 10)
+    sweep_temp_folders()  # a killed pool process of this host may have left test audio behind
+    with evaluation_folder() as folder:
         model_path = Path(folder) / "model.onnx"
         with submission.file.open("rb") as source, model_path.open("wb") as sink:
             for chunk in iter(lambda: source.read(CHUNK), b""):
                 sink.write(chunk)
         if hashlib.sha256(model_path.read_bytes()).hexdigest() != submission.sha256:
             raise SubmissionRejected("submission_file_changed", "The stored model does not match its checksum.")
-        result = run_sandboxed(model_path, waveforms, classes=CLASSES[submission.decoder], limits=_sandbox_limits())
-        metrics = graph_metrics(model_path)
-    decode = _decoder_for(submission.decoder, [e for e in published if e.split == "train"])
-    hidden_scored = _score(hidden, result.log_probs, decode=decode)
-    public_scored = _score(public, result.log_probs, decode=decode) if public else None
+        common = dict(classes=classes, decoder=submission.decoder, train_transcripts=train, tick=tick)
+        # 1. Public probes, before any hidden audio is read: a failure here reveals nothing and is explained.
+        try:
+            run_sandboxed(
+                model_path,
+                probe_waveforms(public, release),
+                limits=dataclasses.replace(limits, rtf_runs=0),
+                tick_seconds=tick_seconds,
+                **common,
+            )
+        except SubmissionRejected as exc:
+            message = f"{failure_sentence(exc.code)} On a public probe input: {exc.message}"
+            raise PublicRejection(exc.code, message) from exc
+        # 2. The hidden split (and the public test split): failures say only their code's sentence.
+        waveforms = {e.utt_id: _waveform(f"{release.private_prefix}/{e.audio}") for e in hidden}
+        waveforms |= {e.utt_id: _waveform(f"{release.storage_prefix}/{e.audio}") for e in public}
+        result = run_sandboxed(model_path, waveforms, limits=limits, metrics=True, tick_seconds=tick_seconds, **common)
+        del waveforms
+    hidden_scored = _score(hidden, result.hypotheses, result.frames)
+    public_scored = _score(public, result.hypotheses, result.frames) if public else None
+    metrics = result.metrics or {}
     rtf = result.rtf_runs or [0.0]
     return SubmissionResult(
         submission=submission,
@@ -296,9 +401,9 @@ def _run(submission: Submission, release: Release) -> SubmissionResult:
         frames=hidden_scored.frames,
         per_public=public_scored.counts.per if public_scored else None,
         public_reference_phones=public_scored.counts.reference if public_scored else 0,
-        parameters=metrics.parameters,
-        depth=metrics.depth,
-        macs_per_second=metrics.macs_per_second,
+        parameters=metrics.get("parameters"),
+        depth=metrics.get("depth"),
+        macs_per_second=metrics.get("macs_per_second"),
         rtf_median=statistics.median(rtf),
         rtf_min=min(rtf),
         rtf_max=max(rtf),
@@ -309,20 +414,28 @@ def _run(submission: Submission, release: Release) -> SubmissionResult:
 
 def submission_evaluate(*, submission_id: int, release_id: int | None = None) -> Submission | None:
     """Evaluate a submission on ``release_id`` (default: the latest ready release, for its first evaluation).
-    Idempotent: a finished or cancelled submission, or one already scored on that release, is left alone."""
+    Idempotent: a finished or cancelled submission, or one already scored on that release, is left alone.
+    Raises :class:`EvaluationBusy` while the same account has another evaluation running."""
     submission = _claim(submission_id, release_id)
     if submission is None:
         return None
-    release = Release.objects.filter(pk=release_id).first() if release_id is not None else _latest_ready_release()
+    reevaluation = release_id is not None
+    release = Release.objects.filter(pk=release_id).first() if reevaluation else _latest_ready_release()
+    target = release if reevaluation else None
     try:
         if release is None or release.status != ReleaseStatus.READY:
             raise SubmissionRejected("release_unavailable", "There is no ready release to evaluate on.")
         result = _run(submission, release)
+    except Cancelled:
+        logger.info("evaluation of submission %s stopped: it is no longer running (cancelled or reaped)", submission_id)
+    except PublicRejection as exc:
+        _record_failure(submission, target, exc.code, exc.message, exc.message)
     except SubmissionRejected as exc:
-        _record_failure(submission, release if release_id is not None else None, exc.code, exc.message)
+        _record_failure(submission, target, exc.code, failure_sentence(exc.code), exc.message)
     except Exception as exc:  # the worker survives anything a model or its data can do; operators see the log
         logger.exception("evaluation of submission %s failed", submission_id)
-        _record_failure(submission, release if release_id is not None else None, "eval_internal_error", str(exc))
+        code = "eval_internal_error"
+        _record_failure(submission, target, code, failure_sentence(code), f"{type(exc).__name__}: {exc}")
     else:
         _record_success(submission, result)
     submission.refresh_from_db()
@@ -340,18 +453,26 @@ def _record_success(submission: Submission, result: SubmissionResult) -> None:
         if locked.status == SubmissionStatus.RUNNING:
             locked.status = SubmissionStatus.SUCCEEDED
             locked.release = result.release
-            locked.failure_code = locked.failure_message = ""
+            locked.failure_code = locked.failure_message = locked.failure_detail = ""
             locked.finished_at = timezone.now()
-            locked.save(update_fields=["status", "release", "failure_code", "failure_message", "finished_at"])
+            locked.save(
+                update_fields=["status", "release", "failure_code", "failure_message", "failure_detail", "finished_at"]
+            )
 
 
-def _record_failure(submission: Submission, release: Release | None, code: str, message: str) -> None:
+def _record_failure(submission: Submission, release: Release | None, code: str, message: str, detail: str) -> None:
+    """``message`` is what the submitter reads; ``detail`` (which may name hidden utterances) is for operators."""
     with transaction.atomic():
         if release is not None:  # a re-evaluation: the submission keeps its status, the release gets the failure
             SubmissionResult.objects.get_or_create(
                 submission=submission,
                 release=release,
-                defaults={"succeeded": False, "failure_code": code, "failure_message": message[:2000]},
+                defaults={
+                    "succeeded": False,
+                    "failure_code": code,
+                    "failure_message": message[:2000],
+                    "failure_detail": detail[:10_000],
+                },
             )
             return
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
@@ -360,8 +481,46 @@ def _record_failure(submission: Submission, release: Release | None, code: str, 
         locked.status = SubmissionStatus.FAILED
         locked.failure_code = code
         locked.failure_message = message[:2000]
+        locked.failure_detail = detail[:10_000]
         locked.finished_at = timezone.now()
-        locked.save(update_fields=["status", "failure_code", "failure_message", "finished_at"])
+        locked.save(update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"])
+
+
+# --- the reaper ---------------------------------------------------------------------------------------------------
+def submissions_reap() -> dict[str, int]:
+    """Periodic: a running submission whose worker went silent (stale heartbeat) is re-queued, or failed with
+    ``eval_worker_lost`` (no quota cost) after ``SUBMISSION_MAX_ATTEMPTS``; dead workers' temp folders go."""
+    max_attempts = getattr(settings, "SUBMISSION_MAX_ATTEMPTS", 2)
+    now = timezone.now()
+    stale = now - _stale_after()
+    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    requeued = failed = 0
+    candidates = Submission.objects.filter(silent, status=SubmissionStatus.RUNNING).values_list("pk", flat=True)
+    for submission_id in list(candidates):
+        with transaction.atomic():
+            submission = Submission.objects.select_for_update().get(pk=submission_id)
+            if submission.status != SubmissionStatus.RUNNING or _is_live(submission, now):
+                continue
+            if submission.attempts < max_attempts:
+                submission.status = SubmissionStatus.QUEUED
+                submission.heartbeat_at = None
+                submission.save(update_fields=["status", "heartbeat_at"])
+                transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
+                requeued += 1
+            else:
+                code = "eval_worker_lost"
+                submission.status = SubmissionStatus.FAILED
+                submission.failure_code = code
+                submission.failure_message = failure_sentence(code)
+                submission.failure_detail = (
+                    f"No heartbeat since {submission.heartbeat_at}; {submission.attempts} attempts."
+                )
+                submission.finished_at = now
+                submission.save(
+                    update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"]
+                )
+                failed += 1
+    return {"requeued": requeued, "failed": failed, "folders": sweep_temp_folders()}
 
 
 # --- re-evaluation on a new release -------------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def test_celery_is_configured_for_long_idempotent_tasks():
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_prefetch_multiplier == 1
     assert not app.conf.task_always_eager
-    assert {q.name for q in app.conf.task_queues} == {"default", "gpu"}
+    assert {q.name for q in app.conf.task_queues} == {"default", "gpu", "eval"}
     assert app.amqp.router.route({}, "training.tasks.run_train")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "benchmark.tasks.submission_evaluate")["queue"].name == "eval"
     assert app.amqp.router.route({}, "contributors.tasks.clip_analyse")["queue"].name == "default"
     assert settings.CELERY_VISIBILITY_TIMEOUT >= 6 * 3600

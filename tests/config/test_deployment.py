@@ -16,7 +16,7 @@ from django.core.management import get_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-APP_SERVICES = ["migrate", "web", "worker", "gpu-worker", "beat"]
+APP_SERVICES = ["migrate", "web", "worker", "eval-worker", "gpu-worker", "beat"]
 
 
 def test_compose_has_every_service_with_named_volumes():
@@ -45,6 +45,8 @@ def test_the_gpu_worker_reserves_an_nvidia_device_and_takes_only_the_gpu_queue()
     assert COMPOSE["services"]["worker"]["command"][COMPOSE["services"]["worker"]["command"].index("-Q") + 1] == (
         "default"
     )
+    evaluations = COMPOSE["services"]["eval-worker"]["command"]
+    assert evaluations[evaluations.index("-Q") + 1] == "eval"
 
 
 @pytest.mark.parametrize("name", APP_SERVICES)

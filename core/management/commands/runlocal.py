@@ -1,7 +1,8 @@
 """manage.py runlocal: the development web server and a real Celery worker (with beat) together.
 
-One Ctrl-C stops both. The worker consumes both queues, so on a laptop training and evaluation run
-beside normalisation; production runs them as separate services (docker-compose.yml).
+One Ctrl-C stops both. One worker consumes the default and gpu queues, so on a laptop training runs beside
+clip analysis; leaderboard evaluations have a second worker of their own (queue ``eval``, ``--eval-concurrency``),
+so a submission never delays a clip analysis. Production runs them as separate services (docker-compose.yml).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
-    help = "Run the web server on 127.0.0.1:8000 and a Celery worker for the default and gpu queues."
+    help = "Run the web server on 127.0.0.1:8000, a Celery worker for the default and gpu queues and one for eval."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
         parser.add_argument("--concurrency", type=int, default=2)
+        parser.add_argument("--eval-concurrency", type=int, default=1)
 
     def handle(self, *args, **options) -> None:
         # Django's autoreloader re-runs this command in a child with RUN_MAIN set; only the outer
@@ -28,24 +30,27 @@ class Command(BaseCommand):
         if os.environ.get("RUN_MAIN") == "true":
             call_command("runserver", options["addrport"])
             return
+        celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
         worker = subprocess.Popen(
+            [*celery, "--beat", "-Q", "default,gpu", "--concurrency", str(options["concurrency"])]
+        )
+        evaluator = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "--beat",
+                *celery,
+                "-n",
+                "eval@%h",
                 "-Q",
-                "default,gpu",
+                "eval",
                 "--concurrency",
-                str(options["concurrency"]),
-                "--loglevel",
-                "INFO",
+                str(options["eval_concurrency"]),
+                "--prefetch-multiplier",
+                "1",
             ]
         )
-        self.stdout.write(f"Celery worker started (pid {worker.pid}); the site is at http://{options['addrport']}/")
+        self.stdout.write(
+            f"Celery worker started (pid {worker.pid}; evaluations: pid {evaluator.pid}); "
+            f"the site is at http://{options['addrport']}/"
+        )
         # SIGTERM (a process manager, `kill`) stops both as Ctrl-C does, instead of orphaning the worker.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
@@ -53,12 +58,14 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)  # warm shutdown: running tasks finish or are requeued
+            for process in (worker, evaluator):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)  # warm shutdown: running tasks finish or are requeued
+            for process in (worker, evaluator):
                 try:
-                    worker.wait(timeout=30)
+                    process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    worker.kill()
+                    process.kill()
             self.stdout.write("Stopped the web server and the worker.")
 
 
