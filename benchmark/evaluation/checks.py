@@ -9,6 +9,8 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
+from benchmark.evaluation.metrics import count_parameters
+
 # Operators a phone recogniser needs (feature extraction, convolutions, recurrences, attention), from the
 # default ONNX domain. Anything else is refused before it runs; control flow is allowed and bounded by the
 # sandbox's CPU and wall-clock limits instead.
@@ -145,10 +147,26 @@ class CheckedModel:
     parameters: int
 
 
+def _all_graphs(graph: onnx.GraphProto):
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                yield from _all_graphs(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _all_graphs(subgraph)
+
+
 def _has_external_data(model: onnx.ModelProto) -> bool:
-    tensors = list(model.graph.initializer)
-    for node in model.graph.node:
-        tensors += [a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
+    """Any tensor, in the main graph or an If/Loop/Scan body, that points at a file outside the model."""
+    tensors = []
+    for graph in _all_graphs(model.graph):
+        tensors += list(graph.initializer)
+        tensors += [s.values for s in graph.sparse_initializer]
+        for node in graph.node:
+            tensors += [a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
+            tensors += [a.sparse_tensor.values for a in node.attribute if a.type == onnx.AttributeProto.SPARSE_TENSOR]
+            tensors += [t for a in node.attribute for t in a.tensors]
     return any(t.data_location == TensorProto.EXTERNAL or t.external_data for t in tensors)
 
 
@@ -220,7 +238,7 @@ def check_submission(path: Path, limits: SubmissionLimits | None = None) -> Chec
     if output_dims and len(output_dims) != 3:
         raise SubmissionRejected("model_signature", "The output must be [1, frames, classes] log-probabilities.")
     classes = output_dims[2] if output_dims and isinstance(output_dims[2], int) and output_dims[2] > 0 else None
-    parameters = sum(int(_numel(t.dims)) for t in model.graph.initializer)
+    parameters = count_parameters(model)  # every weight tensor, Constant nodes and subgraphs included
     return CheckedModel(
         opset=opset,
         input_name=waveform.name,
@@ -228,10 +246,3 @@ def check_submission(path: Path, limits: SubmissionLimits | None = None) -> Chec
         output_classes=classes,
         parameters=parameters,
     )
-
-
-def _numel(dims) -> int:
-    count = 1
-    for d in dims:
-        count *= int(d)
-    return count

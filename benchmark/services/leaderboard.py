@@ -80,11 +80,24 @@ def leaderboard_rows(*, release: Release | None, sort: str = DEFAULT_SORT) -> li
     return [leaderboard_row(r, i) for i, r in enumerate(leaderboard_results(release=release, sort=sort), 1)]
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value):
+    """A text cell that a spreadsheet would read as a formula gets a leading ``'``; anything else is unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def leaderboard_csv(rows: list[dict]) -> str:
+    """Text columns are neutralised against formula injection; numbers (a negative one too) stay numbers."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    # RFC 4180's CRLF: with "\r" in the line terminator, a cell holding a carriage return is quoted too.
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: csv_safe(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
 
 
