@@ -13,7 +13,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from benchmark.exports import ReleaseEntry
+from benchmark.exports import ReleaseEntry, scored_entries
 from contributors.services.prompt_selection import DIPHONES_POSSIBLE, diphones_of
 from core.phones import PHONES
 from core.splits import SPLITS
@@ -27,6 +27,25 @@ def _group(value: str, withheld: bool) -> str:
     return WITHHELD if withheld else (value or NOT_GIVEN)
 
 
+def _small_cells_withheld(counts: Counter[str], minimum: int) -> dict[str, int]:
+    """One split's speakers per value with every group under ``minimum`` speakers folded into ``withheld``; while
+    the withheld count is itself under the minimum (so that it could be worked out from the others), the next
+    smallest group is folded in too. "not given" is no group and stays. A split of fewer than ``minimum``
+    speakers (a small hidden split) is thus published as one count, all withheld."""
+    groups = {v: n for v, n in counts.items() if v not in (WITHHELD, NOT_GIVEN)}
+    folded = counts.get(WITHHELD, 0)
+    for value, n in sorted(groups.items(), key=lambda item: (item[1], item[0])):
+        if n < minimum or 0 < folded < minimum:
+            folded += n
+            del groups[value]
+    out = dict(groups)
+    if counts.get(NOT_GIVEN):
+        out[NOT_GIVEN] = counts[NOT_GIVEN]
+    if folded:
+        out[WITHHELD] = folded
+    return dict(sorted(out.items()))
+
+
 def release_facts(
     entries: Sequence[ReleaseEntry],
     *,
@@ -34,8 +53,10 @@ def release_facts(
     version: str,
     min_group_speakers: int,
     trust: Mapping[str, Any],
+    hidden: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The datasheet's numbers for every split (hidden included, as counts only)."""
+    """The datasheet's numbers for every split (hidden included, as counts only). ``hidden`` describes the hidden
+    split (formed or not, and why) as the release builder decided it."""
     grouped: dict[str, list[ReleaseEntry]] = defaultdict(list)
     for e in entries:
         grouped[e.split].append(e)
@@ -54,10 +75,9 @@ def release_facts(
             "sentences": len(sentences[split]),
         }
         demographics[split] = {
-            attr: dict(
-                sorted(
-                    Counter(_group(getattr(e, attr), e.speaker_id in withheld[attr]) for e in speakers.values()).items()
-                )
+            attr: _small_cells_withheld(
+                Counter(_group(getattr(e, attr), e.speaker_id in withheld[attr]) for e in speakers.values()),
+                min_group_speakers,
             )
             for attr in DEMOGRAPHICS
         }
@@ -75,6 +95,8 @@ def release_facts(
     overlap = {f"{a}-{b}": len(sentences[a] & sentences[b]) for a, b in combinations(SPLITS, 2)}
     test_items = grouped.get("test", [])
     in_train = sum(1 for e in test_items if e.prompt_id in sentences["train"])
+    scored_test = scored_entries(test_items)
+    scored_in_train = sum(1 for e in scored_test if e.prompt_id in sentences["train"])
     public = [e for e in entries if e.split != "hidden"]
     phone_counts = Counter(p for e in public for w in e.phones for p in w)
     votes = [e.votes_counted for e in entries]
@@ -94,7 +116,11 @@ def release_facts(
             "shared_sentences": overlap,
             "test_clips_with_train_sentence": in_train,
             "test_clips": len(test_items),
+            "scored_test_clips": len(scored_test),
+            "scored_test_clips_with_train_sentence": scored_in_train,
+            "shared_prompt_clips": len(entries) - len(scored_entries(entries)),
         },
+        "hidden_split": dict(hidden) if hidden is not None else {"formed": bool(grouped.get("hidden"))},
         "votes": {
             "clips_with_votes": sum(1 for v in votes if v),
             "mean_votes": round(statistics.fmean(votes), 2) if votes else 0.0,
@@ -122,6 +148,26 @@ CITATION = """@misc{{openphone-{version},
 }}"""
 
 
+def _hidden_paragraph(facts: Mapping[str, Any]) -> str:
+    hidden = facts.get("hidden_split") or {}
+    minimum = hidden.get("min_speakers", facts["min_group_speakers"])
+    rule = (
+        "The hidden split is drawn only from speakers recorded on the platform, never from an imported corpus "
+        "(those are public elsewhere: their speakers could be matched by sentence text)."
+    )
+    if hidden.get("formed", True):
+        return (
+            f"{rule} It has at least {minimum} speakers; its demographics are shown only for groups of {minimum} "
+            "or more."
+        )
+    held = hidden.get("held_back_speakers", 0)
+    return (
+        f"{rule} **This release has no hidden split**: it has fewer than {minimum} eligible platform speakers for "
+        "one, so its leaderboard ranks on the public `test` split, which is **not blind**."
+        + (f" {held} speakers placed in hidden by an earlier release are held back from this one." if held else "")
+    )
+
+
 def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str, Any] | None) -> str:
     """The datasheet as Markdown, placed at the root of the release as README.md."""
     version = facts["version"]
@@ -139,6 +185,8 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "",
         "Splits are speaker-disjoint. `hidden` is never published: its audio and labels stay on the platform and "
         "score the leaderboard; only its counts appear here. A speaker keeps their split in every later release.",
+        "",
+        _hidden_paragraph(facts),
         "",
         "## Formats",
         "",
@@ -187,6 +235,11 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "",
         f"{overlap['test_clips_with_train_sentence']} of {overlap['test_clips']} test clips read a sentence that "
         "also occurs in train (shared prompts are read by everyone, as TIMIT's SA sentences).",
+        "",
+        "As TIMIT's recipes do with SA, the leaderboard scores no clip of a shared prompt (their `prompt_type` is "
+        "`shared` in `manifest.jsonl`) and its phone bigram is estimated without them; they stay in the files. "
+        f"Without them, {overlap.get('scored_test_clips_with_train_sentence', 0)} of "
+        f"{overlap.get('scored_test_clips', 0)} scored test clips read a sentence that also occurs in train.",
         "",
         "## Validation",
         "",

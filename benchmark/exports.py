@@ -20,6 +20,7 @@ SAMPLE_RATE = 16_000
 PARQUET_SHARD_BYTES = 500 * 1024 * 1024
 PARQUET_ROW_GROUP = 100
 KALDI_GENDERS = {"female": "f", "male": "m"}
+SHARED_PROMPT_TYPE = "shared"  # contributors.models.PromptType.SHARED (a plain string: no Django here)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,19 @@ class ReleaseEntry:
         if data["alignment"] is None:
             del data["alignment"]
         return data
+
+
+def scored_entries(entries: Iterable[ReleaseEntry]) -> list[ReleaseEntry]:
+    """The entries a PER is computed on and the phone bigram is estimated from: TIMIT's protocol drops the shared
+    sentences (its SA; Kaldi's ``-not -iname 'SA*'``), which every speaker reads, so that no scored test sentence
+    is one that every train speaker read. They stay in the released files, as TIMIT ships its SA files."""
+    return [e for e in entries if e.prompt_type != SHARED_PROMPT_TYPE]
+
+
+def bigram_transcripts(entries: Iterable[ReleaseEntry]) -> list[list[list[str]]]:
+    """Per-word phones of the train split's entries without the shared prompts: what the leaderboard's
+    ``hmm_bigram`` decoder estimates its phone bigram from (``evaluation.decoding.hmm_bigram_decoder``)."""
+    return [[list(w) for w in e.phones] for e in scored_entries(entries) if e.split == "train"]
 
 
 def entry_from_json(data: dict) -> ReleaseEntry:

@@ -10,6 +10,15 @@ Plain Python, no Django: the release builder and `training.ml` (before releases 
 * **Balanced.** New speakers are placed stratum by stratum (gender, children or adults, accent): each goes
   to the split furthest below its target share *within that stratum*, counting the speakers already
   there, so every split gets its share of women, men, children and accents where the numbers allow.
+* **Hidden only from eligible speakers.** ``hidden_eligible`` names the speakers who may be hidden (the release
+  builder passes those recorded on the platform: an imported corpus is public elsewhere, so its speakers can be
+  recognised by matching sentence texts). Nobody else is placed in hidden, and a speaker an earlier release made
+  hidden who is no longer eligible is placed again among the public splits.
+* **A hidden split of at least ``min_hidden`` speakers, or none.** When the balanced placement leaves hidden
+  under ``min_hidden``, new eligible speakers (train's first, in keyed order) are moved in, as long as hidden
+  stays at most half of all speakers; otherwise the new speakers placed in hidden go to the public splits, and
+  ``hidden_split_formed`` tells the caller that the release has no hidden split (any speaker an earlier release
+  made hidden keeps that split and is held back by the caller, never published).
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test", "hidden")
@@ -25,6 +34,7 @@ PUBLIC_SPLITS: tuple[str, ...] = ("train", "dev", "test")
 # About 95 / 10 / 10 / 10 of 125 speakers: TIMIT's proportions, with a hidden test set beside the public one.
 DEFAULT_FRACTIONS: Mapping[str, float] = {"train": 0.76, "dev": 0.08, "test": 0.08, "hidden": 0.08}
 CHILD_AGE_BANDS = frozenset({"0-12"})
+HIDDEN_MAX_SHARE = 0.5  # a hidden split topped up to its minimum never takes more than this share of speakers
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,11 @@ def assign_splits(
     key: bytes,
     previous: Mapping[str, str] | None = None,
     fractions: Mapping[str, float] = DEFAULT_FRACTIONS,
+    hidden_eligible: Collection[str] | None = None,
+    min_hidden: int = 0,
 ) -> dict[str, str]:
-    """speaker id -> split for every speaker given. Raises ValueError on a bad split name or fractions."""
+    """speaker id -> split for every speaker given. Raises ValueError on a bad split name or fractions.
+    ``hidden_eligible`` None: everyone may be hidden."""
     _check_fractions(fractions)
     previous = previous or {}
     unknown = {s for s in previous.values() if s not in SPLITS}
@@ -66,6 +79,9 @@ def assign_splits(
         raise ValueError(f"unknown splits in previous: {', '.join(sorted(unknown))}")
 
     speakers = list(speakers)
+    eligible = {s.speaker_id for s in speakers} if hidden_eligible is None else set(hidden_eligible)
+    # An earlier hidden placement of a speaker who may not be hidden is not kept: see the module docstring.
+    previous = {sid: split for sid, split in previous.items() if split != "hidden" or sid in eligible}
     assignment: dict[str, str] = {}
     counts: dict[tuple[str, str, str], Counter[str]] = defaultdict(Counter)
     new_by_stratum: dict[tuple[str, str, str], list[SplitSpeaker]] = defaultdict(list)
@@ -89,7 +105,7 @@ def assign_splits(
             # keeps the proportions when strata are tiny (free-text accents), the stratum term balances
             # the big ones. Ties go to the split listed first (train).
             split = max(
-                SPLITS,
+                SPLITS if speaker.speaker_id in eligible else PUBLIC_SPLITS,
                 key=lambda name, n_s=in_stratum, n_a=in_all, here=placed: (
                     fractions[name] * n_s - here[name] + fractions[name] * n_a - overall[name],
                     -SPLITS.index(name),
@@ -98,7 +114,51 @@ def assign_splits(
             assignment[speaker.speaker_id] = split
             placed[split] += 1
             overall[split] += 1
+    _hidden_minimum(
+        assignment, speakers, key=key, previous=previous, eligible=eligible, minimum=min_hidden, fractions=fractions
+    )
     return assignment
+
+
+def _hidden_minimum(
+    assignment: dict[str, str],
+    speakers: list[SplitSpeaker],
+    *,
+    key: bytes,
+    previous: Mapping[str, str],
+    eligible: set[str],
+    minimum: int,
+    fractions: Mapping[str, float],
+) -> None:
+    """Top hidden up to ``minimum`` speakers from the new eligible ones, or move its new speakers out (in place)."""
+    hidden = [sid for sid, split in assignment.items() if split == "hidden"]
+    if len(hidden) >= minimum:
+        return
+    new = [s.speaker_id for s in speakers if s.speaker_id not in previous]
+    candidates = sorted(
+        (sid for sid in new if sid in eligible and assignment[sid] != "hidden"),
+        key=lambda sid: (assignment[sid] != "train", _order_key(key, sid)),
+    )
+    needed = minimum - len(hidden)
+    if len(candidates) >= needed and minimum <= HIDDEN_MAX_SHARE * len(assignment):
+        for sid in candidates[:needed]:
+            assignment[sid] = "hidden"
+        return
+    # No hidden split this time: its new speakers go to the public split furthest below its share.
+    counts = Counter(split for split in assignment.values() if split != "hidden")
+    for sid in sorted((sid for sid in new if assignment[sid] == "hidden"), key=lambda sid: _order_key(key, sid)):
+        total = sum(counts.values()) + 1
+        split = max(
+            PUBLIC_SPLITS,
+            key=lambda name, n=total: (fractions[name] * n - counts[name], -PUBLIC_SPLITS.index(name)),
+        )
+        assignment[sid] = split
+        counts[split] += 1
+
+
+def hidden_split_formed(assignment: Mapping[str, str], *, min_hidden: int) -> bool:
+    """Whether the assignment has a hidden split the release may use (at least ``min_hidden`` speakers)."""
+    return sum(1 for split in assignment.values() if split == "hidden") >= max(min_hidden, 1)
 
 
 def split_counts(assignment: Mapping[str, str]) -> dict[str, int]:

@@ -5,7 +5,9 @@
 - ``hmm_bigram``: Viterbi over 3-state left-to-right phone HMMs (each state emits its phone's log-probability,
   so a phone lasts at least 3 frames) with a phone bigram estimated from the release's training transcripts.
   Its parameters are fixed and published (below and in docs/submission-spec.md), never tuned on test data, so
-  anyone can reproduce a score with ``training.ml.decode`` and the release's train manifest.
+  anyone can reproduce a score with ``training.ml.decode`` and the release's train manifest. The bigram's
+  transcripts are the train split's without the shared prompts (``exports.bigram_transcripts``), as Kaldi's TIMIT recipe
+  leaves out SA.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from benchmark.exports import bigram_transcripts  # noqa: F401  (the bigram's transcripts: see the docstring)
 from core.phones import INVENTORY, SILENCE
 from training.ml.decode import Decoder, DecodeWeights, PhoneBigram
 from training.ml.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
@@ -58,6 +61,7 @@ def training_sequences(transcripts: Sequence[Sequence[Sequence[str]]]) -> list[l
 
 
 def hmm_bigram_decoder(transcripts: Sequence[Sequence[Sequence[str]]]) -> Decoder:
+    """The leaderboard's decoder; ``transcripts`` come from ``bigram_transcripts(release entries)``."""
     loop = torch.full((N_STATES,), float(np.log(HMM_SELF_LOOP)))
     advance = torch.full((N_STATES,), float(np.log1p(-HMM_SELF_LOOP)))
     return Decoder(PhoneBigram.estimate(training_sequences(transcripts)), torch.zeros(N_STATES), loop, advance)

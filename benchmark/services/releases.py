@@ -33,11 +33,11 @@ from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
 from benchmark.packaging import file_sha256, parse_sha256sums, write_sha256sums, write_tar
 from benchmark.selectors import release_clips_valid
-from contributors.models import Clip
+from contributors.models import Clip, Provenance
 from contributors.services.trust import trust_settled
 from core.errors import ServiceError
 from core.phones import INVENTORY
-from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits
+from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +148,7 @@ class _Built:
         self.facts: dict = {}
         self.assignment: dict[str, str] = {}
         self.new_speakers: set[str] = set()
+        self.hidden: dict = {}
         self.timings: dict[str, float] = {}
 
 
@@ -180,6 +181,14 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     if not clips:
         raise ServiceError("release_empty", "There are no valid clips to release.")
     built.assignment, built.new_speakers = _splits_for(clips, release)
+    built.hidden = _hidden_facts(built.assignment)
+    if not built.hidden["formed"]:
+        # Speakers an earlier release made hidden keep that split (never published), but too few of them are
+        # left to score on blind: they are held back from this release altogether.
+        clips = [c for c in clips if built.assignment[c.contributor.speaker_id] != "hidden"]
+        built.assignment = {s: v for s, v in built.assignment.items() if v != "hidden"}
+        if not clips:
+            raise ServiceError("release_empty", "There are no valid clips to release.")
     withheld = _withheld_groups(clips)
     alignments = _read_alignments(release.facts.get("options", {}).get("alignments", ""))
     say(f"{len(clips)} clips from {len(built.assignment)} speakers")
@@ -224,6 +233,7 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         version=release.version,
         min_group_speakers=settings.RELEASE_MIN_GROUP_SPEAKERS,
         trust=getattr(settings, "TRUST", {}),
+        hidden=built.hidden,
     )
     delta = _delta(release, entries_public)
     (public / "DELTA.json").write_text(json.dumps(delta, indent=1, sort_keys=True) + "\n")
@@ -273,26 +283,74 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     return built
 
 
+def _min_hidden_speakers() -> int:
+    """A hidden split has at least as many speakers as the smallest published demographic group (5)."""
+    return max(int(settings.RELEASE_MIN_GROUP_SPEAKERS), 1)
+
+
+def _hidden_eligible(speaker_ids: set[str]) -> set[str]:
+    """Speakers who may be hidden: every clip of theirs (in this release or not) was recorded on the platform.
+    An imported corpus is public elsewhere, so its speakers can be identified by matching sentence texts."""
+    imported = set(
+        Clip.objects.filter(contributor__speaker_id__in=speaker_ids, provenance=Provenance.IMPORTED)
+        .values_list("contributor__speaker_id", flat=True)
+        .distinct()
+    )
+    return speaker_ids - imported
+
+
 def _splits_for(clips: list[Clip], release: Release) -> tuple[dict[str, str], set[str]]:
     """Stable assignment: speakers keep the split an earlier release gave them; new ones are balanced, and their
     split is persisted at once, so that two builds running side by side cannot place a speaker differently
-    (whichever commits first wins, and both read it back)."""
+    (whichever commits first wins, and both read it back).
+
+    Hidden is drawn only from speakers recorded on the platform. A speaker an earlier release made hidden who is
+    no longer eligible (some of their clips are imported) is moved to a public split and the move persisted:
+    their recordings are public elsewhere, so they were never hidden in fact, and publishing them reveals
+    nothing the source corpus does not; a board scored on that earlier hidden split is not blind either way."""
     speakers = {
         c.contributor.speaker_id: SplitSpeaker(
             c.contributor.speaker_id, c.contributor.gender, c.contributor.age_band, c.contributor.accent
         )
         for c in clips
     }
+    eligible = _hidden_eligible(set(speakers))
     previous = dict(SpeakerSplit.objects.filter(speaker_id__in=speakers).values_list("speaker_id", "split"))
-    assignment = assign_splits(speakers.values(), key=settings.RELEASE_SPLIT_KEY.encode(), previous=previous)
+    assignment = assign_splits(
+        speakers.values(),
+        key=settings.RELEASE_SPLIT_KEY.encode(),
+        previous=previous,
+        hidden_eligible=eligible,
+        min_hidden=_min_hidden_speakers(),
+    )
     new = set(speakers) - set(previous)
     SpeakerSplit.objects.bulk_create(
         [SpeakerSplit(speaker_id=s, split=assignment[s], first_release=release) for s in sorted(new)],
         ignore_conflicts=True,
         batch_size=2000,
     )
+    for sid in sorted(s for s, split in previous.items() if split == "hidden" and s not in eligible):
+        logger.warning("release %s: speaker %s moved out of hidden (imported clips)", release.version, sid)
+        SpeakerSplit.objects.filter(speaker_id=sid, split="hidden").update(split=assignment[sid])
     persisted = dict(SpeakerSplit.objects.filter(speaker_id__in=speakers).values_list("speaker_id", "split"))
-    return {s: persisted.get(s, assignment[s]) for s in speakers}, new
+    # A concurrent build may have persisted another placement first: never hidden for an ineligible speaker.
+    final = {s: persisted.get(s, assignment[s]) for s in speakers}
+    return {s: (assignment[s] if v == "hidden" and s not in eligible else v) for s, v in final.items()}, new
+
+
+def _hidden_facts(assignment: Mapping[str, str]) -> dict:
+    minimum = _min_hidden_speakers()
+    formed = hidden_split_formed(assignment, min_hidden=minimum)
+    hidden = sum(1 for v in assignment.values() if v == "hidden")
+    return {
+        "formed": formed,
+        "blind": formed,
+        "speakers": hidden if formed else 0,
+        "held_back_speakers": 0 if formed else hidden,
+        "min_speakers": minimum,
+        "source": "speakers recorded on the platform only",
+        "leaderboard_split": "hidden" if formed else "test",
+    }
 
 
 def _age_group(age_band: str) -> str:

@@ -51,7 +51,7 @@ from benchmark.evaluation.sandbox import (
     run_sandboxed,
     sweep_temp_folders,
 )
-from benchmark.exports import ReleaseEntry
+from benchmark.exports import ReleaseEntry, bigram_transcripts, scored_entries
 from benchmark.models import (
     Release,
     ReleaseStatus,
@@ -349,12 +349,13 @@ def probe_waveforms(public: list[ReleaseEntry], release: Release) -> dict[str, n
 def _run(submission: Submission, release: Release) -> SubmissionResult:
     """Everything but bookkeeping; raises SubmissionRejected (PublicRejection for a probe's) or Cancelled."""
     started = time.perf_counter()
-    hidden = release_hidden_entries(release=release)
+    # TIMIT's protocol: shared prompts (its SA) are neither scored nor in the bigram (exports.scored_entries).
+    hidden = scored_entries(release_hidden_entries(release=release))
     if not hidden:
         raise SubmissionRejected("release_no_hidden_split", f"Release {release.version} has no hidden test split.")
     published = release_public_entries(release=release)
-    public = [e for e in published if e.split == "test"]
-    train = [e.phones for e in published if e.split == "train"]
+    public = scored_entries(e for e in published if e.split == "test")
+    train = bigram_transcripts(published)
     limits = _sandbox_limits()
     classes = CLASSES[submission.decoder]
     tick = (lambda: _heartbeat(submission.pk)) if submission.status == SubmissionStatus.RUNNING else None

@@ -35,7 +35,18 @@ def _speaker_profile(index: int) -> dict[str, str]:
     }
 
 
-def make_corpus(*, speakers: int = 14, clips_each: int = 3, seconds: float = 1.2, seed: int = 0) -> list:
+def make_corpus(
+    *,
+    speakers: int = 14,
+    clips_each: int = 3,
+    seconds: float = 1.2,
+    seed: int = 0,
+    provenance: str = Provenance.RECORDED,
+) -> list:
+    """Contributors with valid clips. By default recorded on the platform (status given, as if the votes had
+    settled), so that a release of them has a hidden split (only platform speakers may be hidden; releases of
+    at least 10 speakers get one of 5); ``provenance=Provenance.IMPORTED`` makes an imported corpus, which
+    contributes no hidden speaker."""
     prompts = [prompt_create(text=t)[0] for t in SENTENCES]
     contributors = []
     for s in range(speakers):
@@ -48,7 +59,7 @@ def make_corpus(*, speakers: int = 14, clips_each: int = 3, seconds: float = 1.2
                 contributor=contributor,
                 prompt_id=prompt.pk,
                 data=data,
-                provenance=Provenance.IMPORTED,
+                provenance=provenance,
                 status=ClipStatus.VALID,
                 analyse_inline=True,
             )

@@ -95,7 +95,9 @@ def test_packages_hold_the_release_and_each_split(release, settings):
 def test_speakers_keep_their_split_and_a_deleted_contributor_is_absent_later(release, corpus, settings):
     first = dict(SpeakerSplit.objects.values_list("speaker_id", "split"))
     assert len(first) == len(corpus)
-    gone = corpus[3]
+    # A public speaker: DELTA.json compares the public manifests only (the corpus is recorded on the platform now,
+    # so 5 of its speakers are hidden and corpus[3] may be one of them).
+    gone = next(c for c in corpus[3:] if first[c.speaker_id] != "hidden")
     gone.user.delete()
     newcomers = make_corpus(speakers=6, clips_each=1, seed=500_000)
     second = build("v2")
