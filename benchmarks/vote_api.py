@@ -1,34 +1,50 @@
-"""Benchmark: the vote API (``POST /api/v1/clips/{id}/votes``) against its floor, ``GET /healthz``, under gunicorn.
+"""Benchmark: validating a clip through the API, ``GET /api/v1/validation/next`` then ``POST
+/api/v1/clips/{id}/votes``, against its floor, ``GET /healthz``, under gunicorn; and the queue's SQL against the
+``ORDER BY random()`` query it replaced.
 
 Usage::
 
-    .venv/bin/python benchmarks/vote_api.py [--requests N] [--clients 1,4,8] [--background-clips N]
-                                            [--database-url URL] [--workers W]
+    .venv/bin/python benchmarks/vote_api.py [--requests N] [--clients 1,4,8] [--pending-clips N]
+                                            [--background-clips N] [--workers W] [--threads T]
+                                            [--database-url URL]
 
 For each ``--clients`` level, that many threads on the same host, each a founding trustee with its own
-token and ``requests.Session``, send ``--requests`` requests in all (default 600), one after another each,
-three ways in turn:
+token and ``requests.Session``, work ``--requests`` votes in all (default 600) as the validation page does,
+one after another each:
 
-1. **floor**: ``GET /healthz``, one ``SELECT 1`` through Django's middleware: what any request that touches
-   the database costs in this stack, the peer the other rows are compared with ("vs floor": req/s over
-   the floor's req/s; "p50 x floor": p50 over the floor's p50).
-2. **next**: ``GET /api/v1/validation/next``, the server's pick of a clip for the trustee (read-only here).
-3. **vote**: ``POST /api/v1/clips/{id}/votes``, each on a distinct pending clip by another contributor,
-   so that no vote is refused (every answer must be 201).
+1. **floor**: first, ``GET /healthz`` as many times: one ``SELECT 1`` through Django's middleware, what any
+   request that touches the database costs in this stack; the peer the other rows are compared with ("vs
+   floor": req/s over the floor's req/s; "p50 x floor": p50 over the floor's p50).
+2. **next**: ``GET /api/v1/validation/next``, the server's pick of a clip for the trustee, recorded as an
+   assignment (the previous one was closed by the vote, so every call picks anew).
+3. **vote**: ``POST /api/v1/clips/{id}/votes`` on the clip just assigned (every answer must be 201), with
+   the verdict the clip's seeded truth gives.
+4. **next + vote**: the pair, one validated clip; its rate is the votes per second.
 
-The workload makes statuses move as they do on the platform: every pending clip already carries 0 to 5
-unanimous votes from other founders (uniformly), so about one vote in six is the sixth and decides the
-clip (valid, or invalid for the 10 % of clips whose votes say so), which re-scores the author's trust.
-Authors sit near the trustee threshold (each has 16 to 22 clips of which 7 to 13 are decided, nearly all
-valid), so some decisions make an author a trustee, or cost one the status, and run the full recompute over
-the whole database, as the incremental path does. ``--background-clips`` (default 20,000) decided clips
-with six votes each by other contributors give that recompute, and every query, a database of some size.
-Each trustee has submitted as many clips as it will vote on (the quota rule). After the run a full
-recompute must change nothing: the incremental path left the database where a recompute puts it.
+The workload is the validation queue as the platform runs it. ``--pending-clips`` (default 25,000)
+pending clips wait, most with no vote yet and ``IN_PROGRESS_PER_LEVEL`` at each of 1 to 5 earlier unanimous
+votes by other founders (the seeders), which the queue serves first (it hands out the clips with the most
+counted votes); a clip's sixth vote decides it (valid, or invalid for the 10 % whose votes say so), which
+re-scores its author's trust. Authors sit near the trustee threshold (each has 5 to 20 decided clips, all
+valid, beside their pending ones), so that some decisions make an author a trustee, or cost one the
+status, and run the full recompute over the whole database under the exclusive trust lock, as the
+incremental path does. ``--background-clips`` (default 20,000) decided clips with six votes each by other
+contributors give that recompute, and every query, a database of some size. The clients' quota is an
+operator's allowance (founders seeding a crowd), so they record nothing that would join the queue. After
+loading, one full recompute makes the stored state a fixed point (``TrustState.exact``), as a live
+database's is, so that votes take the shared lock. After the run a full recompute must change nothing:
+the incremental path left the database where a recompute puts it.
+
+The queue's SQL, in-process on the same data before the run (``--sql-repeats`` each, default 50, for a
+client who has not voted): ``validation_next_for`` (two index walks on the queue index) and, as a second
+peer, the query it replaced (``ORDER BY votes_counted DESC, random() LIMIT 1`` over the eligible pending
+clips, from contributors/selectors.py before the assignments), executed directly.
 
 Rows are inserted directly (``benchmarks/trust_db.py``'s COPY loaders; every clip names one tiny dummy
 audio file: the vote path never reads audio). The vote throttle (120/min by default) is raised for the
-run, as it would stop a benchmark, not a trustee. The script creates a fresh PostgreSQL database
+run, as it would stop a benchmark, not a trustee. gunicorn runs ``--workers`` processes (default 4) of
+``--threads`` threads each (default 2; more than one: the gthread worker, which keeps connections alive);
+both are deployment choices, reported with the results. The script creates a fresh PostgreSQL database
 (``--database-url``) and drops it, and stops gunicorn, even on error.
 """
 
@@ -38,11 +54,13 @@ import argparse
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +85,7 @@ from benchmarks.upload import (  # noqa: E402
     close_django_connections,
     cpu_model,
     django_setup,
-    gunicorn_server,
+    free_port,
     load_average,
     log_tail,
     service_env,
@@ -76,10 +94,15 @@ from benchmarks.upload import (  # noqa: E402
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_vote_api"
 SEED = 20240601
 SEEDERS = 6  # founders whose earlier votes are already on the clips; six unanimous votes decide a clip
-POOL_PER_AUTHOR = 9  # pending clips each author has in the pool the clients vote on
+POOL_PER_AUTHOR = 9  # pending clips each author has in the queue
+IN_PROGRESS_PER_LEVEL = 100  # pending clips with 1, 2, .. 5 earlier votes each; the rest have none
+DECIDED_PER_AUTHOR = (5, 20)  # valid decided clips per author, inclusive: trust near the threshold
 INVALID_FRACTION = 0.1  # clips whose votes say invalid
-WARM_UP = 20  # requests of each kind before the first level, not reported
+BACKGROUND_PER_AUTHOR = 20
+WARM_UP = 20  # pairs before the first level, not reported
 REQUEST_TIMEOUT_S = 60.0
+HEALTH_TIMEOUT_S = 120.0
+PAIR = "next + vote (one validated clip)"
 
 
 @dataclass
@@ -93,6 +116,7 @@ class Row:
     decided: dict[str, int] = field(default_factory=dict)  # vote answers: the clip's status when not pending
     decided_ms: list[float] = field(default_factory=list)  # latencies of the votes that decided their clip
     trustee_flips: int = 0
+    queue_empty: int = 0  # validation/next answers without a clip although clips were pending
 
     @property
     def rate(self) -> float:
@@ -108,10 +132,9 @@ class Plan:
 
     client_ids: list[list[int]]  # per level, the contributor ids of its clients (founders)
     warm_up_client: int
-    pool: list[int]  # pending clips, in the order they are handed out
-    pool_seeded: dict[int, int]  # clip id -> earlier votes on it
-    invalid: set[int]  # pool clips whose votes say invalid
+    invalid: set[int]  # pending clips whose votes say invalid
     authors: list[int]
+    pending: int
     clips: int
     votes: int
 
@@ -119,12 +142,13 @@ class Plan:
 # --- the database ---------------------------------------------------------------------------------
 
 
-def database_load(database_url: str, *, levels: list[int], requests_per_level: int, background: int) -> Plan:
+def database_load(
+    database_url: str, *, levels: list[int], requests_per_level: int, pending: int, background: int
+) -> Plan:
     """Seeders, clients, authors and background contributors, their clips and the earlier votes, by COPY."""
     rng = np.random.default_rng(SEED)
-    pool_size = WARM_UP + requests_per_level * len(levels)
-    n_authors = -(-pool_size // POOL_PER_AUTHOR)
-    n_background_authors = -(-background // 20) if background else 0
+    n_authors = -(-pending // POOL_PER_AUTHOR)
+    n_background_authors = -(-background // BACKGROUND_PER_AUTHOR) if background else 0
     seeders = np.arange(1, SEEDERS + 1)
     next_id = SEEDERS + 1
     client_ids = []
@@ -132,61 +156,58 @@ def database_load(database_url: str, *, levels: list[int], requests_per_level: i
         client_ids.append(list(range(next_id, next_id + clients)))
         next_id += clients
     authors = np.arange(next_id, next_id + n_authors)
-    background_authors = np.arange(authors[-1] + 1, authors[-1] + 1 + n_background_authors)
-    people = np.arange(1, background_authors[-1] + 1 if n_background_authors else authors[-1] + 1)
-    founders = people <= client_ids[-1][-1]
+    background_authors = np.arange(next_id + n_authors, next_id + n_authors + n_background_authors)
+    people = np.arange(1, next_id + n_authors + n_background_authors)
+    founders = people < next_id
+    # The clients' quota: an operator's allowance, with room to spare (a level's votes are spread round-robin).
+    allowance = np.zeros(len(people), dtype=np.int64)
+    allowance[SEEDERS : next_id - 1] = max(WARM_UP, requests_per_level) + 10
 
     clip_author: list[np.ndarray] = []
     clip_seeded: list[np.ndarray] = []  # earlier votes on each clip (6: decided)
     clip_invalid: list[np.ndarray] = []
-    # Pool clips, POOL_PER_AUTHOR per author, 0..5 earlier votes each.
-    pool_author = np.repeat(authors, POOL_PER_AUTHOR)[:pool_size]
-    clip_author.append(pool_author)
-    clip_seeded.append(rng.integers(0, SEEDERS, pool_size))
-    clip_invalid.append(rng.random(pool_size) < INVALID_FRACTION)
-    # Each author's decided clips: 7..13 of them, so that trust (valid - invalid) / clips sits near 0.6.
-    decided = rng.integers(7, 14, n_authors)
+    # The queue: POOL_PER_AUTHOR pending clips per author, IN_PROGRESS_PER_LEVEL of them at each of 1..5
+    # earlier votes, spread over the authors at random.
+    clip_author.append(np.repeat(authors, POOL_PER_AUTHOR)[:pending])
+    seeded = np.zeros(pending, dtype=np.int64)
+    in_progress = rng.permutation(pending)[: IN_PROGRESS_PER_LEVEL * (SEEDERS - 1)]
+    seeded[in_progress] = np.repeat(np.arange(1, SEEDERS), IN_PROGRESS_PER_LEVEL)[: len(in_progress)]
+    clip_seeded.append(seeded)
+    clip_invalid.append(rng.random(pending) < INVALID_FRACTION)
+    # Each author's decided clips, all valid: the Wilson bound of 5 of 5 is 0.566 (one more valid decision
+    # makes a trustee), of 6 to 9 of as many 0.610 to 0.701 (one invalid decision costs the status).
+    decided = rng.integers(DECIDED_PER_AUTHOR[0], DECIDED_PER_AUTHOR[1] + 1, n_authors)
     decided_author = np.repeat(authors, decided)
     clip_author.append(decided_author)
     clip_seeded.append(np.full(len(decided_author), SEEDERS))
-    clip_invalid.append(rng.random(len(decided_author)) < 0.02)
+    clip_invalid.append(np.zeros(len(decided_author), dtype=bool))
     # The background: decided clips by other contributors.
-    background_author = np.repeat(background_authors, 20)[:background]
+    background_author = np.repeat(background_authors, BACKGROUND_PER_AUTHOR)[:background]
     clip_author.append(background_author)
     clip_seeded.append(np.full(len(background_author), SEEDERS))
     clip_invalid.append(rng.random(len(background_author)) < INVALID_FRACTION)
-    # The clients' own clips, unvoted: their quota.
-    quota = [np.repeat(ids, WARM_UP if level == 0 else -(-requests_per_level // len(ids)) + 1)
-             for level, ids in enumerate(client_ids)]  # fmt: skip
-    client_clips = np.concatenate(quota)
-    clip_author.append(client_clips)
-    clip_seeded.append(np.zeros(len(client_clips), dtype=np.int64))
-    clip_invalid.append(np.zeros(len(client_clips), dtype=bool))
 
     authors_all = np.concatenate(clip_author).astype(np.int64)
-    seeded = np.concatenate(clip_seeded).astype(np.int64)
+    seeded_all = np.concatenate(clip_seeded).astype(np.int64)
     invalid = np.concatenate(clip_invalid)
     clip_ids = np.arange(1, len(authors_all) + 1, dtype=np.int64)
-    vote_clip = np.repeat(clip_ids, seeded)
-    vote_voter = seeders[np.arange(len(vote_clip)) - np.repeat(np.cumsum(seeded) - seeded, seeded)]
-    vote_valid = ~np.repeat(invalid, seeded)
+    vote_clip = np.repeat(clip_ids, seeded_all)
+    vote_voter = seeders[np.arange(len(vote_clip)) - np.repeat(np.cumsum(seeded_all) - seeded_all, seeded_all)]
+    vote_valid = ~np.repeat(invalid, seeded_all)
     with loading(database_url) as conn:
-        people_load(conn, ids=people.astype(np.int64), founders=founders, label="bench")
+        people_load(conn, ids=people.astype(np.int64), founders=founders, label="bench", allowance=allowance)
         prompts = clips_load(conn, ids=clip_ids, authors=authors_all, fixed=np.zeros(len(clip_ids), dtype=bool))
         prompts_load(conn, prompts)
         votes_load(conn, clip_ids=vote_clip, voter_ids=vote_voter.astype(np.int64), valid=vote_valid)
         sequences_sync(conn, TABLES)
     vacuum(database_url, TABLES)
 
-    pool = clip_ids[:pool_size]
-    order = rng.permutation(pool_size)  # authors' clips spread over the run, not one author at a time
     return Plan(
         client_ids=client_ids[1:],
         warm_up_client=client_ids[0][0],
-        pool=pool[order].tolist(),
-        pool_seeded=dict(zip(pool.tolist(), seeded[:pool_size].tolist(), strict=True)),
-        invalid={int(c) for c in pool[invalid[:pool_size]]},
+        invalid={int(c) for c in clip_ids[:pending][invalid[:pending]]},
         authors=authors.tolist(),
+        pending=pending,
         clips=len(clip_ids),
         votes=len(vote_clip),
     )
@@ -198,7 +219,7 @@ def tokens_for(contributor_ids: list[int]) -> list[str]:
     from contributors.models import Contributor
 
     users = dict(Contributor.objects.filter(pk__in=contributor_ids).values_list("pk", "user_id"))
-    return [Token.objects.create(user_id=users[pk]).key for pk in contributor_ids]
+    return [Token.objects.get_or_create(user_id=users[pk])[0].key for pk in contributor_ids]
 
 
 def trustees_among(ids: list[int]) -> set[int]:
@@ -207,106 +228,307 @@ def trustees_among(ids: list[int]) -> set[int]:
     return set(Contributor.objects.filter(pk__in=ids, is_trustee=True).values_list("pk", flat=True))
 
 
+# --- the queue's SQL --------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueSql:
+    label: str
+    p50_ms: float
+    p99_ms: float
+    picked: int  # distinct clips among the picks
+
+
+def queue_sql(contributor_id: int, repeats: int) -> list[QueueSql]:
+    """``validation_next_for`` and the query it replaced, each ``repeats`` times for one contributor, on the
+    data as loaded, in-process through the ORM and as their SQL alone (nothing is written: the row locks
+    the new selector takes are rolled back)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from contributors.models import Clip, ClipStatus, Contributor
+    from contributors.selectors import validation_next_for
+
+    contributor = Contributor.objects.get(pk=contributor_id)
+    # contributors/selectors.py before the assignments (bda18be), verbatim but for .first().
+    old = (
+        Clip.objects.filter(status=ClipStatus.PENDING)
+        .exclude(contributor=contributor)
+        .exclude(votes__voter=contributor)
+        .exclude(skips__contributor=contributor)
+        .exclude(reports__reporter=contributor)
+        .select_related("prompt")
+        .order_by("-votes_counted", "?")[:1]
+    )
+    old_sql, old_params = old.query.get_compiler(using="default").as_sql()
+
+    def timed(run: Callable[[], int | None]) -> tuple[float, float, int]:
+        run()  # warm-up
+        latencies, picked = [], set()
+        for _ in range(repeats):
+            began = time.perf_counter()
+            picked.add(run())
+            latencies.append((time.perf_counter() - began) * 1000)
+        return *_p50_p99(latencies), len(picked)
+
+    def old_sql_run() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(old_sql, old_params)
+            return int(cursor.fetchone()[0])
+
+    def new_run() -> int | None:
+        clip = validation_next_for(contributor=contributor, now=timezone.now())
+        return clip.pk if clip else None
+
+    with transaction.atomic():
+        with CaptureQueriesContext(connection) as captured:
+            new_run()
+        new_statements = [query["sql"] for query in captured.captured_queries]
+
+        def new_sql_run() -> int | None:  # the statements one call made (one random start), as sent
+            picked = None
+            with connection.cursor() as cursor:
+                for statement in new_statements:
+                    cursor.execute(statement)
+                    row = cursor.fetchone()
+                    picked = row[0] if row else picked
+            return picked
+
+        rows = [
+            QueueSql("validation_next_for, in-process through the ORM", *timed(new_run)),
+            QueueSql(f"its SQL alone ({len(new_statements)} statements)", *timed(new_sql_run)),
+            QueueSql("peer: ORDER BY votes_counted DESC, random() LIMIT 1, through the ORM",
+                     *timed(lambda: next((clip.pk for clip in old.all()), None))),
+            QueueSql("peer: ORDER BY votes_counted DESC, random() LIMIT 1, its SQL alone", *timed(old_sql_run)),
+        ]  # fmt: skip
+        transaction.set_rollback(True)
+    return rows
+
+
+def _p50_p99(latencies: list[float]) -> tuple[float, float]:
+    return float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], workers: int, threads: int, log_path: Path) -> Iterator[str]:
+    """Start gunicorn (sync workers, or gthread with ``threads`` > 1), wait until /healthz answers, yield its
+    base URL; stop it on the way out."""
+    port = free_port()
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "config.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+    ]
+    if threads > 1:
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base_url, server, log_path)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def wait_healthy(base_url: str, server: subprocess.Popen, log_path: Path) -> None:
+    """Until /healthz answers 200 (the workers import Django on their first request, slowly when several
+    start at once on two cores)."""
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log_tail(log_path)}")
+        try:
+            if requests.get(f"{base_url}/healthz", timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz in {HEALTH_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
+
+
 # --- measurements ---------------------------------------------------------------------------------
 
 
-def measure(
-    base_url: str, path: str, tokens: list[str], work: list[list[tuple[str, str, dict | None]]], expect: int
-) -> Row:
-    """Client k sends work[k] (method, url path, JSON body) one request after another; all clients at once."""
-    clients = len(tokens)
+def spread(count: int, clients: int) -> list[int]:
+    """Round-robin: how many of ``count`` items each of ``clients`` gets."""
+    return [len(range(k, count, clients)) for k in range(clients)]
 
-    def client(k: int) -> tuple[list[float], list[str], list[tuple[str, float]]]:
-        latencies, failures, statuses = [], [], []
+
+def measure_floor(base_url: str, tokens: list[str], n: int) -> Row:
+    """Client k sends its share of ``n`` ``GET /healthz``, one after another; all clients at once."""
+
+    def client(k: int, count: int) -> tuple[list[float], list[str]]:
+        latencies, failures = [], []
         with requests.Session() as session:
             session.headers["Authorization"] = f"Token {tokens[k]}"
-            for method, url, body in work[k]:
+            for _ in range(count):
                 began = time.perf_counter()
                 try:
-                    response = session.request(method, f"{base_url}{url}", json=body, timeout=REQUEST_TIMEOUT_S)
-                    if response.status_code != expect:
-                        failures.append(f"{method} {url}: {response.status_code} {response.text[:200]}")
-                    elif body is not None:
-                        statuses.append((response.json()["clip_status"], (time.perf_counter() - began) * 1000))
+                    response = session.get(f"{base_url}/healthz", timeout=REQUEST_TIMEOUT_S)
+                    if response.status_code != 200:
+                        failures.append(f"GET /healthz: {response.status_code} {response.text[:200]}")
                 except requests.RequestException as exc:
-                    failures.append(f"{method} {url}: {exc}")
+                    failures.append(f"GET /healthz: {exc}")
                 latencies.append((time.perf_counter() - began) * 1000)
-        return latencies, failures, statuses
+        return latencies, failures
 
+    clients = len(tokens)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        results = list(pool.map(client, range(clients)))
+        results = list(pool.map(client, range(clients), spread(n, clients)))
     elapsed = time.perf_counter() - start
-    row = Row(path, clients, sum(len(w) for w in work), elapsed, [ms for r in results for ms in r[0]])
+    row = Row("floor: GET /healthz", clients, n, elapsed, [ms for r in results for ms in r[0]])
     row.failures = [failure for r in results for failure in r[1]]
-    for status, ms in (answer for r in results for answer in r[2]):
-        if status != "pending":
-            row.decided[status] = row.decided.get(status, 0) + 1
-            row.decided_ms.append(ms)
     return row
 
 
-def spread(items: list, clients: int) -> list[list]:
-    """Round-robin: client k gets items k, k + clients, ..."""
-    return [items[k::clients] for k in range(clients)]
+@dataclass
+class ClientLog:
+    next_ms: list[float] = field(default_factory=list)
+    vote_ms: list[float] = field(default_factory=list)
+    pair_ms: list[float] = field(default_factory=list)
+    next_failures: list[str] = field(default_factory=list)
+    vote_failures: list[str] = field(default_factory=list)
+    statuses: list[tuple[str, float]] = field(default_factory=list)  # (clip status after the vote, vote ms)
+    queue_empty: int = 0
 
 
-def level_rows(base_url: str, plan: Plan, clip_queue: list[int], contributor_ids: list[int], n: int) -> list[Row]:
+def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -> list[Row]:
+    """Client k validates its share of ``n`` clips: ``validation/next``, then the vote on the clip assigned;
+    all clients at once. Rows: next, vote, and the pair."""
+
+    def client(k: int, count: int) -> ClientLog:
+        log = ClientLog()
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Token {tokens[k]}"
+            for _ in range(count):
+                began = time.perf_counter()
+                try:
+                    response = session.get(f"{base_url}/api/v1/validation/next", timeout=REQUEST_TIMEOUT_S)
+                    offer = response.json() if response.status_code == 200 else {}
+                    if not offer.get("clip"):
+                        failure = f"{response.status_code} {response.text[:200]}"
+                except (requests.RequestException, ValueError) as exc:
+                    offer, failure = {}, str(exc)
+                assigned = time.perf_counter()
+                log.next_ms.append((assigned - began) * 1000)
+                if not offer.get("clip"):
+                    if offer.get("reason") == "queue_empty":
+                        log.queue_empty += 1
+                    else:
+                        log.next_failures.append(f"GET /api/v1/validation/next: {failure}")
+                    continue
+                clip = offer["clip"]["id"]
+                verdict = "invalid" if clip in invalid else "valid"
+                try:
+                    response = session.post(
+                        f"{base_url}/api/v1/clips/{clip}/votes", json={"verdict": verdict}, timeout=REQUEST_TIMEOUT_S
+                    )
+                    voted = time.perf_counter()
+                    if response.status_code != 201:
+                        log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
+                    else:
+                        log.statuses.append((response.json()["clip_status"], (voted - assigned) * 1000))
+                        log.pair_ms.append((voted - began) * 1000)
+                except requests.RequestException as exc:
+                    voted = time.perf_counter()
+                    log.vote_failures.append(f"POST votes on {clip}: {exc}")
+                log.vote_ms.append((voted - assigned) * 1000)
+        return log
+
+    clients = len(tokens)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        logs = list(pool.map(client, range(clients), spread(n, clients)))
+    elapsed = time.perf_counter() - start
+    next_row = Row("GET /api/v1/validation/next", clients, n, elapsed, [ms for log in logs for ms in log.next_ms])
+    next_row.failures = [failure for log in logs for failure in log.next_failures]
+    next_row.queue_empty = sum(log.queue_empty for log in logs)
+    vote_ms = [ms for log in logs for ms in log.vote_ms]
+    vote = Row("POST /api/v1/clips/{id}/votes", clients, len(vote_ms), elapsed, vote_ms)
+    vote.failures = [failure for log in logs for failure in log.vote_failures]
+    for status, ms in (answer for log in logs for answer in log.statuses):
+        if status != "pending":
+            vote.decided[status] = vote.decided.get(status, 0) + 1
+            vote.decided_ms.append(ms)
+    pair_ms = [ms for log in logs for ms in log.pair_ms]  # the clips validated: a clip assigned, a vote taken
+    pair = Row(PAIR, clients, len(pair_ms), elapsed, pair_ms)
+    pair.failures = next_row.failures + vote.failures
+    pair.decided = dict(vote.decided)
+    pair.queue_empty = next_row.queue_empty
+    return [next_row, vote, pair]
+
+
+def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int) -> list[Row]:
     clients = len(contributor_ids)
     tokens = tokens_for(contributor_ids)
-    print(f"{clients} client(s), {n} requests each way ...", flush=True)
-    floor = measure(base_url, "floor: GET /healthz", tokens, spread([("GET", "/healthz", None)] * n, clients), 200)
-    following = measure(
-        base_url,
-        "GET /api/v1/validation/next",
-        tokens,
-        spread([("GET", "/api/v1/validation/next", None)] * n, clients),
-        200,
-    )
-    clips = [clip_queue.pop() for _ in range(n)]
-    votes = [
-        ("POST", f"/api/v1/clips/{clip}/votes", {"verdict": "invalid" if clip in plan.invalid else "valid"})
-        for clip in clips
-    ]
+    close_django_connections()
+    print(f"{clients} client(s), {n} of each ...", flush=True)
+    floor = measure_floor(base_url, tokens, n)
     trustees_before = trustees_among(plan.authors)
-    vote = measure(base_url, "POST /api/v1/clips/{id}/votes", tokens, spread(votes, clients), 201)
-    vote.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
-    expected = sum(plan.pool_seeded[clip] == SEEDERS - 1 for clip in clips)
-    if sum(vote.decided.values()) != expected and not vote.failures:
-        vote.failures.append(f"{sum(vote.decided.values())} clips decided, {expected} expected (5 earlier votes)")
-    return [floor, following, vote]
+    close_django_connections()
+    rows = measure_pairs(base_url, tokens, n, plan.invalid)
+    flips = len(trustees_among(plan.authors) ^ trustees_before)
+    close_django_connections()
+    for row in rows[1:]:
+        row.trustee_flips = flips
+    return [floor, *rows]
 
 
 # --- report ---------------------------------------------------------------------------------------
 
 
-def print_report(rows: list[Row], *, plan: Plan, postgres_version: str, workers: int, load_before: str) -> None:
+def print_report(
+    rows: list[Row],
+    sql_rows: list[QueueSql],
+    *,
+    plan: Plan,
+    postgres_version: str,
+    workers: int,
+    threads: int,
+    load_before: str,
+) -> None:
     print()
     print(
         f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"PostgreSQL {postgres_version}"
     )
-    print(f"gunicorn: {workers} sync workers; clients are threads on the same host, each its own trustee and token")
+    kind = f"gthread workers x {threads} threads" if threads > 1 else "sync workers"
+    print(f"gunicorn: {workers} {kind}; clients are threads on the same host, each its own trustee and token")
     print(
-        f"database: {plan.clips:,} clips, {plan.votes:,} votes before the run; {len(plan.authors)} authors near "
-        "the trustee threshold"
+        f"database: {plan.clips:,} clips ({plan.pending:,} pending), {plan.votes:,} votes before the run; "
+        f"{len(plan.authors):,} authors near the trustee threshold"
     )
     print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
     print()
     print("| path | clients | requests | req/s | p50 ms | p99 ms | vs floor | p50 x floor | decided | trustee flips "
-          "| errors |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+          "| queue_empty | errors |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     floor: Row | None = None
     for row in rows:
         if row.path.startswith("floor"):
             floor = row
         assert floor is not None
         decided = ", ".join(f"{n} {status}" for status, n in sorted(row.decided.items())) if row.decided else "-"
-        flips = str(row.trustee_flips) if row.path.startswith("POST") else "-"
+        flips = str(row.trustee_flips) if row.path.startswith(("POST", "next")) else "-"
         print(
             f"| {row.path} | {row.clients} | {row.requests} | {row.rate:.1f} | {row.latency_ms(50):.1f} | "
             f"{row.latency_ms(99):.1f} | {row.rate / floor.rate:.2f} | {row.latency_ms(50) / floor.latency_ms(50):.1f} "
-            f"| {decided} | {flips} | {len(row.failures)} |"
+            f"| {decided} | {flips} | {row.queue_empty if not row.path.startswith(('floor', 'POST')) else '-'} "
+            f"| {len(row.failures)} |"
         )
     print()
     for row in rows:
@@ -316,6 +538,13 @@ def print_report(rows: list[Row], *, plan: Plan, postgres_version: str, workers:
                 f"p50 {np.percentile(row.decided_ms, 50):.1f} ms, p99 {np.percentile(row.decided_ms, 99):.1f} ms; "
                 f"{row.trustee_flips} authors' trustee status changed, each change a full recompute"
             )
+    print()
+    print(f"The queue's SQL with {plan.pending:,} pending clips, in-process, one client who has not voted:")
+    print()
+    print("| query | p50 ms | p99 ms | distinct clips picked |")
+    print("| --- | ---: | ---: | ---: |")
+    for sql_row in sql_rows:
+        print(f"| {sql_row.label} | {sql_row.p50_ms:.2f} | {sql_row.p99_ms:.2f} | {sql_row.picked} |")
     for row in rows:
         for failure in row.failures[:5]:
             print(f"  {row.path} x{row.clients}: {failure}")
@@ -326,17 +555,29 @@ def print_report(rows: list[Row], *, plan: Plan, postgres_version: str, workers:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=600, help="Requests per row (default 600).")
+    parser.add_argument("--requests", type=int, default=600, help="Validated clips per level (default 600).")
     parser.add_argument("--clients", default="1,4,8", help="Concurrent clients, one level per group of rows.")
+    parser.add_argument(
+        "--pending-clips", type=int, default=25_000, help="Pending clips in the queue (default 25,000)."
+    )
     parser.add_argument(
         "--background-clips", type=int, default=20_000, help="Decided clips by other contributors (default 20,000)."
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="Created and dropped by the run.")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, one per core).")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4).")
+    parser.add_argument(
+        "--threads", type=int, default=2, help="Threads per worker (default 2; 1: sync workers, else gthread)."
+    )
+    parser.add_argument("--sql-repeats", type=int, default=50, help="Runs of each queue query (default 50).")
     args = parser.parse_args()
     args.clients = [int(level) for level in args.clients.split(",") if level.strip()]
     if args.requests < 1 or not args.clients or min(args.clients) < 1 or args.background_clips < 0:
         parser.error("--requests and every --clients level must be at least 1, --background-clips at least 0")
+    needed = WARM_UP + args.requests * len(args.clients)
+    if args.pending_clips < max(needed, IN_PROGRESS_PER_LEVEL * (SEEDERS - 1)):
+        parser.error(f"--pending-clips must be at least {max(needed, IN_PROGRESS_PER_LEVEL * (SEEDERS - 1))}")
+    if args.workers < 1 or args.threads < 1 or args.sql_repeats < 1:
+        parser.error("--workers, --threads and --sql-repeats must be at least 1")
     return args
 
 
@@ -354,33 +595,55 @@ def main() -> int:
         django_setup(env)
         stack.callback(close_django_connections)  # before the database is dropped
 
+        from contributors.models import TrustState
         from contributors.services.trust import trust_recompute_all
 
         plan = database_load(
-            args.database_url, levels=args.clients, requests_per_level=args.requests, background=args.background_clips
+            args.database_url,
+            levels=args.clients,
+            requests_per_level=args.requests,
+            pending=args.pending_clips,
+            background=args.background_clips,
         )
         summary = trust_recompute_all(trigger="benchmark")  # statuses and trust as the votes make them
+        if not TrustState.objects.get(pk=1).exact:
+            raise SystemExit("the loaded crowd has no exact fixed point; every vote would run a full recompute")
+        close_django_connections()
+        vacuum(args.database_url, ["contributors_clip", "contributors_contributor"])  # as autovacuum would
         print(
             f"loaded {plan.clips:,} clips and {plan.votes:,} votes; a full recompute decided "
             f"{summary.clips_changed:,} clips and made {summary.trustees:,} trustees in {summary.seconds:.2f} s",
             flush=True,
         )
+        sql_rows = queue_sql(plan.client_ids[0][0], args.sql_repeats)
         close_django_connections()
-        clip_queue = list(reversed(plan.pool))
 
-        server = stack.enter_context(gunicorn_server(env, args.workers, data_dir / "gunicorn.log"))
-        warm_up = level_rows(server, plan, clip_queue, [plan.warm_up_client], WARM_UP)
+        server = stack.enter_context(gunicorn_server(env, args.workers, args.threads, data_dir / "gunicorn.log"))
+        warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP)
         if any(row.failures for row in warm_up):
             rows += warm_up
         for contributor_ids in plan.client_ids:
-            rows += level_rows(server, plan, clip_queue, contributor_ids, args.requests)
-            close_django_connections()
+            rows += level_rows(server, plan, contributor_ids, args.requests)
         if any(row.failures for row in rows):
             print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
         after = trust_recompute_all(trigger="benchmark")
         close_django_connections()
 
-    print_report(rows, plan=plan, postgres_version=postgres_version, workers=args.workers, load_before=load_before)
+    print_report(
+        rows,
+        sql_rows,
+        plan=plan,
+        postgres_version=postgres_version,
+        workers=args.workers,
+        threads=args.threads,
+        load_before=load_before,
+    )
+    queue_empty = sum(row.queue_empty for row in rows if row.path == PAIR)
+    if queue_empty:
+        print(
+            f"\nvalidation/next answered queue_empty {queue_empty} times although thousands of clips were pending: "
+            "every eligible clip at the most-voted level was row-locked by a concurrent assignment"
+        )
     consistent = after.clips_changed == 0 and after.contributors_changed == 0
     print(
         f"\na full recompute after the run changed {after.clips_changed} clips and {after.contributors_changed} "

@@ -392,9 +392,12 @@ class _Crowd:
         # One bincount per evaluation gives both counts: bin 2 + 2·clip is valid, 3 + 2·clip invalid, and
         # a vote that does not count is multiplied into bin 0 (cheaper than selecting the votes that do).
         self.vote_bin = clip * 2
-        self.vote_bin += 2
-        self.vote_bin += ~valid
+        self.vote_bin += 3
+        self.vote_bin -= valid
         self.vote_counted_bin = np.empty_like(self.vote_bin)  # reused by every evaluation
+        # The last evaluation (its trustees, bin counts, parameters and state), which the next one updates
+        # by the votes of the voters whose status differs, when they are few.
+        self.last: tuple[NDArray[np.bool_], NDArray[np.int64], TrustParams, _State] | None = None
         # Clips by (author + 1, status), so that NO_AUTHOR falls into row 0 and is dropped.
         self.clip_key = (author + 1) * len(ClipStatus)
         self.contributor_total = np.bincount(author + 1, minlength=self.n_contributors + 1)[1:]
@@ -414,12 +417,38 @@ class _State:
 
 
 def _evaluate(crowd: _Crowd, trustees: NDArray[np.bool_], params: TrustParams) -> _State:
-    """Statuses from the votes of ``trustees``, then every contributor's trust."""
-    bins = np.multiply(crowd.vote_bin, trustees.take(crowd.vote_voter), out=crowd.vote_counted_bin)
-    counts = np.bincount(bins, minlength=2 * crowd.n_clips + 2)[2:].reshape(crowd.n_clips, 2)
-    valid_counted = counts[:, 0]
-    counted = valid_counted + counts[:, 1]
-    status, score = clip_statuses(valid_counted, counted, params, crowd.clip_fixed)
+    """Statuses from the votes of ``trustees``, then every contributor's trust.
+
+    The votes are counted afresh or, when the crowd's last evaluation counted the votes of a set that
+    differs in voters casting at most a quarter of the votes, from its counts by adding and removing those
+    voters' votes alone; then only the clips whose counts moved are scored again, by the same elementwise
+    operations, so that the state is identical either way."""
+    last = crowd.last if crowd.last is not None and crowd.last[2] is params else None
+    counts = moved_clips = None
+    if last is not None:
+        last_trustees, last_counts, _, last_state = last
+        moved_votes = np.flatnonzero((trustees != last_trustees).take(crowd.vote_voter))
+        if len(moved_votes) <= len(crowd.vote_voter) // 4:
+            bins = crowd.vote_bin[moved_votes]
+            gained = trustees.take(crowd.vote_voter[moved_votes])
+            delta = np.bincount(bins[gained], minlength=len(last_counts))
+            delta -= np.bincount(bins[~gained], minlength=len(last_counts))
+            counts = last_counts + delta
+            moved_clips = np.flatnonzero(delta[2:].reshape(crowd.n_clips, 2).any(axis=1))
+    if counts is None:
+        bins = np.multiply(crowd.vote_bin, trustees.take(crowd.vote_voter), out=crowd.vote_counted_bin)
+        counts = np.bincount(bins, minlength=2 * crowd.n_clips + 2)
+    pairs = counts[2:].reshape(crowd.n_clips, 2)
+    valid_counted = pairs[:, 0]
+    counted = valid_counted + pairs[:, 1]
+    if moved_clips is None:
+        status, score = clip_statuses(valid_counted, counted, params, crowd.clip_fixed)
+    else:
+        status, score = last_state.status.copy(), last_state.score.copy()
+        fixed = None if crowd.clip_fixed is None else crowd.clip_fixed[moved_clips]
+        status[moved_clips], score[moved_clips] = clip_statuses(
+            valid_counted[moved_clips], counted[moved_clips], params, fixed
+        )
     by_status = np.bincount(crowd.clip_key + status, minlength=(crowd.n_contributors + 1) * len(ClipStatus))
     by_status = by_status.reshape(crowd.n_contributors + 1, len(ClipStatus))[1:]
     valid = by_status[:, ClipStatus.VALID]
@@ -434,7 +463,9 @@ def _evaluate(crowd: _Crowd, trustees: NDArray[np.bool_], params: TrustParams) -
     else:
         trust = wilson_lower_bounds(valid, valid + invalid + discarded, params.z)
     trust[crowd.founders] = 1.0
-    return _State(valid_counted, counted, status, score, valid, invalid, discarded, trust)
+    state = _State(valid_counted, counted, status, score, valid, invalid, discarded, trust)
+    crowd.last = (trustees.copy(), counts, params, state)
+    return state
 
 
 def _largest(sound_sets: list[NDArray[np.bool_]]) -> NDArray[np.bool_]:
