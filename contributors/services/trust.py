@@ -95,7 +95,8 @@ class TrustSnapshot:
     vote_voter: np.ndarray
     vote_valid: np.ndarray
     # The stored trust columns, read with the rows above (by clip: status code, score, votes_counted,
-    # votes_valid_counted; by contributor: trust), for the write-back to compare with; None: it reads them.
+    # votes_valid_counted; by contributor: trust), which the write-back and the check compare with. Only
+    # the benchmark's ORM peer, which writes back its own way, builds a snapshot without them.
     clips_stored: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
     contributors_stored: tuple[np.ndarray, ...] | None = field(default=None, repr=False)
 
@@ -309,71 +310,70 @@ def _check_locked(*, limit: int = 1000) -> TrustCheck:
     snapshot = trust_snapshot()
     result = snapshot.run()
     differences: list[TrustDifference] = []
-    ids, status, score, counted, valid = _columns_fetch(
-        Clip,
-        ("id", "i8"),
-        (_status_code_sql("status"), "i8"),
-        ("score", "f8"),
-        ("votes_counted", "i8"),
-        ("votes_valid_counted", "i8"),
-    )
-    at = _snapshot_positions(snapshot.clip_ids, ids, "clip")
-    new = (result.clip_status[at].astype(np.int64), result.clip_score[at], result.clip_counted[at])
-    new_valid = result.clip_valid_counted[at]
-    changed = (status != new[0]) | (score != new[1]) | (counted != new[2]) | (valid != new_valid)
-    total = int(changed.sum())
-    for i in np.flatnonzero(changed)[:limit].tolist():
-        names = ("status", "score", "votes_counted", "votes_valid_counted")
-        stored = (_CODE_STATUS[int(status[i])].value, float(score[i]), int(counted[i]), int(valid[i]))
-        fresh = (_CODE_STATUS[int(new[0][i])].value, float(new[1][i]), int(new[2][i]), int(new_valid[i]))
+    clips = _clip_changes(snapshot, result)
+    contributors = _contributor_changes(snapshot, result)
+    names = ("status", "score", "votes_counted", "votes_valid_counted")
+    for i in np.flatnonzero(clips.changed)[:limit].tolist():
+        stored, fresh = ([row[i] for row in values] for values in (clips.stored, clips.new))
+        stored[0], fresh[0] = _CODE_STATUS[int(stored[0])].value, _CODE_STATUS[int(fresh[0])].value
         differences.append(
             TrustDifference(
-                "clip", int(ids[i]), dict(zip(names, stored, strict=True)), dict(zip(names, fresh, strict=True))
+                "clip",
+                int(clips.ids[i]),
+                dict(zip(names, [stored[0], float(stored[1]), int(stored[2]), int(stored[3])], strict=True)),
+                dict(zip(names, [fresh[0], float(fresh[1]), int(fresh[2]), int(fresh[3])], strict=True)),
             )
         )
-    ids, trust, trustee = _columns_fetch(Contributor, ("id", "i8"), ("trust", "f8"), ("is_trustee", "?"))
-    at = _snapshot_positions(snapshot.contributor_ids, ids, "contributor")
-    new_trust, new_trustee = result.contributor_trust[at], result.trustees[at]
-    changed = (trust != new_trust) | (trustee != new_trustee)
-    total += int(changed.sum())
-    for i in np.flatnonzero(changed)[: max(limit - len(differences), 0)].tolist():
+    for i in np.flatnonzero(contributors.changed)[: max(limit - len(differences), 0)].tolist():
+        (trust, trustee), (new_trust, new_trustee) = contributors.stored, contributors.new
         differences.append(
             TrustDifference(
                 "contributor",
-                int(ids[i]),
+                int(contributors.ids[i]),
                 {"trust": float(trust[i]), "is_trustee": bool(trustee[i])},
                 {"trust": float(new_trust[i]), "is_trustee": bool(new_trustee[i])},
             )
         )
+    total = int(clips.changed.sum()) + int(contributors.changed.sum())
     return TrustCheck(differences=differences, total=total, exact=result.exact)
+
+
+@dataclass
+class _Changes:
+    """Rows (``ids``) whose stored columns differ from the recompute's, column by column in the same order."""
+
+    ids: np.ndarray
+    stored: tuple[np.ndarray, ...]
+    new: tuple[np.ndarray, ...]
+    changed: np.ndarray
+
+
+def _clip_changes(snapshot: TrustSnapshot, result: TrustResult) -> _Changes:
+    """(status code, score, votes_counted, votes_valid_counted) as stored and as recomputed; the stored
+    values are the snapshot's, read in the same statement as the clips (result order)."""
+    assert snapshot.clips_stored is not None, "a trust_snapshot() carries the stored columns"
+    stored = snapshot.clips_stored
+    new = (result.clip_status.astype(np.int64), result.clip_score, result.clip_counted, result.clip_valid_counted)
+    changed = np.logical_or.reduce([old != fresh for old, fresh in zip(stored, new, strict=True)])
+    return _Changes(snapshot.clip_ids, stored, new, changed)
+
+
+def _contributor_changes(snapshot: TrustSnapshot, result: TrustResult) -> _Changes:
+    """(trust, is_trustee) as stored and as recomputed."""
+    assert snapshot.contributors_stored is not None, "a trust_snapshot() carries the stored columns"
+    stored = (snapshot.contributors_stored[0], snapshot.trustees)
+    new = (result.contributor_trust, result.trustees)
+    changed = (stored[0] != new[0]) | (stored[1] != new[1])
+    return _Changes(snapshot.contributor_ids, stored, new, changed)
 
 
 def _clips_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: TrustRecomputeSummary) -> None:
     """Write the clips whose status, score or counts differ from the result; tally the status changes.
 
-    Compared in NumPy against one bulk read and written in one statement: row by row through the ORM,
-    this took longer than everything else in a full recompute together. The stored values are the
-    snapshot's when it carries them (they are then in the result's order), else read here."""
-    if snapshot.clips_stored is not None:
-        ids = snapshot.clip_ids
-        status, score, counted, valid = snapshot.clips_stored
-        new_status = result.clip_status.astype(np.int64)
-        new_score, new_counted, new_valid = result.clip_score, result.clip_counted, result.clip_valid_counted
-    else:
-        ids, status, score, counted, valid = _columns_fetch(
-            Clip,
-            ("id", "i8"),
-            (_status_code_sql("status"), "i8"),
-            ("score", "f8"),
-            ("votes_counted", "i8"),
-            ("votes_valid_counted", "i8"),
-        )
-        at = _snapshot_positions(snapshot.clip_ids, ids, "clip")
-        new_status = result.clip_status[at].astype(np.int64)
-        new_score = result.clip_score[at]
-        new_counted = result.clip_counted[at]
-        new_valid = result.clip_valid_counted[at]
-    changed = (status != new_status) | (score != new_score) | (counted != new_counted) | (valid != new_valid)
+    Compared in NumPy and written in one statement: row by row through the ORM, this took longer than
+    everything else in a full recompute together."""
+    clips = _clip_changes(snapshot, result)
+    changed, status, new_status = clips.changed, clips.stored[0], clips.new[0]
     moved = changed & (status != new_status)
     pairs, counts = np.unique(status[moved] * 256 + new_status[moved], return_counts=True)
     for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
@@ -381,39 +381,31 @@ def _clips_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: Tru
         summary.status_changes[(_CODE_STATUS[old].value, _CODE_STATUS[new])] += count
     _rows_update(
         Clip,
-        ids[changed],
+        clips.ids[changed],
         {
-            "status": ("i8", new_status[changed], _status_text_sql),
-            "score": ("f8", new_score[changed], None),
-            "votes_counted": ("i8", new_counted[changed], None),
-            "votes_valid_counted": ("i8", new_valid[changed], None),
+            name: (dtype, values[changed], to_stored)
+            for name, dtype, values, to_stored in zip(
+                ("status", "score", "votes_counted", "votes_valid_counted"),
+                ("i8", "f8", "i8", "i8"),
+                clips.new,
+                (_status_text_sql, None, None, None),
+                strict=True,
+            )
         },
     )
     summary.clips_changed = int(changed.sum())
 
 
 def _contributors_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: TrustRecomputeSummary) -> None:
-    """Write the contributors whose trust or trustee status differs from the result (compared with the
-    snapshot's stored values when it carries them, as for clips)."""
-    if snapshot.contributors_stored is not None:
-        ids, trustee = snapshot.contributor_ids, snapshot.trustees
-        (trust,) = snapshot.contributors_stored
-        new_trust, new_trustee = result.contributor_trust, result.trustees
-    else:
-        ids, trust, trustee = _columns_fetch(Contributor, ("id", "i8"), ("trust", "f8"), ("is_trustee", "?"))
-        at = _snapshot_positions(snapshot.contributor_ids, ids, "contributor")
-        new_trust = result.contributor_trust[at]
-        new_trustee = result.trustees[at]
-    changed = (trust != new_trust) | (trustee != new_trustee)
+    """Write the contributors whose trust or trustee status differs from the result."""
+    contributors = _contributor_changes(snapshot, result)
+    changed, (_, trustee), (new_trust, new_trustee) = contributors.changed, contributors.stored, contributors.new
     summary.trustees_gained += int((new_trustee & ~trustee).sum())
     summary.trustees_lost += int((trustee & ~new_trustee).sum())
     _rows_update(
         Contributor,
-        ids[changed],
-        {
-            "trust": ("f8", new_trust[changed], None),
-            "is_trustee": ("?", new_trustee[changed], None),
-        },
+        contributors.ids[changed],
+        {"trust": ("f8", new_trust[changed], None), "is_trustee": ("?", new_trustee[changed], None)},
     )
     summary.contributors_changed = int(changed.sum())
 
@@ -568,17 +560,6 @@ def _positions(sorted_ids: np.ndarray, ids: np.ndarray, *, overwrite: bool = Fal
     lookup[:span] = np.searchsorted(sorted_ids, np.arange(low, low + span))
     lookup[span] = len(sorted_ids)  # ids past the range, as searchsorted places them
     return lookup.take(offsets, mode="clip")  # an id below the range takes lookup[0] = 0, as searchsorted
-
-
-def _snapshot_positions(snapshot_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
-    """Where each row read back sits in the snapshot; every one must be there (the trust lock keeps new
-    clips and votes out until the recompute commits)."""
-    at = _positions(snapshot_ids, ids)
-    if len(ids) and (
-        not len(snapshot_ids) or not np.array_equal(snapshot_ids[np.minimum(at, len(snapshot_ids) - 1)], ids)
-    ):
-        raise RuntimeError(f"a {what} appeared after the trust snapshot was taken")
-    return at
 
 
 def _rows_update(
