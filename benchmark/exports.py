@@ -60,10 +60,13 @@ class ReleaseEntry:
         return " ".join(p for word in self.phones for p in word)
 
     def as_json(self) -> dict:
+        """The entry as its manifest line holds it (equal to that line read back: lists, not tuples)."""
         data = asdict(self)
         data["sample_rate"] = SAMPLE_RATE
         if data["alignment"] is None:
             del data["alignment"]
+        else:
+            data["alignment"] = [list(a) for a in data["alignment"]]
         return data
 
 
