@@ -103,6 +103,7 @@ WARM_UP = 20  # pairs before the first level, not reported
 REQUEST_TIMEOUT_S = 60.0
 HEALTH_TIMEOUT_S = 120.0
 PAIR = "next + vote (one validated clip)"
+CHAIN = "vote answering with the next clip (one validated clip)"
 
 
 @dataclass
@@ -161,7 +162,7 @@ def database_load(
     founders = people < next_id
     # The clients' quota: an operator's allowance, with room to spare (a level's votes are spread round-robin).
     allowance = np.zeros(len(people), dtype=np.int64)
-    allowance[SEEDERS : next_id - 1] = max(WARM_UP, requests_per_level) + 10
+    allowance[SEEDERS : next_id - 1] = 2 * max(WARM_UP, requests_per_level) + 10  # pairs, then the chain
 
     clip_author: list[np.ndarray] = []
     clip_seeded: list[np.ndarray] = []  # earlier votes on each clip (6: decided)
@@ -472,6 +473,60 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
     return [next_row, vote, pair]
 
 
+def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -> Row:
+    """Client k validates its share of ``n`` clips as the validation page now does: one ``validation/next``
+    to start, then each vote's answer carries the next assignment, so a validated clip is one request."""
+
+    def client(k: int, count: int) -> ClientLog:
+        log = ClientLog()
+        with requests.Session() as session:
+            session.headers["Authorization"] = f"Token {tokens[k]}"
+            offer = session.get(f"{base_url}/api/v1/validation/next", timeout=REQUEST_TIMEOUT_S).json()
+            for _ in range(count):
+                if not offer.get("clip"):
+                    log.queue_empty += offer.get("reason") == "queue_empty"
+                    offer = session.get(f"{base_url}/api/v1/validation/next", timeout=REQUEST_TIMEOUT_S).json()
+                    if not offer.get("clip"):
+                        log.vote_failures.append(f"no clip offered: {offer}")
+                        break
+                clip = offer["clip"]["id"]
+                verdict = "invalid" if clip in invalid else "valid"
+                began = time.perf_counter()
+                try:
+                    response = session.post(
+                        f"{base_url}/api/v1/clips/{clip}/votes", json={"verdict": verdict}, timeout=REQUEST_TIMEOUT_S
+                    )
+                    voted = time.perf_counter()
+                    if response.status_code != 201:
+                        log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
+                        offer = {}
+                    else:
+                        answer = response.json()
+                        log.statuses.append((answer["clip_status"], (voted - began) * 1000))
+                        offer = answer["next"] or {}
+                except requests.RequestException as exc:
+                    voted = time.perf_counter()
+                    log.vote_failures.append(f"POST votes on {clip}: {exc}")
+                    offer = {}
+                log.vote_ms.append((voted - began) * 1000)
+        return log
+
+    clients = len(tokens)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        logs = list(pool.map(client, range(clients), spread(n, clients)))
+    elapsed = time.perf_counter() - start
+    vote_ms = [ms for log in logs for ms in log.vote_ms]
+    row = Row(CHAIN, clients, len(vote_ms), elapsed, vote_ms)
+    row.failures = [failure for log in logs for failure in log.vote_failures]
+    row.queue_empty = sum(log.queue_empty for log in logs)
+    for status, ms in (answer for log in logs for answer in log.statuses):
+        if status != "pending":
+            row.decided[status] = row.decided.get(status, 0) + 1
+            row.decided_ms.append(ms)
+    return row
+
+
 def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int) -> list[Row]:
     clients = len(contributor_ids)
     tokens = tokens_for(contributor_ids)
@@ -485,7 +540,12 @@ def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int) ->
     close_django_connections()
     for row in rows[1:]:
         row.trustee_flips = flips
-    return [floor, *rows]
+    trustees_before = trustees_among(plan.authors)
+    close_django_connections()
+    chain = measure_chain(base_url, tokens, n, plan.invalid)
+    chain.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
+    close_django_connections()
+    return [floor, *rows, chain]
 
 
 # --- report ---------------------------------------------------------------------------------------
@@ -523,7 +583,7 @@ def print_report(
             floor = row
         assert floor is not None
         decided = ", ".join(f"{n} {status}" for status, n in sorted(row.decided.items())) if row.decided else "-"
-        flips = str(row.trustee_flips) if row.path.startswith(("POST", "next")) else "-"
+        flips = str(row.trustee_flips) if row.path.startswith(("POST", "next", "vote")) else "-"
         print(
             f"| {row.path} | {row.clients} | {row.requests} | {row.rate:.1f} | {row.latency_ms(50):.1f} | "
             f"{row.latency_ms(99):.1f} | {row.rate / floor.rate:.2f} | {row.latency_ms(50) / floor.latency_ms(50):.1f} "

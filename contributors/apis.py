@@ -294,10 +294,14 @@ class VoteCreateApi(APIView):
         verdict = serializers.CharField(max_length=16)
 
     class VoteOutput(serializers.Serializer):
+        """The vote, and the voter's next assignment (what ``validation/next`` would answer now; null when
+        they are no longer a trustee), so that judging a clip takes one request."""
+
         clip = serializers.IntegerField(source="clip.pk")
         verdict = serializers.CharField(source="vote.verdict")
         clip_status = serializers.CharField(source="clip.status")
         quota_left = serializers.IntegerField()
+        next = ValidationNextApi.ValidationNextOutput(allow_null=True)
 
     @extend_schema(request=VoteInput, responses={201: VoteOutput})
     def post(self, request: Request, clip_id: int) -> Response:

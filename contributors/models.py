@@ -272,7 +272,7 @@ class AssignmentOutcome(models.TextChoices):
 
 class ValidationAssignment(models.Model):
     """The server handed ``clip`` to ``trustee`` to judge until ``expires_at``: the only clip they may vote
-    on, skip, report or hear while it is pending. At most one is open per trustee."""
+    on, skip, report or hear while it is pending. At most one is open per trustee, and one per clip."""
 
     trustee = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="assignments")
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="assignments")
@@ -287,10 +287,9 @@ class ValidationAssignment(models.Model):
             models.UniqueConstraint(
                 fields=["trustee"], condition=Q(outcome="open"), name="assignment_one_open_per_trustee"
             ),
+            # One holder per clip: two trustees whose picks race cannot both be handed the same clip.
+            models.UniqueConstraint(fields=["clip"], condition=Q(outcome="open"), name="assignment_one_open_per_clip"),
             models.CheckConstraint(condition=Q(outcome__in=AssignmentOutcome.values), name="assignment_outcome_known"),
-        ]
-        indexes = [
-            models.Index(fields=["clip"], condition=Q(outcome="open"), name="assignment_open_by_clip"),
         ]
 
     def __str__(self) -> str:

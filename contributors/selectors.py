@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Count, Exists, IntegerField, OuterRef, QuerySet, Value, When
+from django.db import connection
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from contributors.conf import trust_params
@@ -84,6 +86,32 @@ def vote_quota_left(*, contributor: Contributor) -> int:
     )
 
 
+def contributor_locked_with_quota(*, contributor_id: int) -> tuple[Contributor, int]:
+    """The contributor's row, locked until the transaction ends, and their votes left, read in one
+    statement: the lock makes "check the quota, then spend it" one step per voter."""
+    contributor = (
+        Contributor.objects.select_for_update(of=("self",))
+        .annotate(
+            n_clips=_count_of(Clip.objects.filter(contributor=OuterRef("pk"))),
+            n_votes=_count_of(Vote.objects.filter(voter=OuterRef("pk"))),
+        )
+        .get(pk=contributor_id)
+    )
+    quota_left = vote_quota(
+        clips_submitted=contributor.n_clips,
+        votes_cast=contributor.n_votes,
+        allowance=contributor.vote_allowance,
+        params=trust_params(),
+    )
+    return contributor, quota_left
+
+
+def _count_of(rows: QuerySet) -> Subquery:
+    """COUNT(*) of ``rows`` as a scalar subquery (a plain annotation's GROUP BY would forbid FOR UPDATE)."""
+    # Func, not Count: Django adds no GROUP BY for it, so the subquery is one aggregate row.
+    return Subquery(rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"))
+
+
 _PICK_AMONG = 8  # clips read at a random point of the queue, of which one is drawn
 
 
@@ -98,42 +126,72 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
     the choice the server's and unpredictable to a voter, and decides clips sooner; one holder at a time
     keeps a clip from collecting more votes than it needs.
 
-    Two index walks on (status, votes_counted, queue_key), no sort: the highest count that has an eligible
-    clip, then the next few eligible clips at that count from a random point of the clips' random keys
+    Two index walks on (status, votes_counted, queue_key) in one statement, no sort: the highest count that
+    has an eligible clip, then the next few eligible clips at that count from a random point of the clips' random keys
     (wrapping round), one of which is drawn uniformly. A level of up to ``_PICK_AMONG`` clips is drawn from
     exactly uniformly; in a larger one a clip's chance also follows the gap before its key, which the draw
     among several evens out: random and unpredictable to the voter, if not exactly uniform. Clips are locked
     as they are picked, and a clip another trustee is being handed right now is skipped, so two trustees
     asking at once get different clips (PostgreSQL)."""
     now = now or timezone.now()
-    eligible = (
-        Clip.objects.filter(status=ClipStatus.PENDING, votes_counted__lt=trust_params().offer_max_votes)
-        .exclude(contributor=contributor)
-        .exclude(Exists(Vote.objects.filter(clip=OuterRef("pk"), voter=contributor)))
-        .exclude(Exists(ClipSkip.objects.filter(clip=OuterRef("pk"), contributor=contributor)))
-        .exclude(Exists(ClipReport.objects.filter(clip=OuterRef("pk"), reporter=contributor)))
-        .exclude(
-            Exists(
-                ValidationAssignment.objects.filter(
-                    clip=OuterRef("pk"), outcome=AssignmentOutcome.OPEN, expires_at__gt=now
-                ).exclude(trustee=contributor)
-            )
-        )
-    )
-    top = eligible.order_by("-votes_counted").values_list("votes_counted", flat=True).first()
-    if top is None:
-        return None
-    locking = eligible.select_related("prompt").select_for_update(skip_locked=True, of=("self",))
-    level = locking.filter(votes_counted=top)
-    start = new_queue_key()
-    candidates = list(level.filter(queue_key__gte=start).order_by("queue_key")[:_PICK_AMONG])
-    if len(candidates) < _PICK_AMONG:  # wrap round to the smallest keys
-        candidates += level.filter(queue_key__lt=start).order_by("queue_key")[: _PICK_AMONG - len(candidates)]
+    me = contributor.pk
+    eligible = [trust_params().offer_max_votes, me, me, me, me, connection.ops.adapt_datetimefield_value(now), me]
+    sql = _queue_statements()
+    with connection.cursor() as cursor:
+        start = new_queue_key()
+        cursor.execute(sql.from_key, [*eligible, *eligible, start])
+        candidates = [row[0] for row in cursor.fetchall()]
+        if len(candidates) < _PICK_AMONG:  # wrap round to the smallest keys
+            cursor.execute(sql.before_key, [*eligible, *eligible, start, _PICK_AMONG - len(candidates)])
+            candidates += [row[0] for row in cursor.fetchall()]
+        if not candidates:
+            # Nothing eligible, or every clip at that count is being handed to someone else right now: the
+            # next most-voted ones.
+            cursor.execute(sql.most_voted, eligible)
+            rows = cursor.fetchall()
+            candidates = [clip_id for clip_id, votes in rows if votes == rows[0][1]]
     if not candidates:
-        # Every clip at that count is being handed to someone else right now: the next most-voted ones.
-        candidates = list(locking.order_by("-votes_counted", "queue_key")[:_PICK_AMONG])
-        candidates = [clip for clip in candidates if clip.votes_counted == candidates[0].votes_counted]
-    return secrets.choice(candidates) if candidates else None
+        return None
+    return Clip.objects.select_related("prompt").get(pk=secrets.choice(candidates))
+
+
+@dataclass(frozen=True)
+class _QueueStatements:
+    from_key: str  # the top level's next clips from a random key
+    before_key: str  # the same level's first clips, to wrap round
+    most_voted: str  # the most-voted eligible clips whatever their key
+
+
+@functools.cache
+def _queue_statements() -> _QueueStatements:
+    """The queue's SQL, written out once: the ORM compiles these Exists-heavy statements in more time than
+    PostgreSQL runs them (benchmarks/vote_api.py), on every request."""
+    table = {model: model._meta.db_table for model in (Clip, Vote, ClipSkip, ClipReport, ValidationAssignment)}
+
+    def eligible(x: str) -> str:  # parameters: cap, me, me, me, me, now, me
+        # Table names and constants only are formatted in; every value is a parameter.
+        return (
+            f"{x}.status = '{ClipStatus.PENDING}' AND {x}.votes_counted < %s AND {x}.contributor_id <> %s"  # noqa: S608
+            f" AND NOT EXISTS (SELECT 1 FROM {table[Vote]} v WHERE v.clip_id = {x}.id AND v.voter_id = %s)"
+            f" AND NOT EXISTS (SELECT 1 FROM {table[ClipSkip]} s WHERE s.clip_id = {x}.id AND s.contributor_id = %s)"
+            f" AND NOT EXISTS (SELECT 1 FROM {table[ClipReport]} r WHERE r.clip_id = {x}.id AND r.reporter_id = %s)"
+            f" AND NOT EXISTS (SELECT 1 FROM {table[ValidationAssignment]} a WHERE a.clip_id = {x}.id"
+            f" AND a.outcome = '{AssignmentOutcome.OPEN}' AND a.expires_at > %s AND a.trustee_id <> %s)"
+        )
+
+    # Locked as picked; a clip being handed to another trustee right now is skipped (SQLite has no row locks:
+    # its writers are serialised already).
+    lock = " FOR UPDATE OF c SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    top = f"(SELECT x.votes_counted FROM {table[Clip]} x WHERE {eligible('x')} ORDER BY x.votes_counted DESC LIMIT 1)"  # noqa: S608
+    level = f"SELECT c.id FROM {table[Clip]} c WHERE {eligible('c')} AND c.votes_counted = {top}"  # noqa: S608
+    return _QueueStatements(
+        from_key=f"{level} AND c.queue_key >= %s ORDER BY c.queue_key LIMIT {_PICK_AMONG}{lock}",
+        before_key=f"{level} AND c.queue_key < %s ORDER BY c.queue_key LIMIT %s{lock}",
+        most_voted=(
+            f"SELECT c.id, c.votes_counted FROM {table[Clip]} c WHERE {eligible('c')}"  # noqa: S608
+            f" ORDER BY c.votes_counted DESC, c.queue_key LIMIT {_PICK_AMONG}{lock}"
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import numpy as np
 import soundfile as sf
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import identify_hasher, make_password
+from django.db.models import Q
 from django.utils import timezone
 
 from contributors.models import AssignmentOutcome, Contributor, Prompt, PromptType, ValidationAssignment
@@ -61,9 +62,10 @@ class FounderFactory(ContributorFactory):
 
 def assign(trustee, clip, *, ttl_s: float = 600) -> ValidationAssignment:
     """The open assignment ``validation/next`` would have recorded, for a test that must act on one chosen
-    clip (the queue picks at random); closes the trustee's other open assignment, as the queue does."""
+    clip (the queue picks at random); closes the trustee's other open assignment, as the queue does, and
+    another trustee's open assignment on the clip (one holder per clip)."""
     now = timezone.now()
-    ValidationAssignment.objects.filter(trustee=trustee, outcome=AssignmentOutcome.OPEN).update(
+    ValidationAssignment.objects.filter(Q(trustee=trustee) | Q(clip=clip), outcome=AssignmentOutcome.OPEN).update(
         outcome=AssignmentOutcome.WITHDRAWN, closed_at=now
     )
     return ValidationAssignment.objects.create(trustee=trustee, clip=clip, expires_at=now + timedelta(seconds=ttl_s))

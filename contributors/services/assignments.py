@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from contributors.models import AssignmentOutcome, Clip, ClipStatus, Contributor, ValidationAssignment
-from contributors.selectors import validation_next_for, vote_quota_left
+from contributors.selectors import contributor_locked_with_quota, validation_next_for
 from core.errors import ServiceError
 
 
@@ -41,7 +41,7 @@ def validation_assign(*, trustee: Contributor) -> ValidationOffer:
     Refused with 403 for a non-trustee. At quota 0 no clip is served (``quota_exhausted``)."""
     with transaction.atomic():
         # The trustee's row lock makes "look for an open assignment, else open one" one step per trustee.
-        trustee = Contributor.objects.select_for_update().get(pk=trustee.pk)
+        trustee, quota_left = contributor_locked_with_quota(contributor_id=trustee.pk)
         if not trustee.is_trustee:
             raise ServiceError("not_trustee", "Only trustees validate clips.", status_code=403)
         now = timezone.now()
@@ -50,25 +50,74 @@ def validation_assign(*, trustee: Contributor) -> ValidationOffer:
             .filter(trustee=trustee, outcome=AssignmentOutcome.OPEN)
             .first()
         )
-        quota_left = vote_quota_left(contributor=trustee)
         if current is not None:
             if current.expires_at > now and current.clip.status == ClipStatus.PENDING and quota_left > 0:
                 return ValidationOffer(clip=current.clip, assignment=current, quota_left=quota_left, reason="")
             expired = current.expires_at <= now
             _close(current, AssignmentOutcome.EXPIRED if expired else AssignmentOutcome.WITHDRAWN, now=now)
-        if quota_left <= 0:
-            return ValidationOffer(clip=None, assignment=None, quota_left=0, reason="quota_exhausted")
+        return _offer_new(trustee=trustee, quota_left=quota_left, now=now)
+
+
+def validation_assign_next(*, trustee: Contributor, quota_left: int) -> ValidationOffer | None:
+    """The next assignment, handed out with a vote's answer so that judging a clip is one request: call
+    inside the vote's transaction, with the trustee's row locked and their assignment just closed. None
+    when the trustee is no longer a trustee (their ``validation/next`` then says why)."""
+    if not trustee.is_trustee:
+        return None
+    return _offer_new(trustee=trustee, quota_left=quota_left, now=timezone.now())
+
+
+_PICK_ATTEMPTS = 3  # another trustee took the picked clip between the pick and the insert: pick again
+
+
+def _offer_new(*, trustee: Contributor, quota_left: int, now: datetime) -> ValidationOffer:
+    if quota_left <= 0:
+        return ValidationOffer(clip=None, assignment=None, quota_left=0, reason="quota_exhausted")
+    for _ in range(_PICK_ATTEMPTS):
         clip = validation_next_for(contributor=trustee, now=now)
         if clip is None:
-            return ValidationOffer(clip=None, assignment=None, quota_left=quota_left, reason="queue_empty")
-        try:
-            with transaction.atomic():
-                assignment = ValidationAssignment.objects.create(
-                    trustee=trustee, clip=clip, expires_at=now + assignment_ttl()
-                )
-        except IntegrityError as exc:  # cannot happen under the row lock; say so rather than 500
-            raise ServiceError("assignment_conflict", "Ask for a clip again.", status_code=409) from exc
-        return ValidationOffer(clip=clip, assignment=assignment, quota_left=quota_left, reason="")
+            break
+        assignment = _assignment_open(trustee=trustee, clip=clip, now=now)
+        if assignment is not None:
+            return ValidationOffer(clip=clip, assignment=assignment, quota_left=quota_left, reason="")
+    return ValidationOffer(clip=None, assignment=None, quota_left=quota_left, reason="queue_empty")
+
+
+def _assignment_open(*, trustee: Contributor, clip: Clip, now: datetime) -> ValidationAssignment | None:
+    """Open an assignment on ``clip``, or None if another trustee holds it: at most one open assignment per
+    clip is a unique index, so two trustees whose picks raced cannot both hold it. An expired one left open
+    is closed first (its holder can no longer act on it)."""
+    assignment = _assignment_insert(trustee=trustee, clip=clip, now=now)
+    if assignment is None:
+        stale = ValidationAssignment.objects.filter(clip=clip, outcome=AssignmentOutcome.OPEN, expires_at__lte=now)
+        if stale.update(outcome=AssignmentOutcome.EXPIRED, closed_at=now):
+            assignment = _assignment_insert(trustee=trustee, clip=clip, now=now)
+    return assignment
+
+
+def _assignment_insert(*, trustee: Contributor, clip: Clip, now: datetime) -> ValidationAssignment | None:
+    # INSERT ... ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): a conflict leaves the transaction
+    # usable, where an IntegrityError would need a savepoint round trip on every assignment.
+    assignment = ValidationAssignment(
+        trustee=trustee, clip=clip, created_at=now, expires_at=now + assignment_ttl(), outcome=AssignmentOutcome.OPEN
+    )
+    table = ValidationAssignment._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (trustee_id, clip_id, created_at, expires_at, outcome) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+            [
+                trustee.pk,
+                clip.pk,
+                *(connection.ops.adapt_datetimefield_value(t) for t in (now, assignment.expires_at)),
+                assignment.outcome,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment.pk = row[0]
+    return assignment
 
 
 def assignment_for_action(*, trustee: Contributor, clip: Clip, now: datetime | None = None) -> ValidationAssignment:

@@ -612,9 +612,23 @@ def _rows_update(
 def trust_write_lock(*, exclusive: bool) -> None:
     """Take the trust lock for a write; under the shared lock, hand over at once when the stored state is
     not a fixed point (then no shortcut is exact and the write must run the full recompute)."""
-    trust_lock(exclusive=exclusive)
-    if not exclusive and not trust_state().exact:
+    if exclusive:
+        trust_lock(exclusive=True)
+    elif not _shared_lock_and_exact():
         raise TrustHandover
+
+
+def _shared_lock_and_exact() -> bool:
+    """The shared trust lock and the stored state's ``exact`` flag, in one round trip (every vote takes it)."""
+    table = TrustState._meta.db_table
+    lock = "pg_advisory_xact_lock_shared(%s), " if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        # No row yet means never recomputed: not exact.
+        cursor.execute(
+            f"SELECT {lock}(SELECT exact FROM {table} WHERE id = 1)",  # noqa: S608
+            [_LOCK_KEY] if lock else [],
+        )
+        return bool(cursor.fetchone()[-1])
 
 
 def trust_write(work: Callable[[bool], T]) -> T:
@@ -635,14 +649,15 @@ def trust_write(work: Callable[[bool], T]) -> T:
         return outcome
 
 
-def trust_after_vote(*, clip: Clip, exclusive: bool) -> None:
+def trust_after_vote(*, clip: Clip, exclusive: bool) -> bool:
     """Bring statuses and trust up to date after a vote on ``clip``; call inside the vote's transaction,
     after ``trust_write_lock``. Under the shared lock this raises :class:`TrustHandover` when the vote would
-    flip a trustee status; under the exclusive lock it then runs the full recompute."""
+    flip a trustee status; under the exclusive lock it then runs the full recompute and returns True (rows
+    read before it may be stale)."""
     if not _clip_rescore(clip) or clip.status_fixed:
-        return
+        return False
     author = Contributor.objects.select_for_update().get(pk=clip.contributor_id)
-    _author_retrust(author, exclusive=exclusive, trigger="vote")
+    return _author_retrust(author, exclusive=exclusive, trigger="vote")
 
 
 def trust_after_submission(*, contributor: Contributor, exclusive: bool) -> None:
@@ -654,16 +669,18 @@ def trust_after_submission(*, contributor: Contributor, exclusive: bool) -> None
     _author_retrust(author, exclusive=exclusive, trigger="submission")
 
 
-def _author_retrust(author: Contributor, *, exclusive: bool, trigger: str) -> None:
+def _author_retrust(author: Contributor, *, exclusive: bool, trigger: str) -> bool:
+    """Re-score the author's trust; True when that flipped their status and the full recompute ran."""
     trust, trustee = _contributor_trust_now(author)
     if trustee != author.is_trustee:
         if not exclusive:
             raise TrustHandover
         _recompute_logged(trigger=f"{trigger}_flip")
-        return
+        return True
     if trust != author.trust:
         author.trust = trust
         author.save(update_fields=["trust"])
+    return False
 
 
 def _clip_rescore(clip: Clip) -> bool:

@@ -17,8 +17,13 @@ from contributors.models import (
     Verdict,
     Vote,
 )
-from contributors.selectors import vote_quota_left
-from contributors.services.assignments import assignment_close, assignment_for_action
+from contributors.selectors import contributor_locked_with_quota
+from contributors.services.assignments import (
+    ValidationOffer,
+    assignment_close,
+    assignment_for_action,
+    validation_assign_next,
+)
 from contributors.services.trust import trust_after_vote, trust_write
 from core.errors import ServiceError
 
@@ -28,6 +33,7 @@ class VoteOutcome:
     vote: Vote
     clip: Clip
     quota_left: int
+    next: ValidationOffer | None  # the voter's next assignment; None when they are no longer a trustee
 
 
 def _clip_id(clip_id: object) -> int | None:
@@ -41,7 +47,7 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
     """The access rules for acting on a clip, one condition per line (Zulip's access_* style); the clip
     comes back locked."""
     pk = _clip_id(clip_id)
-    clip = Clip.objects.select_for_update().filter(pk=pk).first() if pk is not None else None
+    clip = Clip.objects.select_for_update(of=("self",)).filter(pk=pk).first() if pk is not None else None
     if clip is None:
         raise ServiceError("clip_unknown", f"There is no clip with id {clip_id!r}.", status_code=404)
     if not voter.is_trustee:
@@ -55,8 +61,13 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
     return clip
 
 
+def _vote_duplicate() -> ServiceError:
+    return ServiceError("vote_duplicate", "You have already voted on this clip.", status_code=409)
+
+
 def vote_cast(*, voter: Contributor, clip_id: object, verdict: str) -> VoteOutcome:
-    """Record a trustee's verdict on the clip assigned to them and bring statuses and trust up to date.
+    """Record a trustee's verdict on the clip assigned to them, bring statuses and trust up to date, and
+    hand them their next clip in the same transaction (one request per judged clip).
 
     Refused: a malformed verdict (400), an unknown clip (404), a non-trustee or one's own clip (403), a
     clip no longer pending, a second vote, or a clip not assigned to the voter (or no longer: expired)
@@ -64,14 +75,21 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str) -> VoteOutco
     if verdict not in Verdict.values:
         raise ServiceError("verdict_invalid", f"A verdict is one of {', '.join(Verdict.values)}.")
 
-    def cast(exclusive: bool) -> tuple[Vote, Clip, int]:
+    exclusive_ran = False
+
+    def cast(exclusive: bool) -> VoteOutcome:
+        nonlocal exclusive_ran
+        exclusive_ran = exclusive
         # Locking the voter's row makes the quota check and the insert one step for this voter.
-        locked_voter = Contributor.objects.select_for_update().get(pk=voter.pk)
+        locked_voter, quota_left = contributor_locked_with_quota(contributor_id=voter.pk)
         clip = _clip_for_trustee(voter=locked_voter, clip_id=clip_id)
-        if Vote.objects.filter(clip=clip, voter=locked_voter).exists():
-            raise ServiceError("vote_duplicate", "You have already voted on this clip.", status_code=409)
-        assignment = assignment_for_action(trustee=locked_voter, clip=clip)
-        quota_left = vote_quota_left(contributor=locked_voter)
+        try:
+            assignment = assignment_for_action(trustee=locked_voter, clip=clip)
+        except ServiceError as refusal:
+            # A vote closes its assignment, so a second vote finds none: say what actually happened.
+            if refusal.code == "clip_not_assigned" and Vote.objects.filter(clip=clip, voter=locked_voter).exists():
+                raise _vote_duplicate() from refusal
+            raise
         if quota_left <= 0:
             raise ServiceError(
                 "quota_exhausted",
@@ -80,17 +98,23 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str) -> VoteOutco
                 quota_left=0,
             )
         try:
-            with transaction.atomic():
-                vote = Vote.objects.create(clip=clip, voter=locked_voter, verdict=verdict)
+            # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
+            vote = Vote.objects.create(clip=clip, voter=locked_voter, verdict=verdict)
         except IntegrityError as exc:
-            raise ServiceError("vote_duplicate", "You have already voted on this clip.", status_code=409) from exc
+            raise _vote_duplicate() from exc
         assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)
-        trust_after_vote(clip=clip, exclusive=exclusive)
-        return vote, clip, quota_left - 1
+        if trust_after_vote(clip=clip, exclusive=exclusive):
+            # The full recompute ran: statuses, trust and trustees may all have moved.
+            clip.refresh_from_db()
+            locked_voter.refresh_from_db(fields=["is_trustee", "trust"])
+        next_offer = validation_assign_next(trustee=locked_voter, quota_left=quota_left - 1)
+        return VoteOutcome(vote=vote, clip=clip, quota_left=quota_left - 1, next=next_offer)
 
-    vote, clip, quota_left = trust_write(cast)
-    clip.refresh_from_db()
-    return VoteOutcome(vote=vote, clip=clip, quota_left=quota_left)
+    outcome = trust_write(cast)
+    if exclusive_ran:
+        # Under the exclusive lock a settling recompute may follow the vote inside trust_write.
+        outcome.clip.refresh_from_db()
+    return outcome
 
 
 def clip_skip(*, contributor: Contributor, clip_id: object) -> None:

@@ -77,10 +77,48 @@ def test_a_trustee_votes_on_the_assigned_clip_and_the_quota_goes_down(founder, c
     assert offered["quota_left"] == 39 and offered["reason"] == ""
     assert offered["assignment"]["id"] == ValidationAssignment.objects.get().pk
     assert response.status_code == 201, response.json()
-    assert response.json() == {"clip": clip.pk, "verdict": "valid", "clip_status": "pending", "quota_left": 38}
+    assert response.json() == {
+        "clip": clip.pk,
+        "verdict": "valid",
+        "clip_status": "pending",
+        "quota_left": 38,
+        "next": {"clip": None, "assignment": None, "quota_left": 38, "reason": "queue_empty"},
+    }
     clip.refresh_from_db()
     assert (clip.votes_counted, clip.votes_valid_counted, clip.score) == (1, 1, pytest.approx(0.2065, abs=1e-4))
     assert ValidationAssignment.objects.get().outcome == AssignmentOutcome.VOTED
+
+
+def test_a_vote_answers_with_the_next_assignment_which_takes_the_next_vote(founder):
+    clips = [record(ContributorFactory())[0] for _ in range(3)]
+    client = client_for(founder)
+    judged = []
+    offer = next_clip(client)
+    while offer["clip"] is not None:
+        answer = vote(client, offer["clip"]["id"])
+        assert answer.status_code == 201, answer.json()
+        judged.append(answer.json()["clip"])
+        offer = answer.json()["next"]
+        if offer["clip"] is not None:
+            # The offer is a real assignment: the one validation/next now returns, and the only one open.
+            assert offer["assignment"]["id"] == ValidationAssignment.objects.get(outcome=AssignmentOutcome.OPEN).pk
+            assert next_clip(client)["assignment"]["id"] == offer["assignment"]["id"]
+
+    assert sorted(judged) == sorted(c.pk for c in clips)
+    assert offer == {"clip": None, "assignment": None, "quota_left": 36, "reason": "queue_empty"}
+
+
+def test_the_vote_that_spends_the_quota_answers_quota_exhausted(founder, clip, settings):
+    settings.TRUST = {**settings.TRUST, "QUOTA_VOTES_PER_CLIP": 1}  # founder: 3 clips, 3 votes
+    Vote.objects.bulk_create(Vote(clip=c, voter=founder, verdict="valid") for c in record(ContributorFactory(), 2))
+    client = client_for(founder)
+    record(ContributorFactory())
+
+    answer = vote(client, next_clip(client)["clip"]["id"])
+
+    assert answer.status_code == 201, answer.json()
+    assert answer.json()["quota_left"] == 0
+    assert answer.json()["next"] == {"clip": None, "assignment": None, "quota_left": 0, "reason": "quota_exhausted"}
 
 
 def test_six_unanimous_trustee_votes_make_a_clip_valid(clip):
@@ -265,6 +303,10 @@ def test_the_database_refuses_a_second_vote_or_open_assignment_past_the_service(
         Vote.objects.create(clip=clip, voter=founder, verdict="valid")
     with pytest.raises(IntegrityError), transaction.atomic():
         ValidationAssignment.objects.create(trustee=founder, clip=clip, expires_at=timezone.now())
+    # One holder per clip: a second trustee's open assignment on it is refused too.
+    other = FounderFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ValidationAssignment.objects.create(trustee=other, clip=clip, expires_at=timezone.now())
 
 
 # --- the queue and who sees what ------------------------------------------------------------------
@@ -372,8 +414,9 @@ def test_validation_next_picks_at_random_among_the_most_voted(founder):
 @pytest.mark.django_db(transaction=True)
 def test_parallel_votes_never_double_count_and_the_state_stays_a_full_recompute():
     """Nine threads vote at once, each on its own connection: one founder three times on their assigned
-    clip (two tabs and a retry), and six founders on one clip whose sixth vote makes it valid and its author
-    a trustee (the exclusive path, racing the shared one). PostgreSQL is where this matters."""
+    clip (two tabs and a retry); the sixth founder's vote that makes a clip valid and its author a trustee
+    (the exclusive path), racing five founders voting on other clips (the shared path). PostgreSQL is where
+    this matters."""
     if connection.vendor != "postgresql":
         pytest.skip("concurrency is shown against PostgreSQL (CI); SQLite serialises all writers")
     founders = [FounderFactory() for _ in range(7)]
@@ -384,10 +427,16 @@ def test_parallel_votes_never_double_count_and_the_state_stays_a_full_recompute(
     Vote.objects.bulk_create(Vote(clip=c, voter=f, verdict="valid") for c in earlier for f in founders[:6])
     call_command("trust_recompute")  # five valid clips: 0.57, one short of a trustee
     deciding, other = record(author)[0], record(ContributorFactory())[0]
-    for f in founders[:6]:
+    for f in founders[:5]:
         assign(f, deciding)
+        vote_cast(voter=f, clip_id=deciding.pk, verdict="valid")
+    elsewhere = record(ContributorFactory(), 5)
+    for f, c in zip(founders[:5], elsewhere, strict=True):
+        assign(f, c)
+    assign(founders[5], deciding)
     assign(founders[6], other)
-    attempts = [(founders[6], other.pk)] * 3 + [(f, deciding.pk) for f in founders[:6]]
+    attempts = [(founders[6], other.pk)] * 3 + [(founders[5], deciding.pk)]
+    attempts += list(zip(founders[:5], (c.pk for c in elsewhere), strict=True))
     barrier = threading.Barrier(len(attempts))
     outcomes: list[str] = []
 

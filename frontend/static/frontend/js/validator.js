@@ -18,17 +18,22 @@ function enable({ valid = false, others = false } = {}) {
   ui.skip.disabled = !others;
 }
 
-async function load() {
+// Shows the next assignment: the one a vote's answer carries, else a fresh validation/next. ``thanks``
+// (what the last action did) stays in front of the next instruction rather than being overwritten.
+async function load(offer = null, thanks = "") {
   enable();
   root.dataset.state = "loading";
-  let data;
-  try {
-    data = await getJson("/api/v1/validation/next");
-  } catch (error) {
-    root.dataset.state = "error";
-    warn(error.message);
-    return;
+  let data = offer;
+  if (!data) {
+    try {
+      data = await getJson("/api/v1/validation/next");
+    } catch (error) {
+      root.dataset.state = "error";
+      warn(error.message);
+      return;
+    }
   }
+  const say = (message) => { ui.status.textContent = thanks ? `${thanks} ${message}` : message; };
   ui.quota.textContent = String(data.quota_left);
   clip = data.clip;
   if (!clip) {
@@ -54,9 +59,9 @@ async function load() {
 
 async function act(request, thanks) {
   enable();
+  let answer;
   try {
-    await request();
-    say(thanks);
+    answer = await request();
   } catch (error) {
     if (error instanceof ApiError && error.status === 429) {
       warn(error.message);
@@ -66,8 +71,11 @@ async function act(request, thanks) {
     }
     // The assignment expired or the clip was decided meanwhile: nothing to fix, the next clip follows.
     warn(error instanceof ApiError && error.code === "clip_not_assigned" ? "Time ran out on that clip; here is another." : error.message);
+    await load();
+    return;
   }
-  await load();
+  warn("");
+  await load(answer && answer.next ? answer.next : null, thanks);
 }
 
 ui.audio.addEventListener("ended", () => {
