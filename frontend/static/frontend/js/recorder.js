@@ -1,10 +1,12 @@
-// The record page: sets of five prompts, each recorded through an AudioWorklet as raw PCM, resampled to
-// 16 kHz, encoded as WAV and uploaded losslessly. One microphone stream per take, closed at stop.
+// The record page: sets of five prompts, each recorded through an AudioWorklet as raw PCM at the device's
+// rate, encoded as WAV and uploaded losslessly (the server resamples to 16 kHz). One microphone stream per
+// take, closed at stop.
 import { ApiError, getJson, uploadWithRetry } from "./api.js";
-import { TARGET_RATE, concat, encodeWav, resample } from "./wav.js";
+import { concat, encodeWav } from "./wav.js";
 
 const TAIL_MS = 300; // keep recording a little after Stop, so the last word is not cut
 const MAX_SECONDS = 15; // the server refuses longer clips
+const MAX_UPLOAD_RATE = 48000; // the highest sample rate the server accepts
 const SET_SIZE = 5;
 
 const root = document.getElementById("recorder");
@@ -88,7 +90,12 @@ async function startRecording() {
     return;
   }
   delete root.dataset.micError;
-  const context = new AudioContext();
+  let context = new AudioContext();
+  if (context.sampleRate > MAX_UPLOAD_RATE) {
+    // A 96 kHz device: let the browser's capture path bring it to 48 kHz, the most the server accepts.
+    await context.close();
+    context = new AudioContext({ sampleRate: MAX_UPLOAD_RATE });
+  }
   await context.audioWorklet.addModule(workletUrl);
   const source = context.createMediaStreamSource(stream);
   const node = new AudioWorkletNode(context, "pcm-capture");
@@ -133,13 +140,16 @@ async function stopRecording() {
     render();
     return;
   }
-  const pcm = await resample(samples, rate, TARGET_RATE);
-  const blob = encodeWav(pcm, TARGET_RATE);
+  // Uploaded at the device's own rate, losslessly: the server resamples to 16 kHz with soxr's filter.
+  // (Chromium's AudioBuffer resampling is linear interpolation, which at 48 -> 16 kHz folds everything
+  // above 8 kHz into the band for good.)
+  const blob = encodeWav(samples, rate);
+  const seconds = samples.length / rate;
   const old = state.takes.get(session.promptId);
   if (old) URL.revokeObjectURL(old.url);
-  state.takes.set(session.promptId, { blob, url: URL.createObjectURL(blob), duration: pcm.length / TARGET_RATE, uploaded: false });
+  state.takes.set(session.promptId, { blob, url: URL.createObjectURL(blob), duration: seconds, uploaded: false });
   setState("recorded");
-  say(`Recorded ${(pcm.length / TARGET_RATE).toFixed(1)} seconds. Play it back, record again, or go on.`);
+  say(`Recorded ${seconds.toFixed(1)} seconds. Play it back, record again, or go on.`);
   render();
 }
 

@@ -1,6 +1,5 @@
-// Audio the browser captured, made into the corpus format: 16 kHz mono 16-bit PCM WAV (lossless).
-
-export const TARGET_RATE = 16000;
+// Audio the browser captured, as an upload: mono 16-bit PCM WAV (lossless) at the rate it was captured;
+// the server resamples it to the corpus's 16 kHz.
 
 export function concat(chunks) {
   const length = chunks.reduce((sum, c) => sum + c.length, 0);
@@ -10,23 +9,7 @@ export function concat(chunks) {
   return out;
 }
 
-// The browser's own resampler (OfflineAudioContext renders at the rate it is given), so a device running
-// at 44.1 or 48 kHz is brought to 16 kHz with a proper low-pass filter, not by dropping samples.
-export async function resample(samples, fromRate, toRate = TARGET_RATE) {
-  if (fromRate === toRate || samples.length === 0) return samples;
-  const frames = Math.max(1, Math.round((samples.length * toRate) / fromRate));
-  const context = new OfflineAudioContext(1, frames, toRate);
-  const buffer = context.createBuffer(1, samples.length, fromRate);
-  buffer.copyToChannel(samples, 0);
-  const source = context.createBufferSource();
-  source.buffer = buffer;
-  source.connect(context.destination);
-  source.start();
-  const rendered = await context.startRendering();
-  return rendered.getChannelData(0).slice(0);
-}
-
-export function encodeWav(samples, rate = TARGET_RATE) {
+export function encodeWav(samples, rate) {
   const bytes = new ArrayBuffer(44 + samples.length * 2);
   const view = new DataView(bytes);
   const text = (offset, s) => { for (let i = 0; i < s.length; i += 1) view.setUint8(offset + i, s.charCodeAt(i)); };
