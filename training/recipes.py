@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.config import Config, apply_overrides, load_config
-from training.ml.features import N_FEATURES
+from training.ml.features import input_dim
 from training.ml.models import DNN, count_parameters, snn_width_for
 from training.models import TrainingRecipe
 
@@ -47,9 +47,9 @@ def recipe_config(
     else:
         config.model.kind = "snn"
         config.model.dropout = 0.0
-        input_dim = (2 * config.features.context + 1) * N_FEATURES
-        matched = count_parameters(DNN(input_dim, teacher_depth, teacher_width))
-        config.model.width = snn_width_for(matched, config.model.bottleneck, input_dim)
+        inputs = input_dim(config.features)
+        matched = count_parameters(DNN(inputs, teacher_depth, teacher_width))
+        config.model.width = snn_width_for(matched, config.model.bottleneck, inputs)
         if recipe == TrainingRecipe.MIMIC:
             if objective not in OBJECTIVES:
                 raise RecipeError(f"A mimic's objective is one of {', '.join(OBJECTIVES)}, not {objective!r}.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -11,6 +13,7 @@ from training.ml.config import Config
 
 def tiny_config(tmp) -> Config:
     config = Config(work_dir=str(tmp))
+    config.data.manifest = str(tmp / "tiny.jsonl")  # the store is built from the synthetic corpus, not read
     config.align.rounds = 4
     config.align.hidden = 128
     config.align.layers = 2
@@ -35,19 +38,20 @@ def tiny_config(tmp) -> Config:
 def tiny(tmp_path_factory):
     if not corpus.espeak_available():
         pytest.skip("espeak-ng is not installed")
-    from training.ml.align import align_corpus
-    from training.ml.data import build_store
+    from training.ml.align import align_corpus, save_alignment
+    from training.ml.data import build_store, store_dir
+    from training.ml.pipeline import alignment_dir
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))
     tmp = tmp_path_factory.mktemp("tiny")
     config = tiny_config(tmp)
     data = corpus.build()
     store = build_store(data.utterances, data.waves, config)
-    store.save(tmp / "store.pt")
+    store_dir(config).mkdir(parents=True)
+    store.save(store_dir(config) / "store.pt")
     labels, history = align_corpus(store, config, progress=False)
-    from training.ml.align import save_alignment
-
-    save_alignment(tmp / "alignment.pt", labels, history)
+    alignment_dir(config).mkdir(parents=True)
+    save_alignment(alignment_dir(config) / "alignment.pt", labels, history)
     return {"config": config, "corpus": data, "store": store, "labels": labels, "history": history, "dir": tmp}
 
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 TINY_BASE = {
-    "align": {"rounds": 1, "hidden": 32, "layers": 1, "epochs": 1, "frames_per_epoch": 0},
+    "align": {"rounds": 1, "hidden": 32, "layers": 1, "epochs": 1, "frames_per_epoch": 0, "hmm_stages": [4, 2]},
     "model": {"kind": "dnn", "depth": 2, "width": 32, "dropout": 0.0, "bottleneck": 8},
     "train": {"epochs": 2, "frames_per_epoch": 0, "batch_size": 128, "lr": 0.002, "device": "cpu"},
     "decode": {"acoustic_scales": [1.0], "prior_scales": [1.0], "lm_weights": [1.0], "insertion_penalties": [0.0]},

@@ -178,11 +178,11 @@ def test_a_runs_alignment_gives_the_next_release_its_phone_times(release, settin
     from pathlib import Path
 
     from tests.benchmark.conftest import build
-    from training.services.files import release_work_dir
+    from training.ml.pipeline import alignment_dir
 
     run = run_create(release="v1", recipe="teacher-dnn", overrides={"train.epochs": 1})
     execution.run_execute(run_id=run.pk)
-    alignments = release_work_dir(release) / "phn" / "alignments.jsonl"
+    alignments = alignment_dir(execution.run_config(run)) / "phn" / "alignments.jsonl"
     rows = [json.loads(line) for line in alignments.read_text().splitlines()]
     assert rows and all(r["phones"][0][0] == 0.0 and r["phones"][-1][1] > 0.5 for r in rows)
 

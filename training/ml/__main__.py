@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from training.ml import pipeline
-from training.ml.config import Config, load_config
+from training.ml.config import Config, ConfigMismatch, load_config
+from training.ml.data import MissingSplit, store_dir
 
 
 def _run_dir(work_dir: str, run: str) -> Path:
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"python -m training.ml {args.stage}: {exc.filename or exc} does not exist", file=sys.stderr)
         return 1
+    except (ConfigMismatch, MissingSplit) as exc:
+        print(f"python -m training.ml {args.stage}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _stage(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Config, runs: list[Path]) -> int:
@@ -46,10 +50,20 @@ def _stage(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Co
         counts: dict[str, int] = {}
         for u in store.utterances:
             counts[u.split] = counts.get(u.split, 0) + 1
-        print(json.dumps({"utterances": len(store.utterances), "frames": len(store.frames), "splits": counts}))
+        print(
+            json.dumps(
+                {
+                    "utterances": len(store.utterances),
+                    "frames": len(store.frames),
+                    "splits": counts,
+                    "store": str(store_dir(config)),
+                }
+            )
+        )
     elif args.stage == "align":
         _, history = pipeline.align(config)
         print(json.dumps(history, indent=2))
+        print(f"alignment: {pipeline.alignment_dir(config)}", file=sys.stderr)
     elif args.stage in ("train", "mimic"):
         if len(runs) != 1:
             parser.error("train and mimic take one --run")

@@ -1,6 +1,7 @@
 """Forced alignment of canonical phones to frames: 3 states per phone, optional silence between words and at the
-ends, from a flat start (uniform segmentation) through rounds of frame-classifier training and Viterbi
-realignment until the labels settle. Alignments are kept as frame labels and written as TIMIT-style .phn files.
+ends, from a monophone HMM's alignment (hmm_align.py) or a flat start (uniform segmentation) through rounds of
+frame-classifier training and Viterbi realignment until the labels settle. Alignments are kept as frame labels
+and written as TIMIT-style .phn files.
 """
 
 from __future__ import annotations
@@ -143,14 +144,30 @@ def flat_start_labels(store: FrameStore) -> torch.Tensor:
 def align_corpus(
     store: FrameStore, config: Config, progress: bool = True, callback: Progress | None = None
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
-    """Flat start, then rounds of (train classifier, Viterbi realign) until fewer than `settle` of the frames change
-    phone."""
+    """A start (align.method: "hmm", the monophone HMM of hmm_align; "mlp", the flat start), then rounds of (train
+    classifier, Viterbi realign) until fewer than `settle` of the frames change phone."""
+    history: list[dict[str, float]] = []
+    if config.align.method == "hmm":
+        from training.ml.hmm_align import HmmSettings, align_store
+
+        def report(record: dict[str, float]) -> None:
+            if callback:
+                callback({"event": "hmm", "stage": "aligner", **record})
+            if progress:
+                print("hmm: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items()))
+
+        settings = HmmSettings(stages=tuple(config.align.hmm_stages))
+        start, hmm_history = align_store(store, settings, report=report)
+        history += hmm_history  # records with "mixtures": the HMM's EM passes, before the MLP rounds
+    elif config.align.method == "mlp":
+        start = flat_start_labels(store)
+    else:
+        raise ValueError(f"align.method is 'hmm' or 'mlp', not {config.align.method!r}")
     device = resolve_device(config.train.device)
     store.to(device)
-    labels = flat_start_labels(store).to(device)
+    labels = start.to(device)
     train_pos = store.frame_positions(store.utterance_ids("train") or store.utterance_ids())
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
-    history: list[dict[str, float]] = []
     for round_ in range(1, config.align.rounds + 1):
         model = align_round_model(store, labels, config, seed=config.train.seed + round_, callback=callback)
         prior = state_prior(labels[train_pos])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,9 @@ class DataConfig:
 
 @dataclass
 class AlignConfig:
-    rounds: int = 4  # Viterbi realignment rounds after the flat start, fewer when the labels settle
+    method: str = "hmm"  # hmm: monophone HMM by EM (training/ml/hmm_align.py) | mlp: flat start (docs/training.md)
+    hmm_stages: list[int] = field(default_factory=lambda: [6, 3, 3, 3])  # hmm: EM passes at 1, 2, 4, 8 Gaussians
+    rounds: int = 4  # MLP Viterbi realignment rounds after the start (HMM or flat), fewer when the labels settle
     settle: float = 0.02  # stop when fewer than this fraction of frames change phone in a round
     hidden: int = 512  # the aligner's frame classifier: a small MLP retrained each round
     layers: int = 2
@@ -157,3 +160,44 @@ def load_config(files: list[str | Path] = (), overrides: list[str] = ()) -> Conf
 
 def save_config(config: Config, path: str | Path) -> None:
     Path(path).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def canonical_json(values: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, so equal settings always give equal text."""
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def config_digest(values: Any) -> str:
+    """The key of an artefact built from ``values`` (exactly the settings it depends on): 16 hex digits."""
+    return hashlib.sha256(canonical_json(values).encode()).hexdigest()[:16]
+
+
+# Where and how a run executes, not what it computes: a run resumed on another machine (other paths, another
+# device) is still the same run. Everything else must match the checkpoint's config for a resume.
+LOCATION_SETTINGS = frozenset(
+    {"work_dir", "data.manifest", "data.lexicon", "train.teacher", "model.members", "train.device", "train.progress"}
+)
+
+
+class ConfigMismatch(ValueError):
+    """A run directory holds a checkpoint trained under settings other than the ones given."""
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def config_differences(stored: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """'setting: stored -> given' for every setting (location settings aside) on which two configs differ."""
+    old, new = _flatten(stored), _flatten(given)
+    return [
+        f"{key}: {old.get(key, '(unset)')!r} -> {new.get(key, '(unset)')!r}"
+        for key in sorted(old.keys() | new.keys())
+        if key not in LOCATION_SETTINGS and old.get(key) != new.get(key)
+    ]

@@ -7,9 +7,11 @@ text); the split is `core.splits.assign_splits`, the code the release builder us
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile
@@ -19,7 +21,7 @@ from tqdm import tqdm
 
 from contributors.text import normalise_words
 from core.splits import SplitSpeaker, assign_splits
-from training.ml.config import Config, FeatureConfig
+from training.ml.config import Config, FeatureConfig, config_digest
 from training.ml.features import FeatureExtractor, Normaliser, num_frames, splice_indices
 from training.ml.lexicon import fallback_lexicon, read_lexicon, transcript_words
 
@@ -224,7 +226,9 @@ def build_store(
     keep = [i for i, f in enumerate(feats) if len(f) > 0]
     utterances = [utterances[i] for i in keep]
     feats = [feats[i] for i in keep]
-    train = [f for f, u in zip(feats, utterances, strict=True) if u.split == "train"] or feats
+    train = [f for f, u in zip(feats, utterances, strict=True) if u.split == "train"]
+    if not train:
+        raise MissingSplit(_missing("train", utterances, "the feature normaliser"))
     normaliser = Normaliser.fit(torch.cat(train))
     lengths = torch.tensor([len(f) for f in feats])
     offsets = torch.zeros(len(feats) + 1, dtype=torch.long)
@@ -234,17 +238,80 @@ def build_store(
     return FrameStore(utterances, frames, offsets, normaliser, config.features.context)
 
 
+def _file_sha256(path: str | Path) -> str:
+    """The content of a file a store is built from ('' when there is none)."""
+    path = Path(path)
+    if not path.is_file():
+        return ""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def store_settings(config: Config) -> dict[str, Any]:
+    """Exactly what a feature store depends on: the data settings and the content of the manifest and lexicon they
+    name, and the feature settings but the splice context (frames are stored unspliced; inputs splice on the fly)."""
+    manifest = Path(config.data.manifest)
+    data = asdict(config.data)
+    if manifest.suffix == ".jsonl":  # a release carries its split and pronunciations: no key, no lexicon read
+        del data["split_key"], data["lexicon"]
+        lexicon = ""
+    else:
+        lexicon = config.data.lexicon or str(manifest.parent / "lexicon.txt")
+    features = {k: v for k, v in asdict(config.features).items() if k != "context"}
+    return {
+        "data": data,
+        "manifest_sha256": _file_sha256(manifest),
+        "lexicon_sha256": _file_sha256(lexicon) if lexicon else "",
+        "features": features,
+    }
+
+
+def store_dir(config: Config) -> Path:
+    """work_dir/features/KEY: one folder per distinct store, so runs that differ in data or features never share."""
+    return Path(config.work_dir) / "features" / config_digest(store_settings(config))
+
+
+class MissingSplit(ValueError):
+    """The corpus lacks a split that training estimates something on; nothing falls back to other splits."""
+
+
+def _missing(split: str, utterances: list[Utterance], needed_for: str) -> str:
+    found = sorted({u.split or "(none)" for u in utterances})
+    return (
+        f"The corpus has no {split} split (its {len(utterances)} utterances are in: {', '.join(found) or 'none'}), "
+        f"and nothing falls back to the other splits: {needed_for} must come from the {split} split alone."
+    )
+
+
+def require_splits(store: FrameStore, splits: tuple[str, ...] = ("train", "dev")) -> None:
+    """Raise MissingSplit, with a sentence naming it, when any of ``splits`` has no utterance."""
+    for split in splits:
+        if not store.utterance_ids(split):
+            needed = {
+                "train": "every model, the normaliser, the aligner, the state prior and the phone bigram",
+                "dev": "the decoding weights",
+            }.get(split, "this stage")
+            raise MissingSplit(_missing(split, store.utterances, needed))
+
+
 def prepare_corpus(config: Config, progress: bool = True) -> FrameStore:
     """Manifest (release JSONL or corpus TSV) -> split -> pronunciations -> features, cached in
-    work_dir/store.pt (skipped when present)."""
-    path = Path(config.work_dir) / "store.pt"
+    work_dir/features/KEY/store.pt (skipped when present); KEY hashes exactly the settings the store depends on."""
+    folder = store_dir(config)
+    path = folder / "store.pt"
     if path.exists():
-        return FrameStore.load(path)
+        store = FrameStore.load(path)
+        store.context = config.features.context  # splicing is not part of the store: each run's own context
+        return store
     utterances = read_corpus(config)
     waves = [
         load_audio(u.audio, config.features.sample_rate) for u in tqdm(utterances, desc="audio", disable=not progress)
     ]
     store = build_store(utterances, waves, config, progress=progress)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "key.json").write_text(json.dumps(store_settings(config), indent=2, sort_keys=True) + "\n")
     store.save(path)
     return store

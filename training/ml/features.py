@@ -20,6 +20,16 @@ N_FEATURES = 3 * N_STATIC  # with deltas and delta-deltas: 123
 LOG_FLOOR = 1e-10
 
 
+def feature_dim(config: FeatureConfig) -> int:
+    """Features per frame: n_mels log-mel energies and the log energy, with deltas and delta-deltas."""
+    return 3 * (config.n_mels + 1)
+
+
+def input_dim(config: FeatureConfig) -> int:
+    """A network's input size: the frame and its +-context neighbours."""
+    return (2 * config.context + 1) * feature_dim(config)
+
+
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(hz, dtype=np.float64) / 700.0)
 
@@ -114,7 +124,7 @@ class FeatureExtractor(nn.Module):
         self.register_buffer("dft", torch.from_numpy(dft), persistent=False)
         self.register_buffer("dc", torch.from_numpy(dc), persistent=False)
         self.register_buffer("fbank", torch.from_numpy(fbank.T.copy()), persistent=False)
-        self.register_buffer("delta_kernel", delta_kernel(), persistent=False)
+        self.register_buffer("delta_kernel", delta_kernel(c.n_mels + 1), persistent=False)
 
     def power_spectrum(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, N) -> (B, T, bins)."""

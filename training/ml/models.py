@@ -6,6 +6,7 @@ Every model maps (B, 1845) spliced, normalised frames to (B, 120) logits over 3 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,10 +50,11 @@ class CNN(nn.Module):
         width: int = 2000,
         dropout: float = 0.2,
         outputs: int = N_STATES,
+        n_mels: int = N_STATIC - 1,
     ):
         super().__init__()
         self.frames = 2 * context + 1
-        self.n_mels = N_STATIC - 1
+        self.n_mels = n_mels
         self.conv = nn.Conv1d(3 * self.frames, channels, kernel)
         self.pool = pool
         pooled = (self.n_mels - kernel + 1) // pool
@@ -60,7 +62,7 @@ class CNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
-        x = x.view(b, self.frames, 3, N_STATIC)  # per frame: [static 41 | delta 41 | delta-delta 41]
+        x = x.view(b, self.frames, 3, self.n_mels + 1)  # per frame: static, delta, delta-delta (n_mels + 1 each)
         mel = x[..., : self.n_mels].reshape(b, 3 * self.frames, self.n_mels)
         energy = x[..., self.n_mels].reshape(b, 3 * self.frames)
         conv = F.max_pool1d(F.relu(self.conv(mel)), self.pool)
@@ -93,16 +95,50 @@ class Ensemble(nn.Module):
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
-def build_model(config: ModelConfig, input_dim: int = 15 * N_FEATURES, context: int = 7) -> nn.Module:
+def build_model(
+    config: ModelConfig, input_dim: int = 15 * N_FEATURES, context: int = 7, outputs: int = N_STATES
+) -> nn.Module:
     if config.kind == "dnn":
-        return DNN(input_dim, config.depth, config.width, config.dropout)
+        return DNN(input_dim, config.depth, config.width, config.dropout, outputs)
     if config.kind == "cnn":
+        per_frame, rest = divmod(input_dim, 3 * (2 * context + 1))
+        if rest:
+            raise ValueError(f"a CNN over +-{context} frames cannot take {input_dim} inputs")
         return CNN(
-            context, config.conv_channels, config.conv_kernel, config.pool, config.depth, config.width, config.dropout
+            context,
+            config.conv_channels,
+            config.conv_kernel,
+            config.pool,
+            config.depth,
+            config.width,
+            config.dropout,
+            outputs,
+            n_mels=per_frame - 1,
         )
     if config.kind == "snn":
-        return SNN(input_dim, config.width, config.bottleneck, config.dropout)
+        return SNN(input_dim, config.width, config.bottleneck, config.dropout, outputs)
     raise ValueError(f"unknown model kind {config.kind!r} (ensembles are built from trained members)")
+
+
+# The ModelConfig settings each kind's constructor reads; the rest of ModelConfig does not change its shape.
+_SHAPE_SETTINGS = {
+    "dnn": ("depth", "width", "dropout"),
+    "snn": ("width", "bottleneck", "dropout"),
+    "cnn": ("conv_channels", "conv_kernel", "pool", "depth", "width", "dropout"),
+}
+
+
+def model_shape(config: ModelConfig, input_dim: int, context: int, outputs: int = N_STATES) -> dict[str, Any]:
+    """Everything :func:`model_from_shape` needs to rebuild the network: kept in every checkpoint."""
+    if config.kind not in _SHAPE_SETTINGS:
+        raise ValueError(f"unknown model kind {config.kind!r} (ensembles are built from trained members)")
+    settings = {name: getattr(config, name) for name in _SHAPE_SETTINGS[config.kind]}
+    return {"kind": config.kind, "input_dim": input_dim, "context": context, "outputs": outputs, **settings}
+
+
+def model_from_shape(shape: dict[str, Any]) -> nn.Module:
+    settings = {k: v for k, v in shape.items() if k not in ("input_dim", "context", "outputs")}
+    return build_model(ModelConfig(**settings), shape["input_dim"], shape["context"], shape["outputs"])
 
 
 def count_parameters(model: nn.Module) -> int:

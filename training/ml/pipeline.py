@@ -1,8 +1,14 @@
-"""The stages the CLI runs: prepare, align, train (labels or mimic), evaluate, export; all under work_dir."""
+"""The stages the CLI runs: prepare, align, train (labels or mimic), evaluate, export; all under work_dir.
+
+Shared artefacts live in folders keyed by a hash of exactly the settings they depend on, with that key's
+settings in key.json beside them: work_dir/features/KEY (store.pt, and the teachers' logits for its training
+frames), work_dir/alignments/KEY (alignment.pt, phn/). Runs that differ in any such setting never share one.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import platform
@@ -14,15 +20,25 @@ import numpy as np
 import torch
 
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
-from training.ml.config import Config, apply_overrides, save_config
-from training.ml.data import FrameStore, prepare_corpus
+from training.ml.config import Config, ConfigMismatch, TrainConfig, apply_overrides, config_digest, save_config
+from training.ml.data import FrameStore, prepare_corpus, require_splits, store_dir, store_settings
 from training.ml.decode import Decoder, PhoneBigram, collapse, to_phones, transition_logs, tune
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import Normaliser
 from training.ml.lexicon import STATES_PER_PHONE
 from training.ml.models import build_model, count_parameters, depth_of
 from training.ml.score import corpus_counts
-from training.ml.train import CHECKPOINT, Progress, fit, frame_accuracy, load_model, resolve_device, utterance_log_probs
+from training.ml.train import (
+    CHECKPOINT,
+    Progress,
+    fit,
+    frame_accuracy,
+    load_model,
+    resolve_device,
+    run_digest,
+    teacher_logits,
+    utterance_log_probs,
+)
 
 ALIGNMENT = "alignment.pt"
 
@@ -41,26 +57,59 @@ def _work_dir_lock(config: Config) -> Iterator[None]:
 
 
 def prepare(config: Config) -> FrameStore:
+    """The feature store of the config's data and features (built once per key); train and dev splits required."""
     with _work_dir_lock(config):
-        return prepare_corpus(config, progress=config.train.progress)
+        store = prepare_corpus(config, progress=config.train.progress)
+    require_splits(store, ("train", "dev"))
+    return store
+
+
+def aligner_config(config: Config) -> Config:
+    """The config the aligner runs under: the run's data, features and alignment settings and its seed, the
+    default training settings otherwise (not the run's learning rate or batch size), so that an alignment is a
+    function of what its key holds and a learning-rate sweep of the models shares one alignment. Only the
+    machine (device) stays the run's."""
+    tc = config.train
+    train = TrainConfig(seed=tc.seed, device=tc.device, progress=tc.progress)
+    return dataclasses.replace(config, train=train)
+
+
+def alignment_settings(config: Config) -> dict[str, Any]:
+    """Exactly what an alignment depends on: its store's settings, the splice context, the alignment settings
+    and the seed."""
+    return {
+        "store": store_settings(config),
+        "context": config.features.context,
+        "align": dataclasses.asdict(config.align),
+        "seed": config.train.seed,
+    }
+
+
+def alignment_dir(config: Config) -> Path:
+    """work_dir/alignments/KEY: alignment.pt, alignment.json and phn/ (TIMIT .phn files, alignments.jsonl)."""
+    return Path(config.work_dir) / "alignments" / config_digest(alignment_settings(config))
 
 
 def align(
     config: Config, callback: Progress | None = None, store: FrameStore | None = None
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
-    path = Path(config.work_dir) / ALIGNMENT
+    folder = alignment_dir(config)
+    path = folder / ALIGNMENT
     with _work_dir_lock(config):
         if path.exists():
             return load_alignment(path)
     store = store if store is not None else prepare(config)
+    require_splits(store, ("train",))  # the aligner's classifiers and prior: the train split only
     with _work_dir_lock(config):
         if path.exists():  # another process aligned while this one waited
             return load_alignment(path)
         torch.manual_seed(config.train.seed)  # the aligner's classifiers: the same labels whatever ran before
-        labels, history = align_corpus(store, config, progress=config.train.progress, callback=callback)
+        labels, history = align_corpus(store, aligner_config(config), progress=config.train.progress, callback=callback)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "key.json").write_text(json.dumps(alignment_settings(config), indent=2, sort_keys=True) + "\n")
         save_alignment(path, labels, history)
         shift, length = config.features.frame_shift, config.features.frame_length
-        write_phn(store, labels, Path(config.work_dir) / "phn", shift, length)
+        write_phn(store, labels, folder / "phn", shift, length)
     return labels, history
 
 
@@ -79,13 +128,17 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.json")
         return []
+    if config.train.objective.startswith("mimic"):
+        check_teacher(config)  # before minutes of features and alignment
     device = resolve_device(config.train.device)
     store, labels = _load(config, device, callback)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, store.input_dim, store.context)
-    teacher = load_model(config.train.teacher, device)[0] if config.train.objective.startswith("mimic") else None
     train_pos = store.frame_positions(store.utterance_ids("train"))
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
+    targets, digest = None, ""
+    if config.train.objective.startswith("mimic"):
+        targets, digest = teacher_targets(config, store, train_pos, device)
     return fit(
         model,
         store,
@@ -93,16 +146,57 @@ def train(
         config,
         run_dir,
         labels=labels,
-        teacher=teacher,
         dev_positions=dev_pos,
         stop_after=stop_after,
         desc=run_dir.name,
         callback=callback,
+        targets=targets,
+        teacher_digest=digest,
     )
 
 
+def check_teacher(config: Config) -> Path:
+    """The mimic's teacher directory; ConfigMismatch when the teacher was trained on other features."""
+    teacher_dir = Path(config.train.teacher)
+    if not config.train.teacher or not (teacher_dir / "config.json").exists():
+        raise FileNotFoundError(teacher_dir / "config.json")
+    teacher_config = Config.from_dict(json.loads((teacher_dir / "config.json").read_text()))
+    if dataclasses.asdict(teacher_config.features) != dataclasses.asdict(config.features):
+        raise ConfigMismatch(
+            f"The teacher {teacher_dir} was trained on other features ({dataclasses.asdict(teacher_config.features)}) "
+            f"than this mimic's ({dataclasses.asdict(config.features)}); a mimic learns from the teacher's logits for "
+            "its own input frames, so both take the same features."
+        )
+    return teacher_dir
+
+
+def teacher_targets(
+    config: Config, store: FrameStore, train_positions: torch.Tensor, device: torch.device
+) -> tuple[torch.Tensor, str]:
+    """The teacher's float32 logits for every training frame and the teacher's checkpoint digest: the paper's
+    "label the data with the teacher" step, done once per teacher and store and cached under the store's folder,
+    so a mimic epoch costs one forward pass of the student only."""
+    teacher_dir = check_teacher(config)
+    digest = run_digest(teacher_dir)
+    key = config_digest({"teacher_sha256": digest, "context": store.context, "split": "train"})
+    path = store_dir(config) / "teacher_logits" / f"{key}.pt"
+    with _work_dir_lock(config):
+        if path.exists():
+            cached = torch.load(path, map_location=device, weights_only=True)
+            if cached["teacher_sha256"] == digest and len(cached["logits"]) == len(train_positions):
+                return cached["logits"].to(device), digest
+        teacher = load_model(teacher_dir, device)[0]
+        logits = teacher_logits(teacher, store, train_positions)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"logits": logits.cpu(), "teacher_sha256": digest}, tmp)
+        tmp.replace(path)
+    return logits, digest
+
+
 def _decoder(store: FrameStore, labels: torch.Tensor, config: Config) -> Decoder:
-    train_ids = store.utterance_ids("train") or store.utterance_ids()
+    require_splits(store, ("train",))  # the bigram, state prior and transitions: training transcripts only
+    train_ids = store.utterance_ids("train")
     sequences = [collapse(labels[int(store.offsets[u]) : int(store.offsets[u + 1])].cpu().numpy()) for u in train_ids]
     train_labels = labels[store.frame_positions(train_ids)].cpu()
     log_loop, log_next = transition_logs(train_labels, config.decode.self_loop)
@@ -128,6 +222,7 @@ def evaluate(
     store, labels = _load(config, device)
     decoder = _decoder(store, labels, config)
     dec = config.decode
+    require_splits(store, ("dev",))  # the decoding weights are tuned on dev, never on a reported split
     dev_ids = store.utterance_ids("dev")
     dev_refs = _references(store, dev_ids)
     dev_lp = utterance_log_probs(model, store, dev_ids)
@@ -193,7 +288,7 @@ def _normaliser(run_dir: Path, config: Config) -> Normaliser:
     if config.model.kind == "ensemble":
         member = Path(config.model.members[0])
         return _normaliser(member, Config.from_dict(json.loads((member / "config.json").read_text())))
-    saved = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)["normaliser"]
+    saved = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=True)["normaliser"]
     return Normaliser(saved["mean"], saved["std"])
 
 

@@ -1,13 +1,16 @@
 """The training loop: labels (cross-entropy), mimic by L2 on teacher logits, or soft targets; checkpoint and resume.
 
-A run directory holds config.json (the full config), checkpoint.pt (model, optimizer, epoch, step, config,
-history, normaliser) and history.json. Every epoch reseeds its sampler and dropout from (seed, epoch), so a
-run stopped after any epoch and resumed ends exactly where an uninterrupted one ends.
+A run directory holds config.json (the full config), checkpoint.pt (model, its shape, optimizer, epoch, step,
+config, history, normaliser: tensors and plain data only) and history.json. Every epoch reseeds its sampler and
+dropout from (seed, epoch), so a run stopped after any epoch and resumed ends exactly where an uninterrupted one
+ends; a resume under other settings than the checkpoint's is refused. A mimic regresses the teacher's logits for
+the training frames, computed once in float32 (never under autocast) before the first epoch.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -19,9 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from training.ml.config import Config, TrainConfig, save_config
+from training.ml.config import Config, ConfigMismatch, TrainConfig, config_differences, save_config
 from training.ml.data import FrameStore
-from training.ml.models import Ensemble, build_model, count_parameters
+from training.ml.features import input_dim
+from training.ml.lexicon import N_STATES
+from training.ml.models import Ensemble, build_model, count_parameters, model_from_shape, model_shape
 
 CHECKPOINT = "checkpoint.pt"
 REPORT_EVERY = 25  # batches between progress reports
@@ -80,6 +85,21 @@ def frame_accuracy(
 
 
 @torch.no_grad()
+def teacher_logits(teacher: nn.Module, store: FrameStore, positions: torch.Tensor, batch: int = 4096) -> torch.Tensor:
+    """(len(positions), states) float32 logits of ``teacher``: run in float32 outside any autocast, so the mimic's
+    regression targets are never rounded to bf16 (on CUDA the training step runs under bf16 autocast)."""
+    teacher.eval()
+    out: torch.Tensor | None = None
+    with torch.autocast(positions.device.type, enabled=False):
+        for i in range(0, len(positions), batch):
+            logits = teacher(store.inputs(positions[i : i + batch]).float()).float()
+            if out is None:
+                out = torch.empty(len(positions), logits.shape[1], dtype=torch.float32, device=logits.device)
+            out[i : i + batch] = logits
+    return out if out is not None else torch.empty(0, N_STATES, device=positions.device)
+
+
+@torch.no_grad()
 def utterance_log_probs(model: nn.Module, store: FrameStore, utt_ids: list[int]) -> list[torch.Tensor]:
     """(T, states) log-softmax per utterance, on the CPU."""
     model.eval()
@@ -98,8 +118,14 @@ def fit(
     stop_after: int | None = None,
     desc: str = "train",
     callback: Progress | None = None,
+    targets: torch.Tensor | None = None,
+    teacher_digest: str = "",
 ) -> list[dict[str, float]]:
-    """Train ``model`` in place, resuming from run_dir's checkpoint when there is one; returns the history."""
+    """Train ``model`` in place, resuming from run_dir's checkpoint when there is one; returns the history.
+
+    A mimic takes ``targets``, the teacher's float32 logits for ``train_positions`` (row i for position i), or a
+    ``teacher`` whose logits are computed here once; ``teacher_digest`` names the teacher, and a resume refuses
+    another one."""
     tc: TrainConfig = config.train
     device = store.frames.device
     model.to(device)
@@ -107,19 +133,25 @@ def fit(
     history: list[dict[str, float]] = []
     start_epoch, step = 0, 0
     run_path = Path(run_dir) if run_dir else None
+    shape = model_shape(config.model, store.input_dim, store.context) if run_path else {}
     if run_path:
         run_path.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_path / "config.json")
         if (run_path / CHECKPOINT).exists():
-            state = torch.load(run_path / CHECKPOINT, map_location=device, weights_only=False)
+            state = torch.load(run_path / CHECKPOINT, map_location=device, weights_only=True)
+            check_resume(state, config, shape, teacher_digest, run_path)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
-    if teacher is not None:
-        teacher.to(device).eval()
+        save_config(config, run_path / "config.json")
     use_teacher = tc.objective.startswith("mimic")
-    if use_teacher and teacher is None:
-        raise ValueError(f"{tc.objective} needs a teacher")
+    if use_teacher and targets is None:
+        if teacher is None:
+            raise ValueError(f"{tc.objective} needs a teacher")
+        targets = teacher_logits(teacher.to(device), store, train_positions)
+    if use_teacher and targets is not None:
+        if targets.dtype != torch.float32 or len(targets) != len(train_positions):
+            raise ValueError("a mimic's targets are float32 logits, one row per training frame")
+        targets = targets.to(device)
     if not use_teacher and labels is None:
         raise ValueError("training on labels needs labels")
 
@@ -144,14 +176,11 @@ def fit(
         )
         n_batches = len(bar)
         for i in bar:
-            pos = train_positions[order[i : i + tc.batch_size]]
+            rows = order[i : i + tc.batch_size]
+            pos = train_positions[rows]
             x = store.inputs(pos)
+            target = targets[rows] if use_teacher else labels[pos]  # type: ignore[index]
             with autocast(device, tc.amp):
-                if use_teacher:
-                    with torch.no_grad():
-                        target = teacher(x)
-                else:
-                    target = labels[pos]
                 loss = objective_loss(model(x), target, tc.objective, tc.temperature, tc.center_logits)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -192,6 +221,9 @@ def fit(
                     "epoch": epoch + 1,
                     "step": step,
                     "config": config.to_dict(),
+                    "shape": shape,
+                    "input_dim": store.input_dim,
+                    "teacher_sha256": teacher_digest,
                     "history": history,
                     "parameters": count_parameters(model),
                     "normaliser": {"mean": store.normaliser.mean.cpu(), "std": store.normaliser.std.cpu()},
@@ -214,14 +246,51 @@ def fit(
     return history
 
 
+def check_resume(
+    state: dict[str, Any], config: Config, shape: dict[str, Any], teacher_digest: str, run_path: Path
+) -> None:
+    """Raise ConfigMismatch, naming each differing setting, unless the checkpoint was trained as ``config`` says."""
+    problems = config_differences(state.get("config", {}), config.to_dict())
+    stored_shape = state.get("shape")
+    if stored_shape and stored_shape != shape:
+        problems.append(f"model shape: {stored_shape} -> {shape}")
+    if state.get("teacher_sha256", "") != teacher_digest:
+        stored = state.get("teacher_sha256") or "(none)"
+        problems.append(f"teacher checkpoint: sha256 {stored} -> {teacher_digest or '(none)'}")
+    if problems:
+        raise ConfigMismatch(
+            f"{run_path} holds a checkpoint trained under other settings, so it cannot resume under these: "
+            + "; ".join(problems)
+            + ". Train in a new run directory, or resume with the settings of its config.json."
+        )
+
+
+def run_digest(run_dir: str | Path) -> str:
+    """SHA-256 of a run's trained weights as stored (its checkpoint file; an ensemble's: of its members')."""
+    run_path = Path(run_dir)
+    config = json.loads((run_path / "config.json").read_text())
+    if config.get("model", {}).get("kind") == "ensemble":
+        members = [run_digest(m) for m in config["model"]["members"]]
+        return hashlib.sha256(" ".join(members).encode()).hexdigest()
+    digest = hashlib.sha256()
+    with (run_path / CHECKPOINT).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def load_model(run_dir: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, Config]:
-    """The trained model of a run directory (an ensemble run lists its members' directories)."""
+    """The trained model of a run directory (an ensemble run lists its members' directories), rebuilt from the
+    shape its checkpoint stores (input size, splice context, every layer size)."""
     run_path = Path(run_dir)
     config = Config.from_dict(json.loads((run_path / "config.json").read_text()))
     if config.model.kind == "ensemble":
         members = [load_model(m, device)[0] for m in config.model.members]
         return Ensemble(members).to(device).eval(), config
-    state = torch.load(run_path / CHECKPOINT, map_location=device, weights_only=False)
-    model = build_model(config.model, context=config.features.context)
+    state = torch.load(run_path / CHECKPOINT, map_location=device, weights_only=True)
+    if "shape" in state:
+        model = model_from_shape(state["shape"])
+    else:  # a checkpoint from before shapes were stored: its config says the shape
+        model = build_model(config.model, input_dim(config.features), config.features.context)
     model.load_state_dict(state["model"])
     return model.to(device).eval(), config

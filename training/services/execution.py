@@ -33,6 +33,7 @@ from benchmark.services.submissions import submission_create
 from core.errors import ServiceError
 from training.ml import pipeline
 from training.ml.config import Config, save_config
+from training.ml.data import store_dir
 from training.ml.train import resolve_device
 from training.models import FINISHED, TrainingRecipe, TrainingRun, TrainingRunStatus
 from training.services import files
@@ -234,6 +235,11 @@ def run_execute(*, run_id: int) -> str:
         folder = files.fetch_run(run)
         run.hardware = _hardware()
         run.save(update_fields=["hardware"])
+        _append_log(
+            run,
+            f"features {store_dir(config).relative_to(config.work_dir)}, "
+            f"alignment {pipeline.alignment_dir(config).relative_to(config.work_dir)} (under {config.work_dir})",
+        )
         reporter.stage("train")
         pipeline.train(config, folder, callback=reporter)
         reporter.stage("evaluate")

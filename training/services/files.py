@@ -27,7 +27,9 @@ def training_dir() -> Path:
 
 
 def release_work_dir(release: Release) -> Path:
-    """Features and alignment of a release, shared by every run on it (training.ml locks it while building)."""
+    """A release's work_dir: training.ml keeps its feature stores and alignments in folders under it keyed by the
+    settings each depends on (``features/KEY``, ``alignments/KEY``), so runs share one only when their settings
+    agree; it locks the folder while building one."""
     return training_dir() / "releases" / release.version
 
 

@@ -1,0 +1,214 @@
+"""The monophone HMM aligner: boundaries recovered from a flat start, its graph, features and dispatch."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from training.ml import hmm_align
+from training.ml.align import phone_segments
+from training.ml.config import Config
+from training.ml.lexicon import PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
+
+PHONES = ["HH", "AH", "L", "OW", "W", "ER", "D", "S", "IY", "DH", "K", "AE", "T", "IH", "M", "N"]
+# Random words, so that each phone is heard in many contexts (as in speech): EM tells phones apart by their contexts.
+VOCABULARY = [
+    list(np.random.default_rng(7).choice(PHONES, size=n, replace=False))
+    for n in np.random.default_rng(8).integers(2, 6, 30)
+]
+FAST = hmm_align.HmmSettings(stages=(4, 2, 2), batch_frames=20_000, min_count=5.0)
+
+
+def synthetic_corpus(n: int = 80, dim: int = 39, seed: int = 0):
+    """Utterances of random words whose frames are drawn around a mean per (phone, state), with silences at the ends
+    and between some words: features, offsets, words and the true phone segments (phone, start, end) in frames."""
+    rng = np.random.default_rng(seed)
+    # A phone's three states are onset, steady part and offset of one sound: near one another, far from other phones.
+    phone_means = rng.normal(0.0, 1.5, size=(len(PHONE_INDEX), 1, dim))
+    means = phone_means + rng.normal(0.0, 0.7, size=(len(PHONE_INDEX), STATES_PER_PHONE, dim))
+    means[SILENCE_INDEX] = phone_means[SILENCE_INDEX]  # silence is stationary, as a room's background is
+    feats, offsets, words_all, truths = [], [0], [], []
+    for _ in range(n):
+        words = [VOCABULARY[i] for i in rng.integers(0, len(VOCABULARY), size=rng.integers(2, 5))]
+        segments: list[int] = [SILENCE_INDEX]
+        for k, word in enumerate(words):
+            segments += [PHONE_INDEX[p] for p in word]
+            if k < len(words) - 1 and rng.random() < 0.3:
+                segments.append(SILENCE_INDEX)
+        segments.append(SILENCE_INDEX)
+        frames, truth, t = [], [], 0
+        for phone in segments:
+            lengths = rng.integers(2, 7, size=STATES_PER_PHONE) + (
+                rng.integers(5, 30, size=3) if phone == SILENCE_INDEX else 0
+            )
+            for s, length in enumerate(lengths):
+                frames.append(means[phone, s] + rng.normal(0.0, 1.0, size=(length, dim)))
+            truth.append((phone, t, t + int(lengths.sum())))
+            t += int(lengths.sum())
+        feats.append(np.concatenate(frames))
+        offsets.append(offsets[-1] + t)
+        words_all.append(words)
+        truths.append(truth)
+    return torch.from_numpy(np.concatenate(feats)).float(), offsets, words_all, truths
+
+
+def phone_runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    return [run for run in phone_segments(labels) if run[0] != SILENCE_INDEX]
+
+
+def boundary_hits(labels: np.ndarray, offsets: list[int], truths, tolerance: int) -> float:
+    """Share of spoken phones' onsets and offsets within `tolerance` frames of the truth."""
+    hits = total = 0
+    for u, truth in enumerate(truths):
+        found = phone_runs(labels[offsets[u] : offsets[u + 1]])
+        spoken = [seg for seg in truth if seg[0] != SILENCE_INDEX]
+        assert [p for p, _, _ in found] == [p for p, _, _ in spoken]
+        for (_, s1, e1), (_, s2, e2) in zip(found, spoken, strict=True):
+            hits += (abs(s1 - s2) <= tolerance) + (abs(e1 - e2) <= tolerance)
+            total += 2
+    return hits / total
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    torch.manual_seed(0)
+    x, offsets, words, truths = synthetic_corpus()
+    labels, model, history = hmm_align.train_and_align(x, offsets, words, FAST)
+    return {"x": x, "offsets": offsets, "words": words, "truths": truths, "labels": labels, "model": model,
+            "history": history}  # fmt: skip
+
+
+def test_em_from_a_flat_start_recovers_the_boundaries(synthetic):
+    offsets, words, truths = synthetic["offsets"], synthetic["words"], synthetic["truths"]
+    flat = np.concatenate(
+        [
+            hmm_align.flat_start_states(hmm_align.utterance_graph(w), offsets[u + 1] - offsets[u])
+            for u, w in enumerate(words)
+        ]
+    )
+    uniform = boundary_hits(flat, offsets, truths, tolerance=1)
+    aligned = boundary_hits(synthetic["labels"], offsets, truths, tolerance=1)
+    exact = boundary_hits(synthetic["labels"], offsets, truths, tolerance=0)
+    print(f"boundaries within a frame: uniform {uniform:.3f}, HMM {aligned:.3f} (exact {exact:.3f})")
+    assert aligned >= 0.9
+    assert uniform < 0.5
+
+
+def test_em_improves_the_likelihood_and_settles(synthetic):
+    history = synthetic["history"]
+    assert [h["mixtures"] for h in history] == [1.0] * 4 + [2.0] * 2 + [4.0] * 2
+    assert synthetic["model"].mixtures == 4
+    assert history[-1]["log_likelihood"] > history[0]["log_likelihood"]
+    assert history[-1]["phones_changed"] < 0.01 < history[0]["phones_changed"]
+
+
+def test_silence_between_words_is_optional(synthetic):
+    """The aligner puts a silence between two words where there is one, and none where there is none."""
+    offsets, truths, labels = synthetic["offsets"], synthetic["truths"], synthetic["labels"]
+    agree = total = 0
+    for u, truth in enumerate(truths):
+        inner = truth[1:-1]
+        found = [run[0] for run in phone_segments(labels[offsets[u] : offsets[u + 1]])][1:-1]
+        agree += int(found == [p for p, _, _ in inner])
+        total += 1
+    assert agree / total >= 0.95
+
+
+def test_every_label_is_a_state_of_the_utterance_in_order(synthetic):
+    offsets, words, labels = synthetic["offsets"], synthetic["words"], synthetic["labels"]
+    for u, w in enumerate(words):
+        lab = labels[offsets[u] : offsets[u + 1]]
+        graph = hmm_align.utterance_graph(w)
+        assert set(lab.tolist()) <= set(graph.states.tolist())
+        phones = [p for p, _, _ in phone_runs(lab)]
+        assert phones == [PHONE_INDEX[p] for word in w for p in word]
+        # within a phone the states only move forward, 0 -> 1 -> 2, each at least one frame
+        for _, start, end in phone_runs(lab):
+            assert lab[start:end].tolist() == sorted(lab[start:end].tolist())
+            assert len(set(lab[start:end].tolist())) == STATES_PER_PHONE
+
+
+def test_batched_viterbi_matches_one_utterance_at_a_time(synthetic):
+    model, x, offsets, words = synthetic["model"], synthetic["x"], synthetic["offsets"], synthetic["words"]
+    graphs = [hmm_align.utterance_graph(w) for w in words[:6]]
+    xs = [x[offsets[u] : offsets[u + 1]] for u in range(6)]
+    together, scores = hmm_align.viterbi_batch(model, xs, graphs)
+    for u in range(6):
+        alone, score = hmm_align.viterbi_batch(model, [xs[u]], [graphs[u]])
+        np.testing.assert_array_equal(together[u], alone[0])
+        assert scores[u] == pytest.approx(score[0], rel=1e-5)
+
+
+def test_too_short_an_utterance_gets_a_uniform_segmentation(synthetic):
+    model = synthetic["model"]
+    graph = hmm_align.utterance_graph([["HH", "AH", "L", "OW"]])
+    paths, _ = hmm_align.viterbi_all(model, torch.zeros(5, 39), [0, 5], [graph], 10_000)
+    assert len(paths[0]) == 5
+
+
+def test_mfcc_deltas_are_the_dct_of_the_log_mel_deltas():
+    from training.ml.config import FeatureConfig
+    from training.ml.features import FeatureExtractor, deltas
+
+    wave = torch.from_numpy(np.random.default_rng(1).normal(0, 0.1, 16000).astype(np.float32))[None]
+    raw = FeatureExtractor(FeatureConfig())(wave)[0]
+    mfcc = hmm_align.mfcc_from_logmel(raw)
+    assert mfcc.shape == (raw.shape[0], hmm_align.MFCC_DIM)
+    static = mfcc[:, :13].T[None]
+    np.testing.assert_allclose(deltas(static)[0].T.numpy(), mfcc[:, 13:26].numpy(), atol=1e-3)
+    np.testing.assert_allclose(deltas(deltas(static))[0].T.numpy(), mfcc[:, 26:].numpy(), atol=1e-3)
+
+
+def synthetic_store(n: int = 30):
+    """A FrameStore whose 123-dim frames carry the synthetic corpus (so its MFCCs separate the phones)."""
+    from training.ml.data import FrameStore, Utterance
+    from training.ml.features import Normaliser
+
+    x, offsets, words, truths = synthetic_corpus(n=n, dim=123, seed=3)
+    utterances = [
+        Utterance(utt_id=f"u{u}", speaker=f"s{u % 3}", audio="", text="", split="train", words=w)
+        for u, w in enumerate(words)
+    ]
+    store = FrameStore(utterances, x, torch.tensor(offsets), Normaliser(), context=1)
+    return store, truths
+
+
+def test_align_corpus_dispatches_on_the_method():
+    from training.ml.align import align_corpus
+
+    store, truths = synthetic_store()
+    config = Config()
+    config.train.device = "cpu"
+    config.train.progress = False
+    hmm = dataclasses.replace(config, align=dataclasses.replace(config.align, method="hmm", rounds=0))
+    labels, history = align_corpus(store, hmm, progress=False)
+    assert len(labels) == len(store.frames)
+    assert history and all("mixtures" in h for h in history)
+    assert boundary_hits(labels.numpy(), store.offsets.tolist(), truths, tolerance=1) > 0.7
+    wrong = dataclasses.replace(config, align=dataclasses.replace(config.align, method="ctc"))
+    with pytest.raises(ValueError, match=r"align\.method"):
+        align_corpus(store, wrong, progress=False)
+
+
+def test_an_espeak_ng_reading_is_aligned_within_20_ms():
+    """A dozen espeak-ng readings with their own phone timings: the HMM puts most boundaries within 20 ms."""
+    alignment = pytest.importorskip("benchmarks.alignment")
+    if not alignment.espeak_available():
+        pytest.skip("libespeak-ng is not installed")
+    references = alignment.espeak_corpus(list(alignment.DEMO_SENTENCES[:12]), 12, seed=1)
+    words, phones = references[0].words, references[0].phones
+    assert [p for w in words for p in w] == [p for p, _, _ in phones]
+    assert all(s < e for _, s, e in phones) and all(a[2] <= b[1] + 1e-9 for a, b in itertools.pairwise(phones))
+    store = alignment.store_for(references, Config())
+    labels, _ = hmm_align.align_store(store, FAST)
+    scores = alignment.score_labels(references, store, labels)
+    uniform = alignment.score_labels(references, store, torch.from_numpy(np.concatenate([
+        hmm_align.flat_start_states(hmm_align.utterance_graph(r.words), int(store.offsets[u + 1] - store.offsets[u]))
+        for u, r in enumerate(references)])))  # fmt: skip
+    print(f"espeak-ng, 12 readings: HMM {scores.within(0.02):.3f} within 20 ms, uniform {uniform.within(0.02):.3f}")
+    assert scores.mismatched == 0
+    assert scores.within(0.02) > 0.7 > uniform.within(0.02) + 0.3
