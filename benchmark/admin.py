@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from benchmark.models import Release, ReleaseFile, SpeakerSplit, Submission, SubmissionResult
+from benchmark.services.submissions import submission_rerun
+from core.errors import ServiceError
 
 
 @admin.register(Release)
@@ -47,6 +49,8 @@ class SubmissionResultInline(admin.TabularInline):
         "succeeded",
         "failure_code",
         "failure_detail",
+        "attempts",
+        "heartbeat_at",
         "per_hidden",
         "per_public",
         "parameters",
@@ -65,6 +69,20 @@ class SubmissionAdmin(admin.ModelAdmin):
     search_fields = ["name", "submitter__username", "sha256"]
     readonly_fields = [f.name for f in Submission._meta.fields if f.name != "is_baseline"]
     inlines = [SubmissionResultInline]
+    actions = ["rerun"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    @admin.action(description="Re-run the evaluation (a succeeded one: on the latest release)")
+    def rerun(self, request, queryset) -> None:
+        done: dict[str, int] = {}
+        for submission_id in queryset.values_list("pk", flat=True):
+            try:
+                outcome = submission_rerun(submission_id=submission_id)
+            except ServiceError as exc:
+                self.message_user(request, f"Submission {submission_id}: {exc.message}", messages.ERROR)
+                continue
+            done[outcome] = done.get(outcome, 0) + 1
+        summary = ", ".join(f"{n} {what}" for what, n in sorted(done.items()))
+        self.message_user(request, f"Queued: {summary or 'nothing'}.")

@@ -24,13 +24,7 @@ from rest_framework.views import APIView
 
 from benchmark import selectors
 from benchmark.models import Release, ReleaseFile, Submission, SubmissionDecoder
-from benchmark.services.leaderboard import (
-    DEFAULT_SORT,
-    SORTS,
-    leaderboard_csv,
-    leaderboard_release,
-    leaderboard_rows,
-)
+from benchmark.services.leaderboard import SORTS, Board, leaderboard_board, leaderboard_csv
 from benchmark.services.releases import release_checksums
 from benchmark.services.submissions import (
     submission_cancel,
@@ -234,6 +228,7 @@ class SubmissionOutput(serializers.ModelSerializer):
         return [
             {
                 "release": r.release.version,
+                "blind": selectors.release_blind(release=r.release),
                 "succeeded": r.succeeded,
                 "failure_code": r.failure_code,
                 "per_hidden": r.per_hidden,
@@ -315,25 +310,36 @@ class SubmissionCancelApi(APIView):
 
 LEADERBOARD_PARAMETERS = [
     OpenApiParameter("release", str, required=False, description="A release version; default the latest."),
-    OpenApiParameter("sort", str, required=False, description=f"One of {', '.join(SORTS)}; '-' for descending."),
+    OpenApiParameter(
+        "sort",
+        str,
+        required=False,
+        description=f"One of {', '.join(SORTS)}; '-' for descending. Default: the board's ranked PER (per_hidden, or "
+        "per_public on a board that is not blind).",
+    ),
 ]
 
 
-def _leaderboard(request: Request) -> tuple[Release | None, list[dict]]:
-    release = leaderboard_release(version=request.query_params.get("release"))
-    return release, leaderboard_rows(release=release, sort=request.query_params.get("sort") or DEFAULT_SORT)
+def _leaderboard(request: Request) -> Board:
+    return leaderboard_board(version=request.query_params.get("release"), sort=request.query_params.get("sort"))
 
 
 class LeaderboardApi(PublicApi):
+    """The board; ``blind`` is false (and ``note`` says why) when the release has no hidden split and the board
+    ranks on the public test split."""
+
     @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={200: dict})
     def get(self, request: Request) -> Response:
-        release, rows = _leaderboard(request)
+        board = _leaderboard(request)
         return Response(
             {
-                "release": release.version if release else None,
-                "sort": request.query_params.get("sort") or DEFAULT_SORT,
+                "release": board.release.version if board.release else None,
+                "blind": board.blind,
+                "scored_on": board.scored_on,
+                "note": board.note,
+                "sort": board.sort,
                 "decoders": {d.value: d.label for d in SubmissionDecoder},
-                "results": rows,
+                "results": board.rows,
             }
         )
 
@@ -341,10 +347,11 @@ class LeaderboardApi(PublicApi):
 class LeaderboardCsvApi(PublicApi):
     @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={(200, "text/csv"): bytes})
     def get(self, request: Request) -> HttpResponse:
-        release, rows = _leaderboard(request)
-        name = f"leaderboard-{release.version}.csv" if release else "leaderboard.csv"
+        board = _leaderboard(request)
+        name = f"leaderboard-{board.release.version}" if board.release else "leaderboard"
+        name += "" if board.blind else "-not-blind"
         return HttpResponse(
-            leaderboard_csv(rows),
+            leaderboard_csv(board.rows),
             content_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )

@@ -181,15 +181,23 @@ class Submission(models.Model):
 
 
 class SubmissionResult(models.Model):
-    """A submission's evaluation on one release: a new release re-evaluates every succeeded submission."""
+    """A submission's evaluation on one release: a new release re-evaluates every succeeded submission. A
+    re-evaluation holds its row while it runs (``succeeded`` null) and beats ``heartbeat_at`` there, as a first
+    evaluation does on its submission, so that the reaper recovers it when its worker dies."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="results")
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="submission_results")
-    succeeded = models.BooleanField(default=True)
+    succeeded = models.BooleanField(null=True, default=True, help_text="Empty while a re-evaluation runs.")
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.TextField(blank=True)
     failure_detail = models.TextField(blank=True, help_text="Operators only (admin).")
-    # Hidden test split: PER on the 39 phones (silence not scored), with its counts.
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed the re-evaluation.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="The re-evaluating worker's last sign of life; a stale one is reaped."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Re-evaluations started (recovered ones count).")
+    # The ranked split (hidden, or the public test split on a release without one: its board is not blind): PER
+    # on the 39 phones (silence not scored), with its counts. ``per_hidden`` stays empty on a board not blind.
     per_hidden = models.FloatField(null=True, blank=True)
     reference_phones = models.PositiveIntegerField(default=0, help_text="N: reference phones scored.")
     substitutions = models.PositiveIntegerField(default=0)

@@ -28,6 +28,17 @@ def releases_public() -> QuerySet[Release]:
     return Release.objects.filter(status=ReleaseStatus.READY).order_by("-created_at", "-id")
 
 
+def release_blind(*, release: Release) -> bool:
+    """Whether the release's leaderboard is blind: ranked on a hidden split nobody outside the platform has. A
+    release with too few platform speakers for one (``facts["hidden_split"]``) ranks on its public test split,
+    which every researcher can download, so its board is marked "not blind". Releases built before the datasheet
+    recorded this all had a hidden split."""
+    hidden = release.facts.get("hidden_split")
+    if hidden is None:
+        return True
+    return bool(hidden.get("blind", hidden.get("formed", True)))
+
+
 def release_public_get(*, version: str) -> Release:
     release = releases_public().filter(version=version).first()
     if release is None:

@@ -51,18 +51,16 @@ LEADERBOARD_COLUMNS = (
 
 
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    """The board for one release (default the latest), sorted by ``?sort=``, with a plot of PER against size."""
+    """The board for one release (default the latest), sorted by ``?sort=``, with a plot of PER against size. A
+    board that is not blind (no hidden split) drops the hidden column and says so above the table."""
     version = request.GET.get("release") or None
-    sort = request.GET.get("sort") or leaderboard_service.DEFAULT_SORT
     try:
-        release = leaderboard_service.leaderboard_release(version=version)
-        rows = leaderboard_service.leaderboard_rows(release=release, sort=sort)
+        board = leaderboard_service.leaderboard_board(version=version, sort=request.GET.get("sort") or None)
     except ServiceError as exc:
         if exc.status_code == 404:
             raise Http404(exc.message) from exc
-        sort = leaderboard_service.DEFAULT_SORT
-        release = leaderboard_service.leaderboard_release(version=version)
-        rows = leaderboard_service.leaderboard_rows(release=release, sort=sort)
+        board = leaderboard_service.leaderboard_board(version=version)  # an unknown sort: the default
+    release, sort = board.release, board.sort
     query = f"?release={release.version}&sort={sort}" if release else ""
     columns = [
         {
@@ -70,16 +68,19 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
             "label": label,
             "next": f"-{field}" if sort == field else field,
             "current": sort.lstrip("-") == field,
+            "ranked": field == board.ranked_by,
         }
         for field, label in LEADERBOARD_COLUMNS
+        if board.blind or field != "per_hidden"
     ]
     context = {
         "release": release,
         "releases": selectors.releases_public(),
-        "rows": rows,
+        "board": board,
+        "rows": board.rows,
         "sort": sort,
         "columns": columns,
-        "plot": leaderboard_service.leaderboard_plot(rows),
+        "plot": leaderboard_service.leaderboard_plot(board.rows, per=board.ranked_by),
         "json_url": f"/api/v1/leaderboard/{query}",
         "csv_url": f"/api/v1/leaderboard.csv{query}",
     }

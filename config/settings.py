@@ -353,11 +353,12 @@ UPLOAD_MAX_BODY_BYTES_BY_PATH = {"/api/v1/submissions/": SUBMISSION_MAX_BYTES + 
 # Submissions a user may make per UTC day; failed ones count (unless the platform was at fault), cancelled
 # ones give their place back.
 SUBMISSION_DAILY_QUOTA = env_int("SUBMISSION_DAILY_QUOTA", 3)
-# A running evaluation beats this often; one silent for the stale time is re-queued by the reaper, or failed
-# (eval_worker_lost, no quota cost) once it has been started this many times.
+# A running evaluation (a re-evaluation too) beats this often; one silent for the stale time is re-queued by the
+# reaper this many times, then failed with eval_worker_lost, which counts towards the submitter's quota (a model
+# that kills its worker on every try must not be evaluated for free).
 SUBMISSION_HEARTBEAT_SECONDS = env_int("SUBMISSION_HEARTBEAT_SECONDS", 10)
 SUBMISSION_HEARTBEAT_STALE_SECONDS = env_int("SUBMISSION_HEARTBEAT_STALE_SECONDS", 120)
-SUBMISSION_MAX_ATTEMPTS = env_int("SUBMISSION_MAX_ATTEMPTS", 2)
+SUBMISSION_MAX_RECOVERIES = env_int("SUBMISSION_MAX_RECOVERIES", 2)
 # benchmark.evaluation.sandbox.SandboxLimits for each evaluation (keys are its field names).
 SUBMISSION_SANDBOX = {
     "memory_bytes": env_int("SUBMISSION_SANDBOX_MEMORY_BYTES", 4 * 1024**3),

@@ -1,4 +1,9 @@
-"""Reads of the leaderboard: one row per succeeded submission on a release, sortable, exportable, plottable."""
+"""Reads of the leaderboard: one row per succeeded submission on a release, sortable, exportable, plottable.
+
+A release with a hidden split has a blind board, ranked on the hidden split's PER. One without (fewer than 5
+speakers recorded on the platform) ranks on its public test split, which anyone can download: its board says so
+everywhere it is shown (``Board.blind`` and ``Board.note``; a ``blind`` column in every row and the CSV).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,72 @@ from dataclasses import dataclass
 from django.db.models import F, QuerySet
 
 from benchmark.models import Release, ReleaseStatus, SubmissionResult
+from benchmark.selectors import release_blind
 from core.errors import ServiceError
 
 SORTS = ("per_hidden", "per_public", "parameters", "depth", "macs_per_second", "rtf_median", "created_at")
 DEFAULT_SORT = "per_hidden"
+NOT_BLIND_SORT = "per_public"
+# The CSV's columns. ``substitutions`` to ``reference_phones`` count the ranked split (``scored_on``): the hidden
+# split on a blind board, the public test split on a board that is not blind.
 COLUMNS = (
-    "rank", "name", "submitter", "is_baseline", "url", "decoder", "per_hidden", "substitutions", "deletions",
-    "insertions", "reference_phones", "per_public", "parameters", "depth", "macs_per_second", "rtf_median",
-    "rtf_min", "rtf_max", "submitted_at", "release",
+    "rank", "name", "submitter", "is_baseline", "url", "decoder", "blind", "scored_on", "per_hidden",
+    "substitutions", "deletions", "insertions", "reference_phones", "per_public", "parameters", "depth",
+    "macs_per_second", "rtf_median", "rtf_min", "rtf_max", "submitted_at", "release",
 )  # fmt: skip
+BLIND_NOTE = "ranked on the hidden test split, which is never published."
+NOT_BLIND_NOTE = (
+    "release {version} has fewer than {minimum} speakers recorded on the platform, too few for a hidden test split, "
+    "so this board ranks on the public test split, which anyone can download (and tune on). Its numbers are not "
+    "comparable with a blind board's."
+)
+
+
+@dataclass(frozen=True)
+class Board:
+    """One release's board as every interface shows it (the API's JSON, the CSV, the page)."""
+
+    release: Release | None
+    blind: bool
+    sort: str
+    rows: list[dict]
+
+    @property
+    def scored_on(self) -> str:
+        """The split the board ranks on: ``hidden`` or the public ``test``."""
+        return "hidden" if self.blind else "test"
+
+    @property
+    def ranked_by(self) -> str:
+        return "per_hidden" if self.blind else "per_public"
+
+    @property
+    def label(self) -> str:
+        return "Blind" if self.blind else "Not blind"
+
+    @property
+    def explanation(self) -> str:
+        if self.blind:
+            return BLIND_NOTE
+        facts = self.release.facts.get("hidden_split", {}) if self.release else {}
+        version = self.release.version if self.release else ""
+        return NOT_BLIND_NOTE.format(version=version, minimum=facts.get("min_speakers", 5))
+
+    @property
+    def note(self) -> str:
+        return f"{self.label}: {self.explanation}"
+
+
+def leaderboard_board(*, version: str | None = None, sort: str | None = None) -> Board:
+    """The board of the named ready release (default the latest), sorted by ``sort`` (default its ranked PER:
+    hidden on a blind board, public test on one that is not). 404 ``release_unknown``, 400 ``sort_unknown``."""
+    release = leaderboard_release(version=version)
+    blind = release is None or release_blind(release=release)
+    sort = sort or (DEFAULT_SORT if blind else NOT_BLIND_SORT)
+    rows = leaderboard_rows(release=release, sort=sort)
+    for row in rows:
+        row["blind"], row["scored_on"] = blind, "hidden" if blind else "test"
+    return Board(release=release, blind=blind, sort=sort, rows=rows)
 
 
 def leaderboard_release(*, version: str | None = None) -> Release | None:
@@ -133,15 +195,16 @@ def depth_colour(depth: int) -> str:
     return PALETTE[min(max(depth, 1), len(PALETTE)) - 1]
 
 
-def leaderboard_plot(rows: list[dict], *, width: int = 640, height: int = 360) -> Plot | None:
-    """Coordinates for an inline SVG; None when no row has both a PER and a parameter count."""
-    usable = [r for r in rows if r["per_hidden"] is not None and r["parameters"]]
+def leaderboard_plot(rows: list[dict], *, per: str = "per_hidden", width: int = 640, height: int = 360) -> Plot | None:
+    """Coordinates for an inline SVG of the ``per`` column (the board's ranked PER); None when no row has both a
+    PER and a parameter count."""
+    usable = [r for r in rows if r[per] is not None and r["parameters"]]
     if not usable:
         return None
     left, right, top, bottom = 64, width - 16, 16, height - 48
     low = math.floor(math.log10(min(r["parameters"] for r in usable)))
     high = max(low + 1, math.ceil(math.log10(max(r["parameters"] for r in usable))))
-    per_max = max(0.1, math.ceil(max(r["per_hidden"] for r in usable) * 10) / 10)
+    per_max = max(0.1, math.ceil(max(r[per] for r in usable) * 10) / 10)
 
     def x_of(parameters: int) -> float:
         return left + (math.log10(parameters) - low) / (high - low) * (right - left)
@@ -152,9 +215,9 @@ def leaderboard_plot(rows: list[dict], *, width: int = 640, height: int = 360) -
     points = [
         PlotPoint(
             x=round(x_of(r["parameters"]), 1),
-            y=round(y_of(r["per_hidden"]), 1),
+            y=round(y_of(r[per]), 1),
             colour=depth_colour(r["depth"] or 0),
-            label=f"{r['name']}: PER {r['per_hidden']:.1%}, {r['parameters']:,} parameters, depth {r['depth']}",
+            label=f"{r['name']}: PER {r[per]:.1%}, {r['parameters']:,} parameters, depth {r['depth']}",
             depth=r["depth"] or 0,
             is_baseline=r["is_baseline"],
         )

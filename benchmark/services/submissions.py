@@ -11,8 +11,15 @@ sandbox) and records a :class:`SubmissionResult`. A refusal is recorded on the r
 What a submitter reads about a failure is a stable code and a fixed sentence per code: nothing derived from hidden
 audio (utterance ids, lengths, shapes, runtime text). The full detail goes to ``failure_detail``, for operators.
 Failures on the probes are public and come back in detail. Failed evaluations count towards the daily quota unless
-the platform was at fault (``PLATFORM_FAULTS``). A running evaluation beats a heartbeat; ``submissions_reap``
-re-queues (or, after ``SUBMISSION_MAX_ATTEMPTS``, fails) a submission whose worker went silent.
+the platform was at fault (``PLATFORM_FAULTS``).
+
+A release without a hidden split (too few platform speakers) ranks on its public test split: its submissions are
+evaluated and scored there (shared prompts left out as ever), and its board says it is not blind.
+
+A running evaluation beats a heartbeat: a first evaluation on its submission, a re-evaluation (a new release's
+re-score, an operator's re-run) on its result row. ``submissions_reap`` re-queues one whose worker went silent up
+to ``SUBMISSION_MAX_RECOVERIES`` times, then fails it with ``eval_worker_lost``, which counts towards the quota: a
+model that keeps killing its worker does not get evaluated for free.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import math
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,6 +68,7 @@ from benchmark.models import (
     SubmissionStatus,
     submission_upload_to,
 )
+from benchmark.selectors import release_blind
 from benchmark.services.releases import release_hidden_entries
 from core.errors import HTTP_413, ServiceError
 from core.phones import INVENTORY
@@ -88,9 +96,10 @@ FAILURE_SENTENCES = {
     "eval_file_size": "the evaluation tried to write more than its file limit.",
     "eval_crashed": "the evaluation process stopped unexpectedly.",
     "eval_internal_error": "the platform failed to evaluate the model; this does not count towards your quota.",
-    "eval_worker_lost": "the worker evaluating the model was lost; this does not count towards your quota.",
+    "eval_worker_lost": "the worker evaluating the model was lost on every try; this counts towards your quota.",
     "release_unavailable": "there is no ready release to evaluate on; this does not count towards your quota.",
     "release_no_hidden_split": "the release has no hidden test split; this does not count towards your quota.",
+    "release_no_test_split": "the release has no test split to rank on; this does not count towards your quota.",
     "submission_file_changed": "the stored model does not match its checksum; this does not count towards your quota.",
 }
 GENERIC_FAILURE = "the evaluation failed."
@@ -98,9 +107,9 @@ GENERIC_FAILURE = "the evaluation failed."
 PLATFORM_FAULTS = frozenset(
     {
         "eval_internal_error",
-        "eval_worker_lost",
         "release_unavailable",
         "release_no_hidden_split",
+        "release_no_test_split",
         "submission_file_changed",
     }
 )
@@ -279,24 +288,39 @@ def _stale_after() -> timedelta:
     return timedelta(seconds=getattr(settings, "SUBMISSION_HEARTBEAT_STALE_SECONDS", 120))
 
 
-def _is_live(submission: Submission, now: datetime) -> bool:
-    beat = submission.heartbeat_at or submission.started_at
+def _is_live(row: Submission | SubmissionResult, now: datetime) -> bool:
+    beat = row.heartbeat_at or row.started_at
     return beat is not None and now - beat < _stale_after()
 
 
-def _claim(submission_id: int, release_id: int | None) -> Submission | None:
-    """The submission, marked running for a first evaluation; None when there is nothing left to do. Raises
-    :class:`EvaluationBusy` while another submission of the same account is being evaluated."""
+def _claim_reevaluation(submission: Submission, release_id: int) -> SubmissionResult | None:
+    """The submission's result row on ``release_id``, created or taken over as running (``succeeded`` null) with a
+    fresh heartbeat; None when it is finished or a live worker holds it. Called under the submission's lock."""
+    if submission.status != SubmissionStatus.SUCCEEDED or not Release.objects.filter(pk=release_id).exists():
+        return None
+    now = timezone.now()
+    result = SubmissionResult.objects.select_for_update().filter(submission=submission, release_id=release_id).first()
+    if result is None:
+        result = SubmissionResult(submission=submission, release_id=release_id, succeeded=None)
+    elif result.succeeded is not None or _is_live(result, now):
+        return None  # scored (or failed) on it already, or a redelivery while a live worker holds it
+    result.started_at = result.heartbeat_at = now
+    result.attempts += 1
+    result.save()
+    return result
+
+
+def _claim(submission_id: int, release_id: int | None) -> tuple[Submission, SubmissionResult | None] | None:
+    """The submission, marked running for a first evaluation, or with its result row on ``release_id`` marked
+    running for a re-evaluation; None when there is nothing left to do. Raises :class:`EvaluationBusy` while
+    another submission of the same account is being evaluated for the first time."""
     with transaction.atomic():
         submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
         if submission is None:
             return None
         if release_id is not None:  # a re-evaluation on another release
-            if submission.status != SubmissionStatus.SUCCEEDED:
-                return None
-            if SubmissionResult.objects.filter(submission=submission, release_id=release_id).exists():
-                return None
-            return submission
+            running = _claim_reevaluation(submission, release_id)
+            return None if running is None else (submission, running)
         now = timezone.now()
         if submission.status == SubmissionStatus.RUNNING and _is_live(submission, now):
             return None  # a redelivery while a live worker holds it
@@ -311,7 +335,7 @@ def _claim(submission_id: int, release_id: int | None) -> Submission | None:
         submission.started_at = submission.heartbeat_at = now
         submission.attempts += 1
         submission.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
-        return submission
+        return submission, None
 
 
 def _heartbeat(submission_id: int) -> bool:
@@ -319,6 +343,21 @@ def _heartbeat(submission_id: int) -> bool:
     return bool(
         Submission.objects.filter(pk=submission_id, status=SubmissionStatus.RUNNING).update(heartbeat_at=timezone.now())
     )
+
+
+def _ticker(submission_id: int, running: SubmissionResult | None) -> Callable[[], bool]:
+    """The heartbeat of this evaluation: on the submission for a first one, on its result row for a re-evaluation."""
+    if running is None:
+        return lambda: _heartbeat(submission_id)
+    result_id, attempt = running.pk, running.attempts
+    return lambda: _result_heartbeat(result_id, attempt)
+
+
+def _result_heartbeat(result_id: int, attempt: int) -> bool:
+    """A re-evaluation's sign of life; False when its row is no longer this attempt's (failed by the reaper, or
+    claimed again by a later delivery), so that a worker taken for dead stops."""
+    running = SubmissionResult.objects.filter(pk=result_id, succeeded__isnull=True, attempts=attempt)
+    return bool(running.update(heartbeat_at=timezone.now()))
 
 
 def _sandbox_limits() -> SandboxLimits:
@@ -346,19 +385,23 @@ def probe_waveforms(public: list[ReleaseEntry], release: Release) -> dict[str, n
     return probes
 
 
-def _run(submission: Submission, release: Release) -> SubmissionResult:
-    """Everything but bookkeeping; raises SubmissionRejected (PublicRejection for a probe's) or Cancelled."""
+def _run(submission: Submission, release: Release, tick: Callable[[], bool] | None) -> SubmissionResult:
+    """Everything but bookkeeping; raises SubmissionRejected (PublicRejection for a probe's) or Cancelled. A blind
+    release ranks on its hidden split (the public test split beside it); one without a hidden split ranks on the
+    public test split alone, and ``per_hidden`` stays empty."""
     started = time.perf_counter()
     # TIMIT's protocol: shared prompts (its SA) are neither scored nor in the bigram (exports.scored_entries).
-    hidden = scored_entries(release_hidden_entries(release=release))
-    if not hidden:
-        raise SubmissionRejected("release_no_hidden_split", f"Release {release.version} has no hidden test split.")
     published = release_public_entries(release=release)
     public = scored_entries(e for e in published if e.split == "test")
+    blind = release_blind(release=release)
+    hidden = scored_entries(release_hidden_entries(release=release)) if blind else []
+    if blind and not hidden:
+        raise SubmissionRejected("release_no_hidden_split", f"Release {release.version} has no hidden test split.")
+    if not blind and not public:
+        raise SubmissionRejected("release_no_test_split", f"Release {release.version} has no scored test clips.")
     train = bigram_transcripts(published)
     limits = _sandbox_limits()
     classes = CLASSES[submission.decoder]
-    tick = (lambda: _heartbeat(submission.pk)) if submission.status == SubmissionStatus.RUNNING else None
     tick_seconds = getattr(settings, "SUBMISSION_HEARTBEAT_SECONDS", 10)
     sweep_temp_folders()  # a killed pool process of this host may have left test audio behind
     with evaluation_folder() as folder:
@@ -381,25 +424,26 @@ def _run(submission: Submission, release: Release) -> SubmissionResult:
         except SubmissionRejected as exc:
             message = f"{failure_sentence(exc.code)} On a public probe input: {exc.message}"
             raise PublicRejection(exc.code, message) from exc
-        # 2. The hidden split (and the public test split): failures say only their code's sentence.
+        # 2. The hidden split (and the public test split, or that alone when the release has no hidden split):
+        # failures say only their code's sentence.
         waveforms = {e.utt_id: _waveform(f"{release.private_prefix}/{e.audio}") for e in hidden}
         waveforms |= {e.utt_id: _waveform(f"{release.storage_prefix}/{e.audio}") for e in public}
         result = run_sandboxed(model_path, waveforms, limits=limits, metrics=True, tick_seconds=tick_seconds, **common)
         del waveforms
-    hidden_scored = _score(hidden, result.hypotheses, result.frames)
     public_scored = _score(public, result.hypotheses, result.frames) if public else None
+    ranked = _score(hidden, result.hypotheses, result.frames) if blind else public_scored
     metrics = result.metrics or {}
     rtf = result.rtf_runs or [0.0]
     return SubmissionResult(
         submission=submission,
         release=release,
-        per_hidden=hidden_scored.counts.per,
-        reference_phones=hidden_scored.counts.reference,
-        substitutions=hidden_scored.counts.substitutions,
-        deletions=hidden_scored.counts.deletions,
-        insertions=hidden_scored.counts.insertions,
-        utterances=hidden_scored.utterances,
-        frames=hidden_scored.frames,
+        per_hidden=ranked.counts.per if blind else None,
+        reference_phones=ranked.counts.reference,
+        substitutions=ranked.counts.substitutions,
+        deletions=ranked.counts.deletions,
+        insertions=ranked.counts.insertions,
+        utterances=ranked.utterances,
+        frames=ranked.frames,
         per_public=public_scored.counts.per if public_scored else None,
         public_reference_phones=public_scored.counts.reference if public_scored else 0,
         parameters=metrics.get("parameters"),
@@ -417,16 +461,17 @@ def submission_evaluate(*, submission_id: int, release_id: int | None = None) ->
     """Evaluate a submission on ``release_id`` (default: the latest ready release, for its first evaluation).
     Idempotent: a finished or cancelled submission, or one already scored on that release, is left alone.
     Raises :class:`EvaluationBusy` while the same account has another evaluation running."""
-    submission = _claim(submission_id, release_id)
-    if submission is None:
+    claimed = _claim(submission_id, release_id)
+    if claimed is None:
         return None
-    reevaluation = release_id is not None
-    release = Release.objects.filter(pk=release_id).first() if reevaluation else _latest_ready_release()
-    target = release if reevaluation else None
+    submission, running = claimed
+    release = Release.objects.filter(pk=release_id).first() if running else _latest_ready_release()
+    target = release if running else None
+    tick = _ticker(submission.pk, running)
     try:
         if release is None or release.status != ReleaseStatus.READY:
             raise SubmissionRejected("release_unavailable", "There is no ready release to evaluate on.")
-        result = _run(submission, release)
+        result = _run(submission, release, tick)
     except Cancelled:
         logger.info("evaluation of submission %s stopped: it is no longer running (cancelled or reaped)", submission_id)
     except PublicRejection as exc:
@@ -443,9 +488,23 @@ def submission_evaluate(*, submission_id: int, release_id: int | None = None) ->
     return submission
 
 
+# What a re-evaluation's running row keeps of itself when its result is written into it.
+RUN_FIELDS = frozenset({"id", "submission", "release", "created_at", "started_at", "attempts"})
+
+
 def _record_success(submission: Submission, result: SubmissionResult) -> None:
     with transaction.atomic():
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
+        row = SubmissionResult.objects.select_for_update().filter(submission=submission, release=result.release).first()
+        if row is not None:  # a re-evaluation's running row takes the result; a finished one was recorded first
+            if row.succeeded is not None:
+                return
+            for field in SubmissionResult._meta.concrete_fields:
+                if field.name not in RUN_FIELDS:
+                    setattr(row, field.attname, getattr(result, field.attname))
+            row.succeeded, row.heartbeat_at = True, timezone.now()
+            row.save()
+            return
         try:
             with transaction.atomic():
                 result.save()
@@ -465,16 +524,17 @@ def _record_failure(submission: Submission, release: Release | None, code: str, 
     """``message`` is what the submitter reads; ``detail`` (which may name hidden utterances) is for operators."""
     with transaction.atomic():
         if release is not None:  # a re-evaluation: the submission keeps its status, the release gets the failure
-            SubmissionResult.objects.get_or_create(
-                submission=submission,
-                release=release,
-                defaults={
-                    "succeeded": False,
-                    "failure_code": code,
-                    "failure_message": message[:2000],
-                    "failure_detail": detail[:10_000],
-                },
+            failure = {
+                "succeeded": False,
+                "failure_code": code,
+                "failure_message": message[:2000],
+                "failure_detail": detail[:10_000],
+            }
+            row, created = SubmissionResult.objects.select_for_update().get_or_create(
+                submission=submission, release=release, defaults=failure
             )
+            if not created and row.succeeded is None:  # its running row
+                SubmissionResult.objects.filter(pk=row.pk).update(**failure)
             return
         locked = Submission.objects.select_for_update().get(pk=submission.pk)
         if locked.status != SubmissionStatus.RUNNING:
@@ -488,40 +548,100 @@ def _record_failure(submission: Submission, release: Release | None, code: str, 
 
 
 # --- the reaper ---------------------------------------------------------------------------------------------------
+def _max_recoveries() -> int:
+    return int(getattr(settings, "SUBMISSION_MAX_RECOVERIES", 2))
+
+
+def _lost_detail(row: Submission | SubmissionResult) -> str:
+    return f"No heartbeat since {row.heartbeat_at}; the worker was lost on each of {row.attempts} attempts."
+
+
 def submissions_reap() -> dict[str, int]:
-    """Periodic: a running submission whose worker went silent (stale heartbeat) is re-queued, or failed with
-    ``eval_worker_lost`` (no quota cost) after ``SUBMISSION_MAX_ATTEMPTS``; dead workers' temp folders go."""
-    max_attempts = getattr(settings, "SUBMISSION_MAX_ATTEMPTS", 2)
+    """Periodic: an evaluation whose worker went silent (stale heartbeat) is re-queued, up to
+    ``SUBMISSION_MAX_RECOVERIES`` times, then failed with ``eval_worker_lost``. A first evaluation's failure counts
+    towards the submitter's quota (a model that kills its worker each time must not be evaluated for free); a
+    re-evaluation's is recorded on its release. Dead workers' temp folders go."""
     now = timezone.now()
     stale = now - _stale_after()
+    # A re-queued row has neither a heartbeat nor a start until a worker claims it again: it is not reaped twice.
     silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
-    requeued = failed = 0
+    counts = {"requeued": 0, "failed": 0}
     candidates = Submission.objects.filter(silent, status=SubmissionStatus.RUNNING).values_list("pk", flat=True)
     for submission_id in list(candidates):
         with transaction.atomic():
             submission = Submission.objects.select_for_update().get(pk=submission_id)
             if submission.status != SubmissionStatus.RUNNING or _is_live(submission, now):
                 continue
-            if submission.attempts < max_attempts:
+            if submission.attempts <= _max_recoveries():
                 submission.status = SubmissionStatus.QUEUED
                 submission.heartbeat_at = None
                 submission.save(update_fields=["status", "heartbeat_at"])
                 transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
-                requeued += 1
-            else:
-                code = "eval_worker_lost"
-                submission.status = SubmissionStatus.FAILED
-                submission.failure_code = code
-                submission.failure_message = failure_sentence(code)
-                submission.failure_detail = (
-                    f"No heartbeat since {submission.heartbeat_at}; {submission.attempts} attempts."
-                )
-                submission.finished_at = now
-                submission.save(
-                    update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"]
-                )
-                failed += 1
-    return {"requeued": requeued, "failed": failed, "folders": sweep_temp_folders()}
+                counts["requeued"] += 1
+                continue
+            code = "eval_worker_lost"
+            submission.status = SubmissionStatus.FAILED
+            submission.failure_code = code
+            submission.failure_message = failure_sentence(code)
+            submission.failure_detail = _lost_detail(submission)
+            submission.finished_at = now
+            submission.save(
+                update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"]
+            )
+            counts["failed"] += 1
+    reevaluations = SubmissionResult.objects.filter(silent, succeeded__isnull=True).values_list("pk", flat=True)
+    for result_id in list(reevaluations):
+        with transaction.atomic():
+            result = SubmissionResult.objects.select_for_update().filter(pk=result_id).first()
+            if result is None or result.succeeded is not None or _is_live(result, now):
+                continue
+            if result.attempts <= _max_recoveries():
+                result.started_at = result.heartbeat_at = None
+                result.save(update_fields=["started_at", "heartbeat_at"])
+                transaction.on_commit(lambda r=result: _enqueue(r.submission_id, r.release_id))
+                counts["requeued"] += 1
+                continue
+            code = "eval_worker_lost"
+            result.succeeded = False
+            result.failure_code = code
+            result.failure_message = failure_sentence(code)
+            result.failure_detail = _lost_detail(result)
+            result.save(update_fields=["succeeded", "failure_code", "failure_message", "failure_detail"])
+            counts["failed"] += 1
+    return {**counts, "folders": sweep_temp_folders()}
+
+
+# --- an operator's re-run -----------------------------------------------------------------------------------------
+def submission_rerun(*, submission_id: int, release_id: int | None = None) -> str:
+    """An operator's re-run, through the same task, claim and heartbeat as every evaluation (so the reaper covers
+    it): a succeeded submission is re-scored on ``release_id`` (default the latest ready release), replacing a
+    failed result there; a failed one is queued for its first evaluation again, its attempts reset (and its quota
+    place taken again: the operator's call). Returns ``"reevaluation"``, ``"evaluation"`` or ``"nothing"`` (queued
+    or running already, or scored on that release)."""
+    with transaction.atomic():
+        submission = Submission.objects.select_for_update().filter(pk=submission_id).first()
+        if submission is None:
+            raise ServiceError("submission_unknown", f"There is no submission {submission_id}.", status_code=404)
+        if submission.status == SubmissionStatus.FAILED:
+            submission.status = SubmissionStatus.QUEUED
+            submission.attempts = 0
+            submission.started_at = submission.heartbeat_at = submission.finished_at = None
+            submission.failure_code = submission.failure_message = submission.failure_detail = ""
+            submission.save()
+            transaction.on_commit(lambda: _enqueue(submission_id))
+            return "evaluation"
+        if submission.status != SubmissionStatus.SUCCEEDED:
+            return "nothing"
+        release = Release.objects.filter(pk=release_id).first() if release_id else _latest_ready_release()
+        if release is None or release.status != ReleaseStatus.READY:
+            raise ServiceError("release_unavailable", "There is no ready release to evaluate on.", status_code=409)
+        previous = SubmissionResult.objects.select_for_update().filter(submission=submission, release=release).first()
+        if previous is not None and previous.succeeded is not False:
+            return "nothing"  # scored there already, or being re-evaluated now
+        if previous is not None:
+            previous.delete()
+        transaction.on_commit(lambda: _enqueue(submission_id, release.pk))
+        return "reevaluation"
 
 
 # --- re-evaluation on a new release -------------------------------------------------------------------------------
