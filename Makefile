@@ -18,9 +18,11 @@ run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py demo --if-empty
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runlocal
 
-## make test: the whole suite (SQLite and the embedded broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise)
+## make test: the whole suite (SQLite and the embedded broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise),
+## one pytest worker per core (PYTEST_WORKERS=0 runs it in one process)
+PYTEST_WORKERS ?= auto
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

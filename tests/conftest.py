@@ -18,6 +18,36 @@ os.environ["CELERY_BROKER_URL"] = "memory://"
 celery_app.conf.broker_url = "memory://"
 
 
+# Under pytest-xdist (``make test``) each worker gets its share of the cores for PyTorch and NumPy, and
+# so do the processes the tests start: two workers each running two threads on two cores thrash.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+
+# Test modules that share the session fixture ``tiny`` (a corpus aligned once): one worker runs them all,
+# rather than each worker building it again.
+_SHARE_TINY = ("tests/training/test_align.py", "tests/training/test_run_config.py", "tests/training/test_train.py")
+
+
+# The longest tests (a minute or more alone): started first, so that under xdist they run beside the many
+# short ones instead of finishing the suite alone on one worker.
+_LONGEST_FIRST = ("tests/training/test_demo_training.py", "tests/frontend/test_browser.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(_SHARE_TINY):
+            item.add_marker(pytest.mark.xdist_group("tiny"))
+    items.sort(key=lambda item: not item.nodeid.startswith(_LONGEST_FIRST))  # stable: otherwise in order
+
+
+def xdist_worker_index() -> int:
+    """0 for the first pytest-xdist worker (or no xdist), 1 for the second...: for resources that tests on
+    different workers must not share (a Redis database, for one)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw") or 0)
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

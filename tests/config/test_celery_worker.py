@@ -16,7 +16,7 @@ from django.db import connection
 from kombu import Connection
 
 from contributors.services.clips import clip_submit
-from tests.conftest import require_service
+from tests.conftest import require_service, xdist_worker_index
 from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +38,9 @@ def broker_for(kind: str, tmp_path: Path) -> tuple[str, dict]:
         require_service("Redis", "127.0.0.1", 6379)
         import redis
 
-        redis.Redis(host="127.0.0.1", port=6379, db=14).flushdb()
-        return "redis://127.0.0.1:6379/14", {}
+        db = 14 - xdist_worker_index() % 12  # tests on different pytest workers never read each other's queues
+        redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+        return f"redis://127.0.0.1:6379/{db}", {}
     folder = tmp_path / "data" / "broker"
     for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True)
