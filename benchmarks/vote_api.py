@@ -1,6 +1,7 @@
 """Benchmark: validating a clip through the API, ``GET /api/v1/validation/next`` then ``POST
-/api/v1/clips/{id}/votes``, against its floor, ``GET /healthz``, under gunicorn; and the queue's SQL against the
-``ORDER BY random()`` query it replaced.
+/api/v1/clips/{id}/votes``, and the vote alone whose answer carries the next assignment (what the page does),
+against their floor, ``GET /healthz``, under gunicorn; and the queue's SQL against the ``ORDER BY random()``
+query it replaced.
 
 Usage::
 
@@ -19,7 +20,10 @@ one after another each:
    assignment (the previous one was closed by the vote, so every call picks anew).
 3. **vote**: ``POST /api/v1/clips/{id}/votes`` on the clip just assigned (every answer must be 201), with
    the verdict the clip's seeded truth gives.
-4. **next + vote**: the pair, one validated clip; its rate is the votes per second.
+4. **next + vote**: the pair, one validated clip; its rate is the votes per second when a client asks for
+   each clip.
+5. **vote answering with the next clip**: then each client votes again, on the clip each answer assigns
+   (one ``validation/next`` to start): one request per validated clip, the validation page's way.
 
 The workload is the validation queue as the platform runs it. ``--pending-clips`` (default 25,000)
 pending clips wait, most with no vote yet and ``IN_PROGRESS_PER_LEVEL`` at each of 1 to 5 earlier unanimous
@@ -43,8 +47,9 @@ clips, from contributors/selectors.py before the assignments), executed directly
 Rows are inserted directly (``benchmarks/trust_db.py``'s COPY loaders; every clip names one tiny dummy
 audio file: the vote path never reads audio). The vote throttle (120/min by default) is raised for the
 run, as it would stop a benchmark, not a trustee. gunicorn runs ``--workers`` processes (default 4) of
-``--threads`` threads each (default 2; more than one: the gthread worker, which keeps connections alive);
-both are deployment choices, reported with the results. The script creates a fresh PostgreSQL database
+``--threads`` threads each (default 1: sync workers, as the Dockerfile and docker-compose.yml deploy; more
+than one: the gthread worker, which keeps connections alive); both are deployment choices, reported with the
+results. The script creates a fresh PostgreSQL database
 (``--database-url``) and drops it, and stops gunicorn, even on error.
 """
 
@@ -297,7 +302,7 @@ def queue_sql(contributor_id: int, repeats: int) -> list[QueueSql]:
             return picked
 
         rows = [
-            QueueSql("validation_next_for, in-process through the ORM", *timed(new_run)),
+            QueueSql("validation_next_for, in-process (its SQL, then the clip through the ORM)", *timed(new_run)),
             QueueSql(f"its SQL alone ({len(new_statements)} statements)", *timed(new_sql_run)),
             QueueSql("peer: ORDER BY votes_counted DESC, random() LIMIT 1, through the ORM",
                      *timed(lambda: next((clip.pk for clip in old.all()), None))),
@@ -626,7 +631,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="Created and dropped by the run.")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4).")
     parser.add_argument(
-        "--threads", type=int, default=2, help="Threads per worker (default 2; 1: sync workers, else gthread)."
+        "--threads",
+        type=int,
+        default=1,
+        help="Threads per worker (default 1: sync workers, as the Dockerfile and compose deploy; more: gthread).",
     )
     parser.add_argument("--sql-repeats", type=int, default=50, help="Runs of each queue query (default 50).")
     args = parser.parse_args()
