@@ -1,5 +1,6 @@
-"""The demo's training: after the demo release, a small deep teacher and its shallow mimic train on the CPU and
-reach the leaderboard as baselines, through the same runs, tasks and evaluation as every release."""
+"""The demo's training: after the demo release, a small deep teacher, the shallow net of its parameter count on
+the labels, and that shallow net as the teacher's mimic train on the CPU and reach the leaderboard as
+baselines, through the same runs, tasks and evaluation as every release."""
 
 from __future__ import annotations
 
@@ -19,8 +20,12 @@ MODES = ("queue", "here", "no")
 
 
 def demo_training(*, version: str, mode: str = "queue", out: Callable[[str], None] = print) -> list[TrainingRun]:
-    """``queue``: hand the teacher to the gpu-queue worker (the mimic follows when it finishes); ``here``: train
-    both and evaluate their submissions in this process; ``no``: nothing. Kept when the release has runs."""
+    """The paper's three-way comparison on the demo release: a deep teacher, the shallow net of the same
+    parameter count trained on the labels, and that shallow net trained to mimic the teacher.
+
+    ``queue``: hand the teacher and the shallow net to the gpu-queue worker (the mimic follows when the teacher
+    finishes); ``here``: train all three and evaluate their submissions in this process; ``no``: nothing. Kept
+    when the release has runs."""
     if mode == "no":
         return []
     release = Release.objects.filter(version=version, status=ReleaseStatus.READY).first()
@@ -33,22 +38,24 @@ def demo_training(*, version: str, mode: str = "queue", out: Callable[[str], Non
         return existing
     queue = mode == "queue"
     teacher = run_create(release=version, recipe=TrainingRecipe.TEACHER_DNN, base_config=DEMO_CONFIG, enqueue=queue)
+    shallow = run_create(release=version, recipe=TrainingRecipe.SNN_LABELS, base_config=DEMO_CONFIG, enqueue=queue)
     if queue:
         mimic = run_create(release=version, recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, base_config=DEMO_CONFIG)
         out(
-            f"Training on {version}: teacher run {teacher.pk} and its mimic, run {mimic.pk}, are queued; the worker "
-            "trains them in a few minutes (follow them on /training/), then they appear on /leaderboard/."
+            f"Training on {version}: teacher run {teacher.pk}, the shallow net on labels (run {shallow.pk}) and the "
+            f"teacher's mimic (run {mimic.pk}) are queued; the worker trains them in a few minutes (follow them on "
+            "/training/), then they appear on /leaderboard/."
         )
-        return [teacher, mimic]
-    runs = [teacher]
-    out(f"Training teacher run {teacher.pk} on {version} here...")
-    run_execute(run_id=teacher.pk)
+        return [teacher, shallow, mimic]
+    for run in (teacher, shallow):
+        out(f"Training {run.get_recipe_display().lower()}, run {run.pk}, on {version} here...")
+        run_execute(run_id=run.pk)
     mimic = run_create(
         release=version, recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, base_config=DEMO_CONFIG, enqueue=False
     )
-    runs.append(mimic)
-    out(f"Training its mimic, run {mimic.pk}, here...")
+    out(f"Training the teacher's mimic, run {mimic.pk}, here...")
     run_execute(run_id=mimic.pk)
+    runs = [teacher, shallow, mimic]
     for run in runs:
         run.refresh_from_db()
         if run.submission_id:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
 from core.errors import ServiceError
 from training.models import TrainingRun
+
+if TYPE_CHECKING:
+    from benchmark.models import SubmissionResult
 
 
 def runs_list(*, release: str | None = None) -> QuerySet[TrainingRun]:
@@ -20,6 +24,22 @@ def run_get(*, run_id: int) -> TrainingRun:
     if run is None:
         raise ServiceError("run_unknown", f"There is no training run {run_id}.", status_code=404)
     return run
+
+
+def runs_board_results(runs: list[TrainingRun]) -> dict[int, SubmissionResult]:
+    """Run id -> its baseline submission's leaderboard result on the run's own release (one query): the
+    number the board ranks, shown beside the run's own evaluation so that the two are never confused."""
+    from benchmark.models import SubmissionResult
+
+    wanted = {(run.submission_id, run.release_id): run.pk for run in runs if run.submission_id}
+    results = SubmissionResult.objects.filter(
+        submission_id__in={submission for submission, _ in wanted}, release_id__in={release for _, release in wanted}
+    )
+    return {
+        wanted[(result.submission_id, result.release_id)]: result
+        for result in results
+        if (result.submission_id, result.release_id) in wanted
+    }
 
 
 def run_percent(run: TrainingRun) -> float | None:

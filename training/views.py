@@ -15,7 +15,8 @@ from training.services.runs import run_cancel
 
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = list(selectors.runs_list()[:200])
-    rows = [{"run": run, "percent": selectors.run_percent(run)} for run in runs]
+    board = selectors.runs_board_results(runs)
+    rows = [{"run": run, "percent": selectors.run_percent(run), "board": board.get(run.pk)} for run in runs]
     return render(request, "training/run_list.html", {"rows": rows})
 
 
@@ -26,6 +27,7 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         raise Http404(exc.message) from exc
     context = {
         "run": run,
+        "board": selectors.runs_board_results([run]).get(run.pk),
         "percent": selectors.run_percent(run),
         "curves": selectors.run_curves(run),
         "test": run.metrics.get("test", {}),

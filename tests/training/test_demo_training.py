@@ -1,4 +1,5 @@
-"""The demo ends with a teacher and its mimic trained on its release, both on the leaderboard with the plot."""
+"""The demo ends with the paper's three-way comparison trained on its release (a teacher, the shallow net of its
+size on the labels, that net as the teacher's mimic), all on the leaderboard with the plot."""
 
 from __future__ import annotations
 
@@ -27,28 +28,43 @@ def test_the_demo_trains_a_teacher_and_its_mimic_onto_the_leaderboard():
     demo.demo_seed(out=said.append, progress=False, contributors=0, corpus_speakers=10)
     runs = training_demo.demo_training(version=demo.DEMO_RELEASE, mode="here", out=said.append)
 
-    teacher, mimic = (TrainingRun.objects.get(pk=r.pk) for r in runs)
-    assert teacher.recipe == "teacher-dnn" and mimic.recipe == "mimic" and mimic.teacher_id == teacher.pk
-    assert teacher.status == mimic.status == TrainingRunStatus.SUCCEEDED
-    for run in (teacher, mimic):
+    teacher, shallow, mimic = (TrainingRun.objects.get(pk=r.pk) for r in runs)
+    assert (teacher.recipe, shallow.recipe, mimic.recipe) == ("teacher-dnn", "snn-labels", "mimic")
+    assert mimic.teacher_id == teacher.pk
+    assert teacher.status == shallow.status == mimic.status == TrainingRunStatus.SUCCEEDED
+    # The paper's comparison is at equal size: the shallow net on labels is the mimic's network.
+    assert shallow.parameters == mimic.parameters and shallow.config["model"] == mimic.config["model"]
+    for run in (teacher, shallow, mimic):
         assert run.submission.is_baseline and run.submission.decoder == "hmm_bigram"
         assert run.submission.status == "succeeded", run.submission.failure_message
 
     board = Client().get("/leaderboard/").content.decode()
-    assert teacher.submission.name in board and mimic.submission.name in board
-    assert board.count("<circle") >= 2 and "PER against parameters" in board
+    assert all(run.submission.name in board for run in (teacher, shallow, mimic))
+    assert board.count("<circle") >= 3 and "PER against parameters" in board
     runs_page = Client().get("/training/").content.decode()
-    assert f"/training/{teacher.pk}/" in runs_page and f"/training/{mimic.pk}/" in runs_page
+    assert all(f"/training/{run.pk}/" in runs_page for run in (teacher, shallow, mimic))
+    # One number per model, or the difference labelled: each run shows the board's own PER and parameter count
+    # beside its own evaluation, and says why they differ.
+    for run in (teacher, shallow, mimic):
+        result = run.submission.results.get(release=run.release)
+        ranked = result.per_hidden if result.per_hidden is not None else result.per_public
+        assert f"PER {round(100 * ranked)} %</a> · {result.parameters} parameters" in runs_page
+        detail = Client().get(f"/training/{run.pk}/").content.decode()
+        assert f"{result.per_public:.3f} on the public test split, {result.parameters} parameters" in detail
+        assert "differ from the table above on purpose" in detail
 
     # Seeding again keeps the runs it finds.
     again = training_demo.demo_training(version=demo.DEMO_RELEASE, mode="here", out=said.append)
-    assert [r.pk for r in again] == [teacher.pk, mimic.pk] and "already exist" in said[-1]
+    assert [r.pk for r in again] == [teacher.pk, shallow.pk, mimic.pk] and "already exist" in said[-1]
 
 
-def test_queued_demo_training_hands_the_teacher_to_the_worker_and_the_mimic_waits(django_capture_on_commit_callbacks):
+def test_queued_demo_training_hands_the_teacher_and_shallow_net_to_the_worker_and_the_mimic_waits(
+    django_capture_on_commit_callbacks,
+):
     said: list[str] = []
     demo.demo_seed(out=said.append, progress=False, contributors=0, corpus_speakers=4)
     with django_capture_on_commit_callbacks() as callbacks:
-        teacher, mimic = training_demo.demo_training(version=demo.DEMO_RELEASE, mode="queue", out=said.append)
-    assert len(callbacks) == 1  # only the teacher is sent; the mimic is sent when the teacher succeeds
-    assert mimic.teacher_id == teacher.pk and "queued" in said[-1]
+        teacher, shallow, mimic = training_demo.demo_training(version=demo.DEMO_RELEASE, mode="queue", out=said.append)
+    # The teacher and the shallow net on labels are sent; the mimic is sent when the teacher succeeds.
+    assert len(callbacks) == 2
+    assert shallow.recipe == "snn-labels" and mimic.teacher_id == teacher.pk and "queued" in said[-1]

@@ -13,8 +13,9 @@ from core.errors import ServiceError
 class Command(BaseCommand):
     help = (
         "Seed a demo: founding trustees, an admin, original prompts and clips spoken by espeak-ng voices, all "
-        "through the upload pipeline, an imported seed corpus, release demo-1, and a teacher and its mimic "
-        "trained on it. Accounts that already exist are kept."
+        "through the upload pipeline, an imported seed corpus, release demo-1, and the paper's comparison trained "
+        "on it (a teacher, the shallow net of its size on the labels, that net as its mimic). Accounts that "
+        "already exist are kept."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -39,7 +40,10 @@ class Command(BaseCommand):
             "--train",
             choices=["queue", "here", "no"],
             default="queue",
-            help="After the release, a teacher and its mimic: queued for the worker (default), trained here, or not.",
+            help=(
+                "After the release, a teacher, the shallow net on labels and the teacher's mimic: queued for the "
+                "worker (default), trained here, or not."
+            ),
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
