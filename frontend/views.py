@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from contributors.conf import clip_limits
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
 from core.errors import ServiceError
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
@@ -65,7 +66,7 @@ def record(request: HttpRequest) -> HttpResponse:
     if not contributor.has_consented:
         messages.info(request, "Before recording, please read and accept the CC0 dedication below.")
         return redirect("/profile/?next=/record/")
-    return render(request, "frontend/record.html", {"contributor": contributor})
+    return render(request, "frontend/record.html", {"contributor": contributor, "limits": clip_limits()})
 
 
 @login_required

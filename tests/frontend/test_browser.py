@@ -281,3 +281,59 @@ def test_the_recorder_uploads_at_the_device_rate_and_the_server_filters_to_16_kh
     stored_bands, reference_bands = bands(frequencies, power), bands(ref_frequencies, ref_power)
     loud = reference_bands >= reference_bands.max() - 50
     assert np.abs(stored_bands - reference_bands)[loud].max() < 3.0, (stored_bands, reference_bands)
+
+
+def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_server, launch, speak, tmp_path):
+    """Good, clipped, good, Submit: the two good takes are stored, the clipped one is named with the server's
+    reason and shown for a retake, and the set finishes once it is recorded again. Takes shorter than the
+    server's minimum are caught on the page, and leaving with unsent takes asks first."""
+    for text in SENTENCES[:3]:
+        prompt_create(text=text)
+    mic, flags = fake_microphone(tmp_path)
+    volunteer = ContributorFactory(user__username="setter", user__password=PASSWORD)
+    page = launch(*flags).new_page()
+    log_in(page, live_server.url, "setter")
+    page.wait_for_selector("#recorder[data-state=idle]")
+
+    # Too short for the server (1 s): the page says so at once and keeps nothing.
+    short = tmp_path / "short.wav"
+    sf.write(short, speechlike(seconds=0.4, rate=48_000), 48_000, subtype="PCM_16")
+    shutil.copyfile(short, mic)
+    page.click("#record-button")
+    page.wait_for_selector("#recorder[data-state=recording]", timeout=10_000)
+    time.sleep(0.2)
+    page.click("#record-button")
+    page.wait_for_function("document.getElementById('alert').textContent.includes('at least 1 s')")
+    assert page.get_attribute("#recorder", "data-state") == "idle"
+
+    clipped_text = None
+    for step in range(3):
+        text = page.inner_text("#prompt-text").strip()
+        wav = speak(text)
+        if step == 1:  # distorted: flat-topped at full scale, which the server refuses
+            clipped_text = text
+            samples, rate = sf.read(wav, dtype="float64")
+            wav = tmp_path / "clipped.wav"
+            sf.write(wav, np.clip(samples * 40, -1, 1), rate, subtype="PCM_16")
+        record_take(page, mic, wav)
+        if step < 2:
+            page.keyboard.press("n")
+
+    # Three unsent takes: leaving the page asks first (the page cancels beforeunload; the browser asks).
+    leave = "() => { const e = new Event('beforeunload', {cancelable: true}); return !dispatchEvent(e) }"
+    assert page.evaluate(leave) is True
+
+    page.click("#submit-button")
+    page.wait_for_selector("#recorder[data-state=upload-error]", timeout=30_000)
+    assert Clip.objects.filter(contributor=volunteer).count() == 2
+    assert page.inner_text("#status").strip() == "Submitted 2 recordings."
+    alert = page.inner_text("#alert")
+    assert clipped_text in alert and "clipped" in alert and "Uploading" not in page.inner_text("#status")
+    assert page.inner_text("#prompt-text").strip() == clipped_text  # the refused sentence is on screen
+    assert "not accepted" in page.inner_text("#take-info")
+
+    record_take(page, mic, speak(clipped_text))
+    page.click("#submit-button")
+    page.wait_for_selector("#recorder[data-submitted='3']", timeout=30_000)
+    assert sorted(c.prompt.text for c in Clip.objects.filter(contributor=volunteer)) == sorted(SENTENCES[:3])
+    assert page.evaluate(leave) is False  # nothing left unsent: leave freely

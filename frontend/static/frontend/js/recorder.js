@@ -5,7 +5,11 @@ import { ApiError, getJson, uploadWithRetry } from "./api.js";
 import { concat, encodeWav } from "./wav.js";
 
 const TAIL_MS = 300; // keep recording a little after Stop, so the last word is not cut
-const MAX_SECONDS = 15; // the server refuses longer clips
+// The server's limits, from the page (settings.CLIP_LIMITS), so that the page and the server never disagree.
+const LIMITS = document.getElementById("recorder").dataset;
+const MIN_SECONDS = Number(LIMITS.minSeconds || 1);
+const MAX_SECONDS = Number(LIMITS.maxSeconds || 15);
+const SILENCE_DBFS = Number(LIMITS.silenceDbfs || -60);
 const MAX_UPLOAD_RATE = 48000; // the highest sample rate the server accepts
 const SET_SIZE = 5;
 
@@ -38,24 +42,43 @@ function render() {
     ui.progress.textContent = `Sentence ${state.index + 1} of ${state.prompts.length} · ${recorded} recorded`;
   }
   const take = prompt && state.takes.get(prompt.id);
-  ui.takeInfo.textContent = take ? `Your take: ${take.duration.toFixed(1)} s${take.uploaded ? " (submitted)" : ""}` : "";
+  ui.takeInfo.textContent = take
+    ? `Your take: ${take.duration.toFixed(1)} s${take.uploaded ? " (submitted)" : ""}${take.refused ? ` — not accepted: ${take.refused} Record it again.` : ""}`
+    : "";
   ui.record.textContent = recording ? "Stop" : take ? "Record again" : "Record";
   ui.record.setAttribute("aria-pressed", recording ? "true" : "false");
   ui.record.disabled = !prompt || state.busy || (take && take.uploaded);
   ui.play.disabled = !take || recording || state.busy;
   ui.prev.disabled = recording || state.busy || state.index === 0;
   ui.next.disabled = recording || state.busy || state.index >= state.prompts.length - 1;
-  const pending = [...state.takes.values()].filter((t) => !t.uploaded).length;
+  const pending = [...state.takes.values()].filter((t) => !t.uploaded && !t.refused).length;
   ui.submit.disabled = recording || state.busy || pending === 0;
   ui.submit.textContent = pending ? `Submit ${pending} recording${pending === 1 ? "" : "s"}` : "Submit recordings";
   ui.list.replaceChildren(...state.prompts.map((p, i) => {
     const item = document.createElement("li");
     const t = state.takes.get(p.id);
-    item.textContent = `${p.text} — ${t ? (t.uploaded ? "submitted" : "recorded") : "not recorded"}`;
+    item.textContent = `${p.text} — ${t ? (t.uploaded ? "submitted" : t.refused ? "not accepted: record again" : "recorded") : "not recorded"}`;
     if (i === state.index) item.setAttribute("aria-current", "step");
     return item;
   }));
 }
+
+// RMS level of a take in dBFS (-Infinity for digital silence), the measure the server's silence check uses.
+function levelDbfs(samples) {
+  let sum = 0;
+  for (let i = 0; i < samples.length; i += 1) sum += samples[i] * samples[i];
+  const rms = Math.sqrt(sum / Math.max(1, samples.length));
+  return rms > 0 ? 20 * Math.log10(rms) : -Infinity;
+}
+
+// Takes live only in this page until they are submitted: say so before the page is left.
+window.addEventListener("beforeunload", (event) => {
+  const unsent = [...state.takes.values()].some((take) => !take.uploaded && !take.refused);
+  if (unsent || state.session) {
+    event.preventDefault();
+    event.returnValue = "Your recordings have not been submitted."; // older browsers need a non-empty value
+  }
+});
 
 function microphoneMessage(error) {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -108,8 +131,7 @@ async function startRecording() {
     chunks.push(data.samples);
     ui.level.style.width = `${Math.min(100, Math.round(data.peak * 140))}%`;
     if (chunks.length * 128 > context.sampleRate * (MAX_SECONDS - 0.5) && state.session) {
-      say(`Stopped at ${MAX_SECONDS} seconds, the longest a clip may be.`);
-      stopRecording();
+      stopRecording({ cut: true });
     }
   };
   source.connect(node).connect(mute).connect(context.destination);
@@ -118,7 +140,7 @@ async function startRecording() {
   render();
 }
 
-async function stopRecording() {
+async function stopRecording({ cut = false } = {}) {
   const session = state.session;
   if (!session) return;
   state.session = null;
@@ -134,9 +156,15 @@ async function stopRecording() {
   ui.level.style.width = "0%";
   const samples = concat(session.chunks);
   state.busy = false;
-  if (samples.length < rate * 0.5) {
-    setState("idle");
-    warn("That take was too short. Press Record, read the sentence, then press Stop.");
+  if (samples.length < rate * MIN_SECONDS) {
+    setState(state.takes.has(session.promptId) ? "recorded" : "idle");
+    warn(`That take was ${(samples.length / rate).toFixed(1)} s; a clip must be at least ${MIN_SECONDS} s. Press Record, read the whole sentence, then press Stop.`);
+    render();
+    return;
+  }
+  if (levelDbfs(samples) < SILENCE_DBFS) {
+    setState(state.takes.has(session.promptId) ? "recorded" : "idle");
+    warn("That take is silent: check that the right microphone is selected and not muted, then record again.");
     render();
     return;
   }
@@ -147,8 +175,13 @@ async function stopRecording() {
   const seconds = samples.length / rate;
   const old = state.takes.get(session.promptId);
   if (old) URL.revokeObjectURL(old.url);
-  state.takes.set(session.promptId, { blob, url: URL.createObjectURL(blob), duration: seconds, uploaded: false });
+  state.takes.set(session.promptId, { blob, url: URL.createObjectURL(blob), duration: seconds, uploaded: false, refused: "" });
   setState("recorded");
+  if (cut) {
+    warn(`Recording stopped at ${MAX_SECONDS} seconds, the longest a clip may be: if the sentence was cut off, record it again.`);
+  } else {
+    warn("");
+  }
   say(`Recorded ${seconds.toFixed(1)} seconds. Play it back, record again, or go on.`);
   render();
 }
@@ -172,41 +205,63 @@ function move(step) {
   ui.record.focus();
 }
 
+// A take the server refuses (too short, silent...) is marked with its reason and skipped; the others still go
+// up. Only a failure to reach the server at all (after retries) stops the set.
 async function submit() {
-  const pending = state.prompts.filter((p) => state.takes.has(p.id) && !state.takes.get(p.id).uploaded);
+  const pending = state.prompts.filter((p) => {
+    const take = state.takes.get(p.id);
+    return take && !take.uploaded && !take.refused;
+  });
   if (!pending.length) return;
   state.busy = true;
   setState("uploading");
   warn("");
   render();
   let done = 0;
-  try {
-    for (const prompt of pending) {
-      const take = state.takes.get(prompt.id);
-      const form = new FormData();
-      form.append("prompt", String(prompt.id));
-      form.append("audio", take.blob, `prompt-${prompt.id}.wav`);
-      say(`Uploading ${done + 1} of ${pending.length}…`);
+  const refused = [];
+  let unreachable = null;
+  for (const [position, prompt] of pending.entries()) {
+    const take = state.takes.get(prompt.id);
+    const form = new FormData();
+    form.append("prompt", String(prompt.id));
+    form.append("audio", take.blob, `prompt-${prompt.id}.wav`);
+    say(`Uploading ${position + 1} of ${pending.length}…`);
+    try {
       await uploadWithRetry("/api/v1/clips/", form, {
-        onProgress: (fraction) => { ui.upload.value = Math.round(((done + fraction) / pending.length) * 100); },
+        onProgress: (fraction) => { ui.upload.value = Math.round(((position + fraction) / pending.length) * 100); },
       });
       take.uploaded = true;
       done += 1;
-      ui.upload.value = Math.round((done / pending.length) * 100);
-      render();
+    } catch (error) {
+      if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+        take.refused = error.message;
+        refused.push(prompt);
+      } else {
+        unreachable = error instanceof ApiError ? error.message : String(error);
+        break;
+      }
     }
-  } catch (error) {
-    state.busy = false;
+    ui.upload.value = Math.round(((position + 1) / pending.length) * 100);
+    render();
+  }
+  state.busy = false;
+  root.dataset.submitted = String(Number(root.dataset.submitted || 0) + done);
+  const sent = `Submitted ${done} recording${done === 1 ? "" : "s"}.`;
+  if (unreachable || refused.length) {
     setState("upload-error");
-    const message = error instanceof ApiError ? error.message : String(error);
-    warn(`Submitting failed: ${message}`);
+    const problems = refused.map((p) => `“${p.text}”: ${state.takes.get(p.id).refused}`);
+    if (unreachable) problems.push(`The rest were not sent (${unreachable}); press Submit to try again.`);
+    else problems.push("Record those again, then submit.");
+    say(sent);
+    warn(`${refused.length ? `Not accepted: ${problems.join(" ")}` : problems.join(" ")}`);
+    if (refused.length) {
+      state.index = state.prompts.indexOf(refused[0]);
+    }
     render();
     return;
   }
-  state.busy = false;
   setState("submitted");
-  say(`Submitted ${done} recording${done === 1 ? "" : "s"}. Thank you!`);
-  root.dataset.submitted = String(Number(root.dataset.submitted || 0) + done);
+  say(`${sent} Thank you!`);
   if (state.prompts.every((p) => state.takes.has(p.id) && state.takes.get(p.id).uploaded)) {
     await loadPrompts();
   } else {
