@@ -5,7 +5,6 @@ selectors and services."""
 from __future__ import annotations
 
 import mimetypes
-import re
 from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
@@ -33,9 +32,9 @@ from benchmark.services.submissions import (
     submission_quota_left,
 )
 from core.errors import ServiceError
+from core.http import parse_range
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def file_url(request: Request, version: str, path: str) -> str:
@@ -136,26 +135,6 @@ class ReleaseFilesApi(PublicApi):
             release=release, split=request.query_params.get("split"), format=request.query_params.get("format")
         ).select_related("release")
         return Response({"results": FileOutput(files, many=True, context={"request": request}).data})
-
-
-def parse_range(header: str, size: int) -> tuple[int, int]:
-    """(first, last) byte of a single ``bytes=`` range; ServiceError 416 for anything else or out of bounds."""
-    match = _RANGE.match(header.strip())
-    first, last = (match.group(1), match.group(2)) if match else ("", "")
-    if match is None or (first == "" and last == ""):
-        raise ServiceError("range_invalid", f"Range {header!r} is not one 'bytes=first-last' range.", status_code=416)
-    if first == "":  # the last N bytes
-        length = int(last)
-        if length == 0 or size == 0:
-            raise ServiceError("range_not_satisfiable", "An empty suffix range selects nothing.", status_code=416)
-        return max(0, size - length), size - 1
-    start = int(first)
-    end = size - 1 if last == "" else min(int(last), size - 1)
-    if start >= size or start > end:
-        raise ServiceError(
-            "range_not_satisfiable", f"Range {header!r} is outside the file's {size} bytes.", status_code=416
-        )
-    return start, end
 
 
 def _stream(name: str, start: int, end: int) -> Iterator[bytes]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
-from django.http import FileResponse
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.authtoken.models import Token
@@ -26,6 +26,7 @@ from contributors.services.assignments import validation_assign
 from contributors.services.clips import clip_submit
 from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
+from core.http import parse_range
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -229,12 +230,24 @@ class ClipDetailApi(APIView):
 
 
 class ClipAudioApi(APIView):
-    @extend_schema(responses={(200, "audio/flac"): bytes})
-    def get(self, request: Request, clip_id: int) -> FileResponse:
+    """The stored FLAC. A single ``Range: bytes=`` range answers 206, so that a player can seek (a clip is at
+    most a few hundred kilobytes: it is read whole)."""
+
+    @extend_schema(responses={(200, "audio/flac"): bytes, (206, "audio/flac"): bytes})
+    def get(self, request: Request, clip_id: int) -> HttpResponse:
         clip = _visible_clip(request, clip_id)
-        response = FileResponse(default_storage.open(clip.audio.name, "rb"), content_type="audio/flac")
-        response["Cache-Control"] = "private, max-age=3600"
-        return response
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            data = handle.read()
+        headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"}
+        range_header = request.headers.get("Range")
+        if not range_header:
+            return HttpResponse(data, content_type="audio/flac", headers=headers)
+        try:
+            start, end = parse_range(range_header, len(data))
+        except ServiceError as exc:
+            return Response(exc.as_dict(), status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        return HttpResponse(data[start : end + 1], status=206, content_type="audio/flac", headers=headers)
 
 
 def _visible_clip(request: Request, clip_id: int) -> Clip:

@@ -244,10 +244,28 @@ def test_audio_is_served_to_its_owner_only(api, prompt):
     theirs = other.get(f"/api/v1/clips/{clip_id}/audio")
 
     assert mine.status_code == 200
-    assert mine["Content-Type"] == "audio/flac"
-    assert sf.info(io.BytesIO(b"".join(mine.streaming_content))).samplerate == 16000
+    assert mine["Content-Type"] == "audio/flac" and mine["Accept-Ranges"] == "bytes"
+    assert sf.info(io.BytesIO(mine.content)).samplerate == 16000
     assert theirs.status_code == 404
     assert theirs.json()["code"] == "clip_unknown"
+    assert other.get(f"/api/v1/clips/{clip_id}/audio", HTTP_RANGE="bytes=0-9").status_code == 404
+
+
+def test_audio_answers_byte_ranges_so_players_can_seek(api, prompt):
+    clip_id = upload(api, prompt.pk, wav_bytes(speechlike(seed=2))).json()["id"]
+    whole = api.get(f"/api/v1/clips/{clip_id}/audio").content
+
+    part = api.get(f"/api/v1/clips/{clip_id}/audio", HTTP_RANGE="bytes=100-199")
+    tail = api.get(f"/api/v1/clips/{clip_id}/audio", HTTP_RANGE="bytes=-10")
+
+    assert part.status_code == 206 and part.content == whole[100:200]
+    assert part["Content-Range"] == f"bytes 100-199/{len(whole)}"
+    assert tail.content == whole[-10:]
+    for bad in [f"bytes={len(whole)}-", "bytes=0-1,5-6", "bytes=" + "9" * 5000 + "-"]:
+        refused = api.get(f"/api/v1/clips/{clip_id}/audio", HTTP_RANGE=bad)
+        assert refused.status_code == 416, bad
+        assert refused.json()["code"] in ("range_invalid", "range_not_satisfiable")
+        assert refused["Content-Range"] == f"bytes */{len(whole)}"
 
 
 def test_unknown_api_path_is_a_json_404(api):

@@ -337,3 +337,32 @@ def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_serve
     page.wait_for_selector("#recorder[data-submitted='3']", timeout=30_000)
     assert sorted(c.prompt.text for c in Clip.objects.filter(contributor=volunteer)) == sorted(SENTENCES[:3])
     assert page.evaluate(leave) is False  # nothing left unsent: leave freely
+
+
+def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch):
+    trustee = FounderFactory(user__username="hasty", user__password=PASSWORD)
+    for seed in range(2):
+        clip_submit(contributor=trustee, prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=seed + 70)))
+    clip_submit(contributor=ContributorFactory(), prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=80)))
+    page = launch("--autoplay-policy=no-user-gesture-required").new_page()
+    log_in(page, live_server.url, "hasty")
+    page.goto(f"{live_server.url}/validate/")
+    page.wait_for_selector("#validator[data-state=ready]", timeout=10_000)
+    play_from = """async (start) => {
+        const audio = document.getElementById("clip-audio");
+        if (audio.readyState < 4) await new Promise((r) => audio.addEventListener("canplaythrough", r, { once: true }));
+        audio.currentTime = start === null ? audio.duration - 0.1 : start;
+        const ended = new Promise((r) => audio.addEventListener("ended", r, { once: true }));
+        await audio.play();
+        await ended;
+    }"""
+
+    page.evaluate(play_from, None)  # jump to the last tenth of a second and let it end
+    assert page.evaluate("document.getElementById('clip-audio').played.start(0)") > 1.5  # the seek took
+    assert page.is_disabled("#valid-button")
+    assert page.get_attribute("#validator", "data-state") == "ready"
+    assert "skipping ahead does not count" in page.inner_text("#status")
+
+    page.evaluate(play_from, 0)  # the whole clip
+    page.wait_for_selector("#validator[data-state=listened]", timeout=10_000)
+    assert not page.is_disabled("#valid-button")

@@ -78,8 +78,19 @@ async function act(request, thanks) {
   await load(answer && answer.next ? answer.next : null, thanks);
 }
 
+// Seconds of the clip actually played: seeking to the end of the player does not count as listening.
+function heardSeconds(audio) {
+  let total = 0;
+  for (let i = 0; i < audio.played.length; i += 1) total += audio.played.end(i) - audio.played.start(i);
+  return total;
+}
+
 ui.audio.addEventListener("ended", () => {
   if (!clip) return;
+  if (Number.isFinite(ui.audio.duration) && heardSeconds(ui.audio) < ui.audio.duration - 0.25) {
+    say("Listen to the whole clip before calling it valid: skipping ahead does not count. Play it again from the start.");
+    return;
+  }
   ui.valid.disabled = false;
   root.dataset.state = "listened";
   say("You listened to the whole clip. Is it a clear reading of the sentence?");

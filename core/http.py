@@ -1,0 +1,33 @@
+"""HTTP helpers the apps share: byte ranges for files that players seek in and downloads resume."""
+
+from __future__ import annotations
+
+import re
+
+from core.errors import ServiceError
+
+# At most 18 digits a number: any real file fits, and a header of thousands of digits is a clear 416 instead of
+# Python's int() refusing it (a 500).
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$")
+
+
+def parse_range(header: str, size: int) -> tuple[int, int]:
+    """(first, last) byte of a single ``bytes=`` range; ServiceError 416 for anything else or out of bounds."""
+    match = _RANGE.match(header.strip())
+    first, last = (match.group(1), match.group(2)) if match else ("", "")
+    if match is None or (first == "" and last == ""):
+        raise ServiceError(
+            "range_invalid", f"Range {header[:100]!r} is not one 'bytes=first-last' range.", status_code=416
+        )
+    if first == "":  # the last N bytes
+        length = int(last)
+        if length == 0 or size == 0:
+            raise ServiceError("range_not_satisfiable", "An empty suffix range selects nothing.", status_code=416)
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or start > end:
+        raise ServiceError(
+            "range_not_satisfiable", f"Range {header[:100]!r} is outside the file's {size} bytes.", status_code=416
+        )
+    return start, end
