@@ -23,7 +23,7 @@ from contributors.services.accounts import (
     contributor_update_profile,
 )
 from contributors.services.assignments import validation_assign
-from contributors.services.clips import clip_submit
+from contributors.services.clips import clip_submit, clip_withdraw
 from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
 from core.http import parse_range
@@ -185,7 +185,7 @@ class ClipOutput(serializers.ModelSerializer):
             "id", "prompt", "prompt_text", "status", "score", "votes_counted", "votes_valid_counted",
             "duration_s", "sha256", "audio_url",
             "original_format", "original_sample_rate", "original_channels", "rms_dbfs", "peak_dbfs",
-            "clipping_ratio", "speech_ratio", "snr_db", "provenance", "created_at", "updated_at",
+            "clipping_ratio", "speech_ratio", "snr_db", "provenance", "withdrawn_at", "created_at", "updated_at",
         ]  # fmt: skip
 
     def get_audio_url(self, obj: Clip) -> str:
@@ -236,6 +236,10 @@ class ClipAudioApi(APIView):
     @extend_schema(responses={(200, "audio/flac"): bytes, (206, "audio/flac"): bytes})
     def get(self, request: Request, clip_id: int) -> HttpResponse:
         clip = _visible_clip(request, clip_id)
+        if clip.withdrawn_at is not None:
+            raise ServiceError(
+                "clip_withdrawn", "This clip was withdrawn by its author; its audio is deleted.", status_code=410
+            )
         with default_storage.open(clip.audio.name, "rb") as handle:
             data = handle.read()
         headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"}
@@ -257,6 +261,16 @@ def _visible_clip(request: Request, clip_id: int) -> Clip:
     if clip is None:
         raise ServiceError("clip_unknown", f"There is no clip {clip_id} that you can see.", status_code=404)
     return clip
+
+
+class ClipWithdrawApi(APIView):
+    """Your own clip, taken back: its audio is deleted and no future release includes it (published releases,
+    CC0 and immutable, keep their copy)."""
+
+    @extend_schema(request=None, responses={200: ClipOutput})
+    def post(self, request: Request, clip_id: int) -> Response:
+        clip = clip_withdraw(contributor=contributor_for_user(request.user), clip_id=clip_id)
+        return Response(ClipOutput(clip).data)
 
 
 class ValidationClipOutput(serializers.ModelSerializer):

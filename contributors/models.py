@@ -155,6 +155,11 @@ class Clip(models.Model):
         default=False, help_text="Imported with a known status that votes do not change (import --validated)."
     )
     provenance = models.CharField(max_length=10, choices=Provenance.choices, default=Provenance.RECORDED)
+    withdrawn_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Withdrawn by its author: audio deleted, status fixed to discarded, out of every future release.",
+    )
     # A random position in the validation queue, drawn once: an index walk from a random point picks a
     # random clip among the most-voted without sorting them all by random() per request.
     queue_key = models.FloatField(default=new_queue_key, editable=False)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("clips/mine", apis.ClipsMineApi.as_view(), name="clips-mine"),
     path("clips/<int:clip_id>", apis.ClipDetailApi.as_view(), name="clip-detail"),
     path("clips/<int:clip_id>/audio", apis.ClipAudioApi.as_view(), name="clip-audio"),
+    path("clips/<int:clip_id>/withdraw", apis.ClipWithdrawApi.as_view(), name="clip-withdraw"),
     path("clips/<str:clip_id>/votes", apis.VoteCreateApi.as_view(), name="clip-votes"),
     path("clips/<str:clip_id>/skip", apis.ClipSkipApi.as_view(), name="clip-skip"),
     path("clips/<str:clip_id>/report", apis.ClipReportApi.as_view(), name="clip-report"),

@@ -14,5 +14,6 @@ urlpatterns = [
     path("record/", views.record, name="record"),
     path("validate/", views.validate, name="validate"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/clips/<int:clip_id>/withdraw/", views.clip_withdraw_view, name="clip-withdraw"),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from contributors.conf import clip_limits
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
+from contributors.services.clips import clip_withdraw
 from core.errors import ServiceError
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
 from frontend.selectors import corpus_overview, dashboard_for
@@ -79,6 +80,18 @@ def validate(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     contributor = contributor_for_user(request.user)
     return render(request, "frontend/dashboard.html", {"dashboard": dashboard_for(contributor=contributor)})
+
+
+@login_required
+@require_http_methods(["POST"])
+def clip_withdraw_view(request: HttpRequest, clip_id: int) -> HttpResponse:
+    try:
+        clip = clip_withdraw(contributor=contributor_for_user(request.user), clip_id=clip_id)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Withdrawn: “{clip.prompt.text}”. Its audio is deleted.")
+    return redirect("/dashboard/")
 
 
 @never_cache

@@ -26,8 +26,16 @@ from contributors.audio import (
     read_flac,
 )
 from contributors.conf import clip_limits
-from contributors.models import Clip, ClipStatus, Contributor, Prompt, Provenance
-from contributors.services.trust import trust_after_submission, trust_write
+from contributors.models import (
+    AssignmentOutcome,
+    Clip,
+    ClipStatus,
+    Contributor,
+    Prompt,
+    Provenance,
+    ValidationAssignment,
+)
+from contributors.services.trust import trust_after_submission, trust_write, trust_write_recomputed
 from core.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -242,10 +250,41 @@ def _enqueue_analysis(clip_id: int) -> None:
         logger.exception("could not enqueue analysis of clip %s; the periodic sweep will retry", clip_id)
 
 
+def clip_withdraw(*, contributor: Contributor, clip_id: int) -> Clip:
+    """The author takes a recording back: its audio is deleted, its status is fixed to discarded (so it leaves
+    the validation queue, counts in nobody's trust, and no future release includes it; the full recompute
+    re-derives what its votes and its place in its author's trust decided), and an open assignment on it is
+    withdrawn. Releases already published keep it: they are immutable and CC0.
+
+    Refused: another's clip or an unknown one (404, as the clip is not theirs to see), a clip already withdrawn
+    (409)."""
+    clip = Clip.objects.filter(pk=clip_id, contributor=contributor).first()
+    if clip is None:
+        raise ServiceError("clip_unknown", f"You have no clip {clip_id}.", status_code=404)
+
+    def withdraw() -> Clip:
+        locked = Clip.objects.select_for_update().get(pk=clip.pk)
+        if locked.withdrawn_at is not None:
+            raise ServiceError("clip_withdrawn", "You have already withdrawn this clip.", status_code=409)
+        now = timezone.now()
+        name = locked.audio.name
+        locked.withdrawn_at, locked.status, locked.status_fixed, locked.audio = now, ClipStatus.DISCARDED, True, ""
+        locked.save(update_fields=["withdrawn_at", "status", "status_fixed", "audio", "updated_at"])
+        ValidationAssignment.objects.filter(clip=locked, outcome=AssignmentOutcome.OPEN).update(
+            outcome=AssignmentOutcome.WITHDRAWN, closed_at=now
+        )
+        transaction.on_commit(lambda: _delete_file_if_unreferenced(name))
+        return locked
+
+    withdrawn = trust_write_recomputed(withdraw, trigger="withdrawal")
+    withdrawn.refresh_from_db()
+    return withdrawn
+
+
 def clip_analyse(*, clip_id: int) -> Clip | None:
-    """Measure speech ratio and SNR once; a no-op when the clip is gone or already analysed."""
+    """Measure speech ratio and SNR once; a no-op when the clip is gone, withdrawn or already analysed."""
     clip = Clip.objects.filter(pk=clip_id).first()
-    if clip is None or clip.analysed_at is not None:
+    if clip is None or clip.analysed_at is not None or clip.withdrawn_at is not None:
         return clip
     with default_storage.open(clip.audio.name, "rb") as handle:
         samples = read_flac(handle.read())
@@ -261,7 +300,8 @@ def clip_analyse(*, clip_id: int) -> Clip | None:
 def clips_analyse_missing(*, limit: int = 500) -> int:
     """Enqueue analysis for clips that have none (a lost message, a broker that was down)."""
     stale = timezone.now() - timedelta(minutes=10)
-    ids = list(Clip.objects.filter(analysed_at__isnull=True, updated_at__lt=stale).values_list("pk", flat=True)[:limit])
+    missing = Clip.objects.filter(analysed_at__isnull=True, withdrawn_at__isnull=True, updated_at__lt=stale)
+    ids = list(missing.values_list("pk", flat=True)[:limit])
     for clip_id in ids:
         _enqueue_analysis(clip_id)
     return len(ids)

@@ -649,6 +649,16 @@ def trust_write(work: Callable[[bool], T]) -> T:
         return outcome
 
 
+def trust_write_recomputed(work: Callable[[], T], *, trigger: str) -> T:
+    """Run ``work()`` and then the full recompute in one transaction under the exclusive trust lock: for the rare
+    changes to what the engine reads that no shortcut covers (a clip's status fixed by its author's withdrawal)."""
+    with transaction.atomic():
+        trust_lock(exclusive=True)
+        outcome = work()
+        _recompute_logged(trigger=trigger)
+        return outcome
+
+
 def trust_after_vote(*, clip: Clip, exclusive: bool) -> bool:
     """Bring statuses and trust up to date after a vote on ``clip``; call inside the vote's transaction,
     after ``trust_write_lock``. Under the shared lock this raises :class:`TrustHandover` when the vote would
