@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from contributors.models import AgeBand, Gender
+from contributors.services.accounts import signup_problems
 
 PUBLISHED_NOTE = (
     "Published with your recordings, under a pseudonymous speaker id: age band, gender, accent and first "
@@ -34,6 +35,20 @@ class SignupForm(ProfileForm):
         error_messages={"invalid": "Use 3 or more letters, digits or . @ + - _"},
     )
     email = forms.EmailField(required=False, help_text="Optional; only for resetting your password.")
-    password = forms.CharField(widget=forms.PasswordInput, help_text="At least 8 characters, not too common.")
+    # Kept in the field after a refused attempt: retyping it for every other field's mistake drives people away.
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=True), help_text="At least 8 characters, not too common."
+    )
 
     field_order = ["username", "email", "password", "cc0_consent", "age_band", "gender", "accent", "first_language"]
+
+    def clean(self) -> dict:
+        """Every problem at once: the service's own checks (a taken name, a weak password) beside the fields'."""
+        data = super().clean()
+        if "username" in data and "password" in data:
+            problems = signup_problems(
+                username=data["username"], password=data["password"], email=data.get("email", "")
+            )
+            for field, message in problems.items():
+                self.add_error(field, message)
+        return data

@@ -16,6 +16,20 @@ from core.errors import ServiceError
 PROFILE_FIELDS = ("age_band", "gender", "accent", "first_language")
 
 
+def signup_problems(*, username: str, password: str, email: str = "") -> dict[str, str]:
+    """Every reason a sign-up would be refused, by field (empty when none), so that a form can show them all
+    at once instead of one per attempt; ``contributor_signup`` refuses with the same sentences."""
+    User = get_user_model()
+    problems: dict[str, str] = {}
+    try:
+        validate_password(password, user=User(username=username, email=email))
+    except ValidationError as exc:
+        problems["password"] = " ".join(exc.messages)
+    if User.objects.filter(username__iexact=username).exists():
+        problems["username"] = f"The username {username!r} is taken."
+    return problems
+
+
 @transaction.atomic
 def contributor_signup(
     *, username: str, password: str, email: str = "", cc0_consent: bool = False, **profile: Any
@@ -23,12 +37,11 @@ def contributor_signup(
     """Create a login and its contributor profile. Consent may be given now or later."""
     User = get_user_model()
     user = User(username=username, email=email)
-    try:
-        validate_password(password, user=user)
-    except ValidationError as exc:
-        raise ServiceError("password_invalid", " ".join(exc.messages)) from exc
-    if User.objects.filter(username__iexact=username).exists():
-        raise ServiceError("username_taken", f"The username {username!r} is taken.", status_code=409)
+    problems = signup_problems(username=username, password=password, email=email)
+    if "password" in problems:
+        raise ServiceError("password_invalid", problems["password"])
+    if "username" in problems:
+        raise ServiceError("username_taken", problems["username"], status_code=409)
     user.set_password(password)
     try:
         with transaction.atomic():

@@ -1,0 +1,39 @@
+"""Server-rendered pages through Django's test client: sign-up shows every problem at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import ContributorFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_signup_shows_every_problem_at_once_and_keeps_the_password(client):
+    ContributorFactory(user__username="taken")
+
+    response = client.post(
+        "/signup/", {"username": "Taken", "password": "password", "email": "not-an-email", "cc0_consent": "on"}
+    )
+
+    form = response.context["form"]
+    assert response.status_code == 200
+    # The taken name (any case), the weak password and the bad email, in one answer rather than one per try.
+    assert set(form.errors) == {"username", "password", "email"}
+    assert "taken" in form.errors["username"][0] and "common" in " ".join(form.errors["password"])
+    assert 'value="password"' in response.content.decode()  # not cleared: only the mistakes need retyping
+
+
+def test_a_good_signup_still_goes_through(client):
+    data = {"username": "newcomer", "password": "a-long-enough-pass-9", "cc0_consent": "on"}
+    response = client.post("/signup/", data)
+
+    assert response.status_code == 302 and response["Location"] == "/record/"
+
+
+def test_the_home_page_invites_newcomers_to_sign_up_and_contributors_to_record(client):
+    """A call to action in the page itself, not only the navigation bar's links."""
+    assert '<a class="button primary" href="/signup/">' in client.get("/").content.decode()
+    client.force_login(ContributorFactory().user)
+    page = client.get("/").content.decode()
+    assert '<a class="button primary" href="/record/">' in page and 'href="/signup/"' not in page
