@@ -35,6 +35,9 @@ class ProfileSerializer(serializers.Serializer):
     accent = serializers.CharField(max_length=64, required=False, allow_blank=True)
     first_language = serializers.CharField(max_length=64, required=False, allow_blank=True)
     cc0_consent = serializers.BooleanField(required=False)
+    guardian_consent = serializers.BooleanField(
+        required=False, help_text="Under 18: a parent or legal guardian agrees to the CC0 dedication."
+    )
 
 
 class MeOutput(serializers.ModelSerializer):

@@ -418,6 +418,7 @@ def _seed_account(speaker: DemoSpeaker, *, founding_trustee: bool, out: Callable
             password=DEMO_PASSWORD,
             email=f"{speaker.username}@example.org",
             cc0_consent=True,
+            guardian_consent=speaker.age_band in ("0-12", "13-17"),  # the demo's young voices: a guardian agreed
             age_band=speaker.age_band,
             gender=speaker.gender,
             accent=speaker.accent,

@@ -48,6 +48,11 @@ class Contributor(models.Model):
     cc0_consent_at = models.DateTimeField(
         null=True, blank=True, help_text="When the contributor dedicated their recordings to CC0."
     )
+    guardian_consent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a parent or legal guardian agreed to a contributor under 18 publishing recordings.",
+    )
     is_founding_trustee = models.BooleanField(default=False)
     vote_allowance = models.PositiveIntegerField(
         default=0,
@@ -69,6 +74,10 @@ class Contributor(models.Model):
     @property
     def has_consented(self) -> bool:
         return self.cc0_consent_at is not None
+
+    @property
+    def is_minor(self) -> bool:
+        return self.age_band in (AgeBand.CHILD, AgeBand.TEEN)
 
 
 class PromptType(models.TextChoices):

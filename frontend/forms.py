@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from contributors.models import AgeBand, Gender
-from contributors.services.accounts import signup_problems
+from contributors.services.accounts import GUARDIAN_REQUIRED, signup_problems
 
 PUBLISHED_NOTE = (
     "Published with your recordings, under a pseudonymous speaker id: age band, gender, accent and first "
@@ -25,6 +25,20 @@ class ProfileForm(forms.Form):
         required=False,
         label="I dedicate my recordings to the public domain (CC0 1.0) so that anyone may use them.",
     )
+    guardian_consent = forms.BooleanField(
+        required=False,
+        label=(
+            "For a contributor under 18: I am their parent or legal guardian and agree to their recordings being "
+            "published under CC0 (for 12 or under, I run this account with them)."
+        ),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        minor = data.get("age_band") in (AgeBand.CHILD, AgeBand.TEEN)
+        if minor and data.get("cc0_consent") and not data.get("guardian_consent"):
+            self.add_error("guardian_consent", GUARDIAN_REQUIRED)
+        return data
 
 
 class SignupForm(ProfileForm):
@@ -40,7 +54,18 @@ class SignupForm(ProfileForm):
         widget=forms.PasswordInput(render_value=True), help_text="At least 8 characters, not too common."
     )
 
-    field_order = ["username", "email", "password", "cc0_consent", "age_band", "gender", "accent", "first_language"]
+    field_order = [
+        "username", "email", "password", "age_band", "cc0_consent", "guardian_consent", "gender", "accent",
+        "first_language",
+    ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Asked here, not as a detour before the first recording: recording is what signing up is for.
+        self.fields["cc0_consent"].required = True
+        self.fields["cc0_consent"].error_messages["required"] = (
+            "Recordings are published under CC0; tick the dedication to take part."
+        )
 
     def clean(self) -> dict:
         """Every problem at once: the service's own checks (a taken name, a weak password) beside the fields'."""

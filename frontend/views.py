@@ -32,7 +32,8 @@ def signup(request: HttpRequest) -> HttpResponse:
         try:
             contributor = contributor_signup(**form.cleaned_data)
         except ServiceError as exc:
-            form.add_error("password" if exc.code == "password_invalid" else "username", exc.message)
+            field = {"password_invalid": "password", "guardian_consent_required": "guardian_consent"}.get(exc.code)
+            form.add_error(field or "username", exc.message)
         else:
             login(request, contributor.user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome! Your account is ready.")
@@ -45,15 +46,23 @@ def signup(request: HttpRequest) -> HttpResponse:
 def profile(request: HttpRequest) -> HttpResponse:
     contributor = contributor_for_user(request.user)
     initial = {f: getattr(contributor, f) for f in ("age_band", "gender", "accent", "first_language")}
-    form = ProfileForm(request.POST or None, initial={**initial, "cc0_consent": contributor.has_consented})
+    consents = {
+        "cc0_consent": contributor.has_consented,
+        "guardian_consent": contributor.guardian_consent_at is not None,
+    }
+    form = ProfileForm(request.POST or None, initial={**initial, **consents})
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         if not data["cc0_consent"]:
             data.pop("cc0_consent")  # consent is given once; unticking does not withdraw published clips
-        contributor_update_profile(contributor=contributor, **data)
-        messages.success(request, "Profile saved.")
-        next_url = request.GET.get("next", "")
-        return redirect(next_url if next_url in {"/record/", "/validate/", "/dashboard/"} else "profile")
+        try:
+            contributor_update_profile(contributor=contributor, **data)
+        except ServiceError as exc:
+            form.add_error("guardian_consent" if exc.code == "guardian_consent_required" else None, exc.message)
+        else:
+            messages.success(request, "Profile saved.")
+            next_url = request.GET.get("next", "")
+            return redirect(next_url if next_url in {"/record/", "/validate/", "/dashboard/"} else "profile")
     return render(
         request,
         "frontend/profile.html",

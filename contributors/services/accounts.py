@@ -14,6 +14,10 @@ from contributors.models import Contributor
 from core.errors import ServiceError
 
 PROFILE_FIELDS = ("age_band", "gender", "accent", "first_language")
+GUARDIAN_REQUIRED = (
+    "Contributors under 18 need a parent's or legal guardian's agreement before their recordings are published: "
+    "tick the guardian box together with them (for 12 or under, the parent or guardian runs the account)."
+)
 
 
 def signup_problems(*, username: str, password: str, email: str = "") -> dict[str, str]:
@@ -32,7 +36,13 @@ def signup_problems(*, username: str, password: str, email: str = "") -> dict[st
 
 @transaction.atomic
 def contributor_signup(
-    *, username: str, password: str, email: str = "", cc0_consent: bool = False, **profile: Any
+    *,
+    username: str,
+    password: str,
+    email: str = "",
+    cc0_consent: bool = False,
+    guardian_consent: bool = False,
+    **profile: Any,
 ) -> Contributor:
     """Create a login and its contributor profile. Consent may be given now or later."""
     User = get_user_model()
@@ -49,23 +59,38 @@ def contributor_signup(
     except IntegrityError as exc:  # a concurrent sign-up took the name between the check and the insert
         raise ServiceError("username_taken", f"The username {username!r} is taken.", status_code=409) from exc
     contributor = Contributor(user=user)
-    contributor_update_profile(contributor=contributor, cc0_consent=cc0_consent, **profile)
+    contributor_update_profile(
+        contributor=contributor, cc0_consent=cc0_consent, guardian_consent=guardian_consent, **profile
+    )
     return contributor
 
 
 def contributor_update_profile(
-    *, contributor: Contributor, cc0_consent: bool | None = None, **profile: Any
+    *,
+    contributor: Contributor,
+    cc0_consent: bool | None = None,
+    guardian_consent: bool | None = None,
+    **profile: Any,
 ) -> Contributor:
     """Set optional demographics; ``cc0_consent=True`` records the consent time once. Consent is not
     withdrawn here: clips already dedicated to CC0 stay so; deleting the account removes them from
-    every later release."""
+    every later release.
+
+    A contributor under 18 (age band "12 or under" or "13 to 17") dedicates recordings to CC0 only with a
+    parent's or legal guardian's agreement (``guardian_consent``, recorded once): refused with 400
+    ``guardian_consent_required`` otherwise, also when a consenting contributor changes to such a band."""
     unknown = set(profile) - set(PROFILE_FIELDS)
     if unknown:
         raise ServiceError("invalid", f"Unknown profile fields: {', '.join(sorted(unknown))}.")
     for field, value in profile.items():
         setattr(contributor, field, value or "")
+    now = timezone.now()
+    if guardian_consent and contributor.guardian_consent_at is None:
+        contributor.guardian_consent_at = now
     if cc0_consent and contributor.cc0_consent_at is None:
-        contributor.cc0_consent_at = timezone.now()
+        contributor.cc0_consent_at = now
+    if contributor.is_minor and contributor.has_consented and contributor.guardian_consent_at is None:
+        raise ServiceError("guardian_consent_required", GUARDIAN_REQUIRED)
     contributor.full_clean(exclude=["user"])
     contributor.save()
     return contributor

@@ -157,3 +157,25 @@ def _wav_file(seed: int = 0):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile("a.wav", wav_bytes(speechlike(seed=seed)), content_type="audio/wav")
+
+
+@pytest.mark.parametrize("band", ["0-12", "13-17"])
+def test_a_minor_consents_only_with_a_guardians_agreement(band):
+    refused = signup(APIClient(), age_band=band)
+    accepted = signup(APIClient(), age_band=band, guardian_consent=True)
+
+    assert refused.status_code == 400 and refused.json()["code"] == "guardian_consent_required"
+    assert accepted.status_code == 201, accepted.json()
+    contributor = Contributor.objects.get()
+    assert contributor.has_consented and contributor.guardian_consent_at is not None
+
+
+def test_a_consenting_adult_cannot_become_a_minor_without_a_guardian():
+    client = APIClient()
+    assert signup(client, age_band="18-29").status_code == 201
+
+    refused = client.patch("/api/v1/me", {"age_band": "13-17"}, format="json")
+    accepted = client.patch("/api/v1/me", {"age_band": "13-17", "guardian_consent": True}, format="json")
+
+    assert refused.status_code == 400 and refused.json()["code"] == "guardian_consent_required"
+    assert accepted.status_code == 200 and Contributor.objects.get().age_band == "13-17"

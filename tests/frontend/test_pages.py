@@ -37,3 +37,15 @@ def test_the_home_page_invites_newcomers_to_sign_up_and_contributors_to_record(c
     client.force_login(ContributorFactory().user)
     page = client.get("/").content.decode()
     assert '<a class="button primary" href="/record/">' in page and 'href="/signup/"' not in page
+
+
+def test_signup_asks_for_the_cc0_dedication_and_a_guardian_for_minors(client):
+    base = {"username": "young", "password": "a-long-enough-pass-9"}
+
+    no_cc0 = client.post("/signup/", base).context["form"]
+    minor = client.post("/signup/", {**base, "cc0_consent": "on", "age_band": "0-12"}).context["form"]
+    guarded = client.post("/signup/", {**base, "cc0_consent": "on", "age_band": "0-12", "guardian_consent": "on"})
+
+    assert "CC0" in no_cc0.errors["cc0_consent"][0]
+    assert "guardian" in minor.errors["guardian_consent"][0]
+    assert guarded.status_code == 302 and guarded["Location"] == "/record/"
