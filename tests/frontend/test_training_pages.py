@@ -68,3 +68,33 @@ def test_the_run_page_follows_a_run_live(live_server, launch, running_run):
     assert page.locator("#run-status").inner_text() == "succeeded"
     assert page.locator("figure svg").count() == 2
     screenshot(page, "training-run")
+
+
+def test_researcher_pages_fit_a_phone(live_server, launch, running_run):
+    """At 390 px, no page scrolls sideways: wide tables scroll in their own box and plots shrink."""
+    from benchmark.models import Submission, SubmissionResult
+    from tests.factories import UserFactory
+
+    submission = Submission.objects.create(
+        submitter=UserFactory(),
+        release=running_run.release,
+        name="a-model-with-a-rather-long-name",
+        file="submissions/model.onnx",
+        sha256="0" * 64,
+        size=1,
+        status="succeeded",
+    )
+    SubmissionResult.objects.create(
+        submission=submission, release=running_run.release, per_hidden=0.2288, per_public=0.2301, parameters=635_336,
+        depth=4, reference_phones=1000, utterances=10, rtf_median=0.01, rtf_min=0.01, rtf_max=0.02,
+    )  # fmt: skip
+    page = launch().new_page(viewport={"width": 390, "height": 844})
+    for path in ["/leaderboard/", "/training/", f"/training/{running_run.pk}/", "/releases/", "/releases/v1/"]:
+        page.goto(f"{live_server.url}{path}")
+        page.wait_for_load_state("networkidle")  # the datasheet's plots too
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy images load
+        page.wait_for_load_state("networkidle")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width} px wide at 390 px"
+    page.goto(f"{live_server.url}/leaderboard/")
+    assert "23.01 %" in page.inner_text("table")  # PER reads as a percentage (this board ranks the public split)

@@ -50,7 +50,7 @@ def test_the_demo_trains_a_teacher_and_its_mimic_onto_the_leaderboard():
         ranked = result.per_hidden if result.per_hidden is not None else result.per_public
         assert f"PER {round(100 * ranked)} %</a> · {result.parameters} parameters" in runs_page
         detail = Client().get(f"/training/{run.pk}/").content.decode()
-        assert f"{result.per_public:.3f} on the public test split, {result.parameters} parameters" in detail
+        assert f"{100 * result.per_public:.1f} % on the public test split, {result.parameters} parameters" in detail
         assert "differ from the table above on purpose" in detail
 
     # Seeding again keeps the runs it finds.
