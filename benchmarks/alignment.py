@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from contributors.demo_prompts import COVERAGE_PROMPTS, SHARED_PROMPTS  # noqa: E402  (needs ROOT on sys.path)
+
 MANIFEST = ROOT.parent / "shared" / "data" / "speechocean762-train" / "manifest.tsv"
 RATE = 16000
 SHIFT, LENGTH = 160, 400  # the features' 10 ms shift and 25 ms window
@@ -253,29 +255,8 @@ def benchmark_texts() -> list[str]:
     return texts
 
 
-# The sentences of the demo's shared and coverage prompts (contributors/demo.py), which cover every phone.
-DEMO_SENTENCES = (
-    "A gentle breeze carried the smell of fresh bread across the quiet harbor.",
-    "Please bring your yellow umbrella when you visit the museum on Thursday.",
-    "The children watched the orange kite climb higher than the church tower.",
-    "Few people knew that the old judge kept a zebra behind his garage.",
-    "The treasure chest was buried beneath a thick layer of beige sand.",
-    "Joyful voices echoed through the cathedral during the annual festival.",
-    "She measured the width of the doorway with a worn leather tape.",
-    "Thirty thoughtful athletes gathered in the north for the winter marathon.",
-    "A loud cow wandered out of the barn and pushed against the wooden fence.",
-    "His mother usually poured hot cocoa into the big blue mugs.",
-    "Vivid purple flowers grew wild along the edge of the frozen pond.",
-    "The engineer adjusted the huge valve before the pressure could rise.",
-    "Choose a cheap watch or a sturdy clock, but judge each one by its accuracy.",
-    "Our neighbor's puppy chewed through the hose and soaked the garden path.",
-    "Enjoy the view from the bridge, where the boats glide toward the ocean.",
-    "The pilot's voice sounded calm as the plane shook through the storm.",
-    "Fishermen usually avoid the shallow bay after the autumn tide turns.",
-    "A clever fox sneaked past the sleeping hound and stole a chicken wing.",
-    "Measure the yeast with care, or the dough will spill over the bowl.",
-    "Good judgment often depends on the ability to listen with patience.",
-)
+# The sentences of the demo's shared and coverage prompts, which cover every phone.
+DEMO_SENTENCES = SHARED_PROMPTS + COVERAGE_PROMPTS[:16]
 
 
 # --- measuring ------------------------------------------------------------------------------------------------
