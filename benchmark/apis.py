@@ -31,6 +31,7 @@ from benchmark.services.submissions import (
     submission_get_owned,
     submission_quota_left,
 )
+from benchmark.throttling import ReleaseBytesThrottle
 from core.errors import ServiceError
 from core.http import parse_range
 
@@ -151,7 +152,12 @@ def _stream(name: str, start: int, end: int) -> Iterator[bytes]:
 
 class ReleaseFileDownloadApi(PublicApi):
     """A published file; ``Range: bytes=N-`` resumes, ``If-None-Match`` and ``If-Range`` take the ETag (the file's
-    sha256). Release files never change, so they may be cached for ever."""
+    sha256). Release files never change, so they may be cached for ever. Throttled by bytes sent (a split's
+    thousands of small files cost what its tar costs) under a request-count ceiling."""
+
+    def get_throttles(self) -> list:
+        self.bytes_throttle = ReleaseBytesThrottle()  # kept: the view charges it once it knows the bytes
+        return [*super().get_throttles(), self.bytes_throttle]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes, (206, "application/octet-stream"): bytes})
     def get(self, request: Request, version: str, path: str) -> HttpResponse:
@@ -181,6 +187,7 @@ class ReleaseFileDownloadApi(PublicApi):
         headers["Content-Length"] = str(max(0, end - start + 1))
         if request.method == "HEAD" or found.size == 0:
             return HttpResponse(status=status, headers=headers, content_type=content_type)
+        self.bytes_throttle.charge(request, end - start + 1)
         return StreamingHttpResponse(
             _stream(found.storage_name, start, end), status=status, headers=headers, content_type=content_type
         )

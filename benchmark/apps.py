@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class BenchmarkConfig(AppConfig):
     name = "benchmark"
     verbose_name = "Benchmark"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from benchmark.throttling import byte_rate_check
+
+        checks.register(byte_rate_check)

@@ -47,7 +47,8 @@ def release_public_get(*, version: str) -> Release:
 
 
 def release_files(*, release: Release, split: str | None = None, format: str | None = None) -> QuerySet[ReleaseFile]:
-    """Published files of a release, optionally of one public split and one format."""
+    """Published files of a release, optionally of one public split and one format. A split of a release-wide
+    format (the manifest, the datasheet) is refused rather than answered with nothing."""
     files = release.files.all()
     if split and split not in PUBLIC_SPLITS:
         raise ServiceError(
@@ -58,6 +59,13 @@ def release_files(*, release: Release, split: str | None = None, format: str | N
     if format:
         files = files.filter(format=format)
     if split and format:
+        if files.exists() and not files.exclude(split="").exists():
+            per_split = release.files.exclude(split="").values_list("format", flat=True).distinct().order_by("format")
+            raise ServiceError(
+                "format_release_wide",
+                f"The {format} format is release-wide (one set of files for every split): ask for it without a "
+                f"split, or ask for a split in a per-split format ({', '.join(per_split)}).",
+            )
         files = files.filter(split=split)
     elif split:  # the split's files and the release-wide ones, less the whole-release package
         files = files.filter(split__in=[split, ""]).exclude(format="package", split="")

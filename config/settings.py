@@ -343,8 +343,11 @@ LOGGING = {
 RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).
 RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
-# Anonymous release downloads (file requests, each range request counts).
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["downloads"] = env_str("THROTTLE_DOWNLOADS", "600/min")
+# Anonymous release downloads are throttled by bytes sent per client (benchmark.throttling; "" turns it off)...
+THROTTLE_DOWNLOAD_BYTES = env_str("THROTTLE_DOWNLOAD_BYTES", "1GB/min")
+# ... under a request-count ceiling for the public API, high enough that a split's ~2,300 files fetched one by one
+# (plus the listings) fit in a minute.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["downloads"] = env_str("THROTTLE_DOWNLOADS", "6000/min")
 
 # --- leaderboard (benchmark app: submissions and their evaluation) --------------------------------
 # The largest ONNX file accepted; its request gets a body cap 1 MB above it (core.middleware, by path).

@@ -163,10 +163,20 @@ def test_interrupted_download_resumes_against_the_live_server(live_server, setti
         == 0
     )
     assert (dest / "kaldi" / "dev" / "text").exists()
-    # A corrupted partial file fails its checksum and is removed; unknown releases are a sentence, not a trace.
-    (dest / "kaldi" / "dev" / "text").unlink()
-    (dest / "kaldi" / "dev" / "text.part").write_bytes(b"garbage")
+    # A corrupted partial file fails its checksum once resumed, and is fetched again from the start.
+    text = dest / "kaldi" / "dev" / "text"
+    text.unlink()
+    text.with_name("text.part").write_bytes(b"garbage")
+    assert cli.main(["live", str(dest), "--server", live_server.url, "--format", "kaldi", "--split", "dev"]) == 0
+    assert "fetching it again from the start" in capsys.readouterr().err
+    assert hashlib.sha256(text.read_bytes()).hexdigest() == release.files.get(path="kaldi/dev/text").sha256
+    # Bytes that never match (here: the stored file changed under its row) fail, and the partial file is removed;
+    # unknown releases are a sentence, not a trace.
+    text.unlink()
+    stored = release_root(settings, release) / "kaldi" / "dev" / "text"
+    stored.write_bytes(b"#" + stored.read_bytes()[1:])
     assert cli.main(["live", str(dest), "--server", live_server.url, "--format", "kaldi", "--split", "dev"]) == 1
     assert "checksum mismatch" in capsys.readouterr().err
+    assert not text.with_name("text.part").exists()
     assert cli.main(["nope", str(dest), "--server", live_server.url]) == 1
     assert "no published release" in capsys.readouterr().err
