@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
@@ -80,7 +83,25 @@ def _authenticated_user(request: Request):
     return user
 
 
-class SignupApi(APIView):
+class SessionStartingApi(APIView):
+    """An endpoint that logs the caller in checks CSRF although the caller is anonymous: DRF checks it only for
+    sessions already open, so a page elsewhere could post a form here and log a visitor into an account of
+    its choosing (login CSRF), whose recordings would then be theirs. Browsers get the token from any page
+    (the ``csrftoken`` cookie); scripts use ``auth/token``, which opens no session."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        try:
+            SessionAuthentication().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise ServiceError(
+                "csrf_failed",
+                "This form must come from this site's own pages: reload the page and try again.",
+                status_code=403,
+            ) from exc
+
+
+class SignupApi(SessionStartingApi):
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
@@ -103,7 +124,7 @@ class SignupApi(APIView):
         return dict(serializer.validated_data)
 
 
-class LoginApi(APIView):
+class LoginApi(SessionStartingApi):
     """Session login for the browser (the response sets the session and CSRF cookies)."""
 
     permission_classes = [AllowAny]

@@ -61,7 +61,13 @@ def test_a_taken_username_is_a_409_whatever_the_case():
 def test_session_login_enforces_csrf_on_writes(prompt):
     signup(APIClient())
     browser = APIClient(enforce_csrf_checks=True)
-    login = browser.post("/api/v1/auth/login", {"username": "ada", "password": PASSWORD}, format="json")
+    browser.get("/login/")  # any page of the site hands the browser its CSRF cookie
+    login = browser.post(
+        "/api/v1/auth/login",
+        {"username": "ada", "password": PASSWORD},
+        format="json",
+        HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+    )
     assert login.status_code == 200
 
     without_token = browser.patch("/api/v1/me", {"accent": "Geordie"}, format="json")
@@ -179,3 +185,18 @@ def test_a_consenting_adult_cannot_become_a_minor_without_a_guardian():
 
     assert refused.status_code == 400 and refused.json()["code"] == "guardian_consent_required"
     assert accepted.status_code == 200 and Contributor.objects.get().age_band == "13-17"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/signup"])
+@pytest.mark.parametrize("fmt", ["json", "multipart"])
+def test_a_cross_site_post_cannot_open_a_session(path, fmt):
+    """Login CSRF: a form on another site posting here must not log the visitor into the attacker's account."""
+    signup(APIClient())
+    body = {"username": "ada" if path.endswith("login") else "mallory", "password": PASSWORD, "cc0_consent": True}
+    victim = APIClient(enforce_csrf_checks=True)
+
+    response = victim.post(path, body, format=fmt, HTTP_ORIGIN="http://evil.example")
+
+    assert response.status_code == 403 and response.json()["code"] == "csrf_failed"
+    assert "sessionid" not in response.cookies
+    assert not Contributor.objects.filter(user__username="mallory").exists()
