@@ -45,8 +45,10 @@ def wait_for(url: str, timeout: float) -> bool:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_runlocal_serves_and_one_signal_stops_web_and_worker(tmp_path, stop_signal):
     port = free_port()
+    # make run's embedded defaults: SQLite and files under DATA_DIR. Never CI's DATABASE_URL: that database
+    # is shared, and two of these tests migrating it at once (pytest-xdist) would race.
     env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
         "DATA_DIR": str(tmp_path),
         "DEBUG": "true",
         "CELERY_BROKER_URL": "filesystem://localhost/",
