@@ -412,6 +412,26 @@ class ClientLog:
     queue_empty: int = 0
 
 
+def run_clients(client: Callable[[int, int], ClientLog], n: int, clients: int) -> tuple[list[ClientLog], float]:
+    """Run ``clients`` threads sharing ``n`` validations; their logs and the wall time."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        logs = list(pool.map(client, range(clients), spread(n, clients)))
+    return logs, time.perf_counter() - start
+
+
+def votes_row(path: str, logs: list[ClientLog], clients: int, elapsed: float) -> Row:
+    """The votes the clients cast, as a row: latencies, failures, and the clips they decided."""
+    vote_ms = [ms for log in logs for ms in log.vote_ms]
+    row = Row(path, clients, len(vote_ms), elapsed, vote_ms)
+    row.failures = [failure for log in logs for failure in log.vote_failures]
+    for status, ms in (answer for log in logs for answer in log.statuses):
+        if status != "pending":
+            row.decided[status] = row.decided.get(status, 0) + 1
+            row.decided_ms.append(ms)
+    return row
+
+
 def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -> list[Row]:
     """Client k validates its share of ``n`` clips: ``validation/next``, then the vote on the clip assigned;
     all clients at once. Rows: next, vote, and the pair."""
@@ -456,20 +476,11 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
         return log
 
     clients = len(tokens)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        logs = list(pool.map(client, range(clients), spread(n, clients)))
-    elapsed = time.perf_counter() - start
+    logs, elapsed = run_clients(client, n, clients)
     next_row = Row("GET /api/v1/validation/next", clients, n, elapsed, [ms for log in logs for ms in log.next_ms])
     next_row.failures = [failure for log in logs for failure in log.next_failures]
     next_row.queue_empty = sum(log.queue_empty for log in logs)
-    vote_ms = [ms for log in logs for ms in log.vote_ms]
-    vote = Row("POST /api/v1/clips/{id}/votes", clients, len(vote_ms), elapsed, vote_ms)
-    vote.failures = [failure for log in logs for failure in log.vote_failures]
-    for status, ms in (answer for log in logs for answer in log.statuses):
-        if status != "pending":
-            vote.decided[status] = vote.decided.get(status, 0) + 1
-            vote.decided_ms.append(ms)
+    vote = votes_row("POST /api/v1/clips/{id}/votes", logs, clients, elapsed)
     pair_ms = [ms for log in logs for ms in log.pair_ms]  # the clips validated: a clip assigned, a vote taken
     pair = Row(PAIR, clients, len(pair_ms), elapsed, pair_ms)
     pair.failures = next_row.failures + vote.failures
@@ -517,18 +528,9 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
         return log
 
     clients = len(tokens)
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        logs = list(pool.map(client, range(clients), spread(n, clients)))
-    elapsed = time.perf_counter() - start
-    vote_ms = [ms for log in logs for ms in log.vote_ms]
-    row = Row(CHAIN, clients, len(vote_ms), elapsed, vote_ms)
-    row.failures = [failure for log in logs for failure in log.vote_failures]
+    logs, elapsed = run_clients(client, n, clients)
+    row = votes_row(CHAIN, logs, clients, elapsed)
     row.queue_empty = sum(log.queue_empty for log in logs)
-    for status, ms in (answer for log in logs for answer in log.statuses):
-        if status != "pending":
-            row.decided[status] = row.decided.get(status, 0) + 1
-            row.decided_ms.append(ms)
     return row
 
 
