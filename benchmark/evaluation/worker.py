@@ -142,9 +142,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _decode(decoder: str, log_probs: list[np.ndarray], workdir: Path) -> list[list[str]]:
     if decoder == "hmm_bigram":
-        import torch
-
-        torch.set_num_threads(1)
         from benchmark.evaluation.decoding import decode_hmm_bigram, hmm_bigram_decoder
 
         transcripts = json.loads((workdir / "train.json").read_text())

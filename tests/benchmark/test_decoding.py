@@ -61,3 +61,45 @@ def test_every_release_carries_the_submission_specification(settings):
     assert spec.format == "spec"
     text = (Path(settings.MEDIA_ROOT) / spec.storage_name).read_text()
     assert text.startswith("# Submission specification, version") and "hmm_bigram" in text
+
+
+def test_the_leaderboards_numpy_decoder_gives_the_phones_of_the_training_decoder_with_the_same_weights():
+    """The leaderboard keeps its own NumPy copy of the published decoder (no PyTorch in the sandbox); with the
+    published weights it must agree with ``training.ml.decode`` on every utterance, ties and padding included."""
+    import torch
+
+    from benchmark.evaluation.decoding import HMM_SELF_LOOP
+    from training.ml.decode import Decoder, DecodeWeights, PhoneBigram
+    from training.ml.lexicon import N_STATES, STATES_PER_PHONE
+
+    rng = np.random.default_rng(7)
+    transcripts = [
+        [[str(p) for p in rng.choice(INVENTORY[:-1], size=rng.integers(1, 6))] for _ in range(rng.integers(1, 8))]
+        for _ in range(60)
+    ]
+    utterances = []
+    for length in [1, 2, 3, 7, 40, 95, 96, 130, 3, 250, *rng.integers(1, 300, size=50)]:
+        logits = rng.normal(size=(int(length), len(INVENTORY))).astype(np.float32) * rng.uniform(0.5, 6)
+        utterances.append(logits - np.log(np.exp(logits).sum(1, keepdims=True)))
+    utterances.append(np.full((20, len(INVENTORY)), np.log(1 / len(INVENTORY)), dtype=np.float32))  # all ties
+
+    reference = Decoder(
+        PhoneBigram.estimate(training_sequences(transcripts)),
+        torch.zeros(N_STATES),
+        torch.full((N_STATES,), float(np.log(HMM_SELF_LOOP))),
+        torch.full((N_STATES,), float(np.log1p(-HMM_SELF_LOOP))),
+    )
+    states = [torch.from_numpy(u).repeat_interleave(STATES_PER_PHONE, dim=1) for u in utterances]
+    expected = reference.decode(states, DecodeWeights(1.0, 0.0, 1.0, 0.0), batch=32)
+
+    assert hmm_bigram_decoder(transcripts).decode(utterances) == expected
+    assert sum(len(x) for x in expected) > 500  # real sequences, not empty ones agreeing
+
+    # A flat bigram (no transcripts) and flat outputs: every choice is a tie, broken the same way.
+    flat = Decoder(PhoneBigram.estimate([]), reference.log_prior, reference.log_loop, reference.log_next)
+    tied = np.full((30, len(INVENTORY)), -9.0, dtype=np.float32)
+    tied[:10, [3, 8]] = tied[10:20, [5, 20]] = tied[20:, [1, 30]] = -0.1  # two equal best phones at a time
+    tied_states = [*states[-3:], torch.from_numpy(tied).repeat_interleave(STATES_PER_PHONE, dim=1)]
+    expected_tied = flat.decode(tied_states, DecodeWeights(1.0, 0.0, 1.0, 0.0), batch=32)
+    assert hmm_bigram_decoder([]).decode([*utterances[-3:], tied]) == expected_tied
+    assert len(expected_tied[-1]) == 3
