@@ -11,9 +11,8 @@ from django.conf import settings
 
 from benchmark.models import Release, ReleaseStatus
 from benchmark.services.submissions import submission_evaluate
-from training.models import TrainingRecipe, TrainingRun
-from training.services.execution import run_execute
-from training.services.runs import run_create
+from training.models import TrainingRun
+from training.services.baselines import release_baselines_create, release_baselines_train
 
 DEMO_CONFIG = Path(settings.BASE_DIR) / "training" / "ml" / "configs" / "demo_cpu.json"
 MODES = ("queue", "here", "no")
@@ -36,25 +35,15 @@ def demo_training(*, version: str, mode: str = "queue", out: Callable[[str], Non
     if existing:
         out(f"Training on {version}: runs {', '.join(str(r.pk) for r in existing)} already exist.")
         return existing
-    queue = mode == "queue"
-    teacher = run_create(release=version, recipe=TrainingRecipe.TEACHER_DNN, base_config=DEMO_CONFIG, enqueue=queue)
-    shallow = run_create(release=version, recipe=TrainingRecipe.SNN_LABELS, base_config=DEMO_CONFIG, enqueue=queue)
-    if queue:
-        mimic = run_create(release=version, recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, base_config=DEMO_CONFIG)
+    if mode == "queue":
+        teacher, shallow, mimic = release_baselines_create(release=version, base_config=DEMO_CONFIG)
         out(
             f"Training on {version}: teacher run {teacher.pk}, the shallow net on labels (run {shallow.pk}) and the "
             f"teacher's mimic (run {mimic.pk}) are queued; the worker trains them in a few minutes (follow them on "
             "/training/), then they appear on /leaderboard/."
         )
         return [teacher, shallow, mimic]
-    for run in (teacher, shallow):
-        out(f"Training {run.get_recipe_display().lower()}, run {run.pk}, on {version} here...")
-        run_execute(run_id=run.pk)
-    mimic = run_create(
-        release=version, recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, base_config=DEMO_CONFIG, enqueue=False
-    )
-    out(f"Training the teacher's mimic, run {mimic.pk}, here...")
-    run_execute(run_id=mimic.pk)
+    teacher, shallow, mimic = release_baselines_train(release=version, base_config=DEMO_CONFIG, say=out)
     runs = [teacher, shallow, mimic]
     for run in runs:
         run.refresh_from_db()

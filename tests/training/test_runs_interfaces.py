@@ -45,7 +45,7 @@ def test_staff_start_a_run_through_the_api_and_anyone_follows_it(
     assert len(callbacks) == 1  # the task is sent once the row is committed
 
     listed = APIClient().get("/api/v1/training/runs/")
-    assert listed.status_code == 200 and [r["id"] for r in listed.json()] == [body["id"]]
+    assert listed.status_code == 200 and [r["id"] for r in listed.json()["results"]] == [body["id"]]
     detail = APIClient().get(f"/api/v1/training/runs/{body['id']}")
     assert detail.json()["name"] == "teacher-dnn" and detail.json()["percent"] is None
 
@@ -140,6 +140,50 @@ def test_manage_py_train_trains_here_and_reports(release, capsys):
     ],
 )
 def test_manage_py_train_refuses_bad_input_with_a_sentence(release, options, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("train", **options)
+    assert not TrainingRun.objects.exists()
+
+
+def test_manage_py_train_baselines_queues_the_papers_three_way_comparison_once(
+    release, capsys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        call_command("train", release="v1", baselines=True, run_async=True)
+    teacher, shallow, mimic = TrainingRun.objects.order_by("pk")
+    assert (teacher.recipe, shallow.recipe, mimic.recipe) == ("teacher-dnn", "snn-labels", "mimic")
+    assert mimic.teacher_id == teacher.pk and len(callbacks) == 2  # the mimic waits for its teacher
+    # The comparison is at equal size: the shallow net on labels is the mimic's network.
+    assert shallow.config["model"] == mimic.config["model"] and shallow.config["model"]["kind"] == "snn"
+    assert str(mimic.pk) in capsys.readouterr().out
+
+    with pytest.raises(CommandError, match=r"already has baseline runs .*cancel them first"):
+        call_command("train", release="v1", baselines=True, run_async=True)
+    assert TrainingRun.objects.count() == 3
+
+
+def test_manage_py_train_baselines_trains_here_and_a_failed_set_can_be_started_again(release, capsys):
+    run_create(release="v1", recipe="teacher-dnn")  # an operator's own experiment does not count...
+    TrainingRun.objects.update(status=TrainingRunStatus.CANCELLED)  # ...once cancelled
+
+    call_command("train", release="v1", baselines=True, set=[])
+    out = capsys.readouterr().out
+    runs = TrainingRun.objects.exclude(status=TrainingRunStatus.CANCELLED).order_by("pk")
+    assert [r.recipe for r in runs] == ["teacher-dnn", "snn-labels", "mimic"]
+    assert all(r.status == TrainingRunStatus.SUCCEEDED and r.submission.is_baseline for r in runs)
+    assert out.count("test PER") == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"release": "v1"}, "--recipe .* or --baselines"),
+        ({"release": "v1", "baselines": True, "recipe": "mimic"}, "fixed recipes"),
+        ({"release": "v1", "baselines": True, "base_config": "/nonexistent.json"}, "does not exist"),
+        ({"release": "v9", "baselines": True, "run_async": True}, "no release"),
+    ],
+)
+def test_manage_py_train_baselines_refuses_bad_input_with_a_sentence(release, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("train", **options)
     assert not TrainingRun.objects.exists()

@@ -1,4 +1,5 @@
-"""manage.py train --release V --recipe R [--config FILE] [--set KEY=VALUE] [--teacher RUN] [--members A,B] [--async]"""
+"""manage.py train --release V --recipe R [--config FILE] [--set KEY=VALUE] [--teacher RUN] [--members A,B] [--async]
+manage.py train --release V --baselines [--base-config FILE] [--async]"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.errors import ServiceError
 from training.models import TrainingRecipe, TrainingRunStatus
+from training.services.baselines import release_baselines_create, release_baselines_train
 from training.services.execution import run_execute
 from training.services.runs import run_create
 
@@ -35,12 +37,18 @@ def _overrides(files: list[str], pairs: list[str]) -> dict[str, Any]:
 class Command(BaseCommand):
     help = (
         "Train a recipe on a release: a deep teacher, a shallow net on labels, a mimic of a teacher run or an "
-        "ensemble. By default the run trains here and prints its progress; --async hands it to the gpu queue."
+        "ensemble; or, with --baselines, the platform's baselines on a release (a deep teacher, the shallow net of "
+        "its size on labels and that net as the teacher's mimic). By default runs train here and print their "
+        "progress; --async hands them to the gpu queue."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--release", required=True, help="The release version, e.g. demo-1.")
-        parser.add_argument("--recipe", required=True, choices=TrainingRecipe.values)
+        parser.add_argument("--recipe", choices=TrainingRecipe.values, help="The run's recipe (or --baselines).")
+        parser.add_argument(
+            "--baselines", action="store_true", help="The three baseline runs, at the sizes of --base-config."
+        )
+        parser.add_argument("--base-config", help="--baselines: the base config file (default: the setting).")
         parser.add_argument("--config", action="append", default=[], help="JSON file of settings (repeatable).")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. train.epochs=4")
         parser.add_argument("--teacher", type=int, help="mimic: the teacher's run id.")
@@ -49,6 +57,11 @@ class Command(BaseCommand):
         parser.add_argument("--async", dest="run_async", action="store_true", help="Train in the Celery worker.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["baselines"]:
+            self._baselines(options)
+            return
+        if not options["recipe"]:
+            raise CommandError("Give --recipe (one of " + ", ".join(TrainingRecipe.values) + ") or --baselines.")
         try:
             members = [int(m) for m in options["members"].split(",") if m.strip()]
         except ValueError as exc:
@@ -78,3 +91,24 @@ class Command(BaseCommand):
         scores = f"test PER {100 * test['per']:.1f} %, frame accuracy {100 * test['frame_acc']:.1f} %" if test else ""
         submitted = f"; leaderboard submission {run.submission_id}" if run.submission_id else ""
         self.stdout.write(f"Run {run.pk} succeeded: {run.parameters:,} parameters, {scores}{submitted}.")
+
+    def _baselines(self, options: dict[str, Any]) -> None:
+        if options["recipe"] or options["set"] or options["config"] or options["teacher"] or options["members"]:
+            raise CommandError("--baselines trains fixed recipes; give only --release, --base-config and --async.")
+        base = options["base_config"]
+        if base and not Path(base).is_file():
+            raise CommandError(f"The base config {base} does not exist.")
+        try:
+            if options["run_async"]:
+                runs = release_baselines_create(release=options["release"], base_config=base)
+            else:
+                runs = release_baselines_train(release=options["release"], base_config=base, say=self.stdout.write)
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
+        for run in runs:
+            test = run.metrics.get("test", {})
+            per = f", test PER {100 * test['per']:.1f} %" if "per" in test else ""
+            self.stdout.write(f"Run {run.pk} ({run.name}): {run.status}, {run.parameters or 0:,} parameters{per}")
+        failed = [r for r in runs if not options["run_async"] and r.status != TrainingRunStatus.SUCCEEDED]
+        if failed:
+            raise CommandError(f"Run {failed[0].pk} ended {failed[0].status}: {failed[0].error or 'see its log'}")
