@@ -15,7 +15,8 @@ from typing import Any
 
 from benchmark.exports import ReleaseEntry, scored_entries
 from contributors.services.prompt_selection import DIPHONES_POSSIBLE, diphones_of
-from core.phones import PHONES
+from core.licences import CC0, licence_get
+from core.phones import PHONES, SILENCE
 from core.splits import SPLITS
 
 WITHHELD = "withheld"
@@ -54,9 +55,11 @@ def release_facts(
     min_group_speakers: int,
     trust: Mapping[str, Any],
     hidden: Mapping[str, Any] | None = None,
+    sources: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The datasheet's numbers for every split (hidden included, as counts only). ``hidden`` describes the hidden
-    split (formed or not, and why) as the release builder decided it."""
+    split (formed or not, and why) as the release builder decided it; ``sources`` each imported corpus's licence,
+    URL and citation by name (see ``source_facts``)."""
     grouped: dict[str, list[ReleaseEntry]] = defaultdict(list)
     for e in entries:
         grouped[e.split].append(e)
@@ -100,9 +103,12 @@ def release_facts(
     public = [e for e in entries if e.split != "hidden"]
     phone_counts = Counter(p for e in public for w in e.phones for p in w)
     votes = [e.votes_counted for e in entries]
+    source_rows = source_facts(public, sources or {}, version=version)
     return {
         "version": version,
-        "licence": "CC0-1.0",
+        # An SPDX expression: each source's clips are under its own licence (see "sources").
+        "licence": " AND ".join(dict.fromkeys(row["licence"] for row in source_rows)) or CC0.spdx,
+        "sources": source_rows,
         "clips": len(entries),
         "speakers": len({e.speaker_id for e in entries}),
         "hours": round(sum(e.duration_s for e in entries) / 3600, 3),
@@ -134,6 +140,241 @@ def release_facts(
     }
 
 
+PLATFORM_SOURCE = "openphone"  # contributors.models.PLATFORM_SOURCE: clips recorded on the platform
+
+
+def source_facts(
+    entries: Sequence[ReleaseEntry], sources: Mapping[str, Mapping[str, str]], *, version: str
+) -> list[dict[str, Any]]:
+    """One row per source of the published clips: the platform's own recordings (CC0) first, then each imported
+    corpus by name, with its licence (SPDX id, name, legal text), URL, citation and its clips, speakers and hours
+    in this release."""
+    grouped: dict[str, list[ReleaseEntry]] = defaultdict(list)
+    for e in entries:
+        grouped[e.source or PLATFORM_SOURCE].append(e)
+    rows = []
+    for name in sorted(grouped, key=lambda n: (n != PLATFORM_SOURCE, n)):
+        items = grouped[name]
+        if name == PLATFORM_SOURCE:
+            detail = {"licence": CC0.spdx, "url": "", "citation": ""}  # the release's own entry: see _citations
+        else:
+            detail = dict(sources.get(name) or {"licence": items[0].licence, "url": "", "citation": ""})
+        licence = licence_get(detail["licence"])
+        rows.append(
+            {
+                "name": name,
+                "platform": name == PLATFORM_SOURCE,
+                "licence": licence.spdx,
+                "licence_name": licence.name,
+                "licence_url": licence.url,
+                "licence_hf": licence.hf,
+                "attribution": licence.attribution,
+                "share_alike": licence.share_alike,
+                "url": detail.get("url", ""),
+                "citation": detail.get("citation", ""),
+                "clips": len(items),
+                "speakers": len({e.speaker_id for e in items}),
+                "hours": round(sum(e.duration_s for e in items) / 3600, 3),
+            }
+        )
+    return rows
+
+
+def _source_label(row: Mapping[str, Any]) -> str:
+    return "recorded on the platform" if row["platform"] else row["name"]
+
+
+def _sources_section(facts: Mapping[str, Any]) -> list[str]:
+    rows = facts.get("sources") or []
+    table = _table(
+        [
+            [
+                _source_label(r),
+                f"[{r['licence']}]({r['licence_url']})",
+                r["clips"],
+                r["speakers"],
+                r["hours"],
+                f"<{r['url']}>" if r["url"] else "",
+            ]
+            for r in rows
+        ],
+        ["source", "licence", "clips", "speakers", "hours", "published at"],
+    )
+    return [
+        "## Licences and sources",
+        "",
+        "Each clip is published under the licence of its source (`source` and `licence` in `manifest.jsonl`, the "
+        "Parquet columns and Lhotse's `custom`). **CC0 1.0 covers only the clips recorded on the platform**, whose "
+        "contributors dedicated them to the public domain before recording; an imported corpus keeps its own "
+        "licence, and where that licence asks for attribution, reusing its clips means crediting it as under "
+        '"How to cite". `LICENSE` has the terms per source.',
+        "",
+        table,
+        "",
+        "Imported clips were re-encoded to 16 kHz mono 16-bit FLAC (or WAV) and their transcripts normalised and "
+        "given canonical CMUdict phones; nothing else was changed.",
+        "",
+    ]
+
+
+def render_licence(facts: Mapping[str, Any]) -> str:
+    """The release's LICENSE: the terms of each source's clips, with what attribution each one asks for."""
+    parts = [
+        f"OpenPhone {facts['version']}: licences by source",
+        "",
+        "The clips of this release come from more than one source, and each clip is under its source's licence:",
+        "the `source` and `licence` fields of manifest.jsonl (and the same columns in hf/, Lhotse's `custom`) say",
+        "which applies to which clip. The metadata, transcriptions and documentation written by the platform are",
+        "dedicated to the public domain under CC0 1.0 as far as they are not part of a source's work.",
+        "",
+    ]
+    for row in facts.get("sources") or []:
+        title = "Recordings made on the OpenPhone platform" if row["platform"] else f"{row['name']} (imported corpus)"
+        parts += [f"== {title}: {row['clips']} clips, {row['speakers']} speakers ==", ""]
+        parts.append(f"Licence: {row['licence_name']} ({row['licence']}), {row['licence_url']}")
+        if row["url"]:
+            parts.append(f"Source: {row['url']}")
+        if row["platform"]:
+            parts.append(
+                "Every contributor dedicated their recordings to the public domain before recording: no attribution "
+                "is required."
+            )
+        elif row["attribution"]:
+            parts.append(
+                "Attribution is required: credit the corpus as below, link the licence, and say that its audio was "
+                "re-encoded to 16 kHz FLAC/WAV and its transcripts normalised."
+                + (" Adaptations must be shared under the same licence." if row["share_alike"] else "")
+            )
+        if row["citation"] and not row["platform"]:
+            parts += ["", "Cite as:", "", row["citation"].strip()]
+        parts.append("")
+    return "\n".join(parts) + "\n"
+
+
+def _citations(facts: Mapping[str, Any], *, version: str, year: str) -> str:
+    """The platform's entry and, after it, every imported source's own, as each asks to be cited."""
+    entries = [CITATION.format(version=version, year=year)]
+    entries += [r["citation"].strip() for r in facts.get("sources") or [] if not r["platform"] and r["citation"]]
+    return "\n\n".join(entries)
+
+
+def hf_card_body(facts: Mapping[str, Any], *, created: str) -> str:
+    """The text under ``hf/README.md``'s YAML header: what the data is, how it loads, its licences and citations."""
+    version = facts["version"]
+    rows = [[_source_label(r), r["licence"], r["clips"], r["hours"]] for r in facts.get("sources") or []]
+    return "\n".join(
+        [
+            f"# OpenPhone {version}",
+            "",
+            "Read English speech recorded by volunteers in the browser and validated by trusted volunteers, with "
+            "word and canonical phone (CMUdict ARPAbet, no stress) transcriptions: a TIMIT-like corpus for phone "
+            "recognition. 16 kHz mono; the dev split is `validation` here.",
+            "",
+            "```python",
+            "from datasets import load_dataset",
+            'data = load_dataset("path/to/this/folder")  # train / validation / test, as present',
+            "```",
+            "",
+            "Columns: `id`, `audio`, `speaker_id`, `text` (normalised words), `prompt` (as shown), `phones`, "
+            "`gender`, `age_group`, `age_band`, `accent`, `first_language` (empty: not given or withheld for a "
+            "group under the minimum size), `prompt_type` (`shared` prompts are read by everyone, as TIMIT's SA), "
+            "`votes_counted` and `votes_valid` (trustee votes), `score` (their Wilson lower bound), `source` and "
+            "`licence` (per clip), `duration_s`.",
+            "",
+            "## Licences",
+            "",
+            _table(rows, ["source", "licence", "clips", "hours"]),
+            "",
+            "CC0 covers only the clips recorded on the platform; see `LICENSE` and the datasheet (`README.md` at the "
+            "release root) for each source's terms.",
+            "",
+            "## Citation",
+            "",
+            "```bibtex",
+            _citations(facts, version=version, year=created[:4]),
+            "```",
+            "",
+        ]
+    )
+
+
+# The release's 39 phones are CMUdict's ARPAbet without stress; TIMIT-39 is Lee & Hon's (1989) folding of TIMIT's 61
+# hand labels. CMUdict phone -> TIMIT-39 class, and why where they differ.
+TIMIT39_MAP: tuple[tuple[str, str, str], ...] = (
+    ("AA", "aa", ""),
+    ("AE", "ae", ""),
+    ("AH", "ah", "TIMIT-39 ah also holds ax and ax-h; CMUdict writes unstressed schwa AH0, stress removed here"),
+    ("AO", "aa", "TIMIT-39 folds ao into aa; CMUdict keeps AO apart"),
+    ("AW", "aw", ""),
+    ("AY", "ay", ""),
+    ("B", "b", "TIMIT labels the closure bcl apart (folded into sil); CMUdict has the stop only"),
+    ("CH", "ch", ""),
+    ("D", "d", "TIMIT labels dcl apart, and flapped d as dx"),
+    ("DH", "dh", ""),
+    ("EH", "eh", ""),
+    ("ER", "er", "TIMIT-39 er also holds axr"),
+    ("EY", "ey", ""),
+    ("F", "f", ""),
+    ("G", "g", "TIMIT labels gcl apart"),
+    ("HH", "hh", "TIMIT-39 hh also holds hv"),
+    ("IH", "ih", "TIMIT-39 ih also holds ix (reduced vowels CMUdict often writes AH0)"),
+    ("IY", "iy", ""),
+    ("JH", "jh", ""),
+    ("K", "k", "TIMIT labels kcl apart"),
+    ("L", "l", "TIMIT-39 l also holds el (syllabic l, which CMUdict writes AH0 L)"),
+    ("M", "m", "TIMIT-39 m also holds em"),
+    ("N", "n", "TIMIT-39 n also holds en and nx"),
+    ("NG", "ng", "TIMIT-39 ng also holds eng"),
+    ("OW", "ow", ""),
+    ("OY", "oy", ""),
+    ("P", "p", "TIMIT labels pcl apart"),
+    ("R", "r", ""),
+    ("S", "s", ""),
+    ("SH", "sh", ""),
+    ("T", "t", "TIMIT labels tcl apart, and flapped t as dx"),
+    ("TH", "th", ""),
+    ("UH", "uh", ""),
+    ("UW", "uw", "TIMIT-39 uw also holds ux"),
+    ("V", "v", ""),
+    ("W", "w", ""),
+    ("Y", "y", ""),
+    ("Z", "z", ""),
+    ("ZH", "sh", "TIMIT-39 folds zh into sh; CMUdict keeps ZH apart"),
+    (SILENCE, "sil", "TIMIT-39 sil also holds the closures, pau, epi and h#; q (glottal stop) is deleted"),
+)
+
+
+def phone_map_tsv() -> str:
+    """``phone_map_timit39.tsv``: the map as a table a scoring script reads."""
+    return "cmudict39\ttimit39\tnote\n" + "".join(f"{c}\t{t}\t{n}\n" for c, t, n in TIMIT39_MAP)
+
+
+def _phone_map_section() -> list[str]:
+    rows = [[f"`{c}`", f"`{t}`", n] for c, t, n in TIMIT39_MAP if n]
+    same = ", ".join(f"{c}→{t}" for c, t, n in TIMIT39_MAP if not n)
+    return [
+        "## The 39 phones and TIMIT's 39",
+        "",
+        "This release's 39 phones are **CMUdict's ARPAbet without stress** (`phones.txt`, plus `sil`), not the 39 "
+        "classes TIMIT results are reported in, which are Lee & Hon's (1989) folding of TIMIT's 61 hand labels. "
+        "The two sets share 37 phones; CMUdict keeps `AO`/`AA` and `ZH`/`SH` apart where TIMIT-39 merges them, and "
+        "has no flap `dx` (CMUdict writes a flapped t or d as `T` or `D`). `phone_map_timit39.tsv` is the map "
+        "(CMUdict → TIMIT-39); the same without a note: " + same + ".",
+        "",
+        _table(rows, ["CMUdict", "TIMIT-39", "what differs"]),
+        "",
+        "**How to compare.** A phone error rate on this release is not a TIMIT PER. To put a system trained on "
+        "TIMIT and one trained here on one scale, map both outputs and references into the 37-class intersection: "
+        "CMUdict through `phone_map_timit39.tsv`, TIMIT-39 with `dx` scored as `t` (or dropped from both sides), "
+        "and silence removed from both, as TIMIT's scoring does. Even then the references differ in kind: TIMIT's "
+        "are narrow transcriptions of what each speaker said (reductions, flaps, deletions), this release's are "
+        "the dictionary pronunciations of the prompt, so a recogniser that hears a reduced vowel is scored wrong "
+        "here and right on TIMIT. Compare systems on the same corpus; quote cross-corpus numbers with the map "
+        "and this caveat.",
+        "",
+    ]
+
+
 def _table(rows: list[list[Any]], header: list[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -144,7 +385,7 @@ CITATION = """@misc{{openphone-{version},
   title  = {{OpenPhone {version}: an open, crowdsourced TIMIT-like speech corpus}},
   author = {{{{OpenPhone contributors}}}},
   year   = {{{year}}},
-  note   = {{Release {version}, CC0 1.0}},
+  note   = {{Release {version}; per-clip licences: CC0 1.0 for platform recordings, see LICENSE}},
 }}"""
 
 
@@ -168,6 +409,65 @@ def _hidden_paragraph(facts: Mapping[str, Any]) -> str:
     )
 
 
+def _timit_formats(facts: Mapping[str, Any]) -> list[str]:
+    """The TIMIT tree's entries in the Formats list."""
+    audio = (facts.get("options") or {}).get("audio_format", "wav").upper()
+    lhotse = (
+        '`lhotse.recipes.prepare_timit("timit", num_phones=60)`'
+        if audio == "WAV"
+        else "Lhotse's `prepare_timit` (it looks for `.WAV`; this release has `.FLAC`: use `lhotse/` instead)"
+    )
+    return [
+        f"- `timit/data/TRAIN|TEST/DR<n>/<SPEAKER>/<UTT>.{audio}` "
+        + ("(RIFF PCM, 16 kHz, 16-bit) " if audio == "WAV" else "(FLAC, 16 kHz, 16-bit) ")
+        + "with `.TXT` (`0 N prompt`), `.WRD` and `.PHN` (`start end label`, in samples), as LDC's TIMIT: "
+        + lhotse
+        + " reads `timit/` (Kaldi's timit recipe finds the files under `timit/data`; its `sph2pipe` step expects "
+        "NIST SPHERE, these are RIFF). Speakers are the sex "
+        "(`M`, `F`, `X` for other, not given or withheld) and the speaker id in capitals (`spk-ab2cd3ef` is "
+        "`MAB2CD3EF`); `DR<n>` is the published accent (`timit/data/DOC/DIALECTS.TXT`, 0: not given or withheld); "
+        "utterances are the sentence type and the prompt number: `SA` read by everyone (the recipes leave them "
+        "out of scoring, as the leaderboard does), `SX` chosen for phone coverage, `SI` diverse.",
+        "- TIMIT has no dev set: **dev and test speakers are both under `TEST/`**, as TIMIT's own dev set is taken "
+        "from its test speakers; `timit/data/DOC/dev_spk.list` and `test_spk.list` name them in the shape of "
+        "Kaldi's `conf/*_spk.list` (replace TIMIT's lists with these, or Lhotse's `get_speakers`). "
+        "`timit/data/DOC/SPKRINFO.TXT` is the speaker table in TIMIT's shape (its comments give the manifest's "
+        "speaker id, split, age band and first language), `TIMITDIC.TXT` the pronunciations.",
+        "- `timit/nltk/`: the same labels in the flat lower-case layout of NLTK's `TimitCorpusReader` "
+        "(`dr<n>-<speaker>/<utt>.txt|wrd|phn`, `spkrinfo.txt`, `timitdic.txt`); its audio is the tree's.",
+    ]
+
+
+def _alignment_section(facts: Mapping[str, Any]) -> list[str]:
+    """Which model aligned the release, and how well that aligner places boundaries where they are known."""
+    alignment = facts.get("alignment") or {}
+    if not alignment:
+        return []
+    lines = ["## Phone and word times", ""]
+    if alignment.get("by_hmm"):
+        lines.append(
+            f"{alignment['by_hmm']} clips were aligned while this release was built by the {alignment['model']}. "
+            "On the espeak-ng corpus, where every phone's true time is known, this aligner puts "
+            f"**{100 * alignment['espeak_boundaries_within_20ms']:.1f} % of phone boundaries within 20 ms** "
+            f"(mean absolute error {alignment['espeak_mean_abs_error_ms']} ms; {alignment['espeak_reference']}). "
+            "Crowd recordings are noisier than synthetic speech: read that figure as an upper end."
+        )
+    if alignment.get("supplied"):
+        lines.append(
+            f"{alignment['supplied']} clips carry the alignments supplied with the build (a training run's "
+            "`alignments.jsonl`, the HMM then MLP realignment of `training/ml`)."
+        )
+    lines += [
+        "",
+        "Times are forced alignments of the canonical phones, not hand labels: a `.PHN` has what the speaker should "
+        "have said, placed where the aligner found it; `.WRD` spans each word's phones. Silence is `h#` at either "
+        "end and `pau` between words; the 39 phones are CMUdict's, a subset of TIMIT's 61 labels (no closures, "
+        "flaps or reduced vowels).",
+        "",
+    ]
+    return lines
+
+
 def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str, Any] | None) -> str:
     """The datasheet as Markdown, placed at the root of the release as README.md."""
     version = facts["version"]
@@ -176,9 +476,12 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
     parts = [
         f"# OpenPhone {version}",
         "",
-        f"Built {created}. Licence: **CC0 1.0** (public domain dedication); every contributor consented to CC0 "
-        "before recording, and imported corpora are included under their own open licence (see Provenance).",
+        f"Built {created}. Licences: "
+        + "; ".join(f"{_source_label(r)}: **{r['licence']}** ({r['clips']} clips)" for r in facts.get("sources") or [])
+        + ". CC0 covers only the clips recorded on the platform; each imported corpus keeps its own licence "
+        "(see Licences and sources).",
         "",
+        *_sources_section(facts),
         "## Contents",
         "",
         _table(split_rows, ["split", "clips", "speakers", "hours", "sentences"]),
@@ -192,16 +495,26 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "",
         "All exports were written from one frozen manifest, `manifest.jsonl` (one JSON object per clip).",
         "",
-        "- `timit/SPLIT/SPEAKER/UTT.flac` with `.txt` (`0 N prompt`), `.wrd` and `.phn` (see Limitations).",
-        "- `kaldi/SPLIT/`: `wav.scp` (a `flac -c -d -s` pipe, paths relative to the release root: run Kaldi from "
-        "here or prefix them), `text`, `utt2spk`, `spk2utt`, `utt2dur`, `spk2gender` where every gender is published.",
+        *_timit_formats(facts),
+        "- `kaldi/SPLIT/`: `wav.scp` (paths relative to the release root: run Kaldi from here, or write a copy with "
+        "absolute paths with `python -m benchmark.kaldi_paths RELEASE_ROOT OUT_DIR`), `text` (words), `text.phones` "
+        "(canonical phones: copy it over `text` to train or score a phone recogniser), `utt2spk`, `spk2utt`, "
+        "`utt2dur`, `reco2dur`, `spk2gender` where every gender is published. `kaldi/dict/` is the input of "
+        "`utils/prepare_lang.sh` (lexicon, silence and non-silence phones), `kaldi/lang/phones.txt` the phone "
+        "symbol table.",
         "- `lhotse/openphone_{recordings,supervisions}_SPLIT.jsonl.gz`: load with `lhotse.load_manifest(...)` and "
-        "call `.with_path_prefix(RELEASE_ROOT)`.",
-        '- `hf/data/SPLIT-*.parquet`: `datasets.load_dataset("parquet", data_dir="hf/data")`, or '
-        '`load_dataset("RELEASE_ROOT/hf")` (the first names the dev split `validation`, as the Hub does); '
-        "`audio` holds the FLAC bytes and its file name.",
+        "call `.with_path_prefix(RELEASE_ROOT)`; supervisions carry gender and, in `custom`, the age band, first "
+        "language, canonical phones and source.",
+        "- `hf/data/{train,validation,test}-*.parquet` (dev is `validation` there, as on the Hub): "
+        '`datasets.load_dataset(RELEASE_ROOT)` reads this README\'s card, as does `load_dataset("RELEASE_ROOT/hf")` '
+        'and `load_dataset("parquet", data_dir="RELEASE_ROOT/hf/data")`; `audio` holds the file\'s bytes and name, '
+        "with age band, first language, prompt type, votes, source and licence as columns.",
         "- `phones.txt` (the 39 phones and silence), `lexicon.txt` (the pronunciations used), `datasheet.json`, "
-        "`DELTA.json`, `SHA256SUMS` (verify with `sha256sum -c SHA256SUMS`).",
+        "`DELTA.json`, `phone_map_timit39.tsv`, `SHA256SUMS` (every file and the tars: `sha256sum -c SHA256SUMS`, with "
+        "`--ignore-missing` where you fetched only part).",
+        "- `packages/`: the whole release as one tar and each split as its own. Each tar stands alone: it unpacks "
+        "into its own folder with a `SHA256SUMS` of exactly its files (`sha256sum -c SHA256SUMS` there), this "
+        "datasheet and a dataset card naming only its splits, so `load_dataset` works on it.",
         "",
         "## Speakers",
         "",
@@ -217,6 +530,7 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
     overlap = facts["sentence_overlap"]
     votes = facts["votes"]
     parts += [
+        *_phone_map_section(),
         "## Phonetic coverage",
         "",
         _table(
@@ -245,7 +559,9 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "",
         f"Clips with trustee votes: {votes['clips_with_votes']} of {facts['clips']}; mean counted votes per clip "
         f"{votes['mean_votes']} (median {votes['median_votes']}); mean Wilson score {votes['mean_score']}. "
-        f"Provenance: {', '.join(f'{k} {v}' for k, v in votes['provenance'].items())}.",
+        "Provenance: "
+        + ", ".join(f"{_source_label(r)} {r['clips']}" for r in facts.get("sources") or [])
+        + " public clips (imported clips carry their corpus's own validation).",
         "",
         "Trust engine parameters at build time: "
         + ", ".join(f"`{k}={v}`" for k, v in facts["trust"].items())
@@ -269,24 +585,20 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
             f"{delta['speakers_added']} speakers added, {delta['speakers_removed']} removed (see `DELTA.json`).",
             "",
         ]
-    aligned = facts["aligned_clips"]
     parts += [
+        *_alignment_section(facts),
         "## Known limitations",
         "",
-        (
-            f"- `.phn` phone times exist for {aligned} clips, from forced alignment of the canonical phones."
-            if aligned
-            else "- No phone or word times yet: `.phn` files are absent and `.wrd` lists the words with their "
-            "canonical phones; times come with forced alignments from the training back end."
-        ),
         "- Canonical pronunciations, not what each speaker actually said; accents and errors are not transcribed.",
         "- Crowd validation can err; demographics are self-reported and optional.",
         "- Imported corpora may dominate some groups (for example non-native speakers of one first language).",
         "",
         "## How to cite",
         "",
+        "Cite the release and, for the clips of each imported corpus you use, that corpus as it asks:",
+        "",
         "```bibtex",
-        CITATION.format(version=version, year=created[:4]),
+        _citations(facts, version=version, year=created[:4]),
         "```",
         "",
     ]

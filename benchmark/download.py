@@ -194,7 +194,12 @@ def list_files(server: str, version: str, *, split: str | None, fmt: str | None,
     query = {"split": split or "", "format": fmt or PACKAGE}
     query = {k: v for k, v in query.items() if v}
     base = f"{server.rstrip('/')}/api/v1/releases/{urllib.parse.quote(version)}/files"
-    files = _get_json(f"{base}?{urllib.parse.urlencode(query)}", say)["results"]
+    files: list[dict] = []
+    url: str | None = f"{base}?{urllib.parse.urlencode(query)}"
+    while url:  # the listing comes a page at a time; ``next`` is null on the last
+        page = _get_json(url, say)
+        files += page["results"]
+        url = page.get("next")
     if (fmt or PACKAGE) == PACKAGE:
         files = [f for f in files if f["split"] == (split or "")]
     if not files:

@@ -1,4 +1,4 @@
-"""Release exports, all written from one frozen list of entries: JSONL, TIMIT-like tree, Kaldi, Lhotse, HF Parquet.
+"""Release exports, all written from one frozen list of entries: JSONL, TIMIT tree, Kaldi, Lhotse, HF Parquet.
 
 Plain Python, no Django: the builder freezes the entries, then each writer here turns them into one format under
 a staging folder. Paths inside every format are relative to the release root, so an unpacked release works
@@ -10,10 +10,13 @@ from __future__ import annotations
 import gzip
 import json
 import math
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from core.phones import SILENCE
 
 SAMPLE_RATE = 16_000
 # A shard holds at most this much audio, as the Hub's own conversions keep shards to a few hundred MB.
@@ -34,8 +37,8 @@ class ReleaseEntry:
     text: str  # the prompt as shown to the reader
     words: list[str]  # normalised, lower case, numbers spelled out
     phones: list[list[str]]  # canonical ARPAbet per word, no stress
-    audio: str  # the FLAC, relative to the release root (private root for the hidden split)
-    sha256: str  # of the FLAC
+    audio: str  # the TIMIT tree's WAV (or FLAC), relative to the release root (private root for the hidden split)
+    sha256: str  # of the clip as the platform stores it (FLAC): its identity across releases
     num_samples: int
     duration_s: float
     prompt_id: int
@@ -49,6 +52,10 @@ class ReleaseEntry:
     age_group: str = ""
     accent: str = ""
     first_language: str = ""
+    # Where the clip comes from: "openphone" (recorded on the platform, CC0) or the imported corpus's name, with
+    # the SPDX id of the licence it is published under. Empty in manifests from before sources were recorded.
+    source: str = ""
+    licence: str = ""
     alignment: list[tuple[int, int, str]] | None = field(default=None)  # (start sample, end sample, phone)
 
     @property
@@ -118,34 +125,208 @@ def _order(entry: ReleaseEntry) -> tuple[str, str]:
     return (entry.split, entry.utt_id)
 
 
-# --- TIMIT-like tree -----------------------------------------------------------------------------------------------
-def timit_audio_path(split: str, speaker_id: str, utt_id: str) -> str:
-    return f"timit/{split}/{speaker_id}/{utt_id}.flac"
+# --- TIMIT tree ----------------------------------------------------------------------------------------------------
+# LDC's layout under timit/data/ (Kaldi's timit recipe reads timit/data, Lhotse's prepare_timit reads timit/, whose
+# data/ is where the TIMIT copies it expects keep TRAIN and TEST), and the flat lower-case layout NLTK's
+# TimitCorpusReader reads (dr1-fcjf0/sa1.phn, spkrinfo.txt) under timit/nltk/, labels only: its audio is the WAV.
+TIMIT_ROOT = "timit/data"
+NLTK_ROOT = "timit/nltk"
+# TIMIT has only TRAIN and TEST; its recipes take their dev speakers from TEST by a speaker list (Kaldi's
+# conf/dev_spk.list, Lhotse's get_speakers), so dev goes there too and DOC/ carries our two lists in that shape.
+TIMIT_DIRS = {"train": "TRAIN", "dev": "TEST", "test": "TEST"}
+TIMIT_USE = {"TRAIN": "TRN", "TEST": "TST"}
+AUDIO_FORMATS = {"wav": ".WAV", "flac": ".FLAC"}
+# TIMIT's sentence types: SA read by every speaker (recipes drop them: Kaldi's -not -iname 'SA*'), SX chosen for
+# phonetic coverage, SI phonetically diverse.
+SENTENCE_TYPES = {SHARED_PROMPT_TYPE: "SA", "coverage": "SX", "diverse": "SI"}
+TIMIT_SEX = {"male": "M", "female": "F"}  # TIMIT names start with the sex; X: other, not given or withheld
+NOT_GROUPED = 0  # DR0: accent not given or withheld
+
+
+@dataclass(frozen=True)
+class TimitSpeaker:
+    name: str  # sex letter + the pseudonymous id in upper-case letters and digits: MABCDEFGH
+    group: int  # the dialect-region level, DR<group>: the published accent, numbered (DOC/DIALECTS.TXT)
+
+
+def timit_speaker_name(speaker_id: str, gender: str) -> str:
+    """Only letters and digits: NLTK's reader matches names with \\w and joins the region and the name with '-'."""
+    return TIMIT_SEX.get(gender, "X") + re.sub(r"[^A-Za-z0-9]", "", speaker_id.removeprefix("spk-")).upper()
+
+
+def timit_groups(accents: Iterable[str]) -> dict[str, int]:
+    """Published accent (case-folded) -> dialect-region number, 1, 2, ... in alphabetical order; '' -> 0."""
+    named = sorted({a.strip().lower() for a in accents if a.strip()})
+    return {"": NOT_GROUPED, **{a: i for i, a in enumerate(named, 1)}}
+
+
+def timit_speakers(published: Mapping[str, tuple[str, str]]) -> dict[str, TimitSpeaker]:
+    """speaker_id -> (published gender, published accent) of the public speakers -> each one's TIMIT name and
+    group. Two ids that give one name are refused: their files would mix."""
+    groups = timit_groups(accent for _, accent in published.values())
+    speakers = {
+        sid: TimitSpeaker(timit_speaker_name(sid, gender), groups[accent.strip().lower()])
+        for sid, (gender, accent) in published.items()
+    }
+    names = Counter(s.name for s in speakers.values())
+    clashes = sorted(name for name, n in names.items() if n > 1)
+    if clashes:
+        raise ValueError(f"speaker ids that give the same TIMIT name: {', '.join(clashes)}")
+    return speakers
+
+
+def timit_utterance_name(prompt_type: str, prompt_id: int) -> str:
+    return f"{SENTENCE_TYPES.get(prompt_type, 'SI')}{prompt_id}"
+
+
+def timit_audio_path(
+    split: str, speaker: TimitSpeaker, prompt_type: str, prompt_id: int, audio_format: str = "wav"
+) -> str:
+    utterance = timit_utterance_name(prompt_type, prompt_id)
+    return f"{TIMIT_ROOT}/{TIMIT_DIRS[split]}/DR{speaker.group}/{speaker.name}/{utterance}{AUDIO_FORMATS[audio_format]}"
+
+
+def _timit_place(entry: ReleaseEntry) -> tuple[str, int, str, str]:
+    """(TRAIN or TEST, group, speaker name, utterance name) from the entry's audio path."""
+    *_, folder, region, speaker, file = PurePosixPath(entry.audio).parts
+    return folder, int(region.removeprefix("DR")), speaker, PurePosixPath(file).stem
+
+
+def alignment_matches(entry: ReleaseEntry) -> bool:
+    """Whether the alignment's phones, silences left out, are the entry's canonical phones in order."""
+    spoken = [p.upper() for _, _, p in entry.alignment or () if p.lower() != SILENCE]
+    return bool(entry.alignment) and spoken == [p for word in entry.phones for p in word]
+
+
+def word_times(entry: ReleaseEntry) -> list[tuple[int, int, str]]:
+    """``(start, end, word)`` in samples: each word spans its phones in the alignment (silences between words are
+    no word's). A word without phones has no time and is left out."""
+    if not alignment_matches(entry):
+        raise ValueError(f"{entry.utt_id}: no alignment of its canonical phones")
+    spoken = [(s, t) for s, t, p in entry.alignment or () if p.lower() != SILENCE]
+    times, i = [], 0
+    for word, phones in zip(entry.words, entry.phones, strict=True):
+        if phones:
+            times.append((spoken[i][0], spoken[i + len(phones) - 1][1], word))
+            i += len(phones)
+    return times
+
+
+def timit_phones(entry: ReleaseEntry) -> list[tuple[int, int, str]]:
+    """TIMIT's phone labels: lower case, silence as ``h#`` at either end and ``pau`` between words."""
+    last = len(entry.alignment or ()) - 1
+    return [
+        (s, t, ("h#" if i in (0, last) else "pau") if p.lower() == SILENCE else p.lower())
+        for i, (s, t, p) in enumerate(entry.alignment or ())
+    ]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _label_files(entry: ReleaseEntry) -> dict[str, str]:
+    """Suffix (without the dot) -> content of the entry's .TXT, .WRD and .PHN."""
+    return {
+        "txt": f"0 {entry.num_samples} {_one_line(entry.text)}\n",
+        "wrd": "".join(f"{s} {t} {w}\n" for s, t, w in word_times(entry)),
+        "phn": "".join(f"{s} {t} {p}\n" for s, t, p in timit_phones(entry)),
+    }
 
 
 def write_timit_labels(root: Path, entries: Sequence[ReleaseEntry]) -> list[Path]:
-    """Beside each ``UTT.flac``: ``.txt`` (``0 N prompt``, as TIMIT), ``.wrd`` and, once aligned, ``.phn``.
-
-    Without an alignment word and phone times are unknown: ``.wrd`` then lists the words one a line with their
-    canonical phones (``word PH PH ...``) and ``.phn`` is absent (the datasheet says so). With one, ``.phn`` holds
-    ``start end phone`` in samples, TIMIT's format, and ``.wrd`` the words one a line."""
+    """Beside each clip's audio, TIMIT's ``.TXT`` (``0 N prompt``), ``.WRD`` and ``.PHN`` (``start end label`` in
+    samples), in the case of the audio's suffix. Every entry must be aligned."""
     written: list[Path] = []
     for e in entries:
-        stem = root / Path(e.audio).with_suffix("")
-        written.append(_write(stem.with_suffix(".txt"), f"0 {e.num_samples} {e.text}\n"))
-        if e.alignment:
-            written.append(_write(stem.with_suffix(".phn"), "".join(f"{s} {t} {p}\n" for s, t, p in e.alignment)))
-            written.append(_write(stem.with_suffix(".wrd"), "".join(f"{w}\n" for w in e.words)))
-        else:
-            lines = (f"{w} {' '.join(p)}\n" for w, p in zip(e.words, e.phones, strict=True))
-            written.append(_write(stem.with_suffix(".wrd"), "".join(lines)))
+        audio = root / e.audio
+        upper = audio.suffix.isupper()
+        for suffix, text in _label_files(e).items():
+            written.append(_write(audio.with_suffix("." + (suffix.upper() if upper else suffix)), text))
     return written
+
+
+def write_timit(root: Path, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
+    """The public TIMIT tree's labels and documents, and NLTK's view of it: relative path -> split ('' for the
+    documents every split shares). The audio is already in place (the builder wrote it while freezing)."""
+    written: dict[str, str] = {}
+
+    def put(rel: str, text: str, split: str = "") -> None:
+        _write(root / rel, text)
+        written[rel] = split
+
+    speakers: dict[str, tuple[ReleaseEntry, tuple[str, int, str, str]]] = {}
+    for e in sorted(entries, key=lambda e: e.audio):
+        place = _timit_place(e)
+        speakers.setdefault(e.speaker_id, (e, place))
+        written[e.audio] = e.split
+        nltk_stem = f"{NLTK_ROOT}/dr{place[1]}-{place[2].lower()}/{place[3].lower()}"
+        for suffix, text in _label_files(e).items():
+            put(str(PurePosixPath(e.audio).with_suffix("." + suffix.upper())), text, e.split)
+            put(f"{nltk_stem}.{suffix}", text, e.split)
+    info = _spkrinfo(speakers.values())
+    dictionary = _timitdic(entries)
+    put(f"{TIMIT_ROOT}/DOC/SPKRINFO.TXT", info)
+    put(f"{TIMIT_ROOT}/DOC/TIMITDIC.TXT", dictionary)
+    put(f"{NLTK_ROOT}/spkrinfo.txt", info)
+    put(f"{NLTK_ROOT}/timitdic.txt", dictionary)
+    put(f"{TIMIT_ROOT}/DOC/DIALECTS.TXT", _dialects(e for e, _ in speakers.values()))
+    for split in ("dev", "test"):
+        names = sorted(place[2].lower() for e, place in speakers.values() if e.split == split)
+        put(f"{TIMIT_ROOT}/DOC/{split}_spk.list", "".join(f"{n}\n" for n in names))
+    return written
+
+
+def _field(value: str, empty: str = "??") -> str:
+    return re.sub(r"\s+", "_", value.strip()) or empty
+
+
+UNKNOWN_COLUMNS = "??/??/??  ??/??/??   ??   ???  ??"  # RecDate BirthDate Ht Race Edu
+
+
+def _spkrinfo(speakers: Iterable[tuple[ReleaseEntry, tuple[str, int, str, str]]]) -> str:
+    """TIMIT's DOC/SPKRINFO.TXT: ID (the name less its sex letter), Sex, DR, Use (TRN/TST), then RecDate,
+    BirthDate, Ht, Race and Edu, which the platform does not ask (??), and Comments with the release's own
+    speaker id, split, age band and first language."""
+    lines = [
+        "; OpenPhone speaker table in the shape of TIMIT's SPKRINFO.TXT (LDC93S1).\n",
+        "; RecDate, BirthDate, Ht, Race and Edu are not collected: ??. DR: see DIALECTS.TXT.\n",
+        ";\n",
+        ";  ID      Sex DR Use  RecDate   BirthDate  Ht   Race Edu  Comments\n",
+    ]
+    for e, (folder, group, name, _) in sorted(speakers, key=lambda item: item[1][2]):
+        comments = (
+            f"speaker_id={e.speaker_id} split={e.split} age_band={_field(e.age_band)} "
+            f"first_language={_field(e.first_language)}"
+        )
+        lines.append(f"{name[1:]:<9} {name[0]}   {group:<2} {TIMIT_USE[folder]}  {UNKNOWN_COLUMNS}   {comments}\n")
+    return "".join(lines)
+
+
+def _timitdic(entries: Iterable[ReleaseEntry]) -> str:
+    """TIMIT's dictionary shape (``word /ph ph/``): the canonical pronunciations the release used."""
+    lexicon: dict[str, str] = {}
+    for e in entries:
+        for word, phones in zip(e.words, e.phones, strict=True):
+            lexicon.setdefault(word, " ".join(p.lower() for p in phones))
+    header = "; OpenPhone pronunciations (CMUdict ARPAbet without stress), in TIMITDIC.TXT's shape.\n;\n"
+    return header + "".join(f"{w} /{p}/\n" for w, p in sorted(lexicon.items()))
+
+
+def _dialects(entries: Iterable[ReleaseEntry]) -> str:
+    groups = timit_groups(e.accent for e in entries)
+    lines = ["; Dialect regions (the DR<n> folders): the speakers' published accents.\n"]
+    lines += [f"{n} {accent or 'not given or withheld'}\n" for accent, n in sorted(groups.items(), key=lambda x: x[1])]
+    return "".join(lines)
 
 
 # --- Kaldi ---------------------------------------------------------------------------------------------------------
 def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list[Path]:
-    """A Kaldi data directory: ``wav.scp`` (a flac pipe, run from the release root), ``text``, ``utt2spk``,
-    ``spk2utt``, ``utt2dur`` and ``spk2gender`` when every speaker's gender is published as f or m.
+    """A Kaldi data directory: ``wav.scp`` (paths relative to the release root: run from there, or copy the
+    directory with absolute paths with ``python -m benchmark.kaldi_paths``), ``text`` (words),
+    ``text.phones`` (the canonical phones: copy it over ``text`` for a phone recogniser, as TIMIT recipes score),
+    ``utt2spk``, ``spk2utt``, ``utt2dur``, ``reco2dur`` (each utterance is its own recording) and
+    ``spk2gender`` when every speaker's gender is published as f or m.
 
     Utterance ids start with the speaker id (fixed length), so sorting by utterance sorts by speaker too, as
     ``utils/validate_data_dir.sh`` requires."""
@@ -157,15 +338,40 @@ def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list
         spk2utt[e.speaker_id].append(e.utt_id)
         genders[e.speaker_id] = KALDI_GENDERS.get(e.gender, "")
     files = [
-        _write(folder / "wav.scp", "".join(f"{e.utt_id} flac -c -d -s {e.audio} |\n" for e in entries)),
+        _write(folder / "wav.scp", "".join(f"{e.utt_id} {kaldi_wav(e.audio)}\n" for e in entries)),
         _write(folder / "text", "".join(f"{e.utt_id} {e.transcript}\n" for e in entries)),
+        _write(folder / "text.phones", "".join(f"{e.utt_id} {e.phone_string}\n" for e in entries)),
         _write(folder / "utt2spk", "".join(f"{e.utt_id} {e.speaker_id}\n" for e in entries)),
         _write(folder / "utt2dur", "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries)),
+        _write(folder / "reco2dur", "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries)),
         _write(folder / "spk2utt", "".join(f"{s} {' '.join(u)}\n" for s, u in sorted(spk2utt.items()))),
     ]
     if genders and all(genders.values()):
         files.append(_write(folder / "spk2gender", "".join(f"{s} {g}\n" for s, g in sorted(genders.items()))))
     return files
+
+
+def kaldi_wav(audio: str) -> str:
+    """A ``wav.scp`` entry: Kaldi reads RIFF WAV itself; FLAC comes through a ``flac`` pipe."""
+    return f"flac -c -d -s {audio} |" if audio.lower().endswith(".flac") else audio
+
+
+def write_kaldi_lang(root: Path, phones: Sequence[str], silence: str, lexicon: Mapping[str, str]) -> list[Path]:
+    """The phone set as Kaldi takes it: ``kaldi/dict/`` for ``utils/prepare_lang.sh`` (``lexicon.txt`` with
+    ``<unk>`` as silence, ``nonsilence_phones.txt``, ``silence_phones.txt``, ``optional_silence.txt``, an empty
+    ``extra_questions.txt``) and ``kaldi/lang/phones.txt``, the phone symbol table (``<eps>`` 0, then silence and
+    the phones), for phone-level scoring without building a lang directory."""
+    dict_dir, lang_dir = root / "kaldi" / "dict", root / "kaldi" / "lang"
+    table = ["<eps>", silence, *phones]
+    entries = [("<unk>", silence), *sorted(lexicon.items())]
+    return [
+        _write(dict_dir / "lexicon.txt", "".join(f"{w} {p}\n" for w, p in entries)),
+        _write(dict_dir / "nonsilence_phones.txt", "".join(f"{p}\n" for p in phones)),
+        _write(dict_dir / "silence_phones.txt", f"{silence}\n"),
+        _write(dict_dir / "optional_silence.txt", f"{silence}\n"),
+        _write(dict_dir / "extra_questions.txt", ""),
+        _write(lang_dir / "phones.txt", "".join(f"{p} {i}\n" for i, p in enumerate(table))),
+    ]
 
 
 # --- Lhotse --------------------------------------------------------------------------------------------------------
@@ -199,7 +405,14 @@ def write_lhotse(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> lis
             "text": e.transcript,
             "language": "English",
             "speaker": e.speaker_id,
-            "custom": {"phones": e.phone_string, "prompt": e.text},
+            # Lhotse's supervision has no age or first-language field: they go in custom, as its recipes do.
+            "custom": {
+                "phones": e.phone_string,
+                "prompt": e.text,
+                "age_band": e.age_band,
+                "first_language": e.first_language,
+                "source": e.source,
+            },
         }
         if e.gender:
             supervision["gender"] = e.gender
@@ -220,43 +433,76 @@ def _write_gz_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 # --- Hugging Face Parquet ------------------------------------------------------------------------------------------
+# The dev split is `validation` in every way the data loads (shard names, card configs), as on the Hub: `datasets`
+# renames `dev-*` shards to validation when it infers splits but keeps a card's split name as written.
+HF_SPLITS = {"train": "train", "dev": "validation", "test": "test"}
+# (column, type): the Parquet schema, the features in its metadata and the card's dataset_info, from one list.
+HF_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "string"),
+    ("audio", "audio"),
+    ("speaker_id", "string"),
+    ("text", "string"),
+    ("prompt", "string"),
+    ("phones", "string"),
+    ("gender", "string"),
+    ("age_group", "string"),
+    ("age_band", "string"),
+    ("accent", "string"),
+    ("first_language", "string"),
+    ("prompt_type", "string"),
+    ("votes_counted", "int32"),
+    ("votes_valid", "int32"),
+    ("score", "float32"),
+    ("source", "string"),
+    ("licence", "string"),
+    ("duration_s", "float32"),
+)
 HF_FEATURES = {
-    "id": {"dtype": "string", "_type": "Value"},
-    "audio": {"sampling_rate": SAMPLE_RATE, "_type": "Audio"},
-    "speaker_id": {"dtype": "string", "_type": "Value"},
-    "text": {"dtype": "string", "_type": "Value"},
-    "prompt": {"dtype": "string", "_type": "Value"},
-    "phones": {"dtype": "string", "_type": "Value"},
-    "gender": {"dtype": "string", "_type": "Value"},
-    "age_group": {"dtype": "string", "_type": "Value"},
-    "accent": {"dtype": "string", "_type": "Value"},
-    "duration_s": {"dtype": "float32", "_type": "Value"},
+    name: {"sampling_rate": SAMPLE_RATE, "_type": "Audio"} if kind == "audio" else {"dtype": kind, "_type": "Value"}
+    for name, kind in HF_COLUMNS
 }
 
 
 def hf_schema():
     import pyarrow as pa
 
-    schema = pa.schema(
-        [
-            ("id", pa.string()),
-            ("audio", pa.struct([("bytes", pa.binary()), ("path", pa.string())])),
-            ("speaker_id", pa.string()),
-            ("text", pa.string()),
-            ("prompt", pa.string()),
-            ("phones", pa.string()),
-            ("gender", pa.string()),
-            ("age_group", pa.string()),
-            ("accent", pa.string()),
-            ("duration_s", pa.float32()),
-        ]
-    )
+    types = {"string": pa.string(), "int32": pa.int32(), "float32": pa.float32()}
+    audio = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([(name, audio if kind == "audio" else types[kind]) for name, kind in HF_COLUMNS])
     # As `datasets` stores them on the Hub: the features in the schema metadata, so Audio is recognised.
     return schema.with_metadata({"huggingface": json.dumps({"info": {"features": HF_FEATURES}})})
 
 
+def hf_shard_prefix(split: str) -> str:
+    return f"hf/data/{HF_SPLITS[split]}-"
+
+
+def _hf_columns(rows: Sequence[ReleaseEntry], audio_root: Path) -> dict[str, list]:
+    return {
+        "id": [e.utt_id for e in rows],
+        "audio": [{"bytes": (audio_root / e.audio).read_bytes(), "path": Path(e.audio).name} for e in rows],
+        "speaker_id": [e.speaker_id for e in rows],
+        "text": [e.transcript for e in rows],
+        "prompt": [e.text for e in rows],
+        "phones": [e.phone_string for e in rows],
+        "gender": [e.gender for e in rows],
+        "age_group": [e.age_group for e in rows],
+        "age_band": [e.age_band for e in rows],
+        "accent": [e.accent for e in rows],
+        "first_language": [e.first_language for e in rows],
+        "prompt_type": [e.prompt_type for e in rows],
+        "votes_counted": [e.votes_counted for e in rows],
+        "votes_valid": [e.votes_valid_counted for e in rows],
+        "score": [e.score for e in rows],
+        "source": [e.source for e in rows],
+        "licence": [e.licence for e in rows],
+        "duration_s": [e.duration_s for e in rows],
+    }
+
+
 def write_parquet(root: Path, split: str, entries: Sequence[ReleaseEntry], *, audio_root: Path) -> list[Path]:
-    """``hf/data/{split}-0000i-of-0000n.parquet`` with the FLAC bytes embedded, one row group per 100 clips."""
+    """``hf/data/{train|validation|test}-0000i-of-0000n.parquet`` with the audio bytes embedded, one row group per
+    100 clips."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -267,34 +513,67 @@ def write_parquet(root: Path, split: str, entries: Sequence[ReleaseEntry], *, au
     schema = hf_schema()
     written: list[Path] = []
     for index in range(shards):
-        path = root / "hf" / "data" / f"{split}-{index:05d}-of-{shards:05d}.parquet"
+        path = root / f"{hf_shard_prefix(split)}{index:05d}-of-{shards:05d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         chunk = entries[index * per_shard : (index + 1) * per_shard]
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for start in range(0, max(len(chunk), 1), PARQUET_ROW_GROUP):
                 rows = chunk[start : start + PARQUET_ROW_GROUP]
-                columns = {
-                    "id": [e.utt_id for e in rows],
-                    "audio": [{"bytes": (audio_root / e.audio).read_bytes(), "path": Path(e.audio).name} for e in rows],
-                    "speaker_id": [e.speaker_id for e in rows],
-                    "text": [e.transcript for e in rows],
-                    "prompt": [e.text for e in rows],
-                    "phones": [e.phone_string for e in rows],
-                    "gender": [e.gender for e in rows],
-                    "age_group": [e.age_group for e in rows],
-                    "accent": [e.accent for e in rows],
-                    "duration_s": [e.duration_s for e in rows],
-                }
-                writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+                writer.write_table(pa.Table.from_pydict(_hf_columns(rows, audio_root), schema=schema))
         written.append(path)
     return written
 
 
-def write_hf_card(root: Path, splits: Sequence[str], version: str) -> Path:
-    """The dataset card's YAML header that maps splits to shards, as the Hub reads it."""
-    configs = "".join(f"  - split: {s}\n    path: data/{s}-*.parquet\n" for s in splits)
-    return _write(
-        root / "hf" / "README.md",
-        f"---\nlicense: cc0-1.0\nlanguage:\n- en\npretty_name: OpenPhone {version}\nconfigs:\n- config_name: default\n"
-        f"  data_files:\n{configs}---\n\nOpenPhone release {version}: see ../README.md for the datasheet.\n",
-    )
+def _size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return label
+    return "1M<n<10M"
+
+
+def hf_card_header(
+    *, version: str, splits: Mapping[str, tuple[int, int]], licences: Sequence[str], data_prefix: str
+) -> str:
+    """A dataset card's YAML front matter, as the Hub and ``datasets.load_dataset(folder)`` read it: licences (Hub
+    ids, one per source), task categories, sizes, the features and, per split present (``splits``: release split
+    -> (clips, Parquet bytes)), its examples and its shards under ``data_prefix``. Only the splits given are
+    named, so a split's own tar loads without the others."""
+    present = [s for s in HF_SPLITS if s in splits]
+    examples = sum(splits[s][0] for s in present)
+    size = sum(splits[s][1] for s in present)
+    lines = ["---"]
+    licences = sorted(set(licences))
+    lines += [f"license: {licences[0]}"] if len(licences) == 1 else ["license:", *(f"- {lic}" for lic in licences)]
+    lines += [
+        "language:",
+        "- en",
+        f"pretty_name: OpenPhone {version}",
+        "task_categories:",
+        "- automatic-speech-recognition",
+        "tags:",
+        "- phone-recognition",
+        "- read-speech",
+        "- timit",
+        "size_categories:",
+        f"- {_size_category(examples)}",
+        "dataset_info:",
+        "  features:",
+    ]
+    for name, kind in HF_COLUMNS:
+        if kind == "audio":
+            lines += [f"  - name: {name}", "    dtype:", "      audio:", f"        sampling_rate: {SAMPLE_RATE}"]
+        else:
+            lines += [f"  - name: {name}", f"    dtype: {kind}"]
+    lines += ["  splits:"]
+    for s in present:
+        lines += [f"  - name: {HF_SPLITS[s]}", f"    num_bytes: {splits[s][1]}", f"    num_examples: {splits[s][0]}"]
+    lines += [f"  download_size: {size}", f"  dataset_size: {size}", "configs:", "- config_name: default"]
+    lines += ["  data_files:"]
+    for s in present:
+        lines += [f"  - split: {HF_SPLITS[s]}", f"    path: {data_prefix}{HF_SPLITS[s]}-*.parquet"]
+    return "\n".join([*lines, "---", ""]) + "\n"
+
+
+def write_hf_card(root: Path, header: str, body: str) -> Path:
+    """``hf/README.md``: the card (``header`` with shard paths relative to ``hf/``) over ``body``."""
+    return _write(root / "hf" / "README.md", header + body)

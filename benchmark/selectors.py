@@ -19,7 +19,7 @@ def release_clips_valid() -> QuerySet[Clip]:
     clips are gone with them), in a stable order."""
     return (
         Clip.objects.filter(status=ClipStatus.VALID, contributor__cc0_consent_at__isnull=False)
-        .select_related("contributor", "prompt")
+        .select_related("contributor", "prompt", "source")
         .order_by("contributor__speaker_id", "prompt_id", "id")
     )
 

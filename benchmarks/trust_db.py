@@ -214,14 +214,23 @@ def clips_load(conn: psycopg.Connection, *, ids: np.ndarray, authors: np.ndarray
             "queue_key": ("f8", queue_keys),
         },
     )
+    # An imported clip names its corpus (constraint clip_source_iff_imported): one stand-in source for them all.
+    conn.execute(
+        "INSERT INTO contributors_corpussource (name, licence, url, citation, created_at, updated_at)"
+        " VALUES ('bench-corpus', 'CC-BY-4.0', '', 'Benchmark stand-in corpus.', now(), now())"
+        " ON CONFLICT (name) DO NOTHING"
+    )
     with indexes_deferred(conn, "contributors_clip"):
         conn.execute(
             "INSERT INTO contributors_clip (id, contributor_id, prompt_id, audio, sha256, duration_s, original_format,"
             " original_sample_rate, original_channels, original_bytes, rms_dbfs, peak_dbfs, clipping_ratio, status,"
-            " score, votes_counted, votes_valid_counted, status_fixed, provenance, queue_key, created_at, updated_at)"
+            " score, votes_counted, votes_valid_counted, status_fixed, provenance, source_id, queue_key, created_at,"
+            " updated_at)"
             " SELECT id, contributor_id, prompt_id, 'clips/bench.flac', lpad(to_hex(id), 64, '0'), 3.0, 'flac',"
             " 16000, 1, 48000, -20.0, -3.0, 0.0, CASE WHEN fixed THEN 'valid' ELSE 'pending' END, 0, 0, 0, fixed,"
-            " CASE WHEN fixed THEN 'imported' ELSE 'recorded' END, queue_key, now(), now() FROM clips"
+            " CASE WHEN fixed THEN 'imported' ELSE 'recorded' END,"
+            " CASE WHEN fixed THEN (SELECT id FROM contributors_corpussource WHERE name = 'bench-corpus') END,"
+            " queue_key, now(), now() FROM clips"
         )
     return int(prompts.max()) if len(prompts) else 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
@@ -103,6 +105,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lock-out flagged during the view into the lock-out response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -144,6 +148,26 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # one per test process, so that two test runs never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- login lock-out (django-axes) -------------------------------------------------------------------
+# Every login goes through authenticate() with the request (the pages, the admin, auth/login and auth/token), so
+# the first backend refuses a locked-out client before the password is even checked: the right password does not
+# get through a lock-out either. Failures are rows in the database (AccessAttempt), shared by every process.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+# An address that keeps guessing is locked out whatever the account, and an account guessed at from many addresses
+# is locked too (a botnet gets LOGIN_FAILURE_LIMIT guesses per cool-off, not that many per address). The price: a
+# stranger can keep one account's owner out for a cool-off at a time; they still sign in after it, and an operator
+# clears it at once with `manage.py axes_reset_username NAME`.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "core.lockout.lockout_response"
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -239,10 +263,20 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    # Throttles count atomically in the shared cache's storage (core.ratelimit), keyed by core.throttling.client_ip.
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH", "30/min"),
+        # Accounts opened per client address, on the API and the /signup/ page together.
+        "signup": env_str("THROTTLE_SIGNUP", "20/hour"),
         "votes": env_str("THROTTLE_VOTES", "120/min"),
+        # The public run list and run pages' polling: a run page asks every 2 s.
+        "runs": env_str("THROTTLE_RUNS", "120/min"),
     },
+    # Client addresses come from REMOTE_ADDR, or from X-Forwarded-For behind this many trusted proxies: a header
+    # the client writes itself must not choose whose budget a request spends.
+    "NUM_PROXIES": env_int("TRUSTED_PROXIES", 1 if HTTPS else 0),
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.Pagination",
+    "PAGE_SIZE": 50,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 if DEBUG:
@@ -269,11 +303,18 @@ LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/record/"
 
 # --- cache ----------------------------------------------------------------------------------------
+# Redis with CACHE_URL; otherwise the database's own cache table, so that every process (gunicorn workers, the
+# Celery workers) shares the byte budgets and cached counts; core's post_migrate creates the table (migrate runs it).
+# Throttles count in core.ratelimit, atomically on either.
 _cache_url = env_str("CACHE_URL")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
     if _cache_url
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "core_cache",
+        "OPTIONS": {"MAX_ENTRIES": 50_000},
+    }
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -326,6 +367,8 @@ CELERY_BEAT_SCHEDULE = {
     "trust-recompute": {"task": "contributors.tasks.trust_recompute", "schedule": 3600.0},
     # Submissions whose evaluating worker died: re-queued or failed; dead workers' temp folders removed.
     "submissions-reap": {"task": "benchmark.tasks.submissions_reap", "schedule": 60.0},
+    # Rate-limit counters of windows long past (core.ratelimit, when the cache is not Redis).
+    "rate-counters-sweep": {"task": "core.tasks.rate_counters_sweep", "schedule": 3600.0},
 }
 
 LOGGING = {
@@ -343,6 +386,9 @@ LOGGING = {
 RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).
 RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
+# The TIMIT tree's audio: "wav" (RIFF PCM, as TIMIT recipes read it) or "flac" (about half the bytes; Lhotse's TIMIT
+# preparer then finds no audio). A release can override it (release_build --audio-format).
+RELEASE_AUDIO_FORMAT = env_str("RELEASE_AUDIO_FORMAT", "wav")
 # Anonymous release downloads are throttled by bytes sent per client (benchmark.throttling; "" turns it off)...
 THROTTLE_DOWNLOAD_BYTES = env_str("THROTTLE_DOWNLOAD_BYTES", "1GB/min")
 # ... under a request-count ceiling for the public API, high enough that a split's ~2,300 files fetched one by one

@@ -10,6 +10,7 @@ from contributors.models import (
     Clip,
     ClipReport,
     Contributor,
+    CorpusSource,
     LexiconEntry,
     Prompt,
     TrustRecompute,
@@ -123,17 +124,36 @@ class VoteInline(admin.TabularInline):
         return f"{vote.voter.trust:.3f}"
 
 
+@admin.register(CorpusSource)
+class CorpusSourceAdmin(admin.ModelAdmin):
+    """Read here; stated with `manage.py import_corpus` or `corpus_source`, which check the licence is one a
+    release can carry (core.licences)."""
+
+    list_display = ["name", "licence", "url", "clip_count", "updated_at"]
+    readonly_fields = ["name", "licence", "url", "citation", "created_at", "updated_at"]
+    search_fields = ["name"]
+
+    @admin.display(description="Clips")
+    def clip_count(self, source: CorpusSource) -> int:
+        return source.clips.count()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    list_display = ["id", "contributor", "prompt", "status", "score", "votes_counted", "duration_s", "provenance"]
-    list_filter = ["status", "provenance", "status_fixed"]
+    list_display = [
+        "id", "contributor", "prompt", "status", "score", "votes_counted", "duration_s", "provenance", "source",
+    ]  # fmt: skip
+    list_filter = ["status", "provenance", "source", "status_fixed"]
     search_fields = ["sha256", "contributor__speaker_id", "prompt__text"]
     raw_id_fields = ["contributor", "prompt"]
     readonly_fields = [
         "player", "sha256", "audio", "duration_s", "original_format", "original_sample_rate",
         "original_channels", "original_bytes", "rms_dbfs", "peak_dbfs", "clipping_ratio", "speech_ratio",
         "snr_db", "analysed_at", "created_at", "updated_at", "status", "score", "votes_counted",
-        "votes_valid_counted", "status_fixed", "status_explanation",
+        "votes_valid_counted", "status_fixed", "status_explanation", "provenance", "source",
     ]  # fmt: skip
     inlines = [VoteInline]
 

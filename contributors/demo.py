@@ -311,7 +311,7 @@ def _seed_corpus(
 ) -> None:
     """Write the seed corpus as a corpus on disk (FLAC files and a TSV manifest) and import it through the
     import service, validated; a second seed finds every clip already there."""
-    from contributors.services.imports import MANIFEST_COLUMNS, corpus_import
+    from contributors.services.imports import MANIFEST_COLUMNS, corpus_import, corpus_source_register
 
     if not voices:
         return
@@ -330,10 +330,17 @@ def _seed_corpus(
                 age = _AGE_FOR_BAND[speaker.age_band]
                 rows.append("\t".join([name[:-5], speaker.username, speaker.gender, str(age), name, "0", text]))
         (root / "manifest.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        # Generated here from espeak-ng voices, so the platform's own CC0 applies; releases still list it as a
+        # source of its own, as they would a real imported corpus.
+        source, _ = corpus_source_register(
+            name=CORPUS_SOURCE,
+            licence="CC0-1.0",
+            citation="OpenPhone demo seed corpus: espeak-ng voices reading the demo prompts (contributors/demo.py).",
+        )
         report = corpus_import(
             manifest=root / "manifest.tsv",
             audio_root=root,
-            source=CORPUS_SOURCE,
+            source=source,
             validated=True,
             accent="",
         )

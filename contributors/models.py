@@ -138,6 +138,29 @@ class Provenance(models.TextChoices):
     IMPORTED = "imported", "Imported from an existing corpus"
 
 
+# Clips recorded on the platform have no CorpusSource: they are the platform's own, under CC0.
+PLATFORM_SOURCE = "openphone"
+PLATFORM_LICENCE = "CC0-1.0"
+
+
+class CorpusSource(models.Model):
+    """An existing corpus that clips were imported from: its name, licence (SPDX id, one of core.licences), where
+    it is published and how to cite it. Every imported clip names one; a release credits each with its count."""
+
+    name = models.CharField(max_length=64, unique=True, help_text="Short name, as releases list it.")
+    licence = models.CharField(max_length=64, help_text="SPDX id of the corpus's licence (core.licences).")
+    url = models.URLField(max_length=500, blank=True)
+    citation = models.TextField(help_text="How the corpus asks to be cited (BibTeX or plain text).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.licence})"
+
+
 class Clip(models.Model):
     """One reading of one prompt: 16 kHz mono FLAC in storage, named by its sha256."""
 
@@ -156,6 +179,10 @@ class Clip(models.Model):
     speech_ratio = models.FloatField(null=True, blank=True, help_text="Set by the analysis task.")
     snr_db = models.FloatField(null=True, blank=True, help_text="Set by the analysis task.")
     analysed_at = models.DateTimeField(null=True, blank=True)
+    # A clip whose analysis keeps failing is given up after contributors.services.clips.ANALYSIS_MAX_ATTEMPTS
+    # claims (a worker killed mid-analysis counts too), instead of being re-enqueued every sweep forever.
+    analysis_attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started its analysis.")
+    analysis_error = models.CharField(max_length=500, blank=True, help_text="Why the last analysis failed.")
     status = models.CharField(max_length=10, choices=ClipStatus.choices, default=ClipStatus.PENDING)
     score = models.FloatField(default=0.0, help_text="Wilson lower bound of the counted valid votes.")
     votes_counted = models.PositiveIntegerField(default=0, help_text="Votes of current trustees.")
@@ -164,6 +191,14 @@ class Clip(models.Model):
         default=False, help_text="Imported with a known status that votes do not change (import --validated)."
     )
     provenance = models.CharField(max_length=10, choices=Provenance.choices, default=Provenance.RECORDED)
+    source = models.ForeignKey(
+        CorpusSource,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clips",
+        help_text="The corpus an imported clip came from; empty for a clip recorded on the platform.",
+    )
     withdrawn_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -182,6 +217,12 @@ class Clip(models.Model):
             models.CheckConstraint(condition=Q(duration_s__gt=0), name="clip_duration_positive"),
             models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=1), name="clip_score_in_unit"),
             models.CheckConstraint(condition=Q(status__in=ClipStatus.values), name="clip_status_known"),
+            # Provenance per clip: an imported clip names its corpus (and so its licence), a recorded one none.
+            models.CheckConstraint(
+                condition=(Q(provenance=Provenance.RECORDED) & Q(source__isnull=True))
+                | (Q(provenance=Provenance.IMPORTED) & Q(source__isnull=False)),
+                name="clip_source_iff_imported",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "created_at"]),

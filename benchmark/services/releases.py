@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,15 +29,23 @@ from django.db.models import Q
 from django.utils import timezone
 
 from benchmark import exports
-from benchmark.datasheet import release_facts, render_readme, write_plots
+from benchmark.datasheet import (
+    hf_card_body,
+    phone_map_tsv,
+    release_facts,
+    render_licence,
+    render_readme,
+    write_plots,
+)
 from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
-from benchmark.packaging import file_sha256, parse_sha256sums, write_sha256sums, write_tar
+from benchmark.packaging import bytes_sha256, file_sha256, parse_sha256sums, sha256sums_text, write_tar
 from benchmark.selectors import release_clips_valid
-from contributors.models import Clip, Provenance
+from contributors.models import PLATFORM_LICENCE, PLATFORM_SOURCE, Clip, Provenance
 from contributors.services.trust import trust_settled
 from core.errors import ServiceError
-from core.phones import INVENTORY
+from core.licences import UnknownLicence, licence_get
+from core.phones import INVENTORY, PHONES, SILENCE
 from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
 
 logger = logging.getLogger(__name__)
@@ -45,16 +54,13 @@ CLAIM_STALE_AFTER = timedelta(hours=2)  # a build claimed longer ago than this i
 SAMPLE_RATE = exports.SAMPLE_RATE
 PUBLISHED_DEMOGRAPHICS = ("gender", "age_band", "age_group", "accent", "first_language")
 SUBMISSION_SPEC = Path(settings.BASE_DIR) / "docs" / "submission-spec.md"
-CC0 = (
-    "The recordings, transcriptions and metadata of this release are dedicated to the public domain under\n"
-    "Creative Commons CC0 1.0 Universal: https://creativecommons.org/publicdomain/zero/1.0/legalcode\n"
-)
 
 
 # --- creating and enqueueing --------------------------------------------------------------------------------------
-def release_create(*, version: str, limit: int | None = None, alignments: str = "") -> Release:
+def release_create(*, version: str, limit: int | None = None, alignments: str = "", audio_format: str = "") -> Release:
     """A release row in status building, to be built by ``release_build``. A failed release of the same version
-    is reset and built again; any other existing version is refused (409)."""
+    is reset and built again; any other existing version is refused (409). ``audio_format``: the TIMIT tree's
+    audio, ``wav`` or ``flac`` (``settings.RELEASE_AUDIO_FORMAT`` when empty)."""
     version = (version or "").strip()
     if limit is not None and limit < 1:
         raise ServiceError("limit_invalid", "The clip limit must be at least 1.")
@@ -62,7 +68,11 @@ def release_create(*, version: str, limit: int | None = None, alignments: str = 
         raise ServiceError("release_empty", "There are no valid clips to release.")
     if alignments and not Path(alignments).is_file():
         raise ServiceError("alignments_missing", f"{alignments} does not exist.")
+    audio_format = (audio_format or settings.RELEASE_AUDIO_FORMAT).lower()
+    if audio_format not in exports.AUDIO_FORMATS:
+        raise ServiceError("audio_format_invalid", f"The audio format is one of {', '.join(exports.AUDIO_FORMATS)}.")
     options = {"alignments": alignments} if alignments else {}
+    options["audio_format"] = audio_format
     with transaction.atomic():
         existing = Release.objects.select_for_update().filter(version=version).first()
         if existing is not None:
@@ -190,12 +200,20 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         if not clips:
             raise ServiceError("release_empty", "There are no valid clips to release.")
     withheld = _withheld_groups(clips)
-    alignments = _read_alignments(release.facts.get("options", {}).get("alignments", ""))
+    sources = _source_details(clips)  # before any work: a source without a usable licence stops the build
+    options = release.facts.get("options", {})
+    alignments = _read_alignments(options.get("alignments", ""))
+    layout = _timit_layout(clips, built.assignment, withheld)
+    audio_format = options.get("audio_format", "flac")  # a release created before the option had FLAC
     say(f"{len(clips)} clips from {len(built.assignment)} speakers")
 
+    places = {"public": public, "private": private, "layout": layout, "audio_format": audio_format}
     for clip in clips:
-        built.entries.append(_freeze(clip, built.assignment, withheld, alignments, public=public, private=private))
+        built.entries.append(_freeze(clip, built.assignment, withheld, alignments, **places))
     built.timings["freeze_s"] = time.monotonic() - tick
+    tick = time.monotonic()
+    built.entries, alignment_facts = _align(built.entries, public=public, private=private, say=say)
+    built.timings["align_s"] = time.monotonic() - tick
     entries_public = [e for e in built.entries if e.split != "hidden"]
     entries_hidden = [e for e in built.entries if e.split == "hidden"]
 
@@ -203,7 +221,7 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     exports.write_jsonl(public / "manifest.jsonl", entries_public)
     exports.write_jsonl(private / "hidden" / "manifest.jsonl", entries_hidden)
     exports.write_timit_labels(private, entries_hidden)
-    exports.write_timit_labels(public, entries_public)
+    timit_files = exports.write_timit(public, entries_public)
     grouped = exports.by_split(entries_public)
     splits_present = [s for s in PUBLIC_SPLITS if grouped.get(s)]
     for split in splits_present:
@@ -213,7 +231,6 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     tick = time.monotonic()
     for split in splits_present:
         exports.write_parquet(public, split, grouped[split], audio_root=public)
-    exports.write_hf_card(public, splits_present, release.version)
     built.timings["parquet_s"] = time.monotonic() - tick
     say("exports written")
 
@@ -224,7 +241,8 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         for word, phones in zip(e.words, e.phones, strict=True):
             lexicon.setdefault(word, " ".join(phones))
     (public / "lexicon.txt").write_text("".join(f"{w} {p}\n" for w, p in sorted(lexicon.items())))
-    (public / "LICENSE").write_text(CC0)
+    exports.write_kaldi_lang(public, PHONES, SILENCE, lexicon)
+    (public / "phone_map_timit39.tsv").write_text(phone_map_tsv())
     # The leaderboard's contract travels with the data it is scored on; its version is in its title.
     shutil.copyfile(SUBMISSION_SPEC, public / "SUBMISSION_SPEC.md")
     facts = release_facts(
@@ -234,12 +252,21 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         min_group_speakers=settings.RELEASE_MIN_GROUP_SPEAKERS,
         trust=getattr(settings, "TRUST", {}),
         hidden=built.hidden,
+        sources=sources,
     )
+    facts["alignment"] = alignment_facts
+    facts["options"] = options  # the datasheet names the audio format
     delta = _delta(release, entries_public)
     (public / "DELTA.json").write_text(json.dumps(delta, indent=1, sort_keys=True) + "\n")
     write_plots(public, facts)
     created = timezone.localtime(release.created_at).strftime("%Y-%m-%d")
-    (public / "README.md").write_text(render_readme(facts, created=created, delta=delta if delta["previous"] else None))
+    readme = render_readme(facts, created=created, delta=delta if delta["previous"] else None)
+    # Each source's terms; the datasheet is also the release's dataset card (`load_dataset(release root)`).
+    (public / "LICENSE").write_text(render_licence(facts))
+    hf_sizes = _hf_sizes(public, grouped)
+    cards = {"README.md": readme, "hf/README.md": hf_card_body(facts, created=created)}
+    (public / "README.md").write_text(_card(release.version, hf_sizes, facts, "hf/data/") + readme)
+    exports.write_hf_card(public, _card(release.version, hf_sizes, facts, "data/"), cards["hf/README.md"])
     facts["delta"] = {k: (len(v) if isinstance(v, list) else v) for k, v in delta.items()}
     facts["options"] = release.facts.get("options", {})
     (public / "datasheet.json").write_text(
@@ -249,22 +276,16 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
 
     tick = time.monotonic()
     content = sorted(p.relative_to(public).as_posix() for p in public.rglob("*") if p.is_file())
-    built.sums.update(write_sha256sums(public / "SHA256SUMS", public, content))
-    built.sums["SHA256SUMS"] = file_sha256(public / "SHA256SUMS")
-    content.append("SHA256SUMS")
+    built.sums.update({rel: file_sha256(public / rel) for rel in content})
     built.timings["checksums_s"] = time.monotonic() - tick
 
     tick = time.monotonic()
     classified = {rel: _classify(rel, release.version) for rel in content}
-    top = f"openphone-{release.version}"
-    mtime = int(release.created_at.timestamp())
-    packages = {f"packages/{top}.tar": content}
-    for split in splits_present:
-        packages[f"packages/{top}-{split}.tar"] = [rel for rel in content if classified[rel][1] in (split, "")]
-    package_sums = {}
-    for rel, members in packages.items():
-        write_tar(public / rel, public, members, top=top, mtime=mtime)
-        package_sums[rel] = file_sha256(public / rel)
+    # The tree's split is its speaker's, not its folder's (dev and test share TEST, as in TIMIT).
+    classified.update({rel: ("timit", split) for rel, split in timit_files.items()})
+    package_sums = _write_packages(release, public, content, classified, built.sums, splits_present, hf_sizes, facts,
+                                   cards)  # fmt: skip
+    for rel in package_sums:
         classified[rel] = _classify(rel, release.version)
     (public / "packages" / "SHA256SUMS").write_text(
         "".join(f"{digest}  {Path(rel).name}\n" for rel, digest in sorted(package_sums.items()))
@@ -272,6 +293,10 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     built.sums.update(package_sums)
     built.sums["packages/SHA256SUMS"] = file_sha256(public / "packages" / "SHA256SUMS")
     classified["packages/SHA256SUMS"] = ("checksums", "")
+    # The release's own list covers every file beside it, the tars included (each tar has its own inside).
+    (public / "SHA256SUMS").write_text(sha256sums_text(built.sums))
+    built.sums["SHA256SUMS"] = file_sha256(public / "SHA256SUMS")
+    classified["SHA256SUMS"] = ("checksums", "")
     built.timings["packages_s"] = time.monotonic() - tick
 
     built.files = classified
@@ -281,6 +306,78 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     built.facts = facts
     say("packaged")
     return built
+
+
+def _source_details(clips: list[Clip]) -> dict[str, dict[str, str]]:
+    """Each imported corpus's licence, URL and citation by name. A source without a licence a release can carry
+    (one recorded before sources had licences: NOASSERTION) stops the build with how to state it."""
+    details: dict[str, dict[str, str]] = {}
+    for clip in clips:
+        source = clip.source
+        if source is None or source.name in details:
+            continue
+        try:
+            licence_get(source.licence)
+        except UnknownLicence as exc:
+            raise ServiceError(
+                "source_licence_unknown",
+                f"Clips of {source.name} have no licence a release can carry ({exc}) State it with `manage.py "
+                f"corpus_source {source.name} --licence SPDX-ID --citation TEXT [--url URL]`.",
+            ) from exc
+        details[source.name] = {"licence": source.licence, "url": source.url, "citation": source.citation}
+    return details
+
+
+def _hf_sizes(public: Path, grouped: Mapping[str, list[ReleaseEntry]]) -> dict[str, tuple[int, int]]:
+    """Per split present: (clips, bytes of its Parquet shards), for the dataset cards."""
+    return {
+        split: (
+            len(entries),
+            sum(p.stat().st_size for p in public.glob(exports.hf_shard_prefix(split) + "*.parquet")),
+        )
+        for split, entries in grouped.items()
+        if entries
+    }
+
+
+def _card(version: str, sizes: Mapping[str, tuple[int, int]], facts: Mapping, prefix: str) -> str:
+    licences = [row["licence_hf"] for row in facts["sources"]]
+    return exports.hf_card_header(version=version, splits=sizes, licences=licences, data_prefix=prefix)
+
+
+def _write_packages(
+    release: Release,
+    public: Path,
+    content: list[str],
+    classified: Mapping[str, tuple[str, str]],
+    sums: Mapping[str, str],
+    splits: list[str],
+    hf_sizes: Mapping[str, tuple[int, int]],
+    facts: Mapping,
+    cards: Mapping[str, str],
+) -> dict[str, str]:
+    """The whole release as one tar and each split as its own, every one standing alone: it unpacks into its own
+    folder and carries a ``SHA256SUMS`` of exactly its files; a split's carries the datasheet and cards whose
+    configs name only that split, so ``load_dataset`` reads it without the others. Returns {tar: sha256}."""
+    version = release.version
+    mtime = int(release.created_at.timestamp())
+    top = f"openphone-{version}"
+    plans: dict[str, tuple[str, list[str], dict[str, bytes]]] = {f"packages/{top}.tar": (top, list(content), {})}
+    for split in splits:
+        sizes = {split: hf_sizes[split]} if split in hf_sizes else {}
+        extra = {
+            "README.md": (_card(version, sizes, facts, "hf/data/") + cards["README.md"]).encode(),
+            "hf/README.md": (_card(version, sizes, facts, "data/") + cards["hf/README.md"]).encode(),
+        }
+        members = [rel for rel in content if classified[rel][1] in (split, "") and rel not in extra]
+        plans[f"packages/{top}-{split}.tar"] = (f"{top}-{split}", members, extra)
+    package_sums = {}
+    for rel, (folder, members, extra) in plans.items():
+        own = {m: sums[m] for m in members} | {m: bytes_sha256(data) for m, data in extra.items()}
+        extra = {**extra, "SHA256SUMS": sha256sums_text(own).encode()}
+        write_tar(public / rel, public, members, top=folder, mtime=mtime, extra=extra)
+        package_sums[rel] = file_sha256(public / rel)
+    return package_sums
 
 
 def _min_hidden_speakers() -> int:
@@ -401,6 +498,8 @@ def _freeze(
     *,
     public: Path,
     private: Path,
+    layout: Mapping[str, exports.TimitSpeaker],
+    audio_format: str,
 ) -> ReleaseEntry:
     contributor = clip.contributor
     speaker = contributor.speaker_id
@@ -409,12 +508,12 @@ def _freeze(
     if split == "hidden":
         audio, root = f"hidden/audio/{speaker}/{utt_id}.flac", private
     else:
-        audio, root = exports.timit_audio_path(split, speaker, utt_id), public
+        prompt_type = clip.prompt.prompt_type
+        audio = exports.timit_audio_path(split, layout[speaker], prompt_type, clip.prompt_id, audio_format)
+        root = public
     target = root / audio
     target.parent.mkdir(parents=True, exist_ok=True)
-    with default_storage.open(clip.audio.name, "rb") as source, target.open("wb") as sink:
-        shutil.copyfileobj(source, sink, 1024 * 1024)
-    frames = sf.info(str(target)).frames
+    frames = _copy_audio(clip.audio.name, target)
     published = {
         attr: "" if speaker in withheld[attr] else _demographic(contributor, attr) for attr in PUBLISHED_DEMOGRAPHICS
     }
@@ -436,8 +535,76 @@ def _freeze(
         votes_valid_counted=clip.votes_valid_counted,
         score=round(clip.score, 4),
         alignment=alignments.get(clip.sha256),
+        source=clip.source.name if clip.source_id else PLATFORM_SOURCE,
+        licence=clip.source.licence if clip.source_id else PLATFORM_LICENCE,
         **published,
     )
+
+
+def _copy_audio(name: str, target: Path) -> int:
+    """The stored FLAC as it is, or decoded into RIFF PCM (16-bit, the stored samples exactly) for a .WAV; returns
+    the number of samples."""
+    with default_storage.open(name, "rb") as source:
+        if target.suffix.lower() == ".flac":
+            with target.open("wb") as sink:
+                shutil.copyfileobj(source, sink, 1024 * 1024)
+            return sf.info(str(target)).frames
+        samples, rate = sf.read(source, dtype="int16")
+    sf.write(str(target), samples, rate, subtype="PCM_16", format="WAV")
+    return len(samples)
+
+
+def _timit_layout(
+    clips: list[Clip], assignment: Mapping[str, str], withheld: Mapping[str, set[str]]
+) -> dict[str, exports.TimitSpeaker]:
+    """Each public speaker's TIMIT name and dialect-region group, from the values the release publishes (a withheld
+    gender or accent shows in neither)."""
+    published = {}
+    for clip in clips:
+        sid = clip.contributor.speaker_id
+        if assignment[sid] != "hidden":
+            published[sid] = tuple(
+                "" if sid in withheld[attr] else _demographic(clip.contributor, attr) for attr in ("gender", "accent")
+            )
+    try:
+        return exports.timit_speakers(published)
+    except ValueError as exc:
+        raise ServiceError("timit_names", str(exc)) from exc
+
+
+def _align(
+    entries: list[ReleaseEntry], *, public: Path, private: Path, say: Callable[[str], None]
+) -> tuple[list[ReleaseEntry], dict]:
+    """Every clip's phone alignment, written into its entry: the one supplied with the build (``alignments``, a
+    training run's) where its phones are the clip's canonical ones, else training/ml's flat-start HMM, trained on
+    the train split of this release. Returns the entries and the datasheet's account of who aligned what."""
+    from training.ml.release_align import ALIGNER, align_files
+
+    supplied = {i for i, e in enumerate(entries) if exports.alignment_matches(e)}
+    todo = [i for i in range(len(entries)) if i not in supplied]
+    aligned = list(entries)
+    for i in supplied:
+        aligned[i] = replace(entries[i], alignment=_to_end(entries[i].alignment, entries[i].num_samples))
+    if todo:
+        say(f"aligning {len(todo)} clips (flat-start HMM)")
+        paths = [(private if entries[i].split == "hidden" else public) / entries[i].audio for i in todo]
+        train = [k for k, i in enumerate(todo) if entries[i].split == "train"]
+        found = align_files(paths, [entries[i].phones for i in todo], train=train)
+        for i, alignment in zip(todo, found, strict=True):
+            aligned[i] = replace(entries[i], alignment=alignment)
+    missing = [e.utt_id for e in aligned if not exports.alignment_matches(e)]
+    if missing:
+        raise ServiceError("alignment_failed", f"{len(missing)} clips have no alignment, e.g. {missing[0]}.")
+    public_todo = sum(1 for i in todo if entries[i].split != "hidden")
+    public_supplied = sum(1 for i in supplied if entries[i].split != "hidden")
+    facts = {"clips": public_todo + public_supplied, "by_hmm": public_todo, "supplied": public_supplied}
+    return aligned, {**facts, **(ALIGNER if todo else {"method": "supplied"})}
+
+
+def _to_end(alignment, num_samples: int) -> list[tuple[int, int, str]]:
+    """The last segment runs to the end of the file, as TIMIT's .PHN do (an aligner's last frame ends earlier)."""
+    *head, (start, _, phone) = alignment
+    return [*head, (start, num_samples, phone)]
 
 
 def _previous_ready(release: Release) -> Release | None:
@@ -489,12 +656,15 @@ def _classify(rel: str, version: str) -> tuple[str, str]:
         return ("checksums", "")
     if rel == "DELTA.json":
         return ("delta", "")
-    if head in ("timit", "kaldi"):
-        return (head, parts[1])
+    if head == "timit":
+        return ("timit", "")  # the builder gives each per-speaker file its split (exports.write_timit)
+    if head == "kaldi":  # kaldi/dict and kaldi/lang serve every split
+        return (head, parts[1] if parts[1] in PUBLIC_SPLITS else "")
     if head == "lhotse":
         return ("lhotse", parts[-1].removesuffix(".jsonl.gz").rsplit("_", 1)[-1])
-    if head == "hf":
-        return ("hf", parts[-1].split("-", 1)[0] if parts[1] == "data" else "")
+    if head == "hf":  # shards are named by the Hub's split names: dev's are validation-*
+        hf_split = parts[-1].split("-", 1)[0] if parts[1] == "data" else ""
+        return ("hf", {v: k for k, v in exports.HF_SPLITS.items()}.get(hf_split, hf_split))
     if head == "packages":
         stem = parts[-1].removesuffix(".tar").removeprefix(f"openphone-{version}")
         return ("package", stem.removeprefix("-"))

@@ -15,6 +15,7 @@ from datetime import timedelta
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from contributors.audio import (
@@ -31,6 +32,7 @@ from contributors.models import (
     Clip,
     ClipStatus,
     Contributor,
+    CorpusSource,
     Prompt,
     Provenance,
     ValidationAssignment,
@@ -41,6 +43,9 @@ from core.errors import ServiceError
 logger = logging.getLogger(__name__)
 
 CLIP_PREFIX = "clips"
+# Analyses of one clip before it is given up: enough for a storage blip or a worker restart to pass, few enough
+# that a file that crashes the analysis costs three tries, not one every sweep forever.
+ANALYSIS_MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,7 @@ def clip_submit(
     prompt_id: object,
     data: bytes,
     provenance: str = Provenance.RECORDED,
+    source: CorpusSource | None = None,
     status: str = ClipStatus.PENDING,
     limits: ClipLimits | None = None,
     analyse_inline: bool = False,
@@ -132,8 +138,13 @@ def clip_submit(
     Re-recording replaces the contributor's pending, not yet voted-on clip for the same prompt; the same
     recording sent twice returns the stored clip (``created=False``). Raises ServiceError on refusal.
     ``limits`` overrides the upload limits (an import of a curated corpus); ``analyse_inline`` measures
-    speech at once instead of in the worker (batch jobs, which are off the request path anyway).
+    speech at once instead of in the worker (batch jobs, which are off the request path anyway). An imported
+    clip names its ``source`` (its corpus and licence); a recorded one has none.
     """
+    if (provenance == Provenance.IMPORTED) != (source is not None):
+        raise ServiceError(
+            "source_mismatch", "An imported clip needs the corpus it came from, and only an imported clip has one."
+        )
     if not contributor.has_consented:
         raise ServiceError(
             "consent_required",
@@ -158,6 +169,7 @@ def clip_submit(
             audio=audio,
             name=name,
             provenance=provenance,
+            source=source,
             status=status,
             analyse_inline=analyse_inline,
         )
@@ -185,6 +197,7 @@ def _save_row(
     audio: NormalisedAudio,
     name: str,
     provenance: str,
+    source: CorpusSource | None,
     status: str,
     analyse_inline: bool,
 ) -> ClipSubmission:
@@ -202,8 +215,11 @@ def _save_row(
         "speech_ratio": None,
         "snr_db": None,
         "analysed_at": None,
+        "analysis_attempts": 0,
+        "analysis_error": "",
         **(_speech_fields(audio) if analyse_inline else {}),
         "provenance": provenance,
+        "source": source,
         "status": status,
         "score": 0.0,
         # A status given at import (a curated corpus) is fixed; votes still count but do not change it.
@@ -282,25 +298,45 @@ def clip_withdraw(*, contributor: Contributor, clip_id: int) -> Clip:
 
 
 def clip_analyse(*, clip_id: int) -> Clip | None:
-    """Measure speech ratio and SNR once; a no-op when the clip is gone, withdrawn or already analysed."""
+    """Measure speech ratio and SNR once; a no-op when the clip is gone, withdrawn, already analysed or given up.
+
+    Each start counts as an attempt before any work, so that a worker killed by the file counts too; a failure is
+    recorded on the clip (``analysis_error``) and not raised: the periodic sweep tries again until
+    ``ANALYSIS_MAX_ATTEMPTS`` and then leaves the clip alone, its error on record for an operator."""
     clip = Clip.objects.filter(pk=clip_id).first()
     if clip is None or clip.analysed_at is not None or clip.withdrawn_at is not None:
         return clip
-    with default_storage.open(clip.audio.name, "rb") as handle:
-        samples = read_flac(handle.read())
-    estimate = estimate_speech(samples)
+    if clip.analysis_attempts >= ANALYSIS_MAX_ATTEMPTS:
+        return clip
+    mine = Clip.objects.filter(pk=clip_id, sha256=clip.sha256, analysed_at__isnull=True)
+    mine.update(analysis_attempts=F("analysis_attempts") + 1)
+    try:
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            samples = read_flac(handle.read())
+        estimate = estimate_speech(samples)
+    except Exception as exc:  # any failure of this clip's analysis is the clip's, recorded on it
+        logger.exception("analysis of clip %s failed", clip_id)
+        mine.update(analysis_error=f"{type(exc).__name__}: {exc}"[:500])
+        clip.refresh_from_db()
+        return clip
     # Guarded update: a replacement committed meanwhile (new sha) must be analysed on its own.
-    Clip.objects.filter(pk=clip_id, sha256=clip.sha256, analysed_at__isnull=True).update(
-        speech_ratio=estimate.speech_ratio, snr_db=estimate.snr_db, analysed_at=timezone.now()
+    mine.update(
+        speech_ratio=estimate.speech_ratio, snr_db=estimate.snr_db, analysed_at=timezone.now(), analysis_error=""
     )
     clip.refresh_from_db()
     return clip
 
 
 def clips_analyse_missing(*, limit: int = 500) -> int:
-    """Enqueue analysis for clips that have none (a lost message, a broker that was down)."""
+    """Enqueue analysis for clips that have none (a lost message, a broker that was down, a failure that may pass),
+    except those given up after ``ANALYSIS_MAX_ATTEMPTS``."""
     stale = timezone.now() - timedelta(minutes=10)
-    missing = Clip.objects.filter(analysed_at__isnull=True, withdrawn_at__isnull=True, updated_at__lt=stale)
+    missing = Clip.objects.filter(
+        analysed_at__isnull=True,
+        withdrawn_at__isnull=True,
+        updated_at__lt=stale,
+        analysis_attempts__lt=ANALYSIS_MAX_ATTEMPTS,
+    ).order_by("analysis_attempts", "pk")
     ids = list(missing.values_list("pk", flat=True)[:limit])
     for clip_id in ids:
         _enqueue_analysis(clip_id)

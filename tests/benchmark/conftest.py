@@ -10,6 +10,7 @@ import pytest
 from benchmark.services.releases import release_build, release_create
 from contributors.models import ClipStatus, Provenance
 from contributors.services.clips import clip_submit
+from contributors.services.imports import corpus_source_register
 from contributors.services.prompts import prompt_create
 from tests.factories import ContributorFactory, speechlike, wav_bytes
 
@@ -48,6 +49,11 @@ def make_corpus(
     at least 10 speakers get one of 5); ``provenance=Provenance.IMPORTED`` makes an imported corpus, which
     contributes no hidden speaker."""
     prompts = [prompt_create(text=t)[0] for t in SENTENCES]
+    source = None
+    if provenance == Provenance.IMPORTED:
+        source, _ = corpus_source_register(
+            name="test-corpus", licence="CC-BY-4.0", url="https://corpus.example/", citation="Test Corpus (2025)."
+        )
     contributors = []
     for s in range(speakers):
         contributor = ContributorFactory(**_speaker_profile(s))
@@ -60,6 +66,7 @@ def make_corpus(
                 prompt_id=prompt.pk,
                 data=data,
                 provenance=provenance,
+                source=source,
                 status=ClipStatus.VALID,
                 analyse_inline=True,
             )

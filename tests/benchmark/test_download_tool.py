@@ -13,7 +13,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
@@ -23,13 +22,6 @@ from benchmark.throttling import byte_rate_check, byte_rate_parse
 from tests.benchmark.conftest import build, make_corpus, release_root
 
 live = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -71,7 +63,9 @@ def test_the_tool_waits_out_429s_and_finishes(live_server, tmp_path, monkeypatch
         assert _sha(dest / row.path) == row.sha256
     assert f"{len(wanted)} downloaded" in out
     assert "HTTP 429, Retry-After 60 s" in err
-    assert slept and all(s == 60 for s in slept)  # the server's Retry-After, not a guess
+    # The server's Retry-After each time, not a guess (60 s, or what is left of the window: it depends on how many
+    # files the split's format has).
+    assert slept and all(f"Retry-After {s:.0f} s" in err for s in slept) and 60 in slept
 
 
 @live

@@ -12,6 +12,7 @@ import requests
 from rest_framework.test import APIClient
 
 from benchmark import download as cli
+from benchmark.exports import timit_speaker_name
 from benchmark.models import Release
 from benchmark.services.releases import release_create, release_hidden_entries
 from tests.benchmark.conftest import build, make_corpus, release_root
@@ -87,7 +88,7 @@ def test_hidden_split_audio_and_labels_are_unreachable(release, anon, settings, 
         "/api/v1/releases/v1/files/hidden/manifest.jsonl",
         f"/api/v1/releases/v1/files/../../{release.private_prefix}/hidden/manifest.jsonl",
         f"/api/v1/releases/v1/files/%2e%2e/%2e%2e/{release.private_prefix}/{hidden[0].audio}",
-        f"/api/v1/releases/v1/files/timit/hidden/{hidden[0].speaker_id}/{hidden[0].utt_id}.flac",
+        f"/api/v1/releases/v1/files/timit/data/TEST/DR0/{timit_speaker_name(hidden[0].speaker_id, '')}/SI1.WAV",
         f"/media/{release.private_prefix}/{hidden[0].audio}",
         f"/{release.private_prefix}/{hidden[0].audio}",
         f"/releases/v1/{hidden[0].audio}",

@@ -41,7 +41,7 @@ def test_release_freezes_valid_clips_into_speaker_disjoint_splits_with_a_private
     hidden_ids = {e.utt_id for e in hidden}
     assert (Path(settings.MEDIA_ROOT) / release.private_prefix / hidden[0].audio).is_file()
     assert not ReleaseFile.objects.filter(path__contains="hidden/").exists()
-    public_text = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".flac")
+    public_text = b"".join(p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix not in (".WAV", ".flac"))
     assert not any(utt.encode() in public_text for utt in hidden_ids)
     # Word and canonical phone transcriptions per clip.
     first = rows[0]
@@ -62,7 +62,7 @@ def test_demographics_of_small_groups_are_withheld_and_facts_reported(release, s
     readme = (release_root(settings, release) / "README.md").read_text()
     for heading in ["## Contents", "## Phonetic coverage", "## Known limitations", "## How to cite", "CC0"]:
         assert heading in readme
-    assert "`.phn` files are absent" in readme
+    assert "## Phone and word times" in readme
     for plot in ["durations", "speakers", "phones"]:
         assert (release_root(settings, release) / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -70,8 +70,12 @@ def test_demographics_of_small_groups_are_withheld_and_facts_reported(release, s
 def test_checksums_verify_with_sha256sum_and_match_the_rows(release, settings):
     root = release_root(settings, release)
     sums = parse_sha256sums((root / "SHA256SUMS").read_text())
-    assert "manifest.jsonl" in sums and not any(p.startswith("packages/") for p in sums)
-    result = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    # Every published file but the list itself, the tars included.
+    assert "manifest.jsonl" in sums and "packages/openphone-v1.tar" in sums and "packages/openphone-v1-dev.tar" in sums
+    assert set(sums) | {"SHA256SUMS"} == set(ReleaseFile.objects.filter(release=release).values_list("path", flat=True))
+    result = subprocess.run(
+        ["sha256sum", "--strict", "--quiet", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     for row in ReleaseFile.objects.filter(release=release):
         assert row.size == (root / row.path).stat().st_size
@@ -85,11 +89,14 @@ def test_packages_hold_the_release_and_each_split(release, settings):
         names = set(tar.getnames())
     assert "openphone-v1/SHA256SUMS" in names and "openphone-v1/manifest.jsonl" in names
     assert not any("/packages/" in n or "hidden" in n for n in names)
+    # A split's tar unpacks into a folder of its own, so unpacking two of them side by side overwrites nothing.
     with tarfile.open(root / "packages/openphone-v1-dev.tar") as tar:
         dev = set(tar.getnames())
-    assert any(n.startswith("openphone-v1/timit/dev/") for n in dev)
-    assert not any(n.startswith(("openphone-v1/timit/train/", "openphone-v1/kaldi/test")) for n in dev)
-    assert "openphone-v1/README.md" in dev
+    assert {n.split("/", 1)[0] for n in dev} == {"openphone-v1-dev"}
+    assert "openphone-v1-dev/kaldi/dev/text" in dev
+    assert "openphone-v1-dev/hf/data/validation-00000-of-00001.parquet" in dev
+    assert not any(n.startswith(("openphone-v1-dev/kaldi/test", "openphone-v1-dev/hf/data/train")) for n in dev)
+    assert {"openphone-v1-dev/README.md", "openphone-v1-dev/SHA256SUMS", "openphone-v1-dev/LICENSE"} <= dev
 
 
 def test_speakers_keep_their_split_and_a_deleted_contributor_is_absent_later(release, corpus, settings):
@@ -149,17 +156,32 @@ def test_task_is_idempotent_and_a_failed_build_is_recorded_and_retried(corpus, s
     assert release_build_task(again.pk) == "ready"
 
 
-def test_phn_files_are_written_once_alignments_exist(corpus, settings, tmp_path):
-    clip = Clip.objects.filter(status=ClipStatus.VALID).first()
+def test_supplied_alignments_of_the_canonical_phones_are_used_and_others_realigned(corpus, settings, tmp_path):
+    """A training run's alignments (``--alignments``) are taken where their phones are the clip's canonical ones;
+    a clip whose supplied phones differ is aligned by the flat-start HMM like the rest."""
+    clips = list(Clip.objects.filter(status=ClipStatus.VALID).select_related("prompt")[:2])
+    phones = [p for word in clips[0].prompt.phones for p in word]
+    supplied = [[0, 0.1, "sil"], *([0.1 + 0.05 * i, 0.15 + 0.05 * i, p] for i, p in enumerate(phones))]
     path = tmp_path / "align.jsonl"
-    path.write_text(json.dumps({"sha256": clip.sha256, "phones": [[0, 0.1, "sil"], [0.1, 0.5, "DH"]]}) + "\n")
+    path.write_text(
+        json.dumps({"sha256": clips[0].sha256, "phones": supplied})
+        + "\n"
+        + json.dumps({"sha256": clips[1].sha256, "phones": [[0, 0.1, "sil"], [0.1, 0.5, "DH"]]})
+        + "\n"
+    )
     release = build("a1", alignments=str(path))
     rows = manifest(release_root(settings, release)) + [e.as_json() for e in release_hidden_entries(release=release)]
-    row = next(r for r in rows if r["sha256"] == clip.sha256)
-    assert row["alignment"] == [[0, 1600, "sil"], [1600, 8000, "DH"]]
-    if row["split"] != "hidden":
-        phn = release_root(settings, release) / Path(row["audio"]).with_suffix(".phn")
-        assert phn.read_text() == "0 1600 sil\n1600 8000 DH\n"
+    good, bad = (next(r for r in rows if r["sha256"] == c.sha256) for c in clips)
+    expected = [[round(s * 16000), round(t * 16000), p] for s, t, p in supplied]
+    expected[-1][1] = good["num_samples"]  # the last phone runs to the end of the file, as in TIMIT
+    assert good["alignment"] == expected
+    assert [p for _, _, p in bad["alignment"] if p != "sil"] == [p for w in bad["phones"] for p in w]
+    public = [r for r in (good, bad) if r["split"] != "hidden"]
+    assert release.facts["alignment"]["supplied"] == (good["split"] != "hidden")
+    for row in public:
+        phn = release_root(settings, release) / Path(row["audio"]).with_suffix(".PHN")
+        labels = [line.split()[2] for line in phn.read_text().splitlines()]
+        assert [p for p in labels if p not in ("h#", "pau")] == [p.lower() for w in row["phones"] for p in w]
 
 
 def test_a_release_is_built_only_from_a_trust_state_a_full_recompute_reproduces(corpus, capsys):

@@ -43,8 +43,11 @@ def validate_kaldi_dir(folder: Path) -> set[str]:
         genders = dict(table("spk2gender"))
         assert set(genders) == set(expected) and set(genders.values()) <= {"f", "m"}
     for _, command in table("wav.scp"):
-        assert command.startswith("flac -c -d -s ") and command.endswith(" |")
-        assert (folder.parents[1] / command.split()[4]).is_file()
+        # A WAV is read as it is; a FLAC through a pipe.
+        if command.startswith("flac "):
+            assert command.startswith("flac -c -d -s ") and command.endswith(" |")
+        path = command.split()[4] if command.startswith("flac ") else command
+        assert (folder.parents[1] / path).is_file()
     return set(utts)
 
 
@@ -61,16 +64,18 @@ def test_kaldi_dirs_are_valid(release, settings):
 
 
 def test_timit_tree_has_audio_and_labels(release, settings):
+    """The tree in detail, and its loading by NLTK and Lhotse: test_release_timit.py."""
     root = release_root(settings, release)
     row = json.loads((root / "manifest.jsonl").read_text().splitlines()[0])
-    flac = root / row["audio"]
-    assert flac.parts[-4:-2] == ("timit", row["split"]) and flac.parent.name == row["speaker_id"]
-    audio, rate = sf.read(flac)
+    wav = root / row["audio"]
+    assert wav.parts[-5:-3] == ("data", "TRAIN" if row["split"] == "train" else "TEST") and wav.suffix == ".WAV"
+    audio, rate = sf.read(wav)
     assert rate == 16000 and len(audio) == row["num_samples"]
-    assert flac.with_suffix(".txt").read_text() == f"0 {row['num_samples']} {row['text']}\n"
-    words = flac.with_suffix(".wrd").read_text().splitlines()
-    assert [w.split()[0] for w in words] == row["words"]
-    assert not flac.with_suffix(".phn").exists()
+    assert wav.with_suffix(".TXT").read_text() == f"0 {row['num_samples']} {row['text']}\n"
+    words = wav.with_suffix(".WRD").read_text().splitlines()
+    assert [w.split()[2] for w in words] == row["words"]
+    phn = [line.split() for line in wav.with_suffix(".PHN").read_text().splitlines()]
+    assert phn[0][0] == "0" and int(phn[-1][1]) == row["num_samples"]
 
 
 def test_lhotse_manifests_load_with_lhotse(release, settings):

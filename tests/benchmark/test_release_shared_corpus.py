@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import tarfile
 import time
 
 import pytest
@@ -12,6 +13,7 @@ import soundfile as sf
 from django.core.management import call_command
 
 from benchmark.models import Release
+from contributors.services.imports import SPEECHOCEAN762_SOURCE
 from tests.benchmark.conftest import SHARED, release_root
 from tests.benchmark.test_release_formats import validate_kaldi_dir
 
@@ -26,7 +28,7 @@ def test_shared_half_releases_into_every_format(settings, tmp_path, capsys):
     started = time.monotonic()
     call_command(
         "import_corpus", str(SHARED / "manifest.tsv"), audio_root=str(SHARED), lexicon=str(SHARED / "lexicon.txt"),
-        validated=True, first_language="Mandarin", verbosity=0,
+        source_file=str(SPEECHOCEAN762_SOURCE), validated=True, first_language="Mandarin", verbosity=0,
     )  # fmt: skip
     imported = time.monotonic()
     call_command("release_build", "--version", "so762", verbosity=0)
@@ -44,6 +46,19 @@ def test_shared_half_releases_into_every_format(settings, tmp_path, capsys):
     assert facts["coverage"]["train"]["phones"] == 39
 
     result = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    # speechocean762 is CC BY 4.0, not CC0: the release says so, credits it with its count and cites it.
+    assert [(s["name"], s["licence"], s["clips"]) for s in facts["sources"]] == [("speechocean762", "CC-BY-4.0", 2500)]
+    assert facts["licence"] == "CC-BY-4.0"
+    assert "speechocean762 (imported corpus): 2500 clips" in (root / "LICENSE").read_text()
+    readme = (root / "README.md").read_text()
+    assert "@inproceedings{zhang2021speechocean762" in readme.split("## How to cite", 1)[1]
+    assert "license: cc-by-4.0" in readme and "license: cc-by-4.0" in (root / "hf" / "README.md").read_text()
+    # The test split's tar alone: its own checksums verify after unpacking.
+    with tarfile.open(root / "packages" / "openphone-so762-test.tar") as tar:
+        tar.extractall(tmp_path / "test-tar", filter="data")
+    alone = tmp_path / "test-tar" / "openphone-so762-test"
+    result = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=alone, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-2000:]
     rows = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
     assert len(rows) == 2500 - facts["splits"]["hidden"]["clips"]

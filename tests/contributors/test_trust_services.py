@@ -13,7 +13,7 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contributors.models import Clip, ClipStatus, Contributor, TrustRecompute, TrustState, Vote
+from contributors.models import Clip, ClipStatus, Contributor, CorpusSource, TrustRecompute, TrustState, Vote
 from contributors.services.clips import clip_submit
 from contributors.services.trust import trust_check, trust_recompute_all, trust_settled
 from core.errors import ServiceError
@@ -208,8 +208,14 @@ def test_a_release_reads_clips_only_from_a_state_that_passes_the_check(founders)
 
 def test_imported_valid_clips_keep_their_status_and_give_their_speaker_no_trust():
     speaker = ContributorFactory()
+    source = CorpusSource.objects.create(name="corpus", licence="CC-BY-4.0", citation="A corpus.")
     clip = clip_submit(
-        contributor=speaker, prompt_id=PromptFactory().pk, data=_AUDIO[159], provenance="imported", status="valid"
+        contributor=speaker,
+        prompt_id=PromptFactory().pk,
+        data=_AUDIO[159],
+        provenance="imported",
+        source=source,
+        status="valid",
     ).clip
     trust_recompute_all()
 

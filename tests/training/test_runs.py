@@ -189,8 +189,9 @@ def test_a_runs_alignment_gives_the_next_release_its_phone_times(release, settin
     v2 = build("v2", alignments=str(alignments))
     manifest = Path(settings.MEDIA_ROOT) / v2.manifest_path
     entries = [json.loads(line) for line in manifest.read_text().splitlines()]
-    aligned = [e for e in entries if e.get("alignment")]
-    assert len(aligned) == len(rows)  # every public clip of v1 (the hidden split never reaches training)
-    first = aligned[0]
-    phn = Path(settings.MEDIA_ROOT) / v2.storage_prefix / "timit" / first["split"]
-    assert any(phn.rglob(f"{first['utt_id']}.phn"))
+    # Every public clip of v1 takes the run's alignment (the hidden split never reaches training).
+    by_sha = {e["sha256"]: e for e in entries}
+    assert v2.facts["alignment"]["supplied"] == len(rows) and all(r["sha256"] in by_sha for r in rows)
+    first = by_sha[rows[0]["sha256"]]
+    assert first["alignment"][:-1] == [[round(s * 16000), round(t * 16000), p] for s, t, p in rows[0]["phones"]][:-1]
+    assert (Path(settings.MEDIA_ROOT) / v2.storage_prefix / Path(first["audio"]).with_suffix(".PHN")).is_file()

@@ -1,4 +1,4 @@
-"""manage.py release_build --version V [--limit N] [--async] [--alignments FILE]"""
+"""manage.py release_build --version V [--limit N] [--async] [--alignments FILE] [--audio-format wav|flac]"""
 
 from __future__ import annotations
 
@@ -25,12 +25,18 @@ class Command(BaseCommand):
         parser.add_argument("--version", dest="release_version", required=True, help="e.g. 2025.06 or v1.")
         parser.add_argument("--limit", type=int, help="Take at most this many clips (a quick trial).")
         parser.add_argument("--alignments", default="", help="JSONL of forced alignments: sha256, phones.")
+        parser.add_argument(
+            "--audio-format", choices=["wav", "flac"], default="", help="The TIMIT tree's audio (default: the setting)."
+        )
         parser.add_argument("--async", dest="run_async", action="store_true", help="Build in the Celery worker.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             release = release_create(
-                version=options["release_version"], limit=options["limit"], alignments=options["alignments"]
+                version=options["release_version"],
+                limit=options["limit"],
+                alignments=options["alignments"],
+                audio_format=options["audio_format"],
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
