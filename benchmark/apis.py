@@ -18,7 +18,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from benchmark import selectors
@@ -33,7 +32,9 @@ from benchmark.services.submissions import (
 )
 from benchmark.throttling import ReleaseBytesThrottle
 from core.errors import ServiceError
-from core.http import parse_range
+from core.http import parse_range, precondition_response
+from core.pagination import Pagination, paginated
+from core.throttling import ScopedThrottle
 
 CHUNK = 256 * 1024
 
@@ -95,15 +96,21 @@ class PublicApi(APIView):
     renderer_classes = [JSONRenderer]
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "downloads"
 
 
 class ReleaseListApi(PublicApi):
+    """Ready releases, newest first, a page at a time."""
+
+    pagination_class = Pagination
+
     @extend_schema(responses={200: ReleaseSummary(many=True)})
     def get(self, request: Request) -> Response:
         releases = selectors.releases_public()
-        return Response({"results": ReleaseSummary(releases, many=True, context={"request": request}).data})
+        return paginated(
+            request, releases, lambda page: ReleaseSummary(page, many=True, context={"request": request}).data
+        )
 
 
 class ReleaseDetailApi(PublicApi):
@@ -125,7 +132,16 @@ class ReleaseDetailApi(PublicApi):
         return Response(data)
 
 
+class FilesPagination(Pagination):
+    """A split's files by the thousand: the download tool follows ``next`` through a format's few pages."""
+
+    page_size = 1000
+    max_page_size = 5000
+
+
 class ReleaseFilesApi(PublicApi):
+    pagination_class = FilesPagination
+
     @extend_schema(
         parameters=[OpenApiParameter("split", str, required=False), OpenApiParameter("format", str, required=False)],
         responses={200: FileOutput(many=True)},
@@ -135,7 +151,12 @@ class ReleaseFilesApi(PublicApi):
         files = selectors.release_files(
             release=release, split=request.query_params.get("split"), format=request.query_params.get("format")
         ).select_related("release")
-        return Response({"results": FileOutput(files, many=True, context={"request": request}).data})
+        return paginated(
+            request,
+            files,
+            lambda page: FileOutput(page, many=True, context={"request": request}).data,
+            paginator=FilesPagination(),
+        )
 
 
 def _stream(name: str, start: int, end: int) -> Iterator[bytes]:
@@ -151,9 +172,10 @@ def _stream(name: str, start: int, end: int) -> Iterator[bytes]:
 
 
 class ReleaseFileDownloadApi(PublicApi):
-    """A published file; ``Range: bytes=N-`` resumes, ``If-None-Match`` and ``If-Range`` take the ETag (the file's
-    sha256). Release files never change, so they may be cached for ever. Throttled by bytes sent (a split's
-    thousands of small files cost what its tar costs) under a request-count ceiling."""
+    """A published file; ``Range: bytes=N-`` resumes, ``If-None-Match`` (weak comparison, ``*``), ``If-Match`` and
+    ``If-Range`` (strong) take the ETag (the file's sha256). Release files never change, so they may be cached for
+    ever. Throttled by bytes sent (a split's thousands of small files cost what its tar costs) under a request-count
+    ceiling."""
 
     def get_throttles(self) -> list:
         self.bytes_throttle = ReleaseBytesThrottle()  # kept: the view charges it once it knows the bytes
@@ -169,11 +191,14 @@ class ReleaseFileDownloadApi(PublicApi):
             "Cache-Control": "public, max-age=31536000, immutable",
             "Content-Disposition": f'attachment; filename="{path.rsplit("/", 1)[-1]}"',
         }
-        if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-            return HttpResponse(status=304, headers=headers)
+        conditional = precondition_response(request._request, etag=etag, headers=headers)
+        if conditional is not None:  # 304 (If-None-Match, weak comparison, or *) or 412 (If-Match)
+            return conditional
         start, end, status = 0, found.size - 1, 200
         range_header = request.headers.get("Range")
         if_range = request.headers.get("If-Range")
+        # If-Range takes the range only on a strong match (RFC 9110, section 13.1.5): a weak ETag or a date never
+        # matches here (the file has no Last-Modified), so the whole file is sent, as a changed file would be.
         if range_header and (if_range is None or if_range.strip() == etag):
             try:
                 start, end = parse_range(range_header, found.size)
@@ -268,15 +293,29 @@ class SubmissionCreateApi(APIView):
         return Response(data, status=status.HTTP_201_CREATED)
 
 
+class SubmissionMinePagination(Pagination):
+    """Your submissions' page, with the submissions you have left today beside it."""
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        paged = super().get_paginated_response_schema(schema)
+        paged["properties"] = {"quota_left": {"type": "integer", "example": 2}, **paged["properties"]}
+        paged["required"] = ["quota_left", *paged["required"]]
+        return paged
+
+
 class SubmissionMineApi(APIView):
+    """Your submissions, newest first, a page at a time, and ``quota_left`` for today."""
+
+    pagination_class = SubmissionMinePagination
+
     @extend_schema(responses={200: SubmissionOutput(many=True)})
     def get(self, request: Request) -> Response:
-        submissions = _submissions(request.user)[:200]
-        return Response(
-            {
-                "quota_left": submission_quota_left(user=request.user),
-                "results": SubmissionOutput(submissions, many=True).data,
-            }
+        return paginated(
+            request,
+            _submissions(request.user),
+            lambda page: SubmissionOutput(page, many=True).data,
+            paginator=SubmissionMinePagination(),
+            extra={"quota_left": submission_quota_left(user=request.user)},
         )
 
 

@@ -15,7 +15,6 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from contributors import selectors
@@ -30,6 +29,9 @@ from contributors.services.clips import clip_submit, clip_withdraw
 from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
 from core.http import parse_range
+from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s
+from core.pagination import Pagination, paginated
+from core.throttling import ScopedThrottle, SignupThrottle
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -74,10 +76,17 @@ class CredentialsInput(serializers.Serializer):
 
 
 def _authenticated_user(request: Request):
-    """The user the posted credentials belong to; a 400 with ``login_failed`` otherwise."""
+    """The user the posted credentials belong to; a 400 with ``login_failed`` otherwise, a 429 with
+    ``login_locked`` while django-axes holds this address or account locked out (the right password included)."""
     serializer = CredentialsInput(data=request.data)
     serializer.is_valid(raise_exception=True)
-    user = authenticate(request, **serializer.validated_data)
+    # Django's request, not DRF's wrapper: axes marks the lock-out on the object it is given, and its middleware
+    # reads that mark from Django's request.
+    django_request = request._request
+    user = authenticate(django_request, **serializer.validated_data)
+    if getattr(django_request, "axes_locked_out", False):
+        wait = lockout_wait_s(django_request)
+        raise ServiceError(LOCKED_CODE, lockout_message(), status_code=429, retry_after_s=wait)
     if user is None:
         raise ServiceError("login_failed", "Wrong username or password.", status_code=400)
     return user
@@ -102,9 +111,10 @@ class SessionStartingApi(APIView):
 
 
 class SignupApi(SessionStartingApi):
+    """A new account, logged in. Throttled per client address (``THROTTLE_SIGNUP``), one budget with the page."""
+
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+    throttle_classes = [SignupThrottle]
 
     class SignupInput(ProfileSerializer):
         username = serializers.RegexField(r"^[\w.@+-]{3,150}$", max_length=150)
@@ -128,7 +138,7 @@ class LoginApi(SessionStartingApi):
     """Session login for the browser (the response sets the session and CSRF cookies)."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=CredentialsInput, responses={200: MeOutput})
@@ -149,7 +159,7 @@ class TokenApi(APIView):
     """A bearer token for scripts: ``Authorization: Token <key>``."""
 
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "auth"
 
     class TokenOutput(serializers.Serializer):
@@ -241,10 +251,14 @@ class ClipCreateApi(APIView):
 
 
 class ClipsMineApi(APIView):
+    """Your clips, newest first, a page at a time (``?page=``, ``?page_size=`` up to 200)."""
+
+    pagination_class = Pagination
+
     @extend_schema(responses={200: ClipOutput(many=True)})
     def get(self, request: Request) -> Response:
         clips = selectors.clips_of(contributor=contributor_for_user(request.user))
-        return Response(ClipOutput(clips, many=True).data)
+        return paginated(request, clips, lambda page: ClipOutput(page, many=True).data)
 
 
 class ClipDetailApi(APIView):
@@ -338,7 +352,7 @@ class ValidationNextApi(APIView):
 
 
 class VoteCreateApi(APIView):
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedThrottle]
     throttle_scope = "votes"
 
     class VoteInput(serializers.Serializer):

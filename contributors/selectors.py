@@ -45,12 +45,8 @@ def prompts_next_for(*, contributor: Contributor, count: int = 5) -> list[Prompt
 
 
 def clips_of(*, contributor: Contributor) -> QuerySet[Clip]:
-    return (
-        Clip.objects.filter(contributor=contributor)
-        .select_related("prompt")
-        .annotate(n_votes=Count("votes"))
-        .order_by("-created_at")
-    )
+    """A contributor's clips, newest first, with their prompts (the counted votes are columns of the clip)."""
+    return Clip.objects.filter(contributor=contributor).select_related("prompt").order_by("-created_at", "-id")
 
 
 def clip_visible_to(*, clip_id: int, contributor: Contributor | None, is_staff: bool) -> Clip | None:

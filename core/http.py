@@ -1,10 +1,14 @@
-"""HTTP helpers the apps share: byte ranges for files that players seek in and downloads resume."""
+"""HTTP helpers the apps share: byte ranges for files that players seek in and downloads resume, and the
+conditional requests (ETag) that let clients skip what they already have."""
 
 from __future__ import annotations
 
 import re
 
-from core.errors import ServiceError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import get_conditional_response
+
+from core.errors import ServiceError, error_body
 
 # At most 18 digits a number: any real file fits, and a header of thousands of digits is a clear 416 instead of
 # Python's int() refusing it (a 500).
@@ -31,3 +35,19 @@ def parse_range(header: str, size: int) -> tuple[int, int]:
             "range_not_satisfiable", f"Range {header[:100]!r} is outside the file's {size} bytes.", status_code=416
         )
     return start, end
+
+
+def precondition_response(request: HttpRequest, *, etag: str, headers: dict[str, str]) -> HttpResponse | None:
+    """The answer RFC 9110 (section 13.2.2) gives before any body: 304 when ``If-None-Match`` matches the ETag by weak
+    comparison or is ``*`` (GET and HEAD), 412 when ``If-Match`` does not match by strong comparison; None to
+    serve the resource. Django's ``get_conditional_response`` does the evaluation; ``headers`` are the ones the
+    full response would carry (the 304 keeps ETag and Cache-Control from them). ``If-Range`` is the caller's:
+    it decides between a range and the whole file, not whether to send one."""
+    full = HttpResponse(headers=headers)
+    outcome = get_conditional_response(request, etag=etag, response=full)
+    if outcome is full:
+        return None
+    if outcome.status_code == 412:
+        message = f"If-Match does not match this file's ETag {etag}."
+        return JsonResponse(error_body("precondition_failed", message), status=412, headers={"ETag": etag})
+    return outcome

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Sum
 
 from contributors.models import Clip, ClipStatus, Contributor, Prompt
@@ -19,7 +20,18 @@ class CorpusOverview:
     recent_prompts: list[Prompt]
 
 
+# The home page's figures are this many seconds old at most: they are four aggregates over every clip, and the
+# home page is the page every visitor (and every crawler) hits first.
+OVERVIEW_CACHE_SECONDS = 60
+_OVERVIEW_KEY = "frontend:corpus_overview:v1"
+
+
 def corpus_overview() -> CorpusOverview:
+    """The corpus in numbers for the home page, from the shared cache (computed at most once a minute)."""
+    return cache.get_or_set(_OVERVIEW_KEY, _corpus_overview_now, OVERVIEW_CACHE_SECONDS)
+
+
+def _corpus_overview_now() -> CorpusOverview:
     by_status = {s: 0 for s in ClipStatus.values}
     for row in Clip.objects.values("status").annotate(n=Count("id")):
         by_status[row["status"]] = row["n"]

@@ -15,6 +15,7 @@ from contributors.conf import clip_limits
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
 from contributors.services.clips import clip_withdraw
 from core.errors import ServiceError
+from core.throttling import signup_wait
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
 from frontend.selectors import corpus_overview, dashboard_for
 
@@ -28,6 +29,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("record")
     form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        # Every attempt counts, valid or not, against the address's budget shared with the API's auth/signup.
+        wait = signup_wait(request)
+        if wait is not None:
+            return _too_many(request, wait, "Too many sign-ups from this address.")
     if request.method == "POST" and form.is_valid():
         try:
             contributor = contributor_signup(**form.cleaned_data)
@@ -39,6 +45,12 @@ def signup(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Welcome! Your account is ready.")
             return redirect("record" if contributor.has_consented else "profile")
     return render(request, "frontend/signup.html", {"form": form, "published_note": PUBLISHED_NOTE})
+
+
+def _too_many(request: HttpRequest, wait_s: int, message: str) -> HttpResponse:
+    response = render(request, "frontend/too_many.html", {"message": message, "minutes": -(-wait_s // 60)}, status=429)
+    response["Retry-After"] = str(wait_s)
+    return response
 
 
 @login_required

@@ -53,12 +53,33 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+# Fixtures that give a test the database (pytest-django's, and the ones this suite builds on them).
+_DATABASE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "live_server",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+}
+
+
 @pytest.fixture(autouse=True)
-def _fresh_throttles():
-    """Rate limits live in the cache: each test starts with none spent."""
+def _fresh_throttles(request):
+    """Rate limits, lock-outs and cached counts live in the database (its cache table, core_rate_counter, axes'
+    attempts) or in Redis: each test that can reach them starts with none spent. Tests without the database
+    cannot reach them, and must not open it."""
+    if not (request.node.get_closest_marker("django_db") or _DATABASE_FIXTURES & set(request.fixturenames)):
+        return
+    from axes.models import AccessAttempt
     from django.core.cache import cache
 
-    cache.clear()
+    from core.models import RateCounter
+
+    request.getfixturevalue("django_db_setup")
+    with request.getfixturevalue("django_db_blocker").unblock():
+        cache.clear()
+        RateCounter.objects.all().delete()
+        AccessAttempt.objects.all().delete()
 
 
 @pytest.fixture

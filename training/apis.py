@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAdminUser
 from rest_framework.request import Request
@@ -12,6 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ServiceError
+from core.pagination import Pagination, paginated
+from core.throttling import ScopedThrottle
 from training import selectors
 from training.models import TrainingRecipe, TrainingRun
 from training.services.runs import run_cancel, run_create
@@ -19,13 +21,15 @@ from training.services.runs import run_cancel, run_create
 LOG_TAIL = 4000
 
 
-class RunOutput(serializers.ModelSerializer):
+class RunSummaryOutput(serializers.ModelSerializer):
+    """A run in the list: what a table of runs shows. No log, config, history, hardware or error message: the
+    list is public and polled, and those made a page of runs megabytes (and showed tracebacks and hosts)."""
+
     name = serializers.CharField()
     objective = serializers.CharField()
     release = serializers.CharField(source="release.version")
     members = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     percent = serializers.SerializerMethodField()
-    log_tail = serializers.SerializerMethodField()
     onnx_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -33,18 +37,35 @@ class RunOutput(serializers.ModelSerializer):
         fields = [
             "id", "name", "release", "recipe", "teacher", "members", "objective", "status", "cancel_requested",
             "created_at", "started_at", "heartbeat_at", "finished_at", "attempts", "progress", "percent",
-            "history", "metrics", "hardware", "frames_per_second", "parameters", "submission", "onnx_url",
-            "error_code", "error", "config", "log_tail",
+            "frames_per_second", "parameters", "submission", "onnx_url", "error_code",
         ]  # fmt: skip
 
     def get_percent(self, obj: TrainingRun) -> float | None:
         return selectors.run_percent(obj)
 
-    def get_log_tail(self, obj: TrainingRun) -> str:
-        return obj.log[-LOG_TAIL:]
-
     def get_onnx_url(self, obj: TrainingRun) -> str | None:
         return f"/api/v1/training/runs/{obj.pk}/model.onnx" if obj.onnx else None
+
+
+class RunOutput(RunSummaryOutput):
+    """One run: the summary with its curves (history), metrics, config and hardware. ``log_tail`` and ``error`` (a
+    failure's exception) are for staff; null for everyone else."""
+
+    log_tail = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta(RunSummaryOutput.Meta):
+        fields = [*RunSummaryOutput.Meta.fields, "history", "metrics", "hardware", "config", "error", "log_tail"]
+
+    def _for_staff(self) -> bool:
+        request = self.context.get("request")
+        return bool(request and request.user and request.user.is_staff)
+
+    def get_log_tail(self, obj: TrainingRun) -> str | None:
+        return obj.log[-LOG_TAIL:] if self._for_staff() else None
+
+    def get_error(self, obj: TrainingRun) -> str | None:
+        return obj.error if self._for_staff() else None
 
 
 class RunCreateInput(serializers.Serializer):
@@ -57,13 +78,22 @@ class RunCreateInput(serializers.Serializer):
 
 
 class RunListApi(APIView):
+    """Runs, newest first, a page at a time (``?release=`` filters); staff start one with POST."""
+
+    pagination_class = Pagination
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "runs"
+
     def get_permissions(self):
         return [AllowAny()] if self.request.method == "GET" else [IsAdminUser()]
 
-    @extend_schema(responses={200: RunOutput(many=True)})
+    @extend_schema(
+        parameters=[OpenApiParameter("release", str, required=False, description="Only this release's runs.")],
+        responses={200: RunSummaryOutput(many=True)},
+    )
     def get(self, request: Request) -> Response:
-        runs = selectors.runs_list(release=request.query_params.get("release") or None)[:200]
-        return Response(RunOutput(runs.prefetch_related("members"), many=True).data)
+        runs = selectors.runs_summaries(release=request.query_params.get("release") or None)
+        return paginated(request, runs, lambda page: RunSummaryOutput(page, many=True).data)
 
     @extend_schema(request=RunCreateInput, responses={201: RunOutput})
     def post(self, request: Request) -> Response:
@@ -79,15 +109,20 @@ class RunListApi(APIView):
             overrides=values["config"],
             user=request.user,
         )
-        return Response(RunOutput(selectors.run_get(run_id=run.pk)).data, status=status.HTTP_201_CREATED)
+        run = selectors.run_get(run_id=run.pk)
+        return Response(RunOutput(run, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class RunDetailApi(APIView):
+    """One run; a run page polls it every 2 s while the run is live (throttled with the list)."""
+
     permission_classes = [AllowAny]
+    throttle_classes = [ScopedThrottle]
+    throttle_scope = "runs"
 
     @extend_schema(responses={200: RunOutput})
     def get(self, request: Request, run_id: int) -> Response:
-        return Response(RunOutput(selectors.run_get(run_id=run_id)).data)
+        return Response(RunOutput(selectors.run_get(run_id=run_id), context={"request": request}).data)
 
 
 class RunCancelApi(APIView):
@@ -96,7 +131,7 @@ class RunCancelApi(APIView):
     @extend_schema(request=None, responses={200: RunOutput})
     def post(self, request: Request, run_id: int) -> Response:
         run_cancel(run_id=run_id)
-        return Response(RunOutput(selectors.run_get(run_id=run_id)).data)
+        return Response(RunOutput(selectors.run_get(run_id=run_id), context={"request": request}).data)
 
 
 class RunModelApi(APIView):

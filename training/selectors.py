@@ -19,6 +19,24 @@ def runs_list(*, release: str | None = None) -> QuerySet[TrainingRun]:
     return runs.filter(release__version=release) if release else runs
 
 
+# Columns only one run's page shows: the log alone may be 100,000 characters a run, and a release's facts hold a
+# duration per clip.
+_ONE_RUN_ONLY = ("log", "history", "hardware", "error", "release__facts", "release__error")
+
+
+def runs_summaries(*, release: str | None = None) -> QuerySet[TrainingRun]:
+    """The API's run list: one query for a page of runs and their releases, one for their members."""
+    runs = TrainingRun.objects.select_related("release").defer(*_ONE_RUN_ONLY, "metrics").order_by("-created_at", "-id")
+    runs = runs.filter(release__version=release) if release else runs
+    return runs.prefetch_related("members")
+
+
+def runs_page(*, limit: int = 200) -> list[TrainingRun]:
+    """The runs page's rows (the newest ``limit``): their test metrics and baseline submissions, nothing heavier."""
+    runs = TrainingRun.objects.select_related("release", "submission").defer(*_ONE_RUN_ONLY)
+    return list(runs.order_by("-created_at", "-id")[:limit])
+
+
 def run_get(*, run_id: int) -> TrainingRun:
     run = runs_list().prefetch_related("members", "students").filter(pk=run_id).first()
     if run is None:

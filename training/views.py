@@ -14,7 +14,7 @@ from training.services.runs import run_cancel
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = list(selectors.runs_list()[:200])
+    runs = selectors.runs_page()
     board = selectors.runs_board_results(runs)
     rows = [{"run": run, "percent": selectors.run_percent(run), "board": board.get(run.pk)} for run in runs]
     return render(request, "training/run_list.html", {"rows": rows})
@@ -34,7 +34,9 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
         "dev": run.metrics.get("dev", {}),
         "model": run.config.get("model", {}),
         "train": run.config.get("train", {}),
-        "log_tail": run.log[-6000:],
+        # The log and a failure's exception (paths, hosts, tracebacks) are for staff.
+        "log_tail": run.log[-6000:] if request.user.is_staff else "",
+        "show_error_detail": request.user.is_staff,
         "weights": ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in run.metrics.get("weights", {}).items()),
     }
     return render(request, "training/run_detail.html", context)

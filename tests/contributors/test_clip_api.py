@@ -232,7 +232,7 @@ def test_mine_lists_only_my_clips(api, prompt):
     response = api.get("/api/v1/clips/mine")
 
     assert response.status_code == 200
-    assert len(response.json()) == 1
+    assert response.json()["count"] == 1 and len(response.json()["results"]) == 1
 
 
 def test_audio_is_served_to_its_owner_only(api, prompt):

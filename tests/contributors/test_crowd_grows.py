@@ -66,7 +66,7 @@ def test_a_newcomer_records_eight_clips_is_validated_by_the_demo_founders_and_va
         upload.name = "take.wav"
         response = newcomer.post("/api/v1/clips/", {"prompt": prompt["id"], "audio": upload}, format="multipart")
         assert response.status_code == 201, response.json()
-    mine = {clip["id"] for clip in newcomer.get("/api/v1/clips/mine").json()}
+    mine = {clip["id"] for clip in newcomer.get("/api/v1/clips/mine").json()["results"]}
     assert len(mine) == 8
 
     # The founders validate what the queue hands them (the newcomer's clips and the demo's leftovers) until
@@ -85,7 +85,7 @@ def test_a_newcomer_records_eight_clips_is_validated_by_the_demo_founders_and_va
             assert vote.status_code == 201, vote.json()
             progressed = True
         assert progressed, "the founders were served nothing while the newcomer's clips were pending"
-    statuses = [clip["status"] for clip in newcomer.get("/api/v1/clips/mine").json()]
+    statuses = [clip["status"] for clip in newcomer.get("/api/v1/clips/mine").json()["results"]]
     assert statuses == ["valid"] * 8
 
     me = newcomer.get("/api/v1/me").json()

@@ -385,7 +385,7 @@ def test_me_shows_trust_trustee_status_and_quota(founder):
 
 def test_my_clips_show_their_counted_votes_and_score(clip, founder):
     assigned_vote(founder, clip)
-    (mine,) = client_for(clip.contributor).get("/api/v1/clips/mine").json()
+    (mine,) = client_for(clip.contributor).get("/api/v1/clips/mine").json()["results"]
 
     assert (mine["votes_counted"], mine["votes_valid_counted"]) == (1, 1)
     assert mine["score"] == pytest.approx(0.2065, abs=1e-4)

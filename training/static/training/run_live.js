@@ -20,7 +20,7 @@ async function poll() {
   if (run.percent !== null) document.getElementById("run-bar").value = run.percent;
   text("run-loss", progress.loss ? progress.loss.toFixed(4) : "–");
   text("run-eta", progress.eta_seconds ? `${Math.round(progress.eta_seconds)} s` : "–");
-  text("run-log", run.log_tail);
+  if (run.log_tail !== null) text("run-log", run.log_tail); // staff only; null for everyone else
   const finished = ["succeeded", "failed", "cancelled"].includes(run.status);
   if (finished !== ["succeeded", "failed", "cancelled"].includes(section.dataset.status)
       || run.history.length !== Number(section.dataset.epochsDone)) {
