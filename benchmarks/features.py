@@ -10,15 +10,23 @@ back to espeak-ng-free synthetic audio when the shared data are absent. With CUD
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
+# Per core means one thread for every library: NumPy's BLAS (librosa's mel product) would otherwise start a
+# thread per core and, on a busy 2-core machine, spin against the other process (its time then varied 10x).
+_THREADS = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv[:-1] else "1"
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = _THREADS
 
-from training.ml.config import FeatureConfig
-from training.ml.data import compute_features, load_audio, read_manifest
-from training.ml.features import FeatureExtractor
+import numpy as np  # noqa: E402  (after the thread settings)
+import torch  # noqa: E402
+
+from training.ml.config import FeatureConfig  # noqa: E402
+from training.ml.data import compute_features, load_audio, read_manifest  # noqa: E402
+from training.ml.features import FeatureExtractor  # noqa: E402
 
 MANIFEST = Path(__file__).resolve().parents[1] / "../shared/data/speechocean762-train/manifest.tsv"
 
@@ -61,12 +69,22 @@ def main() -> None:
     rows = []
     t = best_of(lambda: librosa_features(waves))
     rows.append(("librosa (stft + mel + log), per clip", t))
-    t = best_of(lambda: [FeatureExtractor(config)(torch.from_numpy(w)[None]) for w in waves])
+    extractor = FeatureExtractor(config)
+    with torch.no_grad():
+        t = best_of(lambda: [extractor(torch.from_numpy(w)[None]) for w in waves])
     rows.append(("ours, 123 dims, per clip", t))
-    t = best_of(lambda: compute_features(waves, config, batch_size=32))
-    rows.append(("ours, 123 dims, batches of 32", t))
+    t = best_of(lambda: compute_features(waves, config))
+    rows.append(("ours, 123 dims, compute_features (the pipeline's path)", t))
+
+    def convolution() -> None:  # the exported graph's path: the DFT as a strided convolution
+        with torch.no_grad():
+            for w in waves:
+                wave = torch.from_numpy(w)[None]
+                torch.cat([extractor.log_mel(wave), extractor.log_energy(wave)[..., None]], dim=-1)
+
+    rows.append(("ours, static 41 dims only, DFT as a convolution (the ONNX graph's path)", best_of(convolution)))
     if torch.cuda.is_available():
-        extractor = FeatureExtractor(config).cuda()
+        extractor = extractor.cuda()
         batch = torch.zeros(len(waves), max(len(w) for w in waves))
         for i, w in enumerate(waves):
             batch[i, : len(w)] = torch.from_numpy(w)
@@ -79,15 +97,16 @@ def main() -> None:
         gpu()
         rows.append((f"ours on {torch.cuda.get_device_name()}, one batch", best_of(gpu)))
     print(f"{source}: {seconds:.0f} s of audio, {args.threads} thread(s)\n")
-    print("| features | seconds | x real time | x real time per core |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| features | seconds | x real time | x real time per core | speed vs librosa |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    reference = rows[0][1]
     for name, t in rows:
         per_core = (
             ""
             if "on " in name and "cuda" in str(torch.cuda.is_available()).lower()
             else f"{seconds / t / args.threads:,.0f}"
         )
-        print(f"| {name} | {t:.3f} | {seconds / t:,.0f} | {per_core} |")
+        print(f"| {name} | {t:.3f} | {seconds / t:,.0f} | {per_core} | {reference / t:.2f} |")
 
 
 if __name__ == "__main__":

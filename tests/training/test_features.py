@@ -69,3 +69,25 @@ def test_against_torchaudio_kaldi_fbank():
     print(f"torchaudio kaldi fbank: max |diff| {float(diff.max()):.3f}, mean {float(diff.mean()):.4f}")
     # Kaldi's triangles are linear in mel, librosa's (ours) linear in Hz: close, not equal.
     assert float(diff.mean()) < 0.5
+
+
+@pytest.mark.parametrize(
+    "config",
+    [FeatureConfig(), FeatureConfig(window="povey"), FeatureConfig(preemphasis=0.0, remove_dc=False, window="hann")],
+)
+def test_the_fft_path_computes_the_features_of_the_convolution_the_onnx_graph_holds(config):
+    """Training extracts features with an FFT, the exported graph with the DFT as a convolution: the same
+    numbers up to float32 rounding, for every framing option (DC removal, pre-emphasis, window)."""
+    extractor = FeatureExtractor(config)
+    a, b = _signal(1.3, 3), _signal(0.45, 4)
+    batch = torch.zeros(2, len(a))
+    batch[0], batch[1, : len(b)] = torch.from_numpy(a), torch.from_numpy(b)
+
+    fft = extractor.static_fft(batch)
+    conv = torch.cat([extractor.log_mel(batch), extractor.log_energy(batch)[..., None]], dim=-1)
+
+    assert fft.shape == conv.shape == (2, (len(a) - 400) // 160 + 1, config.n_mels + 1)
+    torch.testing.assert_close(fft, conv, atol=2e-3, rtol=1e-4)
+    assert float((fft - conv).abs().mean()) < 1e-4
+    full = extractor(batch, torch.tensor([len(a), len(b)]))
+    torch.testing.assert_close(full[..., : config.n_mels + 1], fft, atol=0, rtol=0)  # forward takes the FFT path

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from contributors.text import normalise_words
 from core.splits import SplitSpeaker, assign_splits
 from training.ml.config import Config, FeatureConfig, config_digest
-from training.ml.features import FeatureExtractor, Normaliser, num_frames, splice_indices
+from training.ml.features import FeatureExtractor, Normaliser, feature_dim, splice_indices
 from training.ml.lexicon import fallback_lexicon, read_lexicon, transcript_words
 
 
@@ -128,22 +128,18 @@ def load_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
 
 
 @torch.no_grad()
-def compute_features(
-    waves: list[np.ndarray], config: FeatureConfig, batch_size: int = 32, progress: bool = False
-) -> list[torch.Tensor]:
-    """Batched over utterances of similar length; returns (T_i, 123) per wave, in input order."""
+def compute_features(waves: list[np.ndarray], config: FeatureConfig, progress: bool = False) -> list[torch.Tensor]:
+    """(T_i, 123) per wave, in input order, one utterance at a time: the extractor works through cache-sized
+    blocks of frames anyway, and a padded batch of utterances only added frames and the padding's copies
+    (it was 0.6x the speed of one at a time)."""
     extractor = FeatureExtractor(config)
-    order = sorted(range(len(waves)), key=lambda i: len(waves[i]))
-    out: list[torch.Tensor] = [torch.empty(0)] * len(waves)
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    for batch in tqdm(batches, desc="features", disable=not progress):
-        lengths = torch.tensor([len(waves[i]) for i in batch])
-        padded = torch.zeros(len(batch), int(lengths.max()))
-        for row, i in enumerate(batch):
-            padded[row, : len(waves[i])] = torch.from_numpy(waves[i])
-        feats = extractor(padded, lengths)
-        for row, i in enumerate(batch):
-            out[i] = feats[row, : int(num_frames(int(lengths[row]), config))].clone()
+    out = []
+    with torch.no_grad():
+        for wave in tqdm(waves, desc="features") if progress else waves:
+            if len(wave) < config.frame_length:  # not one whole frame
+                out.append(torch.empty(0, feature_dim(config)))
+                continue
+            out.append(extractor(torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None])[0])
     return out
 
 
