@@ -97,6 +97,10 @@ def contributor_update_profile(
 
 
 def contributor_for_user(user: Any) -> Contributor:
-    """The user's contributor profile, made on first use (staff created in the admin have none yet)."""
-    contributor, _ = Contributor.objects.get_or_create(user=user)
-    return contributor
+    """The user's contributor profile, made on first use (staff created in the admin have none yet). Token
+    authentication has usually loaded it with the user already."""
+    try:
+        return user.contributor
+    except Contributor.DoesNotExist:
+        contributor, _ = Contributor.objects.get_or_create(user=user)
+        return contributor
