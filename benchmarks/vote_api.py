@@ -631,6 +631,9 @@ def parse_args() -> argparse.Namespace:
         "--background-clips", type=int, default=20_000, help="Decided clips by other contributors (default 20,000)."
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="Created and dropped by the run.")
+    parser.add_argument(
+        "--cache-url", default="redis://127.0.0.1:6379/5", help="The shared cache the throttles count in."
+    )
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes (default 4).")
     parser.add_argument(
         "--threads",
@@ -660,7 +663,13 @@ def main() -> int:
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-vote-api-")))
         postgres_version = stack.enter_context(bench_database(args.database_url))
         # The vote throttle (120/min) would stop the benchmark, not a trustee; it still runs on every vote.
-        env = {**service_env(args.database_url, data_dir), "THROTTLE_VOTES": "1000000/min"}
+        env = {
+            **service_env(args.database_url, data_dir),
+            "THROTTLE_VOTES": "1000000/min",
+            # The throttles count in the shared cache: Redis, as docker-compose.yml deploys (without it, one
+            # upsert and commit on the database per request).
+            "CACHE_URL": args.cache_url,
+        }
         print(f"setting up {args.database_url} and Django in {data_dir} ...", flush=True)
         django_setup(env)
         stack.callback(close_django_connections)  # before the database is dropped

@@ -97,6 +97,57 @@ def test_onnx_export_matches_pytorch(tiny, teacher):
     assert float((state - direct).abs().max()) < 1e-3
 
 
+def _release_manifest(tiny, folder, split: str):
+    """The tiny corpus's utterances as a release's JSONL manifest, the audio beside it as float WAV (exact)."""
+    import soundfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for u, wave in zip(tiny["corpus"].utterances, tiny["corpus"].waves, strict=True):
+        soundfile.write(folder / f"{u.utt_id}.wav", wave, 16000, subtype="FLOAT")
+        entry = {"utt_id": u.utt_id, "speaker_id": u.speaker, "audio": f"{u.utt_id}.wav", "text": u.text}
+        lines.append(json.dumps(entry | {"split": u.split, "phones": u.words}))
+    path = folder / "manifest.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_evaluate_scores_any_manifest_with_what_the_run_learnt(tiny, teacher, capsys):
+    """``evaluate --manifest`` recomputes features from the audio and decodes with the run's own normaliser,
+    bigram and dev-tuned weights: on the test split's utterances it gives the run's own test PER exactly, and a
+    run compared with itself differs by exactly 0 on every bootstrap draw (the draws are paired)."""
+    from training.ml.__main__ import main
+
+    manifest = _release_manifest(tiny, tiny["dir"] / "outside", "test")
+    out = tiny["dir"] / "scores.json"
+    run = str(teacher["run"])
+
+    assert main(["evaluate", "--run", run, "--run", run, "--manifest", str(manifest), "--json", str(out)]) == 0
+
+    scores = json.loads(out.read_text())
+    first, second = scores["runs"]
+    assert scores["utterances"] == 8 and scores["split"] == "test"
+    assert first["per"] == pytest.approx(teacher["metrics"]["test"]["per"], abs=1e-9)
+    assert first["n"] == teacher["metrics"]["test"]["n"] and first["del"] == teacher["metrics"]["test"]["del"]
+    assert second["vs_first"] == {"difference": 0.0, "low": 0.0, "high": 0.0, "resamples": 2000, "significant": False}
+    table = capsys.readouterr().out
+    assert "paired speaker bootstrap" in table and f"{100 * first['per']:.1f}" in table
+
+
+def test_evaluate_on_a_manifest_refuses_what_it_cannot_score(tiny, teacher, capsys):
+    from training.ml.__main__ import main
+
+    manifest = _release_manifest(tiny, tiny["dir"] / "outside-2", "test")
+    assert main(["evaluate", "--run", str(teacher["run"]), "--manifest", str(manifest), "--split", "hidden"]) == 1
+    assert "no utterances in the hidden split" in capsys.readouterr().err
+    untuned = tiny["dir"] / "runs" / "untuned"
+    untuned.mkdir(parents=True)
+    for name in ("config.json", "checkpoint.pt"):
+        (untuned / name).write_bytes((teacher["run"] / name).read_bytes())
+    assert main(["evaluate", "--run", str(untuned), "--manifest", str(manifest)]) == 1
+    assert "no dev-tuned decoding weights yet" in capsys.readouterr().err
+
+
 def test_snn_parameter_matching():
     width = snn_width_for(1_000_000, 128)
     assert abs(count_parameters(SNN(1845, width, 128)) - 1_000_000) < 300

@@ -1,4 +1,8 @@
-"""python -m training.ml prepare|align|train|mimic|evaluate|export|table [--config FILE ...] [--set key=value ...]."""
+"""python -m training.ml prepare|align|train|mimic|evaluate|export|table [--config FILE ...] [--set key=value ...].
+
+``evaluate --run A [--run B ...] --manifest FILE`` scores trained runs on any corpus (a release's JSONL, its
+``--split``, or a corpus TSV with a lexicon) with what each run learnt, and compares each with the first by a
+paired speaker-level bootstrap."""
 
 from __future__ import annotations
 
@@ -27,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--objective", default="mimic_l2", choices=["mimic_l2", "mimic_soft"])
     parser.add_argument("--stop-after", type=int, help="stop after this many epochs (a later call resumes)")
     parser.add_argument("--out", help="export: the .onnx path")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="table, and evaluate --manifest of a release: the split")
+    parser.add_argument("--manifest", help="evaluate: score the runs on this corpus (release .jsonl or corpus .tsv)")
+    parser.add_argument("--lexicon", help="evaluate --manifest of a .tsv: pronunciations (default: its lexicon.txt)")
+    parser.add_argument("--bootstrap", type=int, default=2000, help="evaluate --manifest: bootstrap resamples")
+    parser.add_argument("--json", help="evaluate --manifest: also write the scores to this JSON file")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.set)
@@ -73,6 +81,16 @@ def _stage(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Co
             config.train.objective = args.objective
             config.train.teacher = str(_run_dir(config.work_dir, args.teacher))
         pipeline.train(config, runs[0], stop_after=args.stop_after)
+    elif args.stage == "evaluate" and args.manifest:
+        if not runs:
+            parser.error("evaluate --manifest takes at least one --run")
+        split = args.split if args.manifest.endswith(".jsonl") else ""
+        scores = pipeline.score_manifest(
+            runs, args.manifest, split=split, lexicon=args.lexicon, resamples=args.bootstrap
+        )
+        if args.json:
+            Path(args.json).write_text(json.dumps(scores, indent=2) + "\n")
+        print(pipeline.manifest_table(scores))
     elif args.stage == "evaluate":
         # --set decode.KEY=VALUE replaces that setting of each run's decoding grid (one grid for every model).
         decode = {

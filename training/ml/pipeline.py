@@ -21,13 +21,26 @@ import torch
 
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
 from training.ml.config import Config, ConfigMismatch, TrainConfig, apply_overrides, config_digest, save_config
-from training.ml.data import FrameStore, prepare_corpus, require_splits, store_dir, store_settings
-from training.ml.decode import Decoder, PhoneBigram, collapse, to_phones, transition_logs, tune
+from training.ml.data import (
+    FrameStore,
+    MissingSplit,
+    attach_pronunciations,
+    compute_features,
+    load_audio,
+    prepare_corpus,
+    read_manifest,
+    read_release_manifest,
+    require_splits,
+    store_dir,
+    store_settings,
+)
+from training.ml.decode import Decoder, DecodeWeights, PhoneBigram, collapse, to_phones, transition_logs, tune
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import Normaliser
 from training.ml.lexicon import STATES_PER_PHONE
 from training.ml.models import build_model, count_parameters, depth_of
-from training.ml.score import corpus_counts
+from training.ml.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
+from training.ml.score import scored as scored_phones
 from training.ml.train import (
     CHECKPOINT,
     Progress,
@@ -268,6 +281,105 @@ def evaluate(
         metrics[split] = {**counts.as_dict(), "frame_acc": _frame_acc(model, store, ids, labels)}
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def score_manifest(
+    run_dirs: list[str | Path],
+    manifest: str | Path,
+    *,
+    split: str = "",
+    lexicon: str | Path | None = None,
+    resamples: int = 2000,
+) -> dict[str, Any]:
+    """Score trained runs on any corpus: a release's JSONL manifest (its canonical phones; ``split`` picks one
+    split) or a corpus TSV in the shared format (pronounced with ``lexicon``, else the manifest's lexicon.txt,
+    every utterance scored). Each run decodes with what it learnt, never with the scored data: its checkpoint's
+    normaliser, its training store's bigram and state prior, and the decoding weights ``evaluate`` tuned on its
+    dev split. Every run after the first is compared with the first by a paired speaker-level bootstrap."""
+    manifest = Path(manifest)
+    if manifest.suffix == ".jsonl":
+        utterances = read_release_manifest(manifest)
+    else:
+        utterances = read_manifest(manifest)
+        attach_pronunciations(utterances, lexicon or manifest.parent / "lexicon.txt")
+    if split:
+        utterances = [u for u in utterances if u.split == split]
+    if not utterances:
+        raise MissingSplit(f"{manifest} has no utterances" + (f" in the {split} split" if split else "") + ".")
+    waves = [load_audio(u.audio) for u in utterances]
+    references = [[p for word in u.words for p in word] for u in utterances]
+    features: dict[str, list[torch.Tensor]] = {}  # by feature settings: runs trained alike share them
+    results = []
+    for run_dir in map(Path, run_dirs):
+        model, config = load_model(run_dir, "cpu")
+        metrics_path = run_dir / "metrics.json"
+        if not metrics_path.is_file():
+            raise MissingSplit(f"{run_dir} has no dev-tuned decoding weights yet: run `evaluate --run` on it first.")
+        weights = DecodeWeights(**json.loads(metrics_path.read_text())["weights"])
+        key = json.dumps(dataclasses.asdict(config.features), sort_keys=True)
+        if key not in features:
+            features[key] = compute_features(waves, config.features)
+        feats = features[key]
+        store, labels = _load(config, torch.device("cpu"))
+        decoder = _decoder(store, labels, config)
+        normaliser = _normaliser(run_dir, config)
+        scored = [i for i, f in enumerate(feats) if len(f)]
+        offsets = torch.zeros(len(scored) + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(torch.tensor([len(feats[i]) for i in scored]), 0)
+        with torch.no_grad():
+            frames = normaliser(torch.cat([feats[i] for i in scored]))
+        target = FrameStore([utterances[i] for i in scored], frames, offsets, normaliser, config.features.context)
+        hypotheses = decoder.decode(utterance_log_probs(model, target, list(range(len(scored)))), weights)
+        per_utterance = {i: align_counts(references[i], []) for i in range(len(utterances))}  # no frame: all deleted
+        for i, hypothesis in zip(scored, hypotheses, strict=True):
+            per_utterance[i] = align_counts(references[i], to_phones(hypothesis))
+        total = sum(per_utterance.values(), ErrorCounts())
+        results.append(
+            {
+                "run": run_dir.name,
+                "kind": config.model.kind,
+                "objective": config.train.objective,
+                "parameters": count_parameters(model),
+                **total.as_dict(),
+                "_errors": [per_utterance[i].errors for i in range(len(utterances))],
+            }
+        )
+    speakers = [u.speaker for u in utterances]
+    lengths = [len(scored_phones(r)) for r in references]
+    first = results[0]["_errors"]
+    for result in results:
+        errors = result.pop("_errors")
+        if result is not results[0]:
+            diff = paired_speaker_bootstrap(speakers, first, errors, lengths, resamples=resamples)
+            result["vs_first"] = dataclasses.asdict(diff) | {"significant": diff.significant}
+    return {
+        "manifest": str(manifest),
+        "split": split,
+        "utterances": len(utterances),
+        "speakers": len(set(speakers)),
+        "runs": results,
+    }
+
+
+def manifest_table(scores: dict[str, Any]) -> str:
+    """Markdown: one row per run, the first run the reference of the bootstrap column."""
+    runs = scores["runs"]
+    rows = [
+        f"{scores['manifest']}{' (' + scores['split'] + ')' if scores['split'] else ''}: {scores['utterances']} "
+        f"utterances, {scores['speakers']} speakers; differences against {runs[0]['run']}, paired speaker "
+        "bootstrap, 95 %",
+        "",
+        "| run | model | objective | params | PER | S | D | I | PER - first [95 % interval] |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in runs:
+        vs = r.get("vs_first")
+        diff = f"{100 * vs['difference']:+.2f} [{100 * vs['low']:+.2f}, {100 * vs['high']:+.2f}]" if vs else "-"
+        rows.append(
+            f"| {r['run']} | {r['kind']} | {r['objective']} | {r['parameters']:,} | {100 * r['per']:.1f} | "
+            f"{r['sub']} | {r['del']} | {r['ins']} | {diff} |"
+        )
+    return "\n".join(rows)
 
 
 def _frame_acc(model: torch.nn.Module, store: FrameStore, ids: list[int], labels: torch.Tensor) -> float:

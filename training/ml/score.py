@@ -71,3 +71,45 @@ def corpus_counts(references: Iterable[Sequence[str]], hypotheses: Iterable[Sequ
     for ref, hyp in zip(references, hypotheses, strict=True):
         total = total + align_counts(ref, hyp)
     return total
+
+
+@dataclass(frozen=True)
+class Difference:
+    """PER(b) - PER(a) on the same utterances, with a paired speaker-level bootstrap interval."""
+
+    difference: float
+    low: float
+    high: float
+    resamples: int
+
+    @property
+    def significant(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def paired_speaker_bootstrap(
+    speakers: Sequence[str],
+    errors_a: Sequence[int],
+    errors_b: Sequence[int],
+    references: Sequence[int],
+    resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Difference:
+    """Resample speakers with replacement (utterances of one speaker are not independent, so speakers, not
+    utterances, are the unit) and take the same draw for both systems: the interval of PER(b) - PER(a)."""
+    import numpy as np
+
+    names = sorted(set(speakers))
+    index = {s: i for i, s in enumerate(names)}
+    rows = np.array([index[s] for s in speakers])
+    per_speaker = np.zeros((3, len(names)))
+    for k, values in enumerate((errors_a, errors_b, references)):
+        np.add.at(per_speaker[k], rows, np.asarray(values, dtype=float))
+    draws = np.random.default_rng(seed).integers(0, len(names), size=(resamples, len(names)))
+    a, b, n = (per_speaker[k][draws].sum(1) for k in range(3))
+    deltas = (b - a) / np.maximum(n, 1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(deltas, [tail, 1 - tail])
+    total = per_speaker.sum(1)
+    return Difference(float((total[1] - total[0]) / max(total[2], 1)), float(low), float(high), resamples)
