@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from training.ml.align import flat_start_labels, phone_segments
@@ -40,3 +41,15 @@ def test_phn_files(tiny, tmp_path):
     write_phn(tiny["store"], tiny["labels"], tmp_path)
     first = (tmp_path / "tiny000.phn").read_text().split("\n")[0].split()
     assert first[0] == "0" and int(first[1]) > 0
+
+
+def test_a_store_without_a_train_split_is_refused_not_aligned_on_its_test_labels():
+    from training.ml.align import align_corpus
+    from training.ml.config import Config
+    from training.ml.data import FrameStore, MissingSplit, Utterance
+    from training.ml.features import Normaliser
+
+    utterances = [Utterance(utt_id="u1", speaker="s", audio="", text="a", split="test", words=[["AH"]])]
+    store = FrameStore(utterances, torch.zeros(20, 123), torch.tensor([0, 20]), Normaliser(), 7)
+    with pytest.raises(MissingSplit, match="train"):
+        align_corpus(store, Config(), progress=False)

@@ -15,7 +15,7 @@ import torch
 
 from core.phones import INVENTORY
 from training.ml.config import Config
-from training.ml.data import FrameStore
+from training.ml.data import FrameStore, require_splits
 from training.ml.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 from training.ml.models import DNN
 from training.ml.train import Progress, fit, frame_accuracy, resolve_device, utterance_log_probs
@@ -114,7 +114,7 @@ def align_round_model(
         ),
     )
     model = DNN(store.input_dim, ac.layers, ac.hidden, dropout=0.1)
-    train = store.frame_positions(store.utterance_ids("train") or store.utterance_ids())
+    train = store.frame_positions(store.utterance_ids("train"))
     fit(model, store, train, cfg, labels=labels, desc="aligner", callback=callback)
     return model
 
@@ -145,7 +145,9 @@ def align_corpus(
     store: FrameStore, config: Config, progress: bool = True, callback: Progress | None = None
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """A start (align.method: "hmm", the monophone HMM of hmm_align; "mlp", the flat start), then rounds of (train
-    classifier, Viterbi realign) until fewer than `settle` of the frames change phone."""
+    classifier, Viterbi realign) until fewer than `settle` of the frames change phone. The classifier trains on the
+    train split only (a store without one is refused, never aligned on its test utterances' labels)."""
+    require_splits(store, ("train",))
     history: list[dict[str, float]] = []
     if config.align.method == "hmm":
         from training.ml.hmm_align import HmmSettings, align_store
@@ -166,7 +168,7 @@ def align_corpus(
     device = resolve_device(config.train.device)
     store.to(device)
     labels = start.to(device)
-    train_pos = store.frame_positions(store.utterance_ids("train") or store.utterance_ids())
+    train_pos = store.frame_positions(store.utterance_ids("train"))
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
     for round_ in range(1, config.align.rounds + 1):
         model = align_round_model(store, labels, config, seed=config.train.seed + round_, callback=callback)
