@@ -56,7 +56,7 @@ def test_a_near_silent_take_is_flagged_before_upload(live_server, launch, tmp_pa
     assert page.get_attribute("#recorder", "data-flag") == "no_speech"
     assert "too little speech" in page.inner_text("#take-info")
     assert "Sentence 1: too little speech" in page.inner_text("#alert")
-    assert page.is_disabled("#submit-button")
+    assert page.is_disabled("#submit-button") and "0 recorded" in page.inner_text("#set-progress")
     screenshot(page, "record-no-speech")
     page.keyboard.press("s")
     assert posts == [] and not Clip.objects.exists()

@@ -36,7 +36,7 @@ function sendable(take) { return !take.uploaded && !take.refused && !take.flagge
 
 function render() {
   const prompt = current();
-  const recorded = state.prompts.filter((p) => state.takes.has(p.id)).length;
+  const recorded = state.prompts.filter((p) => state.takes.has(p.id) && !state.takes.get(p.id).flagged).length;
   const recording = state.session !== null;
   if (!prompt) {
     ui.promptText.textContent = "";
