@@ -18,6 +18,7 @@ from benchmark.selectors import release_clips_valid
 from contributors.models import ClipReport, ClipStatus, Contributor, TrustRecompute, Vote
 from contributors.services.clips import clip_withdraw
 from contributors.services.trust import trust_check
+from frontend.selectors import corpus_overview
 from tests.benchmark.conftest import build, make_corpus
 from tests.contributors.test_votes import client_for, record
 from tests.factories import ContributorFactory, FounderFactory
@@ -132,6 +133,8 @@ def test_deletion_through_the_api_removes_the_person_and_keeps_an_anonymous_spea
     assert login.status_code == 400 and login.json()["code"] == "login_failed"
     assert TrustRecompute.objects.filter(trigger="account_deletion").count() == 1
     call_command("trust_recompute", "--check")
+    overview = corpus_overview()  # the home page's counts leave the deleted account's clips out
+    assert overview.contributors == 0 and sum(overview.clips_by_status.values()) == 0
 
 
 @pytest.mark.parametrize(
