@@ -585,6 +585,14 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
             f"{delta['speakers_added']} speakers added, {delta['speakers_removed']} removed (see `DELTA.json`).",
             "",
         ]
+        if delta.get("withdrawn") or delta.get("deleted"):
+            parts += [
+                f"Of the clips removed, {len(delta.get('withdrawn', []))} were withdrawn by their speakers and "
+                f"{len(delta.get('deleted', []))} belonged to speakers who deleted their accounts; `DELTA.json` lists "
+                "them by utterance id (`withdrawn`, `deleted`). Please remove them from copies of earlier releases "
+                "you keep using.",
+                "",
+            ]
     parts += [
         *_alignment_section(facts),
         "## Known limitations",

@@ -15,10 +15,16 @@ FORMATS = (
 
 
 def release_clips_valid() -> QuerySet[Clip]:
-    """The clips a release takes: valid, by a contributor whose CC0 consent stands (a deleted contributor's
-    clips are gone with them), in a stable order."""
+    """The clips a release takes: valid, not withdrawn by their author, by a contributor whose CC0 consent stands
+    and whose account is not deleted (a deleted account's decided clips keep their status for the trust
+    engine, contributors.services.own_data), in a stable order."""
     return (
-        Clip.objects.filter(status=ClipStatus.VALID, contributor__cc0_consent_at__isnull=False)
+        Clip.objects.filter(
+            status=ClipStatus.VALID,
+            withdrawn_at__isnull=True,
+            contributor__cc0_consent_at__isnull=False,
+            contributor__deleted_at__isnull=True,
+        )
         .select_related("contributor", "prompt", "source")
         .order_by("contributor__speaker_id", "prompt_id", "id")
     )

@@ -234,6 +234,8 @@ CLIP_LIMITS = {
     "MAX_CHANNELS": 8,
     "SILENCE_MAX_RMS_DBFS": -60.0,
     "CLIPPING_MAX_RATIO": 0.01,
+    # Refused below this speech ratio (audio_no_speech); measured in docs/benchmarks.md, "Speech ratio".
+    "MIN_SPEECH_RATIO": 0.1,
 }
 
 # --- trust engine --------------------------------------------------------------------------------

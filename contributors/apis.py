@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -26,6 +26,7 @@ from contributors.services.accounts import (
 )
 from contributors.services.assignments import validation_assign
 from contributors.services.clips import clip_submit, clip_withdraw
+from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete, contributor_export
 from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
 from core.http import parse_range
@@ -187,6 +188,59 @@ class MeApi(APIView):
             contributor=contributor_for_user(request.user), **serializer.validated_data
         )
         return Response(MeOutput(contributor).data)
+
+
+def export_response(contributor: Contributor) -> FileResponse:
+    """The zip of ``contributor_export`` as a download (the page's button and the API share it)."""
+    return FileResponse(
+        contributor_export(contributor=contributor),
+        as_attachment=True,
+        filename=f"my-data-{contributor.speaker_id}.zip",
+        content_type="application/zip",
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+class MeExportApi(APIView):
+    """Everything the platform holds about you, as a zip: ``data.json`` (account, profile and consents, trust,
+    clips, votes, reports, skips, assignments, leaderboard submissions), ``README.txt`` and ``audio/`` (each
+    clip not withdrawn, byte for byte as stored)."""
+
+    @extend_schema(responses={(200, "application/zip"): bytes})
+    def get(self, request: Request) -> FileResponse:
+        return export_response(contributor_for_user(request.user))
+
+
+class MeDeleteApi(APIView):
+    """Delete your account, confirmed by your password. What it means is the ``explained`` list of the answer
+    (and of a GET): the login and profile go, the clips leave every future release (published releases keep
+    them under the pseudonymous speaker id), votes already cast keep counting. The session ends."""
+
+    class DeleteInput(serializers.Serializer):
+        password = serializers.CharField(max_length=128, allow_blank=True, trim_whitespace=False)
+
+    class DeleteOutput(serializers.Serializer):
+        deleted = serializers.BooleanField()
+        speaker_id = serializers.CharField()
+        explained = serializers.ListField(child=serializers.CharField())
+
+    class ExplainedOutput(serializers.Serializer):
+        explained = serializers.ListField(child=serializers.CharField())
+
+    @extend_schema(responses={200: ExplainedOutput})
+    def get(self, request: Request) -> Response:
+        return Response({"explained": list(DELETION_EXPLAINED)})
+
+    @extend_schema(request=DeleteInput, responses={200: DeleteOutput})
+    def post(self, request: Request) -> Response:
+        serializer = self.DeleteInput(data=request.data)
+        if not serializer.is_valid():
+            raise ServiceError("password_missing", "Send your password to confirm the deletion.")
+        deleted = contributor_delete(
+            contributor=contributor_for_user(request.user), password=serializer.validated_data["password"]
+        )
+        logout(request)
+        return Response({"deleted": True, "speaker_id": deleted.speaker_id, "explained": list(DELETION_EXPLAINED)})
 
 
 class PromptOutput(serializers.ModelSerializer):

@@ -35,6 +35,12 @@ class ClipLimits:
     max_channels: int = 8
     silence_max_rms_dbfs: float = -60.0
     clipping_max_ratio: float = 0.01
+    # Below this share of 10 ms frames that rise above the noise floor (``estimate_speech``) a clip is refused
+    # with ``audio_no_speech``. Measured (benchmarks/speech_ratio.py, docs/benchmarks.md): every real reading
+    # of speechocean762-train (2,500; min 0.241, p5 0.490) and of espeak-ng (80, one-word prompts and 2 s of
+    # room noise around them included; min 0.149) is above 0.1; the near-silent take (0.24 s of
+    # speech in 3.5 s at -54 dBFS; max 0.072), room noise (max 0.026) and steady tones (0.000) are below.
+    min_speech_ratio: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -138,11 +144,20 @@ def normalise(data: bytes, limits: ClipLimits) -> NormalisedAudio:
             f"{clipping_ratio:.1%} of the samples are clipped; record again a little further from the microphone.",
         )
     pcm = quantise_int16(mono)
+    stored = pcm.astype(np.float32) / 32767.0
+    # Measured on the samples as stored, so that the analysis task, which reads the FLAC back, finds the same.
+    speech_ratio = estimate_speech(stored).speech_ratio
+    if speech_ratio < limits.min_speech_ratio:
+        raise AudioRejected(
+            "audio_no_speech",
+            f"Only {speech_ratio:.0%} of the clip sounds like speech (at least {limits.min_speech_ratio:.0%} must): "
+            "read the sentence aloud, close to the microphone, and press Stop soon after.",
+        )
     flac = encode_flac(pcm)
     return NormalisedAudio(
         flac=flac,
         sha256=hashlib.sha256(flac).hexdigest(),
-        samples=pcm.astype(np.float32) / 32767.0,
+        samples=stored,
         duration_s=pcm.shape[0] / TARGET_RATE,
         original_format=f"{info.format}/{info.subtype}",
         original_sample_rate=int(info.samplerate),

@@ -38,7 +38,11 @@ class Gender(models.TextChoices):
 class Contributor(models.Model):
     """A person who records (and, once trusted, validates); 1:1 with the login user."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contributor")
+    # Null once the account is deleted (contributors.services.own_data): the row stays, anonymised, so that the
+    # votes cast and the speaker id of published releases keep meaning what they did.
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="contributor"
+    )
     speaker_id = models.CharField(max_length=20, unique=True, default=new_speaker_id, editable=False)
     # Every demographic field is optional; an empty string means "not given".
     age_band = models.CharField(max_length=8, choices=AgeBand.choices, blank=True)
@@ -64,12 +68,17 @@ class Contributor(models.Model):
     )
     is_trustee = models.BooleanField(default=False, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the person deleted their account: login and profile gone, clips withdrawn.",
+    )
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return f"{self.user.get_username()} ({self.speaker_id})"
+        return f"{self.user.get_username() if self.user else '(deleted)'} ({self.speaker_id})"
 
     @property
     def has_consented(self) -> bool:

@@ -32,12 +32,16 @@ def corpus_overview() -> CorpusOverview:
 
 
 def _corpus_overview_now() -> CorpusOverview:
+    # Withdrawn clips (one by one or with a deleted account) have no audio left: not part of the corpus.
+    clips = Clip.objects.filter(withdrawn_at__isnull=True)
     by_status = {s: 0 for s in ClipStatus.values}
-    for row in Clip.objects.values("status").annotate(n=Count("id")):
+    for row in clips.values("status").annotate(n=Count("id")):
         by_status[row["status"]] = row["n"]
-    seconds = Clip.objects.aggregate(total=Sum("duration_s"))["total"] or 0.0
+    seconds = clips.aggregate(total=Sum("duration_s"))["total"] or 0.0
     return CorpusOverview(
-        contributors=Contributor.objects.filter(clips__isnull=False).distinct().count(),
+        contributors=Contributor.objects.filter(clips__withdrawn_at__isnull=True, clips__isnull=False)
+        .distinct()
+        .count(),
         prompts=Prompt.objects.filter(is_active=True).count(),
         clips_by_status=by_status,
         hours_recorded=round(seconds / 3600.0, 2),

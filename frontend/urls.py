@@ -15,5 +15,6 @@ urlpatterns = [
     path("validate/", views.validate, name="validate"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/clips/<int:clip_id>/withdraw/", views.clip_withdraw_view, name="clip-withdraw"),
+    path("account/delete/", views.account_delete, name="account-delete"),
     path("healthz", views.healthz, name="healthz"),
 ]

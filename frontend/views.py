@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from contributors.conf import clip_limits
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
 from contributors.services.clips import clip_withdraw
+from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete
 from core.errors import ServiceError
 from core.throttling import signup_wait
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
@@ -113,6 +114,27 @@ def clip_withdraw_view(request: HttpRequest, clip_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Withdrawn: “{clip.prompt.text}”. Its audio is deleted.")
     return redirect("/dashboard/")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """What deletion does, then the password to confirm it; a wrong one keeps the account and says so (400)."""
+    contributor = contributor_for_user(request.user)
+    error = ""
+    if request.method == "POST":
+        try:
+            contributor_delete(contributor=contributor, password=request.POST.get("password", ""))
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            logout(request)
+            messages.success(
+                request, "Your account is deleted, and your recordings with it. Thank you for taking part."
+            )
+            return redirect("/")
+    context = {"contributor": contributor, "explained": DELETION_EXPLAINED, "error": error}
+    return render(request, "frontend/account_delete.html", context, status=400 if error else 200)
 
 
 @never_cache

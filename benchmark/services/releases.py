@@ -617,11 +617,14 @@ def _previous_ready(release: Release) -> Release | None:
 
 
 def _delta(release: Release, entries: list[ReleaseEntry]) -> dict:
-    """Utterances added, removed and changed (same id, other audio) against the previous ready release."""
+    """Utterances added, removed and changed (same id, other audio) against the previous ready release; of the
+    removed, ``withdrawn`` lists those whose author withdrew the clip and ``deleted`` those whose author deleted
+    their account (contributors.services.own_data), so that users of the previous release can drop them too."""
     previous = _previous_ready(release)
     release.previous = previous
     if previous is None or not previous.manifest_path:
         return {"previous": None, "added": [e.utt_id for e in entries], "removed": [], "changed": [],
+                "withdrawn": [], "deleted": [],
                 "speakers_added": len({e.speaker_id for e in entries}), "speakers_removed": 0}  # fmt: skip
     with default_storage.open(previous.manifest_path, "rb") as handle:
         before = {}
@@ -632,14 +635,31 @@ def _delta(release: Release, entries: list[ReleaseEntry]) -> dict:
     now = {e.utt_id: (e.sha256, e.speaker_id) for e in entries}
     speakers_before = {s for _, s in before.values()}
     speakers_now = {s for _, s in now.values()}
+    removed = sorted(set(before) - set(now))
+    withdrawn, deleted = _removed_by_author(removed, before)
     return {
         "previous": previous.version,
         "added": sorted(set(now) - set(before)),
-        "removed": sorted(set(before) - set(now)),
+        "removed": removed,
+        "withdrawn": withdrawn,
+        "deleted": deleted,
         "changed": sorted(u for u in set(now) & set(before) if now[u][0] != before[u][0]),
         "speakers_added": len(speakers_now - speakers_before),
         "speakers_removed": len(speakers_before - speakers_now),
     }
+
+
+def _removed_by_author(removed: list[str], before: Mapping[str, tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """(withdrawn, deleted) among the removed utterances, found by the published clip's sha256: an utterance's id
+    is its speaker id and prompt, and a deleted account's clips keep both, but the sha256 names one recording."""
+    by_sha = {before[utt][0]: utt for utt in removed}
+    withdrawn, deleted = [], []
+    found = Clip.objects.filter(sha256__in=list(by_sha), withdrawn_at__isnull=False).values_list(
+        "sha256", "contributor__deleted_at"
+    )
+    for sha, deleted_at in found:
+        (deleted if deleted_at is not None else withdrawn).append(by_sha[sha])
+    return sorted(withdrawn), sorted(deleted)
 
 
 def _classify(rel: str, version: str) -> tuple[str, str]:

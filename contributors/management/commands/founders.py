@@ -24,7 +24,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if options["action"] == "list":
             for contributor in Contributor.objects.filter(is_founding_trustee=True).select_related("user"):
-                self.stdout.write(contributor.user.username)
+                # A founder who deleted their account stays a founder (their votes count as before), nameless.
+                self.stdout.write(
+                    contributor.user.username if contributor.user else f"({contributor.speaker_id}, deleted)"
+                )
             return
         if not options["usernames"]:
             raise CommandError(f"Name at least one user to {options['action']}.")

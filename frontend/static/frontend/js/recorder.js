@@ -2,6 +2,7 @@
 // rate, encoded as WAV and uploaded losslessly (the server resamples to 16 kHz). One microphone stream per
 // take, closed at stop.
 import { ApiError, getJson, uploadWithRetry } from "./api.js";
+import { speechRatio } from "./speech.js";
 import { concat, encodeWav } from "./wav.js";
 
 const TAIL_MS = 300; // keep recording a little after Stop, so the last word is not cut
@@ -10,6 +11,7 @@ const LIMITS = document.getElementById("recorder").dataset;
 const MIN_SECONDS = Number(LIMITS.minSeconds || 1);
 const MAX_SECONDS = Number(LIMITS.maxSeconds || 15);
 const SILENCE_DBFS = Number(LIMITS.silenceDbfs || -60);
+const MIN_SPEECH_RATIO = Number(LIMITS.minSpeechRatio || 0);
 const MAX_UPLOAD_RATE = 48000; // the highest sample rate the server accepts
 const SET_SIZE = 5;
 
@@ -29,10 +31,12 @@ function say(message) { ui.status.textContent = message; }
 function warn(message) { ui.alert.textContent = message; }
 function setState(name) { root.dataset.state = name; }
 function current() { return state.prompts[state.index]; }
+// A take still to upload: not sent yet, not refused by the server, not flagged by the page's own checks.
+function sendable(take) { return !take.uploaded && !take.refused && !take.flagged; }
 
 function render() {
   const prompt = current();
-  const recorded = state.prompts.filter((p) => state.takes.has(p.id)).length;
+  const recorded = state.prompts.filter((p) => state.takes.has(p.id) && !state.takes.get(p.id).flagged).length;
   const recording = state.session !== null;
   if (!prompt) {
     ui.promptText.textContent = "";
@@ -43,7 +47,7 @@ function render() {
   }
   const take = prompt && state.takes.get(prompt.id);
   ui.takeInfo.textContent = take
-    ? `Your take: ${take.duration.toFixed(1)} s${take.uploaded ? " (submitted)" : ""}${take.refused ? ` — not accepted: ${take.refused} Record it again.` : ""}`
+    ? `Your take: ${take.duration.toFixed(1)} s${take.uploaded ? " (submitted)" : ""}${take.refused ? ` — not accepted: ${take.refused} Record it again.` : ""}${take.flagged ? ` — not sent: ${take.flagged}. Record it again.` : ""}`
     : "";
   ui.record.textContent = recording ? "Stop" : take ? "Record again" : "Record";
   ui.record.setAttribute("aria-pressed", recording ? "true" : "false");
@@ -51,13 +55,13 @@ function render() {
   ui.play.disabled = !take || recording || state.busy;
   ui.prev.disabled = recording || state.busy || state.index === 0;
   ui.next.disabled = recording || state.busy || state.index >= state.prompts.length - 1;
-  const pending = [...state.takes.values()].filter((t) => !t.uploaded && !t.refused).length;
+  const pending = [...state.takes.values()].filter(sendable).length;
   ui.submit.disabled = recording || state.busy || pending === 0;
   ui.submit.textContent = pending ? `Submit ${pending} recording${pending === 1 ? "" : "s"}` : "Submit recordings";
   ui.list.replaceChildren(...state.prompts.map((p, i) => {
     const item = document.createElement("li");
     const t = state.takes.get(p.id);
-    item.textContent = `${p.text} — ${t ? (t.uploaded ? "submitted" : t.refused ? "not accepted: record again" : "recorded") : "not recorded"}`;
+    item.textContent = `${p.text} — ${t ? (t.uploaded ? "submitted" : t.refused ? "not accepted: record again" : t.flagged ? "too little speech: record again" : "recorded") : "not recorded"}`;
     if (i === state.index) item.setAttribute("aria-current", "step");
     return item;
   }));
@@ -73,7 +77,7 @@ function levelDbfs(samples) {
 
 // Takes live only in this page until they are submitted: say so before the page is left.
 window.addEventListener("beforeunload", (event) => {
-  const unsent = [...state.takes.values()].some((take) => !take.uploaded && !take.refused);
+  const unsent = [...state.takes.values()].some(sendable);
   if (unsent || state.session) {
     event.preventDefault();
     event.returnValue = "Your recordings have not been submitted."; // older browsers need a non-empty value
@@ -97,47 +101,83 @@ function microphoneMessage(error) {
   return ["error", `The microphone could not be opened (${name || "unknown error"}).`];
 }
 
+// Opening the microphone and starting the worklet take a while; the busy flag keeps a second click (a double
+// click, the R key) from opening a second stream meanwhile, and every failure on the way closes what was
+// opened, so that no microphone stays on (the browser's recording indicator with it).
 async function startRecording() {
+  if (state.busy || state.session) return;
+  state.busy = true;
   warn("");
-  let stream;
-  try {
-    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error("unsupported");
-    stream = await navigator.mediaDevices.getUserMedia({
-      audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
-    });
-  } catch (error) {
-    const [code, message] = microphoneMessage(error);
-    root.dataset.micError = code;
-    setState("mic-error");
-    warn(message);
-    return;
-  }
-  delete root.dataset.micError;
-  let context = new AudioContext();
-  if (context.sampleRate > MAX_UPLOAD_RATE) {
-    // A 96 kHz device: let the browser's capture path bring it to 48 kHz, the most the server accepts.
-    await context.close();
-    context = new AudioContext({ sampleRate: MAX_UPLOAD_RATE });
-  }
-  await context.audioWorklet.addModule(workletUrl);
-  const source = context.createMediaStreamSource(stream);
-  const node = new AudioWorkletNode(context, "pcm-capture");
-  const mute = context.createGain();
-  mute.gain.value = 0; // the graph must reach the destination to be pulled; nothing is heard
-  const chunks = [];
-  let started = null;
-  node.port.onmessage = ({ data }) => {
-    if (started === null) { started = performance.now(); setState("recording"); say("Recording… read the sentence aloud."); }
-    chunks.push(data.samples);
-    ui.level.style.width = `${Math.min(100, Math.round(data.peak * 140))}%`;
-    if (chunks.length * 128 > context.sampleRate * (MAX_SECONDS - 0.5) && state.session) {
-      stopRecording({ cut: true });
-    }
-  };
-  source.connect(node).connect(mute).connect(context.destination);
-  state.session = { stream, context, source, node, chunks, promptId: current().id };
   setState("starting");
   render();
+  let stream = null;
+  let context = null;
+  try {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) throw new Error("unsupported");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      });
+    } catch (error) {
+      const [code, message] = microphoneMessage(error);
+      root.dataset.micError = code;
+      setState("mic-error");
+      warn(message);
+      return;
+    }
+    delete root.dataset.micError;
+    context = new AudioContext();
+    if (context.sampleRate > MAX_UPLOAD_RATE) {
+      // A 96 kHz device: let the browser's capture path bring it to 48 kHz, the most the server accepts.
+      await context.close();
+      context = new AudioContext({ sampleRate: MAX_UPLOAD_RATE });
+    }
+    await context.audioWorklet.addModule(workletUrl);
+    const source = context.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(context, "pcm-capture");
+    const mute = context.createGain();
+    mute.gain.value = 0; // the graph must reach the destination to be pulled; nothing is heard
+    const session = { stream, context, source, node, chunks: [], samples: 0, promptId: current().id, flushed: null };
+    const maxSamples = context.sampleRate * (MAX_SECONDS - 0.5);
+    let started = false;
+    node.port.onmessage = ({ data }) => {
+      if (data.flushed) { if (session.flushed) session.flushed(); return; }
+      if (!started) { started = true; setState("recording"); say("Recording… read the sentence aloud."); }
+      session.chunks.push(data.samples);
+      session.samples += data.samples.length;
+      ui.level.style.width = `${Math.min(100, Math.round(data.peak * 140))}%`;
+      if (session.samples > maxSamples && state.session === session) stopRecording({ cut: true });
+    };
+    source.connect(node).connect(mute).connect(context.destination);
+    state.session = session;
+    stream = null; // the session owns it now: stopRecording closes it
+    context = null;
+  } catch (error) {
+    root.dataset.micError = "start";
+    setState("mic-error");
+    warn(`The recorder could not start (${(error && (error.message || error.name)) || "unknown error"}). Reload the page and press Record again.`);
+  } finally {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    if (context) context.close().catch(() => {});
+    state.busy = false;
+    render();
+  }
+}
+
+// Asks the worklet for the rest of its current batch; resolves when it has arrived (or after a second, if the
+// audio thread is gone).
+function flushWorklet(session) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 1000);
+    session.flushed = () => { clearTimeout(timer); resolve(); };
+    session.node.port.postMessage("flush");
+  });
+}
+
+function flag(promptId, take, reason) {
+  const old = state.takes.get(promptId);
+  if (old) URL.revokeObjectURL(old.url);
+  state.takes.set(promptId, { ...take, flagged: reason });
 }
 
 async function stopRecording({ cut = false } = {}) {
@@ -147,15 +187,22 @@ async function stopRecording({ cut = false } = {}) {
   state.busy = true;
   setState("finishing");
   render();
-  await new Promise((resolve) => setTimeout(resolve, TAIL_MS));
-  session.source.disconnect();
-  session.node.disconnect();
-  session.stream.getTracks().forEach((track) => track.stop());
-  const rate = session.context.sampleRate;
-  await session.context.close();
-  ui.level.style.width = "0%";
-  const samples = concat(session.chunks);
-  state.busy = false;
+  let samples;
+  let rate;
+  try {
+    await new Promise((resolve) => setTimeout(resolve, TAIL_MS));
+    await flushWorklet(session);
+    session.source.disconnect();
+    session.node.disconnect();
+    rate = session.context.sampleRate;
+    samples = concat(session.chunks);
+  } finally {
+    session.stream.getTracks().forEach((track) => track.stop());
+    await session.context.close().catch(() => {});
+    ui.level.style.width = "0%";
+    state.busy = false;
+  }
+  delete root.dataset.flag;
   if (samples.length < rate * MIN_SECONDS) {
     setState(state.takes.has(session.promptId) ? "recorded" : "idle");
     warn(`That take was ${(samples.length / rate).toFixed(1)} s; a clip must be at least ${MIN_SECONDS} s. Press Record, read the whole sentence, then press Stop.`);
@@ -173,9 +220,21 @@ async function stopRecording({ cut = false } = {}) {
   // above 8 kHz into the band for good.)
   const blob = encodeWav(samples, rate);
   const seconds = samples.length / rate;
-  const old = state.takes.get(session.promptId);
-  if (old) URL.revokeObjectURL(old.url);
-  state.takes.set(session.promptId, { blob, url: URL.createObjectURL(blob), duration: seconds, uploaded: false, refused: "" });
+  const take = { blob, url: URL.createObjectURL(blob), duration: seconds, uploaded: false, refused: "", flagged: "" };
+  // The server refuses takes with too little speech (audio_no_speech) by the same measure and threshold: kept
+  // to be heard, marked, and never sent.
+  const ratio = speechRatio(samples, rate);
+  if (ratio < MIN_SPEECH_RATIO) {
+    const reason = `too little speech (${Math.round(ratio * 100)} % of the take; at least ${Math.round(MIN_SPEECH_RATIO * 100)} %)`;
+    flag(session.promptId, take, reason);
+    root.dataset.flag = "no_speech";
+    setState("recorded");
+    warn(`Sentence ${state.prompts.findIndex((p) => p.id === session.promptId) + 1}: ${reason}. Read the sentence aloud, close to the microphone, and press Stop soon after; record it again.`);
+    say(`Recorded ${seconds.toFixed(1)} seconds; not sent.`);
+    render();
+    return;
+  }
+  flag(session.promptId, take, "");
   setState("recorded");
   if (cut) {
     warn(`Recording stopped at ${MAX_SECONDS} seconds, the longest a clip may be: if the sentence was cut off, record it again.`);
@@ -210,7 +269,7 @@ function move(step) {
 async function submit() {
   const pending = state.prompts.filter((p) => {
     const take = state.takes.get(p.id);
-    return take && !take.uploaded && !take.refused;
+    return take && sendable(take);
   });
   if (!pending.length) return;
   state.busy = true;

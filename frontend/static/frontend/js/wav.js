@@ -19,7 +19,9 @@ export function encodeWav(samples, rate) {
   view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, samples.length * 2, true);
   for (let i = 0; i < samples.length; i += 1) {
     const s = Math.max(-1, Math.min(1, samples[i]));
-    view.setInt16(44 + i * 2, s < 0 ? s * 0x8000 : s * 0x7fff, true);
+    // Rounded, not truncated (setInt16 drops the fraction): truncation biases every sample towards zero
+    // by up to one step, a distortion at low levels that the server's own quantiser (rint) does not add.
+    view.setInt16(44 + i * 2, Math.round(s < 0 ? s * 0x8000 : s * 0x7fff), true);
   }
   return new Blob([bytes], { type: "audio/wav" });
 }
