@@ -203,3 +203,11 @@ def test_speaker_names_are_timits_and_two_ids_giving_one_name_are_refused():
     assert speakers["spk-zz"] == exports.TimitSpeaker("XZZ", 0) and speakers["x_y"].name == "FXY"
     with pytest.raises(ValueError, match="same TIMIT name"):
         exports.timit_speakers({"spk-ab": ("male", ""), "spk-a-b": ("male", "")})
+
+
+def test_the_aligner_trains_on_at_most_its_cap_of_clips_evenly_spread():
+    from training.ml.release_align import _spread
+
+    assert _spread(list(range(10)), 600) == list(range(10))
+    picked = _spread(list(range(0, 4000, 2)), 600)
+    assert len(picked) == 600 and picked == sorted(set(picked)) and picked[0] == 0 and picked[-1] > 3980
