@@ -9,6 +9,7 @@ from datetime import timedelta
 import factory
 import numpy as np
 import soundfile as sf
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import identify_hasher, make_password
 from django.db.models import Q
@@ -19,10 +20,16 @@ from contributors.models import AssignmentOutcome, Contributor, Prompt, PromptTy
 TEST_PASSWORD = "a-long-test-password"
 
 
-@functools.cache
 def _test_password_hash() -> str:
-    """Hashed once per run: the production hasher takes about half a second per account, which made
-    hashing the slowest part of every test that creates a few contributors."""
+    """Hashed once per run and hasher setting: the production hasher takes about half a second per account,
+    which made hashing the slowest part of every test that creates a few contributors. Keyed by the setting, as a
+    hash made under a test's fast MD5 setting does not verify under the default hashers (it broke the
+    password logins of later tests in the same worker)."""
+    return _hash_under(tuple(settings.PASSWORD_HASHERS))
+
+
+@functools.cache
+def _hash_under(hashers: tuple[str, ...]) -> str:
     return make_password(TEST_PASSWORD)
 
 
