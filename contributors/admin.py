@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -17,13 +18,31 @@ from contributors.models import (
     Vote,
 )
 from contributors.selectors import trust_explanation
+from contributors.services.accounts import FREE_TEXT_FIELDS
 from contributors.services.clips import clip_withdraw
 from contributors.services.trust import founders_set
 from core.errors import ServiceError
+from core.inputs import validate_printable
+
+
+class ContributorAdminForm(forms.ModelForm):
+    """The profile's free text goes into release metadata: the same printable-text rule as the sign-up and the
+    profile page (core.inputs)."""
+
+    class Meta:
+        model = Contributor
+        fields = ["user", "age_band", "gender", "accent", "first_language", "vote_allowance"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in FREE_TEXT_FIELDS:
+            if name in self.fields:
+                self.fields[name].validators.append(validate_printable)
 
 
 @admin.register(Contributor)
 class ContributorAdmin(admin.ModelAdmin):
+    form = ContributorAdminForm
     list_display = [
         "speaker_id", "user", "trust", "is_trustee", "is_founding_trustee", "vote_allowance", "gender", "age_band",
     ]  # fmt: skip
