@@ -198,3 +198,18 @@ def test_a_refused_prompt_leaves_no_lexicon_rows_behind():
         pronunciations={"zorblax": "Z AO1 R B L AE0 K S", "quuxlyfrob": "K W AH1 K S L IY0 F R AA0 B"},
     )
     assert created and LexiconEntry.objects.filter(word__in=["zorblax", "quuxlyfrob"]).count() == 2
+
+
+@pytest.mark.parametrize("name", ["best\u202emodel", "two\nlines", "bell\x07"])
+def test_a_submission_name_shown_on_the_public_board_is_printable(name, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from benchmark.models import Submission
+
+    client = APIClient()
+    client.force_authenticate(get_user_model().objects.create_user("researcher"))
+    model = SimpleUploadedFile("model.onnx", b"not even a model", content_type="application/octet-stream")
+    response = client.post("/api/v1/submissions/", {"file": model, "name": name}, format="multipart")
+    assert (response.status_code, response.json()["code"]) == (400, "text_control_characters"), response.json()
+    assert response.json()["field"] == "name"
+    assert not Submission.objects.exists()
