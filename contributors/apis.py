@@ -221,7 +221,7 @@ class ClipCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     class ClipCreateInput(serializers.Serializer):
-        # Untrimmed: the service reads ASCII digits and nothing else (core.ids), so " 1 " is refused, not read as 1.
+        # Untrimmed: the service reads ASCII digits and nothing else (core.inputs), so " 1 " is refused, not read as 1.
         prompt = serializers.CharField(max_length=20, trim_whitespace=False)
         audio = serializers.FileField(allow_empty_file=True)
 
