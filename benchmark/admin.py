@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from benchmark.models import Release, ReleaseFile, SpeakerSplit, Submission, SubmissionResult
+from benchmark.services.releases import release_withdraw
 from benchmark.services.submissions import submission_rerun
 from core.errors import ServiceError
 
@@ -14,11 +15,28 @@ class ReleaseAdmin(admin.ModelAdmin):
     list_display = ["version", "status", "clip_count", "speaker_count", "hours", "created_at", "build_seconds"]
     list_filter = ["status"]
     search_fields = ["version"]
-    # Releases are immutable: built by `manage.py release_build` or its task, never edited here.
+    # Releases are immutable: built by `manage.py release_build` or its task, never edited here, and never
+    # deleted: researchers cite them and later releases keep their speakers' splits. One that must come down is
+    # withdrawn (the action below): hidden from the public, its files kept.
     readonly_fields = [f.name for f in Release._meta.fields]
+    actions = ["withdraw"]
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Withdraw the selected releases (unlisted and no longer served; files kept)")
+    def withdraw(self, request, queryset) -> None:
+        for release in queryset:
+            try:
+                release_withdraw(release_id=release.pk)
+            except ServiceError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                continue
+            self.log_change(request, release, "Withdrawn.")
+            self.message_user(request, f"Release {release.version} withdrawn.")
 
 
 @admin.register(ReleaseFile)
@@ -31,6 +49,9 @@ class ReleaseFileAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a release's files are part of it: withdraw the release instead
+
 
 @admin.register(SpeakerSplit)
 class SpeakerSplitAdmin(admin.ModelAdmin):
@@ -38,6 +59,12 @@ class SpeakerSplitAdmin(admin.ModelAdmin):
     list_filter = ["split"]
     search_fields = ["speaker_id"]
     readonly_fields = ["speaker_id", "split", "first_release", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a deleted split would let a hidden speaker be drawn into a public split later
 
 
 class SubmissionResultInline(admin.TabularInline):

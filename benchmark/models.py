@@ -17,6 +17,9 @@ class ReleaseStatus(models.TextChoices):
     BUILDING = "building", "Building"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    # Taken down by an operator (benchmark.services.releases.release_withdraw): no longer listed, served or
+    # offered to new submissions and runs; its files and rows are kept, as the record of what was published.
+    WITHDRAWN = "withdrawn", "Withdrawn"
 
 
 class Release(models.Model):
@@ -46,6 +49,7 @@ class Release(models.Model):
         max_length=255, blank=True, help_text="The hidden split's manifest; private storage, never served."
     )
     build_seconds = models.FloatField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True, help_text="When an operator withdrew it.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -45,9 +45,18 @@ def release_blind(*, release: Release) -> bool:
     return bool(hidden.get("blind", hidden.get("formed", True)))
 
 
+def _refuse_withdrawn(version: str) -> None:
+    """A withdrawn release answers with its own code, so that a client is told why a version it knew is gone."""
+    withdrawn = Release.objects.filter(version=version, status=ReleaseStatus.WITHDRAWN).first()
+    if withdrawn is not None:
+        when = withdrawn.withdrawn_at.date().isoformat() if withdrawn.withdrawn_at else "an earlier date"
+        raise ServiceError("release_withdrawn", f"Release {version!r} was withdrawn on {when}.", status_code=404)
+
+
 def release_public_get(*, version: str) -> Release:
     release = releases_public().filter(version=version).first()
     if release is None:
+        _refuse_withdrawn(version)
         raise ServiceError("release_unknown", f"There is no published release {version!r}.", status_code=404)
     return release
 
@@ -87,6 +96,7 @@ def release_file_get(*, version: str, path: str) -> ReleaseFile:
         .first()
     )
     if found is None:
+        _refuse_withdrawn(version)
         raise ServiceError("file_unknown", f"Release {version!r} has no published file {path!r}.", status_code=404)
     return found
 

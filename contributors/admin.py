@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -18,12 +19,31 @@ from contributors.models import (
     Vote,
 )
 from contributors.selectors import trust_explanation
+from contributors.services.accounts import FREE_TEXT_FIELDS
+from contributors.services.clips import clip_withdraw
 from contributors.services.trust import founders_set
 from core.errors import ServiceError
+from core.inputs import validate_printable
+
+
+class ContributorAdminForm(forms.ModelForm):
+    """The profile's free text goes into release metadata: the same printable-text rule as the sign-up and the
+    profile page (core.inputs)."""
+
+    class Meta:
+        model = Contributor
+        fields = ["user", "age_band", "gender", "accent", "first_language", "vote_allowance"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in FREE_TEXT_FIELDS:
+            if name in self.fields:
+                self.fields[name].validators.append(validate_printable)
 
 
 @admin.register(Contributor)
 class ContributorAdmin(admin.ModelAdmin):
+    form = ContributorAdminForm
     list_display = [
         "speaker_id", "user", "trust", "is_trustee", "is_founding_trustee", "vote_allowance", "gender", "age_band",
     ]  # fmt: skip
@@ -31,9 +51,17 @@ class ContributorAdmin(admin.ModelAdmin):
     search_fields = ["speaker_id", "user__username", "accent"]
     # Founders are named and removed with the actions below (or `manage.py founders`), which recompute trust;
     # the engine owns trust and trustee status. The vote allowance is the operator's to set.
-    readonly_fields = ["speaker_id", "created_at", "trust", "is_trustee", "is_founding_trustee", "trust_explanation"]
+    # Consent is the contributor's own act, recorded when given (the sign-up and profile services): operators
+    # see it but never set or move it. The account a profile belongs to is fixed once made.
+    readonly_fields = [
+        "speaker_id", "created_at", "trust", "is_trustee", "is_founding_trustee", "trust_explanation",
+        "cc0_consent_at", "guardian_consent_at",
+    ]  # fmt: skip
     raw_id_fields = ["user"]
     actions = ["name_founders", "remove_founders"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [*self.readonly_fields, "user"] if obj is not None else list(self.readonly_fields)
 
     @admin.action(description="Name as founding trustees (recomputes trust)")
     def name_founders(self, request, queryset):
@@ -86,6 +114,11 @@ class PromptAdmin(admin.ModelAdmin):
     search_fields = ["text", "normalised_text"]
     readonly_fields = ["normalised_text", "words", "phones", "created_at"]
     actions = ["activate", "deactivate"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        # Clips record what was read: a prompt's text (and its words and phones, derived from it when it was
+        # created) never changes under them. A wrong sentence is deactivated and written again.
+        return [*self.readonly_fields, "text"] if obj is not None else list(self.readonly_fields)
 
     @admin.action(description="Activate the selected prompts")
     def activate(self, request, queryset):
@@ -143,19 +176,48 @@ class CorpusSourceAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
+    """A clip is a record: who read which prompt, the audio and its hash, where it came from (provenance), and
+    what the votes made of it. Operators look, and take a clip down with the withdraw action (the author's own
+    withdrawal: audio deleted, out of every future release); nothing is edited, added or deleted here."""
+
     list_display = [
         "id", "contributor", "prompt", "status", "score", "votes_counted", "duration_s", "provenance", "source",
     ]  # fmt: skip
     list_filter = ["status", "provenance", "source", "status_fixed"]
     search_fields = ["sha256", "contributor__speaker_id", "prompt__text"]
-    raw_id_fields = ["contributor", "prompt"]
     readonly_fields = [
-        "player", "sha256", "audio", "duration_s", "original_format", "original_sample_rate",
-        "original_channels", "original_bytes", "rms_dbfs", "peak_dbfs", "clipping_ratio", "speech_ratio",
-        "snr_db", "analysed_at", "created_at", "updated_at", "status", "score", "votes_counted",
-        "votes_valid_counted", "status_fixed", "status_explanation", "provenance", "source",
+        "player", "contributor", "prompt", "provenance", "sha256", "audio", "duration_s", "original_format",
+        "original_sample_rate", "original_channels", "original_bytes", "rms_dbfs", "peak_dbfs", "clipping_ratio",
+        "speech_ratio", "snr_db", "analysed_at", "created_at", "updated_at", "withdrawn_at", "status", "score",
+        "votes_counted", "votes_valid_counted", "status_fixed", "status_explanation", "source",
     ]  # fmt: skip
     inlines = [VoteInline]
+    actions = ["withdraw"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # clips come from uploads and imports, which check and normalise the audio
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a deleted clip takes its votes and its place in trust and releases with it: withdraw
+
+    def has_withdraw_permission(self, request) -> bool:
+        # The form is view-only for everyone; taking a clip down still needs the right to change clips.
+        return request.user.has_perm("contributors.change_clip")
+
+    @admin.action(description="Withdraw the selected clips (audio deleted, out of future releases)",
+                  permissions=["withdraw"])  # fmt: skip
+    def withdraw(self, request, queryset) -> None:
+        for clip in queryset.select_related("contributor"):
+            try:
+                clip_withdraw(contributor=clip.contributor, clip_id=clip.pk)
+            except ServiceError as exc:
+                self.message_user(request, f"Clip {clip.pk}: {exc.message}", messages.ERROR)
+                continue
+            self.log_change(request, clip, "Withdrawn by an operator.")
+            self.message_user(request, f"Clip {clip.pk} withdrawn.")
 
     @admin.display(description="Why this status")
     def status_explanation(self, obj: Clip) -> str:
@@ -176,9 +238,20 @@ class ClipAdmin(admin.ModelAdmin):
 
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin):
+    """Votes are trustees' judgements and the trust engine's input: shown, never added, edited or deleted here."""
+
     list_display = ["id", "clip", "voter", "verdict", "created_at"]
     list_filter = ["verdict"]
-    raw_id_fields = ["clip", "voter"]
+    readonly_fields = ["clip", "voter", "verdict", "created_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ClipReport)

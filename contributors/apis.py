@@ -30,6 +30,7 @@ from contributors.services.own_data import DELETION_EXPLAINED, contributor_delet
 from contributors.services.votes import clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
 from core.http import parse_range
+from core.inputs import StrictIntegerField
 from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s
 from core.pagination import Pagination, paginated
 from core.throttling import ScopedThrottle, SignupThrottle
@@ -251,7 +252,7 @@ class PromptOutput(serializers.ModelSerializer):
 
 class PromptsNextApi(APIView):
     class PromptsNextParams(serializers.Serializer):
-        count = serializers.IntegerField(min_value=1, max_value=50, default=5)
+        count = StrictIntegerField(min_value=1, max_value=50, default=5)
 
     @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: PromptOutput(many=True)})
     def get(self, request: Request) -> Response:
@@ -284,7 +285,8 @@ class ClipCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
     class ClipCreateInput(serializers.Serializer):
-        prompt = serializers.CharField(max_length=20)
+        # Untrimmed: the service reads ASCII digits and nothing else (core.inputs), so " 1 " is refused, not read as 1.
+        prompt = serializers.CharField(max_length=20, trim_whitespace=False)
         audio = serializers.FileField(allow_empty_file=True)
 
     @extend_schema(request=ClipCreateInput, responses={201: ClipOutput, 200: ClipOutput})

@@ -15,6 +15,20 @@ import soundfile as sf
 import soxr
 
 TARGET_RATE = 16_000
+# What an upload may be, by libsndfile's (container, encoding): WAV with integer or float PCM, and FLAC; nothing
+# lossy, nothing undocumented. A phonetic corpus is only as good as its least faithful clip, and a lossy source
+# (MP3, Ogg Vorbis/Opus, or mu-law, A-law, ADPCM and GSM inside a WAV) has lost detail that no re-encoding as FLAC
+# restores and no user of a release could tell apart afterwards; MP3 also pads the start by an encoder delay that
+# shifts every time alignment. So every stored clip is lossless from the microphone on, with no per-clip flag to
+# check. The record page always sends 16-bit WAV; libsndfile would read AIFF, AU, CAF and more, which are refused
+# as undocumented rather than supported by accident.
+_PCM = frozenset({"PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"})
+ACCEPTED_FORMATS: dict[str, frozenset[str]] = {
+    "WAV": _PCM,
+    "WAVEX": _PCM,  # WAVE_FORMAT_EXTENSIBLE: what multichannel and 24-bit recorders write
+    "FLAC": frozenset({"PCM_S8", "PCM_16", "PCM_24"}),
+}
+ACCEPTED_DESCRIPTION = "WAV (8-, 16-, 24- or 32-bit integer or 32- or 64-bit float PCM) or FLAC"
 _FULL_SCALE = 0.999  # a sample at or above this magnitude counts as clipped (int16: >= 32735)
 _EPS = 1e-10
 
@@ -73,8 +87,14 @@ def decode(data: bytes, limits: ClipLimits) -> tuple[np.ndarray, sf._SoundFileIn
         info = sf.info(io.BytesIO(data))
     except Exception as exc:  # libsndfile raises several types for garbage; all mean the same here
         raise AudioRejected(
-            "audio_undecodable", "The file is not audio we can read (WAV, FLAC or OGG Vorbis/Opus)."
+            "audio_undecodable", f"The file is not audio we can read: send {ACCEPTED_DESCRIPTION}."
         ) from exc
+    if info.subtype not in ACCEPTED_FORMATS.get(info.format, ()):
+        raise AudioRejected(
+            "audio_format_unsupported",
+            f"{info.format}/{info.subtype} ({info.subtype_info or info.format_info}) is not accepted: send "
+            f"{ACCEPTED_DESCRIPTION}, recorded losslessly (lossy sources such as MP3 or Ogg lose detail for good).",
+        )
     if not limits.min_sample_rate <= info.samplerate <= limits.max_sample_rate:
         raise AudioRejected(
             "audio_sample_rate_unsupported",

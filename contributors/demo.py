@@ -82,7 +82,7 @@ class DemoSpeaker:
     """A demo account and the espeak-ng voice that stands in for its owner.
 
     ``upload`` is the file the simulated browser sends: "wav" (espeak's 22.05 kHz mono), "flac",
-    "wav48" (48 kHz stereo), "wav16" (16 kHz mono) or "ogg" (44.1 kHz Vorbis)."""
+    "wav48" (48 kHz stereo), "wav16" (16 kHz mono) or "flac44" (44.1 kHz FLAC)."""
 
     username: str
     # espeak-ng voice + variant. "en" is British English; espeak-ng 1.51 drops the variant of "en-gb+f3"
@@ -104,7 +104,7 @@ FOUNDERS = (
     # Six counted votes validate a clip (the Wilson bound at z = 1.96), so the demo needs more founders.
     DemoSpeaker("founder4", "en-us+m2", 35, 165, "male", "30-44", "US General", upload="wav48"),
     DemoSpeaker("founder5", "en+m4", 45, 150, "male", "60+", "Southern British"),
-    DemoSpeaker("founder6", "en-us+f1", 65, 160, "female", "18-29", "US General", upload="ogg"),
+    DemoSpeaker("founder6", "en-us+f1", 65, 160, "female", "18-29", "US General", upload="flac44"),
     DemoSpeaker("founder7", "en-gb-scotland+f4", 60, 155, "female", "45-59", "Scottish", upload="flac"),
 )
 SIMULATED = (
@@ -114,7 +114,7 @@ SIMULATED = (
     DemoSpeaker("demo-dev", "en-gb-x-gbcwmd+m3", 45, 160, "male", "18-29", "West Midlands", "Punjabi"),
     DemoSpeaker("demo-ella", "en-us+f4", 80, 145, "female", "0-12", "US General"),
     DemoSpeaker("demo-finn", "en-gb-scotland+m2", 30, 140, "male", "60+", "Scottish", upload="flac"),
-    DemoSpeaker("demo-grace", "en-029+f1", 55, 155, "female", "45-59", "Caribbean", upload="ogg"),
+    DemoSpeaker("demo-grace", "en-029+f1", 55, 155, "female", "45-59", "Caribbean", upload="flac44"),
     DemoSpeaker("demo-hugo", "en-us-nyc+m4", 42, 185, "male", "30-44", "New York City", upload="wav16"),
     DemoSpeaker("demo-isla", "en-gb-x-rp+f5", 75, 150, "female", "0-12", "Southern British"),
     DemoSpeaker("demo-jun", "en-us+klatt", 50, 175, "male", "18-29", "US General", "Korean", upload="wav48"),
@@ -478,8 +478,8 @@ def _encode(audio: np.ndarray, rate: int, upload: str, rng: np.random.Generator)
         left = soxr.resample(audio, rate, 48_000)
         right = 0.9 * left + rng.normal(0.0, 2e-4, left.shape[0]).astype(np.float32)
         sf.write(buffer, np.stack([left, right], axis=1), 48_000, format="WAV", subtype="PCM_16")
-    elif upload == "ogg":
-        sf.write(buffer, soxr.resample(audio, rate, 44_100), 44_100, format="OGG", subtype="VORBIS")
+    elif upload == "flac44":  # uploads are lossless (contributors.audio.ACCEPTED_FORMATS): no Ogg Vorbis
+        sf.write(buffer, soxr.resample(audio, rate, 44_100), 44_100, format="FLAC", subtype="PCM_16")
     else:
         raise ValueError(f"unknown upload format {upload!r}")
     return buffer.getvalue()

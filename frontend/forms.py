@@ -6,6 +6,7 @@ from django import forms
 
 from contributors.models import AgeBand, Gender
 from contributors.services.accounts import GUARDIAN_REQUIRED, signup_problems
+from core.inputs import validate_printable
 
 PUBLISHED_NOTE = (
     "Published with your recordings, under a pseudonymous speaker id: age band, gender, accent and first "
@@ -18,9 +19,12 @@ class ProfileForm(forms.Form):
     age_band = forms.ChoiceField(choices=[("", "Prefer not to say"), *AgeBand.choices], required=False)
     gender = forms.ChoiceField(choices=[("", "Prefer not to say"), *Gender.choices], required=False)
     accent = forms.CharField(
-        max_length=64, required=False, help_text="Your accent or dialect region, in your own words."
+        max_length=64,
+        required=False,
+        help_text="Your accent or dialect region, in your own words.",
+        validators=[validate_printable],
     )
-    first_language = forms.CharField(max_length=64, required=False)
+    first_language = forms.CharField(max_length=64, required=False, validators=[validate_printable])
     cc0_consent = forms.BooleanField(
         required=False,
         label="I dedicate my recordings to the public domain (CC0 1.0) so that anyone may use them.",

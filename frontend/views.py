@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
@@ -10,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django_permissions_policy.decorators import permissions_policy_override
 
 from contributors.conf import clip_limits
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
@@ -83,6 +85,8 @@ def profile(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The one page that records: the microphone is allowed here, for this origin only (off everywhere else).
+@permissions_policy_override({**settings.PERMISSIONS_POLICY, "microphone": "self"})
 @login_required
 def record(request: HttpRequest) -> HttpResponse:
     contributor = contributor_for_user(request.user)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ServiceError
+from core.inputs import StrictIntegerField
 from core.pagination import Pagination, paginated
 from core.throttling import ScopedThrottle
 from training import selectors
@@ -71,8 +72,8 @@ class RunOutput(RunSummaryOutput):
 class RunCreateInput(serializers.Serializer):
     release = serializers.CharField(max_length=32)
     recipe = serializers.ChoiceField(choices=TrainingRecipe.choices)
-    teacher = serializers.IntegerField(required=False, allow_null=True, default=None)
-    members = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    teacher = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1)
+    members = serializers.ListField(child=StrictIntegerField(min_value=1), required=False, default=list)
     objective = serializers.ChoiceField(choices=["mimic_l2", "mimic_soft"], default="mimic_l2")
     config = serializers.DictField(required=False, default=dict, help_text="Overrides, e.g. {'train.epochs': 4}.")
 

@@ -149,6 +149,31 @@ def release_build(*, release_id: int, progress: Callable[[str], None] | None = N
     return release
 
 
+def release_withdraw(*, release_id: int) -> Release:
+    """Take a published release down. Releases are never deleted (the admin grants no delete): a withdrawn one
+    leaves the public list, its pages, API and files answer 404 ``release_withdrawn``, its leaderboard closes
+    and no new submission or training run is made on it. Its rows and stored files stay, unchanged, as the
+    record of what was published and so that its speakers keep their splits in later releases. One way: a
+    release published again gets a new version.
+
+    Refused: an unknown release (404), one that is not ready (409: a build in progress or a failed one was never
+    published)."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().filter(pk=release_id).first()
+        if release is None:
+            raise ServiceError("release_unknown", f"There is no release {release_id}.", status_code=404)
+        if release.status != ReleaseStatus.READY:
+            raise ServiceError(
+                "release_not_ready",
+                f"Release {release.version} is {release.status}; only a published (ready) release is withdrawn.",
+                status_code=409,
+            )
+        release.status, release.withdrawn_at = ReleaseStatus.WITHDRAWN, timezone.now()
+        release.save(update_fields=["status", "withdrawn_at"])
+    logger.info("release %s withdrawn", release.version)
+    return release
+
+
 class _Built:
     def __init__(self) -> None:
         self.entries: list[ReleaseEntry] = []

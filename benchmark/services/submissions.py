@@ -71,6 +71,7 @@ from benchmark.models import (
 from benchmark.selectors import release_blind
 from benchmark.services.releases import release_hidden_entries
 from core.errors import HTTP_413, ServiceError
+from core.inputs import refuse_control_characters
 from core.phones import INVENTORY
 from training.ml.score import ErrorCounts, corpus_counts
 
@@ -169,6 +170,7 @@ def submission_create(
     commit. Refusals: 413 ``model_too_large``, 400 with the static check's code, 429 ``quota_exhausted``."""
     if decoder not in SubmissionDecoder.values:
         raise ServiceError("decoder_unknown", f"Decoder must be one of {', '.join(SubmissionDecoder.values)}.")
+    refuse_control_characters(name, field="name")  # shown on the public board: no bidi spoofing, one line
     max_bytes = settings.SUBMISSION_MAX_BYTES
     with tempfile.TemporaryDirectory(prefix="submission-") as folder:
         path, sha256, size = _spool(file, folder=Path(folder), max_bytes=max_bytes)

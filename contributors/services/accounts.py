@@ -12,8 +12,10 @@ from django.utils import timezone
 
 from contributors.models import Contributor
 from core.errors import ServiceError
+from core.inputs import refuse_control_characters
 
 PROFILE_FIELDS = ("age_band", "gender", "accent", "first_language")
+FREE_TEXT_FIELDS = ("accent", "first_language")  # published in release metadata: printable, one line
 GUARDIAN_REQUIRED = (
     "Contributors under 18 need a parent's or legal guardian's agreement before their recordings are published: "
     "tick the guardian box together with them (for 12 or under, the parent or guardian runs the account)."
@@ -83,6 +85,8 @@ def contributor_update_profile(
     if unknown:
         raise ServiceError("invalid", f"Unknown profile fields: {', '.join(sorted(unknown))}.")
     for field, value in profile.items():
+        if field in FREE_TEXT_FIELDS:
+            refuse_control_characters(value or "", field=field)
         setattr(contributor, field, value or "")
     now = timezone.now()
     if guardian_consent and contributor.guardian_consent_at is None:

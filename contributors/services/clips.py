@@ -39,6 +39,7 @@ from contributors.models import (
 )
 from contributors.services.trust import trust_after_submission, trust_write, trust_write_recomputed
 from core.errors import ServiceError
+from core.inputs import parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +60,10 @@ def clip_storage_name(sha256: str) -> str:
 
 
 def _prompt_for_submission(prompt_id: object) -> Prompt:
-    try:
-        pk = int(str(prompt_id))
-    except ValueError:
-        pk = None
-    prompt = Prompt.objects.filter(pk=pk, is_active=True).first() if pk is not None else None
+    pk = parse_id(prompt_id)
+    if pk is None:
+        raise ServiceError("prompt_unknown", f"A prompt id is a positive number in ASCII digits, not {prompt_id!r}.")
+    prompt = Prompt.objects.filter(pk=pk, is_active=True).first()
     if prompt is None:
         raise ServiceError("prompt_unknown", f"There is no active prompt with id {prompt_id!r}.")
     return prompt

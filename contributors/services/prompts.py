@@ -31,6 +31,9 @@ def lexicon_add(*, entries: Mapping[str, str], source: str = "operator") -> int:
     return len(parsed)
 
 
+# Atomic: the pronunciations it adds to the lexicon are written before the prompt can still be refused (another
+# word unknown, the text invalid); a refusal must leave no lexicon rows behind.
+@transaction.atomic
 def prompt_create(
     *,
     text: str,

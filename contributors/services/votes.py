@@ -26,6 +26,7 @@ from contributors.services.assignments import (
 )
 from contributors.services.trust import trust_after_vote, trust_write
 from core.errors import ServiceError
+from core.inputs import parse_id
 
 
 @dataclass(frozen=True)
@@ -36,17 +37,10 @@ class VoteOutcome:
     next: ValidationOffer | None  # the voter's next assignment; None when they are no longer a trustee
 
 
-def _clip_id(clip_id: object) -> int | None:
-    try:
-        return int(str(clip_id))
-    except ValueError:
-        return None
-
-
 def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
     """The access rules for acting on a clip, one condition per line (Zulip's access_* style); the clip
     comes back locked."""
-    pk = _clip_id(clip_id)
+    pk = parse_id(clip_id)  # ASCII digits only: the URL takes any text (<str:clip_id>)
     clip = Clip.objects.select_for_update(of=("self",)).filter(pk=pk).first() if pk is not None else None
     if clip is None:
         raise ServiceError("clip_unknown", f"There is no clip with id {clip_id!r}.", status_code=404)

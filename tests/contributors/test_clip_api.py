@@ -56,8 +56,8 @@ def test_valid_upload_is_stored_as_16k_mono_flac(api, prompt, settings):
         (48000, 2, "WAV", "PCM_16"),
         (44100, 1, "WAV", "FLOAT"),
         (22050, 1, "FLAC", "PCM_16"),
-        (48000, 1, "OGG", "VORBIS"),
-        (48000, 1, "OGG", "OPUS"),
+        (48000, 1, "FLAC", "PCM_24"),
+        (48000, 1, "WAV", "PCM_24"),
     ],
 )
 def test_formats_and_rates_are_accepted_and_normalised(api, prompt, settings, rate, channels, fmt, subtype):

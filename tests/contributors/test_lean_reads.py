@@ -90,3 +90,20 @@ def test_a_successful_analysis_clears_an_earlier_error(contributor, prompt):
     Clip.objects.filter(pk=clip.pk).update(analysis_attempts=1, analysis_error="OSError: storage blip")
     analysed = clip_services.clip_analyse(clip_id=clip.pk)
     assert analysed.analysed_at is not None and analysed.analysis_error == "" and analysed.analysis_attempts == 2
+
+
+@pytest.mark.parametrize("page", ["\u0661", "\uff11", "1_0", " 1", "+1", "0", "-1", "1.0"])
+def test_a_page_number_in_anything_but_ascii_digits_is_not_a_page(page):
+    client = APIClient()
+    client.force_authenticate(ContributorFactory().user)
+    response = client.get("/api/v1/clips/mine", {"page": page})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert client.get("/api/v1/clips/mine", {"page": "1"}).status_code == 200
+
+
+@pytest.mark.parametrize("size", ["\u0665", "5_0", "0", "-5", "x"])
+def test_a_page_size_in_anything_but_ascii_digits_is_refused(size):
+    client = APIClient()
+    client.force_authenticate(ContributorFactory().user)
+    response = client.get("/api/v1/clips/mine", {"page_size": size})
+    assert response.status_code == 400 and response.json()["code"] == "page_size_invalid"

@@ -157,7 +157,7 @@ def test_a_contributor_signs_up_records_five_prompts_and_a_trustee_validates_the
         other.wait_for_selector("#validator[data-state=listened]", timeout=20_000)
         other.click("#valid-button")
         other.wait_for_function(
-            f"document.querySelector('#validator').dataset.clipId !== '{clip_id}' "
+            f"() => document.querySelector('#validator').dataset.clipId !== '{clip_id}' "
             "|| document.querySelector('#validator').dataset.state === 'empty'",
             timeout=10_000,
         )
@@ -303,7 +303,7 @@ def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_serve
     page.wait_for_selector("#recorder[data-state=recording]", timeout=10_000)
     time.sleep(0.2)
     page.click("#record-button")
-    page.wait_for_function("document.getElementById('alert').textContent.includes('at least 1 s')")
+    page.wait_for_function("() => document.getElementById('alert').textContent.includes('at least 1 s')")
     assert page.get_attribute("#recorder", "data-state") == "idle"
 
     clipped_text = None

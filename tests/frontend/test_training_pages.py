@@ -46,7 +46,7 @@ def test_the_run_page_follows_a_run_live(live_server, launch, running_run):
     progress = {"stage": "train", "event": "step", "epoch": 1, "epochs": 2, "batch": 30, "batches": 40, "step": 30,
                 "loss": 2.5, "eta_seconds": 40}  # fmt: skip
     report(running_run, progress=progress)
-    page.wait_for_function("document.getElementById('run-loss').textContent === '2.5000'", timeout=10_000)
+    page.wait_for_function("() => document.getElementById('run-loss').textContent === '2.5000'", timeout=10_000)
     assert page.locator("#run-percent").inner_text() == "37.5 %"
 
     history = [{"epoch": 1, "loss": 2.4, "frames_per_s": 9000.0, "dev_frame_acc": 0.41}]
