@@ -67,6 +67,15 @@ def run_settings(settings, tmp_path):
 
 
 @pytest.fixture
+def ready_release_row(db):
+    """A ready release v1 as a row only: refusals are decided before any of its files is read, and building a
+    real one for each of the cases below cost the suite about a minute."""
+    from benchmark.models import Release, ReleaseStatus
+
+    return Release.objects.create(version="v1", status=ReleaseStatus.READY)
+
+
+@pytest.fixture
 def release(db):
     """Release v1: 16 speakers of speech-like audio, 3 clips each."""
     from tests.benchmark.conftest import build, make_corpus

@@ -142,14 +142,14 @@ def test_a_failing_run_records_why_and_the_worker_survives(release, monkeypatch)
         ({"release": "v1", "recipe": "mimic", "teacher": 1, "objective": "guess"}, "run_config_invalid", 400),
     ],
 )
-def test_bad_run_requests_are_refused_with_a_code(release, kwargs, code, status):
+def test_bad_run_requests_are_refused_with_a_code(ready_release_row, kwargs, code, status):
     with pytest.raises(ServiceError) as refused:
         run_create(**kwargs)
     assert (refused.value.code, refused.value.status_code) == (code, status)
     assert not TrainingRun.objects.exists()
 
 
-def test_a_mimic_of_a_mimic_is_refused(release):
+def test_a_mimic_of_a_mimic_is_refused(ready_release_row):
     teacher = run_create(release="v1", recipe="teacher-dnn")
     mimic = run_create(release="v1", recipe="mimic", teacher=teacher.pk)
     with pytest.raises(ServiceError) as refused:

@@ -31,7 +31,7 @@ def trained(release):
 
 
 def test_staff_start_a_run_through_the_api_and_anyone_follows_it(
-    release, staff_api, django_capture_on_commit_callbacks
+    ready_release_row, staff_api, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         response = staff_api.post(
@@ -59,14 +59,14 @@ def test_staff_start_a_run_through_the_api_and_anyone_follows_it(
         ({"release": "v1", "recipe": "mimic"}, 400, "run_teacher"),
     ],
 )
-def test_bad_run_requests_get_a_code_and_no_run(release, staff_api, payload, status, code):
+def test_bad_run_requests_get_a_code_and_no_run(ready_release_row, staff_api, payload, status, code):
     response = staff_api.post("/api/v1/training/runs/", payload, format="json")
     assert response.status_code == status
     assert response.json()["code"] == code and response.json()["message"]
     assert not TrainingRun.objects.exists()
 
 
-def test_only_staff_start_or_cancel_runs(release):
+def test_only_staff_start_or_cancel_runs(ready_release_row):
     run = run_create(release="v1", recipe="teacher-dnn")
     anonymous = APIClient().post("/api/v1/training/runs/", {"release": "v1", "recipe": "teacher-dnn"}, format="json")
     assert anonymous.status_code == 401
@@ -79,7 +79,7 @@ def test_only_staff_start_or_cancel_runs(release):
     assert run.status == TrainingRunStatus.QUEUED
 
 
-def test_cancel_through_the_api_then_a_second_cancel_is_a_conflict(release, staff_api):
+def test_cancel_through_the_api_then_a_second_cancel_is_a_conflict(ready_release_row, staff_api):
     run = run_create(release="v1", recipe="teacher-dnn")
     assert staff_api.post(f"/api/v1/training/runs/{run.pk}/cancel").json()["status"] == "cancelled"
     again = staff_api.post(f"/api/v1/training/runs/{run.pk}/cancel")
@@ -107,7 +107,7 @@ def test_pages_and_model_of_unknown_or_unfinished_runs(release):
     assert Client().get(f"/training/{run.pk}/").status_code == 200
 
 
-def test_staff_cancel_from_the_page(release):
+def test_staff_cancel_from_the_page(ready_release_row):
     run = run_create(release="v1", recipe="teacher-dnn")
     client = Client()
     client.force_login(UserFactory(is_staff=True))
@@ -139,7 +139,7 @@ def test_manage_py_train_trains_here_and_reports(release, capsys):
         ({"release": "v1", "recipe": "teacher-dnn", "config": ["/nonexistent.json"]}, "cannot be read"),
     ],
 )
-def test_manage_py_train_refuses_bad_input_with_a_sentence(release, options, message):
+def test_manage_py_train_refuses_bad_input_with_a_sentence(ready_release_row, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("train", **options)
     assert not TrainingRun.objects.exists()
@@ -183,13 +183,13 @@ def test_manage_py_train_baselines_trains_here_and_a_failed_set_can_be_started_a
         ({"release": "v9", "baselines": True, "run_async": True}, "no release"),
     ],
 )
-def test_manage_py_train_baselines_refuses_bad_input_with_a_sentence(release, options, message):
+def test_manage_py_train_baselines_refuses_bad_input_with_a_sentence(ready_release_row, options, message):
     with pytest.raises(CommandError, match=message):
         call_command("train", **options)
     assert not TrainingRun.objects.exists()
 
 
-def test_manage_py_train_cannot_train_a_mimic_here_before_its_teacher(release):
+def test_manage_py_train_cannot_train_a_mimic_here_before_its_teacher(ready_release_row):
     teacher = run_create(release="v1", recipe="teacher-dnn")
     with pytest.raises(CommandError, match="has not finished"):
         call_command("train", release="v1", recipe="mimic", teacher=teacher.pk)
