@@ -190,8 +190,12 @@ class Clip(models.Model):
     analysed_at = models.DateTimeField(null=True, blank=True)
     # A clip whose analysis keeps failing is given up after contributors.services.clips.ANALYSIS_MAX_ATTEMPTS
     # claims (a worker killed mid-analysis counts too), instead of being re-enqueued every sweep forever.
-    analysis_attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker started its analysis.")
-    analysis_error = models.CharField(max_length=500, blank=True, help_text="Why the last analysis failed.")
+    analysis_attempts = models.PositiveSmallIntegerField(
+        default=0, db_default=0, help_text="Times a worker started its analysis."
+    )
+    analysis_error = models.CharField(
+        max_length=500, blank=True, db_default="", help_text="Why the last analysis failed."
+    )
     status = models.CharField(max_length=10, choices=ClipStatus.choices, default=ClipStatus.PENDING)
     score = models.FloatField(default=0.0, help_text="Wilson lower bound of the counted valid votes.")
     votes_counted = models.PositiveIntegerField(default=0, help_text="Votes of current trustees.")
