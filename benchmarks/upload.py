@@ -72,7 +72,7 @@ SOURCE_RATE = 16_000
 UPLOAD_KINDS = ("flac16k", "flac16k", "flac16k", "wav44k_stereo", "wav48k_stereo")
 KIND_RATES = {"wav44k_stereo": 44_100, "wav48k_stereo": 48_000}
 MIX_LINE = "3/5 16 kHz mono FLAC as recorded, 1/5 44.1 kHz stereo WAV, 1/5 48 kHz stereo WAV"
-HEALTH_TIMEOUT_S = 60.0
+HEALTH_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 120.0
 
 
@@ -346,8 +346,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn_server(env: dict[str, str], workers: int, log_path: Path) -> Iterator[str]:
-    """Start gunicorn, wait until /healthz answers, yield its base URL; stop it on the way out."""
+def gunicorn_server(env: dict[str, str], workers: int, log_path: Path, threads: int = 1) -> Iterator[str]:
+    """Start gunicorn (sync workers, or gthread with ``threads`` > 1), wait until /healthz answers, yield its
+    base URL; stop it on the way out."""
     port = free_port()
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -357,6 +358,8 @@ def gunicorn_server(env: dict[str, str], workers: int, log_path: Path) -> Iterat
         "--workers",
         str(workers),
     ]
+    if threads > 1:
+        command += ["--worker-class", "gthread", "--threads", str(threads)]
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
@@ -373,14 +376,16 @@ def gunicorn_server(env: dict[str, str], workers: int, log_path: Path) -> Iterat
 
 
 def wait_healthy(base_url: str, server: subprocess.Popen, log_path: Path) -> None:
+    """Until /healthz answers 200 (the workers import Django on their first request, slowly when several
+    start at once on two cores)."""
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log_tail(log_path)}")
         try:
-            if requests.get(f"{base_url}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"{base_url}/healthz", timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or a worker still importing Django
             pass
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not answer /healthz in {HEALTH_TIMEOUT_S:g} s:\n{log_tail(log_path)}")

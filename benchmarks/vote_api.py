@@ -59,13 +59,12 @@ import argparse
 import os
 import platform
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +89,7 @@ from benchmarks.upload import (  # noqa: E402
     close_django_connections,
     cpu_model,
     django_setup,
-    free_port,
+    gunicorn_server,
     load_average,
     log_tail,
     service_env,
@@ -106,7 +105,6 @@ INVALID_FRACTION = 0.1  # clips whose votes say invalid
 BACKGROUND_PER_AUTHOR = 20
 WARM_UP = 20  # pairs before the first level, not reported
 REQUEST_TIMEOUT_S = 60.0
-HEALTH_TIMEOUT_S = 120.0
 PAIR = "next + vote (one validated clip)"
 CHAIN = "vote answering with the next clip (one validated clip)"
 
@@ -317,55 +315,6 @@ def _p50_p99(latencies: list[float]) -> tuple[float, float]:
 
 
 # --- the server -----------------------------------------------------------------------------------
-
-
-@contextmanager
-def gunicorn_server(env: dict[str, str], workers: int, threads: int, log_path: Path) -> Iterator[str]:
-    """Start gunicorn (sync workers, or gthread with ``threads`` > 1), wait until /healthz answers, yield its
-    base URL; stop it on the way out."""
-    port = free_port()
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-    ]
-    if threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(threads)]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, server, log_path)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_healthy(base_url: str, server: subprocess.Popen, log_path: Path) -> None:
-    """Until /healthz answers 200 (the workers import Django on their first request, slowly when several
-    start at once on two cores)."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log_tail(log_path)}")
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=10).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer /healthz in {HEALTH_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
-
-
-# --- measurements ---------------------------------------------------------------------------------
 
 
 def spread(count: int, clients: int) -> list[int]:
@@ -697,7 +646,9 @@ def main() -> int:
         sql_rows = queue_sql(plan.client_ids[0][0], args.sql_repeats)
         close_django_connections()
 
-        server = stack.enter_context(gunicorn_server(env, args.workers, args.threads, data_dir / "gunicorn.log"))
+        server = stack.enter_context(
+            gunicorn_server(env, args.workers, data_dir / "gunicorn.log", threads=args.threads)
+        )
         warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP)
         if any(row.failures for row in warm_up):
             rows += warm_up
