@@ -92,7 +92,8 @@ def test_researcher_pages_fit_a_phone(live_server, launch, running_run):
         depth=4, reference_phones=1000, utterances=10, rtf_median=0.01, rtf_min=0.01, rtf_max=0.02,
     )  # fmt: skip
     page = launch().new_page(viewport={"width": 390, "height": 844})
-    for path in ["/leaderboard/", "/training/", f"/training/{running_run.pk}/", "/releases/", "/releases/v1/"]:
+    pages = ["/leaderboard/", "/training/", f"/training/{running_run.pk}/", "/releases/", "/releases/v1/"]
+    for path in [*pages, "/releases/v1/datasheet/"]:
         page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")  # the datasheet's plots too
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy images load
