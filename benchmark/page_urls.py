@@ -7,4 +7,5 @@ from benchmark import views
 urlpatterns = [
     path("", views.release_list, name="release-list-page"),
     path("<str:version>/", views.release_detail, name="release-page"),
+    path("<str:version>/datasheet/", views.release_datasheet, name="release-datasheet-page"),
 ]

@@ -3,8 +3,12 @@ selectors."""
 
 from __future__ import annotations
 
+import markdown
+import nh3
+from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.safestring import mark_safe
 
 from benchmark import selectors
 from benchmark.services import leaderboard as leaderboard_service
@@ -37,6 +41,39 @@ def release_detail(request: HttpRequest, version: str) -> HttpResponse:
         "base": f"/api/v1/releases/{release.version}/files/",
     }
     return render(request, "benchmark/release_detail.html", context)
+
+
+def _front_matter_stripped(text: str) -> str:
+    """The datasheet under its dataset card's YAML header (``---`` ... ``---``), which is for the Hub, not readers."""
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end != -1:
+            return text[end + 5 :]
+    return text
+
+
+def render_datasheet(text: str) -> str:
+    """Markdown to HTML, then sanitised: the datasheet carries text contributors and importers wrote (accents,
+    sentence sources), so whatever HTML it holds is cleaned to a safe subset (no scripts, styles or handlers)."""
+    html = markdown.markdown(_front_matter_stripped(text), extensions=["tables", "fenced_code", "sane_lists"])
+    return nh3.clean(html)
+
+
+def release_datasheet(request: HttpRequest, version: str) -> HttpResponse:
+    """The release's datasheet (its README.md) as a page rather than a download."""
+    try:
+        release = selectors.release_public_get(version=version)
+        found = selectors.release_file_get(version=version, path="README.md")
+    except ServiceError as exc:
+        raise Http404(exc.message) from exc
+    with default_storage.open(found.storage_name, "rb") as handle:
+        text = handle.read().decode("utf-8", errors="replace")
+    context = {
+        "release": release,
+        "datasheet": mark_safe(render_datasheet(text)),  # noqa: S308 - sanitised by nh3 above
+        "download": f"/api/v1/releases/{release.version}/files/README.md",
+    }
+    return render(request, "benchmark/release_datasheet.html", context)
 
 
 LEADERBOARD_COLUMNS = (

@@ -1,8 +1,10 @@
 """Top-level routes: the API under /api/v1/, its schema and docs, the admin, the pages."""
 
+from pathlib import Path
+
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -13,7 +15,18 @@ def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
 
 
+FAVICON = Path(__file__).resolve().parent.parent / "frontend" / "static" / "frontend" / "favicon.ico"
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links; answer it (the pages also link the static copy)."""
+    response = HttpResponse(FAVICON.read_bytes(), content_type="image/vnd.microsoft.icon")
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("api/v1/", include("contributors.urls")),
     path("api/v1/", include("benchmark.urls")),  # releases
     path("api/v1/training/", include("training.urls")),

@@ -172,6 +172,10 @@ class PlotPoint:
     label: str
     depth: int
     is_baseline: bool
+    number: int  # the row's rank in the table: drawn beside the point and listed under the plot
+    name: str
+    per: float
+    parameters: int
 
 
 @dataclass(frozen=True)
@@ -220,6 +224,10 @@ def leaderboard_plot(rows: list[dict], *, per: str = "per_hidden", width: int = 
             label=f"{r['name']}: PER {r[per]:.1%}, {r['parameters']:,} parameters, depth {r['depth']}",
             depth=r["depth"] or 0,
             is_baseline=r["is_baseline"],
+            number=r["rank"],
+            name=r["name"],
+            per=r[per],
+            parameters=r["parameters"],
         )
         for r in usable
     ]

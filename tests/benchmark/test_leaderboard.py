@@ -110,6 +110,20 @@ def test_the_page_shows_the_table_the_plot_and_the_export_links(board, client):
     assert client.get("/leaderboard/?release=v9").status_code == 404
 
 
+def test_the_plot_scales_and_numbers_its_points_with_a_key_beside_it(board, client):
+    import re
+
+    html = client.get("/leaderboard/?sort=-per_hidden").content.decode()
+    svg = re.search(r'<svg class="leaderboard-plot"[^>]*>', html).group(0)
+    assert "viewBox=" in svg and "width=" not in svg and "height=" not in svg  # sized by its container
+    key = html[html.index('<ol class="plot-key"') :]
+    key = key[: key.index("</ol>")]
+    # each point is numbered as its table row, and the key lists it by name with its PER as a percentage
+    for rank, name in enumerate(["shallow", "middle", "deep"], 1):
+        assert re.search(rf'<li value="{rank}">.*?{name}.*?: PER \d+\.\d %', key)
+        assert re.search(rf'aria-hidden="true">{rank}</text>', html)
+
+
 def test_an_empty_board_renders(db, client):
     assert "No evaluated submission" in client.get("/leaderboard/").content.decode()
     body = APIClient().get("/api/v1/leaderboard/").json()

@@ -114,6 +114,29 @@ def test_pages_list_releases_and_show_the_datasheet(release, client):
     for text in [b"CC0", b"openphone-v1.tar", b"diphones", b"plots/speakers.png", b"withheld"]:
         assert text in detail.content
     assert client.get("/releases/nope/").status_code == 404
+    assert b'href="/releases/v1/datasheet/"' in detail.content
+
+
+def test_the_datasheet_renders_as_a_page(release, client, django_assert_max_num_queries):
+    with django_assert_max_num_queries(4):
+        page = client.get("/releases/v1/datasheet/")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    html = page.content.decode()
+    assert "<h1>OpenPhone v1</h1>" in html and "<table>" in html
+    assert "pretty_name:" not in html  # the Hub's YAML header is left out
+    assert 'href="/api/v1/releases/v1/files/README.md"' in html  # the file is still one click away
+    assert client.get("/releases/nope/datasheet/").status_code == 404
+
+
+def test_the_datasheet_page_sanitises_what_the_markdown_carries():
+    from benchmark.views import render_datasheet
+
+    html = render_datasheet(
+        "---\nlicense: cc0-1.0\n---\n# T\n\nAccent <script>alert(1)</script> <img src=x onerror=alert(1)> "
+        "[x](javascript:alert(1)) Québécois\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    assert "<script" not in html and "onerror" not in html and "javascript:" not in html
+    assert "Québécois" in html and "<td>1</td>" in html and "license:" not in html
 
 
 def test_downloads_are_rate_limited(release, anon, monkeypatch):

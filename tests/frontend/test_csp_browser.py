@@ -93,7 +93,8 @@ def test_the_pages_work_under_their_policies_with_no_violation(live_server, laun
     assert page.evaluate("document.featurePolicy.allowsFeature('microphone')") is False  # only where recording
     settle("/validate/")
 
-    for path in ["/", "/dashboard/", "/profile/", "/leaderboard/", "/releases/", "/releases/v1/", "/training/"]:
+    pages = ["/", "/dashboard/", "/profile/", "/leaderboard/", "/releases/", "/releases/v1/", "/training/"]
+    for path in [*pages, "/releases/v1/datasheet/"]:
         page.goto(f"{base}{path}")
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy images (the datasheet's plots)
         settle(path)

@@ -49,3 +49,11 @@ def test_signup_asks_for_the_cc0_dedication_and_a_guardian_for_minors(client):
     assert "CC0" in no_cc0.errors["cc0_consent"][0]
     assert "guardian" in minor.errors["guardian_consent"][0]
     assert guarded.status_code == 302 and guarded["Location"] == "/record/"
+
+
+def test_the_favicon_is_served_and_linked(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/vnd.microsoft.icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
+    assert b'rel="icon" href="/static/frontend/favicon.ico"' in client.get("/login/").content

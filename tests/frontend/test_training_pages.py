@@ -40,6 +40,7 @@ def report(run: TrainingRun, **fields) -> None:
 def test_the_run_page_follows_a_run_live(live_server, launch, running_run):
     page = launch().new_page()
     page.goto(f"{live_server.url}/training/{running_run.pk}/")
+    page.evaluate("window.notReloaded = true")  # gone if the page reloads instead of patching itself
     assert page.locator("#run-epoch").inner_text() == "1 of 2"
     assert page.locator("#run-eta").inner_text() == "95 s"
 
@@ -51,9 +52,8 @@ def test_the_run_page_follows_a_run_live(live_server, launch, running_run):
 
     history = [{"epoch": 1, "loss": 2.4, "frames_per_s": 9000.0, "dev_frame_acc": 0.41}]
     report(running_run, history=history, progress={**progress, "event": "epoch", "epoch": 1})
-    page.wait_for_selector(
-        "polyline", state="attached", timeout=10_000
-    )  # an epoch finished: the page reloaded with its curves
+    page.wait_for_selector("polyline", state="attached", timeout=10_000)  # an epoch finished: curves patched in
+    assert page.evaluate("window.notReloaded") is True
 
     history.append({"epoch": 2, "loss": 1.9, "frames_per_s": 9100.0, "dev_frame_acc": 0.47})
     report(
@@ -61,12 +61,15 @@ def test_the_run_page_follows_a_run_live(live_server, launch, running_run):
         history=history,
         status=TrainingRunStatus.SUCCEEDED,
         finished_at=timezone.now(),
-        metrics={"test": {"per": 0.42, "frame_acc": 0.5, "sub": 3, "del": 2, "ins": 1, "ref": 14},
+        metrics={"test": {"per": 0.42, "frame_acc": 0.5, "sub": 3, "del": 2, "ins": 1, "n": 14},
                  "dev": {"per": 0.45, "frame_acc": 0.48}, "weights": {"lm_weight": 1.0}},
     )  # fmt: skip
     page.wait_for_selector("text=Results", timeout=10_000)
     assert page.locator("#run-status").inner_text() == "succeeded"
     assert page.locator("figure svg").count() == 2
+    assert "3 / 2 / 1 of 14" in page.inner_text("#run-results")  # the result rows are complete
+    assert page.locator("#run-status").get_attribute("class") == "status-succeeded"
+    assert page.evaluate("window.notReloaded") is True  # followed to the end without a reload
     screenshot(page, "training-run")
 
 
@@ -89,7 +92,8 @@ def test_researcher_pages_fit_a_phone(live_server, launch, running_run):
         depth=4, reference_phones=1000, utterances=10, rtf_median=0.01, rtf_min=0.01, rtf_max=0.02,
     )  # fmt: skip
     page = launch().new_page(viewport={"width": 390, "height": 844})
-    for path in ["/leaderboard/", "/training/", f"/training/{running_run.pk}/", "/releases/", "/releases/v1/"]:
+    pages = ["/leaderboard/", "/training/", f"/training/{running_run.pk}/", "/releases/", "/releases/v1/"]
+    for path in [*pages, "/releases/v1/datasheet/"]:
         page.goto(f"{live_server.url}{path}")
         page.wait_for_load_state("networkidle")  # the datasheet's plots too
         page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # lazy images load

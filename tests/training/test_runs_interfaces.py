@@ -107,6 +107,23 @@ def test_pages_and_model_of_unknown_or_unfinished_runs(release):
     assert Client().get(f"/training/{run.pk}/").status_code == 200
 
 
+def test_the_run_page_shows_complete_result_rows_and_marks_what_it_patches_live(
+    ready_release_row, django_assert_max_num_queries
+):
+    run = run_create(release="v1", recipe="teacher-dnn")
+    metrics = {
+        "test": {"per": 0.2288, "frame_acc": 0.61, "sub": 171, "del": 154, "ins": 15, "n": 1486},  # as the pipeline
+        "dev": {"per": 0.25, "frame_acc": 0.6},
+        "weights": {"lm_weight": 1.0},
+    }
+    TrainingRun.objects.filter(pk=run.pk).update(status=TrainingRunStatus.SUCCEEDED, metrics=metrics)
+    with django_assert_max_num_queries(8):
+        html = Client().get(f"/training/{run.pk}/").content.decode()
+    assert "171 / 154 / 15 of 1486" in html and "22.9 %" in html
+    for part in ["run-curves", "run-results", "run-outcome", "run-throughput"]:  # what run_live.js patches in place
+        assert f'id="{part}" data-live' in html
+
+
 def test_staff_cancel_from_the_page(ready_release_row):
     run = run_create(release="v1", recipe="teacher-dnn")
     client = Client()
