@@ -56,10 +56,12 @@ def release_facts(
     trust: Mapping[str, Any],
     hidden: Mapping[str, Any] | None = None,
     sources: Mapping[str, Mapping[str, str]] | None = None,
+    invalid_reasons: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The datasheet's numbers for every split (hidden included, as counts only). ``hidden`` describes the hidden
     split (formed or not, and why) as the release builder decided it; ``sources`` each imported corpus's licence,
-    URL and citation by name (see ``source_facts``)."""
+    URL and citation by name (see ``source_facts``); ``invalid_reasons`` the platform's "invalid" votes by reason
+    (``unstated`` for votes cast before reasons were asked), over all clips, released or not."""
     grouped: dict[str, list[ReleaseEntry]] = defaultdict(list)
     for e in entries:
         grouped[e.split].append(e)
@@ -133,6 +135,7 @@ def release_facts(
             "median_votes": statistics.median(votes) if votes else 0,
             "mean_score": round(statistics.fmean(e.score for e in entries), 3) if entries else 0.0,
             "provenance": dict(sorted(Counter(e.provenance for e in entries).items())),
+            "invalid_reasons": dict(invalid_reasons or {}),
         },
         "trust": dict(trust),
         "aligned_clips": sum(1 for e in public if e.alignment),
@@ -389,6 +392,28 @@ CITATION = """@misc{{openphone-{version},
 }}"""
 
 
+INVALID_REASON_LABELS = {  # contributors.models.InvalidReason, in the order the validation page offers them
+    "wrong_sentence": "wrong sentence",
+    "noise": "noise",
+    "cut_off": "cut off",
+    "not_speech": "not speech",
+    "unstated": "no reason (cast before reasons were asked)",
+}
+
+
+def _invalid_reasons_paragraph(reasons: Mapping[str, int]) -> str:
+    """Why trustees voted "invalid": over every invalid vote cast on the platform up to the build, on any clip
+    (most of them on clips this release leaves out), not only on the clips released."""
+    total = sum(reasons.values())
+    if not total:
+        return "Invalid votes by reason: none cast on the platform up to this build."
+    parts = [f"{label} {reasons[key]}" for key, label in INVALID_REASON_LABELS.items() if reasons.get(key)]
+    return (
+        f"Invalid votes by reason, over all {total} invalid votes cast on the platform up to this build "
+        "(on any clip, released or not; a clip's release needs its votes to be mostly valid): " + ", ".join(parts) + "."
+    )
+
+
 def _hidden_paragraph(facts: Mapping[str, Any]) -> str:
     hidden = facts.get("hidden_split") or {}
     minimum = hidden.get("min_speakers", facts["min_group_speakers"])
@@ -562,6 +587,8 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "Provenance: "
         + ", ".join(f"{_source_label(r)} {r['clips']}" for r in facts.get("sources") or [])
         + " public clips (imported clips carry their corpus's own validation).",
+        "",
+        _invalid_reasons_paragraph(votes.get("invalid_reasons") or {}),
         "",
         "Trust engine parameters at build time: "
         + ", ".join(f"`{k}={v}`" for k, v in facts["trust"].items())

@@ -310,6 +310,11 @@ def queue_sql(contributor_id: int, repeats: int) -> list[QueueSql]:
     return rows
 
 
+def _vote_body(verdict: str) -> dict[str, str]:
+    """An invalid verdict names its reason (the API refuses one without)."""
+    return {"verdict": verdict, "reason": "noise"} if verdict == "invalid" else {"verdict": verdict}
+
+
 def _p50_p99(latencies: list[float]) -> tuple[float, float]:
     return float(np.percentile(latencies, 50)), float(np.percentile(latencies, 99))
 
@@ -410,7 +415,7 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
                 verdict = "invalid" if clip in invalid else "valid"
                 try:
                     response = session.post(
-                        f"{base_url}/api/v1/clips/{clip}/votes", json={"verdict": verdict}, timeout=REQUEST_TIMEOUT_S
+                        f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
                     )
                     voted = time.perf_counter()
                     if response.status_code != 201:
@@ -459,7 +464,7 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
                 began = time.perf_counter()
                 try:
                     response = session.post(
-                        f"{base_url}/api/v1/clips/{clip}/votes", json={"verdict": verdict}, timeout=REQUEST_TIMEOUT_S
+                        f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
                     )
                     voted = time.perf_counter()
                     if response.status_code != 201:

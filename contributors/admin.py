@@ -240,9 +240,9 @@ class ClipAdmin(admin.ModelAdmin):
 class VoteAdmin(admin.ModelAdmin):
     """Votes are trustees' judgements and the trust engine's input: shown, never added, edited or deleted here."""
 
-    list_display = ["id", "clip", "voter", "verdict", "created_at"]
-    list_filter = ["verdict"]
-    readonly_fields = ["clip", "voter", "verdict", "created_at"]
+    list_display = ["id", "clip", "voter", "verdict", "reason", "created_at"]
+    list_filter = ["verdict", "reason"]
+    readonly_fields = ["clip", "voter", "verdict", "reason", "created_at"]
 
     def has_add_permission(self, request) -> bool:
         return False

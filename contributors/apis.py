@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from contributors import selectors
-from contributors.models import AgeBand, Clip, Contributor, Gender, Prompt, ReportReason, Verdict
+from contributors.models import AgeBand, Clip, Contributor, Gender, InvalidReason, Prompt, ReportReason, Verdict
 from contributors.services.accounts import (
     contributor_for_user,
     contributor_signup,
@@ -413,6 +413,9 @@ class VoteCreateApi(APIView):
 
     class VoteInput(serializers.Serializer):
         verdict = serializers.CharField(max_length=16)
+        reason = serializers.CharField(
+            max_length=16, required=False, allow_blank=True, help_text="Required with an invalid verdict."
+        )
 
     class VoteOutput(serializers.Serializer):
         """The vote, and the voter's next assignment (what ``validation/next`` would answer now; null when
@@ -420,6 +423,7 @@ class VoteCreateApi(APIView):
 
         clip = serializers.IntegerField(source="clip.pk")
         verdict = serializers.CharField(source="vote.verdict")
+        reason = serializers.CharField(source="vote.reason")
         clip_status = serializers.CharField(source="clip.status")
         quota_left = serializers.IntegerField()
         next = ValidationNextApi.ValidationNextOutput(allow_null=True)
@@ -428,9 +432,14 @@ class VoteCreateApi(APIView):
     def post(self, request: Request, clip_id: int) -> Response:
         serializer = self.VoteInput(data=request.data)
         if not serializer.is_valid():
+            if "verdict" not in serializer.errors:
+                raise ServiceError("reason_invalid", f"A reason is one of {', '.join(InvalidReason.values)}.")
             raise ServiceError("verdict_invalid", f"Send a verdict: one of {', '.join(Verdict.values)}.")
         outcome = vote_cast(
-            voter=contributor_for_user(request.user), clip_id=clip_id, verdict=serializer.validated_data["verdict"]
+            voter=contributor_for_user(request.user),
+            clip_id=clip_id,
+            verdict=serializer.validated_data["verdict"],
+            reason=serializer.validated_data.get("reason", ""),
         )
         return Response(self.VoteOutput(outcome).data, status=status.HTTP_201_CREATED)
 

@@ -27,7 +27,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from contributors.demo_prompts import COVERAGE_PROMPTS, SHARED_PROMPTS
-from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Verdict
+from contributors.models import Clip, ClipStatus, Contributor, InvalidReason, Prompt, PromptType, Verdict
 from contributors.services.accounts import contributor_for_user, contributor_signup
 from contributors.services.assignments import validation_assign
 from contributors.services.clips import clip_submit
@@ -288,8 +288,10 @@ def _seed_votes(*, out: Callable[[str], None]) -> int:
             if offer.clip is None:
                 continue
             verdict = Verdict.INVALID if rng.random() < DEMO_VOTE_ERROR_RATE else Verdict.VALID
+            # Cycled, not drawn: drawing would shift the seeded verdicts that follow.
+            reason = InvalidReason.values[cast % len(InvalidReason.values)] if verdict == Verdict.INVALID else ""
             try:
-                vote_cast(voter=trustee, clip_id=offer.clip.pk, verdict=verdict)
+                vote_cast(voter=trustee, clip_id=offer.clip.pk, verdict=verdict, reason=reason)
             except ServiceError:
                 continue  # lost trustee status or quota meanwhile: the next round decides again
             cast += 1

@@ -251,12 +251,31 @@ class Verdict(models.TextChoices):
     INVALID = "invalid", "Invalid"
 
 
+class InvalidReason(models.TextChoices):
+    """Why a trustee calls a clip invalid: asked with every "invalid" vote, summarised in the datasheet."""
+
+    WRONG_SENTENCE = "wrong_sentence", "Wrong sentence"
+    NOISE = "noise", "Noise"
+    CUT_OFF = "cut_off", "Cut off"
+    NOT_SPEECH = "not_speech", "Not speech"
+
+
 class Vote(models.Model):
-    """A trustee's verdict on a clip; one per (clip, voter), never on one's own clip."""
+    """A trustee's verdict on a clip; one per (clip, voter), never on one's own clip. An "invalid" vote
+    carries its reason (required by the vote service; votes cast before reasons were asked have none);
+    a "valid" vote never has one."""
 
     clip = models.ForeignKey(Clip, on_delete=models.CASCADE, related_name="votes")
     voter = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="votes_cast")
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    reason = models.CharField(
+        max_length=16,
+        blank=True,
+        default="",
+        db_default="",
+        choices=InvalidReason.choices,
+        help_text='Why the clip is invalid; empty on a "valid" vote.',
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -264,6 +283,10 @@ class Vote(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["clip", "voter"], name="vote_one_per_clip_voter"),
             models.CheckConstraint(condition=Q(verdict__in=Verdict.values), name="vote_verdict_known"),
+            models.CheckConstraint(
+                condition=Q(reason="") | Q(verdict=Verdict.INVALID, reason__in=InvalidReason.values),
+                name="vote_reason_only_invalid_known",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,8 @@ from django.views.decorators.http import require_http_methods
 from django_permissions_policy.decorators import permissions_policy_override
 
 from contributors.conf import clip_limits
+from contributors.models import InvalidReason
+from contributors.selectors import vote_quota_left
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
 from contributors.services.clips import clip_withdraw
 from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete
@@ -99,7 +101,14 @@ def record(request: HttpRequest) -> HttpResponse:
 @login_required
 def validate(request: HttpRequest) -> HttpResponse:
     contributor = contributor_for_user(request.user)
-    return render(request, "frontend/validate.html", {"contributor": contributor})
+    # Where the validator stands, before any clip is served: trustee or not, and the votes left (at 0 the page
+    # asks for no clip).
+    context = {
+        "contributor": contributor,
+        "quota_left": vote_quota_left(contributor=contributor) if contributor.is_trustee else 0,
+        "invalid_reasons": InvalidReason.choices,
+    }
+    return render(request, "frontend/validate.html", context)
 
 
 @login_required

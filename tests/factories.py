@@ -78,12 +78,15 @@ def assign(trustee, clip, *, ttl_s: float = 600) -> ValidationAssignment:
     return ValidationAssignment.objects.create(trustee=trustee, clip=clip, expires_at=now + timedelta(seconds=ttl_s))
 
 
-def vote_on(voter, clip, verdict: str = "valid"):
-    """Assign ``clip`` to ``voter`` and cast the vote through the service."""
+def vote_on(voter, clip, verdict: str = "valid", reason: str | None = None):
+    """Assign ``clip`` to ``voter`` and cast the vote through the service (an invalid verdict says
+    "noise" unless ``reason`` is given)."""
     from contributors.services.votes import vote_cast
 
     assign(voter, clip)
-    return vote_cast(voter=voter, clip_id=clip.pk, verdict=verdict)
+    if reason is None:
+        reason = "noise" if verdict == "invalid" else ""
+    return vote_cast(voter=voter, clip_id=clip.pk, verdict=verdict, reason=reason)
 
 
 class PromptFactory(factory.django.DjangoModelFactory):

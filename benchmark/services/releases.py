@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from benchmark import exports
@@ -41,7 +41,7 @@ from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
 from benchmark.packaging import bytes_sha256, file_sha256, parse_sha256sums, sha256sums_text, write_tar
 from benchmark.selectors import release_clips_valid
-from contributors.models import PLATFORM_LICENCE, PLATFORM_SOURCE, Clip, Provenance
+from contributors.models import PLATFORM_LICENCE, PLATFORM_SOURCE, Clip, Provenance, Verdict, Vote
 from contributors.services.trust import trust_settled
 from core.errors import ServiceError
 from core.licences import UnknownLicence, licence_get
@@ -278,6 +278,7 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         trust=getattr(settings, "TRUST", {}),
         hidden=built.hidden,
         sources=sources,
+        invalid_reasons=_invalid_reasons(),
     )
     facts["alignment"] = alignment_facts
     facts["options"] = options  # the datasheet names the audio format
@@ -639,6 +640,13 @@ def _previous_ready(release: Release) -> Release | None:
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def _invalid_reasons() -> dict[str, int]:
+    """Every "invalid" vote cast on the platform up to now, by reason (``unstated``: cast before reasons were
+    asked), over all clips: the datasheet's summary of why recordings were rejected."""
+    rows = Vote.objects.filter(verdict=Verdict.INVALID).values_list("reason").annotate(n=Count("id")).order_by()
+    return dict(sorted((reason or "unstated", n) for reason, n in rows))
 
 
 def _delta(release: Release, entries: list[ReleaseEntry]) -> dict:

@@ -101,8 +101,8 @@ def contributor_export_data(*, contributor: Contributor) -> dict[str, Any]:
         },
         "clips": [_clip_data(clip) for clip in clips],
         "votes_cast": [
-            {"clip": v["clip_id"], "verdict": v["verdict"], "created_at": _iso(v["created_at"])}
-            for v in contributor.votes_cast.order_by("id").values("clip_id", "verdict", "created_at")
+            {"clip": v["clip_id"], "verdict": v["verdict"], "reason": v["reason"], "created_at": _iso(v["created_at"])}
+            for v in contributor.votes_cast.order_by("id").values("clip_id", "verdict", "reason", "created_at")
         ],
         "reports": [
             {"clip": r["clip_id"], "reason": r["reason"], "note": r["note"], "created_at": _iso(r["created_at"])}

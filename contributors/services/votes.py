@@ -13,6 +13,7 @@ from contributors.models import (
     ClipSkip,
     ClipStatus,
     Contributor,
+    InvalidReason,
     ReportReason,
     Verdict,
     Vote,
@@ -59,15 +60,25 @@ def _vote_duplicate() -> ServiceError:
     return ServiceError("vote_duplicate", "You have already voted on this clip.", status_code=409)
 
 
-def vote_cast(*, voter: Contributor, clip_id: object, verdict: str) -> VoteOutcome:
+def _vote_reason_check(*, verdict: str, reason: str) -> None:
+    """An "invalid" verdict names one of the reasons; a "valid" one names none."""
+    if verdict == Verdict.INVALID and reason not in InvalidReason.values:
+        raise ServiceError("reason_invalid", f"Say why the clip is invalid: one of {', '.join(InvalidReason.values)}.")
+    if verdict == Verdict.VALID and reason:
+        raise ServiceError("reason_invalid", "A valid clip takes no reason; reasons go with an invalid verdict.")
+
+
+def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str = "") -> VoteOutcome:
     """Record a trustee's verdict on the clip assigned to them, bring statuses and trust up to date, and
     hand them their next clip in the same transaction (one request per judged clip).
 
     Refused: a malformed verdict (400), an unknown clip (404), a non-trustee or one's own clip (403), a
     clip no longer pending, a second vote, or a clip not assigned to the voter (or no longer: expired)
-    (409, also when two arrive at once), past the quota (429)."""
+    (409, also when two arrive at once), past the quota (429). An "invalid" verdict needs a ``reason``
+    (one of ``InvalidReason``), a "valid" one takes none (400 ``reason_invalid`` otherwise)."""
     if verdict not in Verdict.values:
         raise ServiceError("verdict_invalid", f"A verdict is one of {', '.join(Verdict.values)}.")
+    _vote_reason_check(verdict=verdict, reason=reason)
 
     exclusive_ran = False
 
@@ -93,7 +104,7 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str) -> VoteOutco
             )
         try:
             # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
-            vote = Vote.objects.create(clip=clip, voter=locked_voter, verdict=verdict)
+            vote = Vote.objects.create(clip=clip, voter=locked_voter, verdict=verdict, reason=reason)
         except IntegrityError as exc:
             raise _vote_duplicate() from exc
         assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)

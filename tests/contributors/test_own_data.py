@@ -59,7 +59,7 @@ def test_the_export_holds_the_account_every_clip_the_votes_and_the_audio_byte_fo
     kept, gone = record(me, 2)
     clip_withdraw(contributor=me, clip_id=gone.pk)
     theirs = record(founder)[0]
-    Vote.objects.create(clip=theirs, voter=me, verdict="invalid")
+    Vote.objects.create(clip=theirs, voter=me, verdict="invalid", reason="noise")
     ClipReport.objects.create(clip=theirs, reporter=me, reason="noise", note="a dog barks")
     kept.refresh_from_db()
 
@@ -84,7 +84,7 @@ def test_the_export_holds_the_account_every_clip_the_votes_and_the_audio_byte_fo
     assert clips[kept.pk]["prompt"]["text"] == kept.prompt.text and clips[kept.pk]["rms_dbfs"] == kept.rms_dbfs
     assert clips[gone.pk]["audio"] is None and clips[gone.pk]["withdrawn_at"]
     assert data["votes_cast"] == [
-        {"clip": theirs.pk, "verdict": "invalid", "created_at": data["votes_cast"][0]["created_at"]}
+        {"clip": theirs.pk, "verdict": "invalid", "reason": "noise", "created_at": data["votes_cast"][0]["created_at"]}
     ]
     assert data["reports"][0]["note"] == "a dog barks"
     assert "password" not in json.dumps(data)

@@ -50,8 +50,11 @@ def clip() -> Clip:
     return record(ContributorFactory())[0]
 
 
-def vote(client: APIClient, clip_id, verdict="valid"):
-    return client.post(f"/api/v1/clips/{clip_id}/votes", {"verdict": verdict}, format="json")
+def vote(client: APIClient, clip_id, verdict="valid", reason=None):
+    body = {"verdict": verdict}
+    if reason is not None or verdict == "invalid":
+        body["reason"] = "noise" if reason is None else reason
+    return client.post(f"/api/v1/clips/{clip_id}/votes", body, format="json")
 
 
 def next_clip(client: APIClient) -> dict:
@@ -80,6 +83,7 @@ def test_a_trustee_votes_on_the_assigned_clip_and_the_quota_goes_down(founder, c
     assert response.json() == {
         "clip": clip.pk,
         "verdict": "valid",
+        "reason": "",
         "clip_status": "pending",
         "quota_left": 38,
         "next": {"clip": None, "assignment": None, "quota_left": 38, "reason": "queue_empty"},
@@ -254,6 +258,50 @@ def test_a_malformed_verdict_is_a_400(founder, clip, verdict):
     assert response.status_code == 400
     assert response.json()["code"] == "verdict_invalid"
     assert not Vote.objects.exists()
+
+
+@pytest.mark.parametrize("reason", ["noise", "wrong_sentence", "cut_off", "not_speech"])
+def test_an_invalid_vote_stores_its_reason(founder, clip, reason):
+    assign(founder, clip)
+    response = vote(client_for(founder), clip.pk, "invalid", reason)
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["reason"] == reason
+    assert Vote.objects.get().reason == reason
+
+
+@pytest.mark.parametrize(
+    ("verdict", "reason"),
+    [
+        ("invalid", ""),  # an invalid verdict needs its reason
+        ("invalid", "NOISE"),
+        ("invalid", "loud"),  # unknown
+        ("invalid", "x" * 40),  # longer than any reason
+        ("valid", "noise"),  # a valid verdict takes none
+        ("valid", "loud"),
+    ],
+)
+def test_a_missing_or_misplaced_reason_is_a_400(founder, clip, verdict, reason):
+    assign(founder, clip)
+    response = vote(client_for(founder), clip.pk, verdict, reason)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "reason_invalid" and response.json()["message"]
+    assert not Vote.objects.exists()
+    assert ValidationAssignment.objects.get().outcome == AssignmentOutcome.OPEN  # the clip is still theirs
+
+
+def test_an_invalid_vote_without_any_reason_field_is_a_400(founder, clip):
+    assign(founder, clip)
+    response = client_for(founder).post(f"/api/v1/clips/{clip.pk}/votes", {"verdict": "invalid"}, format="json")
+
+    assert response.status_code == 400 and response.json()["code"] == "reason_invalid"
+    assert not Vote.objects.exists()
+
+
+def test_the_database_refuses_a_reason_on_a_valid_vote(founder, clip):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Vote.objects.create(clip=clip, voter=founder, verdict="valid", reason="noise")
 
 
 def test_voting_on_ones_own_clip_is_a_403(founder):

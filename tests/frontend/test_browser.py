@@ -366,3 +366,38 @@ def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch)
     page.evaluate(play_from, 0)  # the whole clip
     page.wait_for_selector("#validator[data-state=listened]", timeout=10_000)
     assert not page.is_disabled("#valid-button")
+
+
+def test_invalid_asks_for_a_reason_by_keyboard_and_the_thanks_stays_until_the_next_clip_plays(live_server, launch):
+    trustee = FounderFactory(user__username="picky", user__password=PASSWORD)
+    clip_submit(contributor=trustee, prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=90)))  # quota 13
+    for seed in (91, 92):
+        clip_submit(
+            contributor=ContributorFactory(), prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=seed))
+        )
+    page = launch().new_page()
+    log_in(page, live_server.url, "picky")
+    page.goto(f"{live_server.url}/validate/")
+    assert page.inner_text("#quota") == "13" and "founding trustee" in page.inner_text("#standing")
+    page.wait_for_selector("#validator[data-state=ready]", timeout=10_000)
+    first = int(page.get_attribute("#validator", "data-clip-id"))
+
+    page.keyboard.press("i")  # the reasons open, focus on the first
+    assert page.is_visible("#invalid-reasons") and page.get_attribute("#invalid-button", "aria-expanded") == "true"
+    assert page.evaluate("document.activeElement.dataset.reason") == "wrong_sentence"
+    page.keyboard.press("Escape")  # back, nothing cast
+    assert page.is_hidden("#invalid-reasons") and not Vote.objects.exists()
+    assert page.evaluate("document.activeElement.id") == "invalid-button"  # focus back where it was
+    page.keyboard.press("Enter")  # the focused button opens the reasons again
+    page.keyboard.press("2")  # noise
+    page.wait_for_function(f"() => document.querySelector('#validator').dataset.clipId !== '{first}'", timeout=10_000)
+    page.wait_for_selector("#validator[data-state=ready]", timeout=10_000)
+
+    vote = Vote.objects.get()
+    assert (vote.clip_id, vote.verdict, vote.reason) == (first, "invalid", "noise")
+    assert page.inner_text("#quota") == "12"
+    time.sleep(1)  # the next instruction does not replace it
+    assert page.inner_text("#confirmation") == "Thanks: counted as invalid (noise)."
+    assert "Listen to the clip" in page.inner_text("#status")
+    page.keyboard.press(" ")  # the next clip plays: the confirmation has done its job
+    page.wait_for_function("() => document.querySelector('#confirmation').textContent === ''", timeout=10_000)

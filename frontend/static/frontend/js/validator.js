@@ -1,4 +1,5 @@
-// The validate page: the server picks the clip; "Valid" unlocks only after the clip has played to the end.
+// The validate page: the server picks the clip; "Valid" unlocks only after the clip has played to the end;
+// "Invalid" asks for the reason. What the last verdict did stays on screen until the next clip plays.
 import { ApiError, getJson, postJson } from "./api.js";
 
 const root = document.getElementById("validator");
@@ -7,7 +8,9 @@ const ui = {
   quota: $("quota"), prompt: $("clip-prompt"), audio: $("clip-audio"), valid: $("valid-button"),
   invalid: $("invalid-button"), skip: $("skip-button"), report: $("report"), reportForm: $("report-form"),
   reason: $("report-reason"), note: $("report-note"), status: $("status"), alert: $("alert"),
+  confirmation: $("confirmation"), reasons: $("invalid-reasons"), cancel: $("invalid-cancel"),
 };
+const reasonButtons = Array.from(ui.reasons.querySelectorAll("button[data-reason]"));
 let clip = null;
 
 function say(message) { ui.status.textContent = message; }
@@ -16,12 +19,21 @@ function enable({ valid = false, others = false } = {}) {
   ui.valid.disabled = !valid;
   ui.invalid.disabled = !others;
   ui.skip.disabled = !others;
+  for (const button of reasonButtons) button.disabled = !others;
+}
+
+function showReasons(open) {
+  ui.reasons.hidden = !open;
+  ui.invalid.setAttribute("aria-expanded", String(open));
+  if (open) reasonButtons[0].focus();
 }
 
 // Shows the next assignment: the one a vote's answer carries, else a fresh validation/next. ``thanks``
-// (what the last action did) stays in front of the next instruction rather than being overwritten.
+// (what the last action did) goes in its own line, which stays until the next clip starts playing.
 async function load(offer = null, thanks = "") {
   enable();
+  showReasons(false);
+  if (thanks) ui.confirmation.textContent = thanks;
   root.dataset.state = "loading";
   let data = offer;
   if (!data) {
@@ -33,7 +45,6 @@ async function load(offer = null, thanks = "") {
       return;
     }
   }
-  const say = (message) => { ui.status.textContent = thanks ? `${thanks} ${message}` : message; };
   ui.quota.textContent = String(data.quota_left);
   clip = data.clip;
   if (!clip) {
@@ -67,6 +78,7 @@ async function act(request, thanks) {
       warn(error.message);
       ui.quota.textContent = "0";
       root.dataset.state = "quota";
+      showReasons(false);
       return;
     }
     // The assignment expired or the clip was decided meanwhile: nothing to fix, the next clip follows.
@@ -85,6 +97,7 @@ function heardSeconds(audio) {
   return total;
 }
 
+ui.audio.addEventListener("play", () => { ui.confirmation.textContent = ""; });
 ui.audio.addEventListener("ended", () => {
   if (!clip) return;
   if (Number.isFinite(ui.audio.duration) && heardSeconds(ui.audio) < ui.audio.duration - 0.25) {
@@ -96,7 +109,15 @@ ui.audio.addEventListener("ended", () => {
   say("You listened to the whole clip. Is it a clear reading of the sentence?");
 });
 ui.valid.addEventListener("click", () => act(() => postJson(`/api/v1/clips/${clip.id}/votes`, { verdict: "valid" }), "Thanks: counted as valid."));
-ui.invalid.addEventListener("click", () => act(() => postJson(`/api/v1/clips/${clip.id}/votes`, { verdict: "invalid" }), "Thanks: counted as invalid."));
+ui.invalid.addEventListener("click", () => showReasons(ui.reasons.hidden));
+ui.cancel.addEventListener("click", () => { showReasons(false); ui.invalid.focus(); });
+for (const button of reasonButtons) {
+  const label = button.textContent.replace(/^\s*\d+\s*/, "").toLowerCase();
+  button.addEventListener("click", () => act(
+    () => postJson(`/api/v1/clips/${clip.id}/votes`, { verdict: "invalid", reason: button.dataset.reason }),
+    `Thanks: counted as invalid (${label}).`,
+  ));
+}
 ui.skip.addEventListener("click", () => act(() => postJson(`/api/v1/clips/${clip.id}/skip`), "Skipped."));
 ui.reportForm.addEventListener("submit", (event) => {
   event.preventDefault();
@@ -104,11 +125,18 @@ ui.reportForm.addEventListener("submit", (event) => {
 });
 document.addEventListener("keydown", (event) => {
   if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) return;
-  if (event.target.closest && event.target.closest("input, textarea, select, button, audio, summary")) return;
   const key = event.key.toLowerCase();
+  if (!ui.reasons.hidden) {
+    // The reasons are open (focus is on one of them): a digit picks one, Escape goes back to the verdicts.
+    const picked = reasonButtons[Number(key) - 1];
+    if (/^[1-9]$/.test(key) && picked && !picked.disabled) { event.preventDefault(); picked.click(); return; }
+    if (key === "escape") { event.preventDefault(); ui.cancel.click(); return; }
+  }
+  if (event.target.closest && event.target.closest("input, textarea, select, button, audio, summary")) return;
   if (key === " ") { event.preventDefault(); if (ui.audio.paused) ui.audio.play(); else ui.audio.pause(); return; }
   const button = { v: ui.valid, i: ui.invalid, k: ui.skip }[key];
   if (button && !button.disabled) { event.preventDefault(); button.click(); }
 });
 
-load();
+// At 0 votes left the page asks for no clip: the server said so when rendering it.
+if (root.dataset.state !== "quota") load();
