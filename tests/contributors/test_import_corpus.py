@@ -12,15 +12,10 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from contributors.models import Clip, ClipStatus, Contributor, CorpusSource, LexiconEntry, Prompt, Provenance
-from contributors.services.imports import SPEECHOCEAN762_SOURCE
 from tests.factories import speechlike, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
-SHARED = (
-    Path(os.environ.get("SHARED_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))
-    / "speechocean762-train"
-)
 TOY = {
     "source_name": "toy",
     "licence": "CC-BY-4.0",
@@ -156,18 +151,3 @@ def test_a_source_file_names_the_corpus_and_a_later_import_restates_its_terms(tm
     source.refresh_from_db()
     assert (source.licence, source.url) == ("CC-BY-4.0", "https://toy.example/corpus")
     assert CorpusSource.objects.count() == 1
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/data/speechocean762-train is not on this machine")
-def test_the_shared_speechocean762_half_imports_completely(capsys):
-    call_command(
-        "import_corpus", str(SHARED / "manifest.tsv"), audio_root=str(SHARED), lexicon=str(SHARED / "lexicon.txt"),
-        source_file=str(SPEECHOCEAN762_SOURCE), validated=True, first_language="Mandarin", verbosity=0,
-    )  # fmt: skip
-
-    assert "2500 rows: 2500 imported, 0 already present, 0 skipped" in capsys.readouterr().out
-    assert Contributor.objects.count() == 125
-    assert Clip.objects.filter(status=ClipStatus.VALID, source__name="speechocean762").count() == 2500
-    assert Clip.objects.first().source.licence == "CC-BY-4.0"
-    hours = sum(Clip.objects.values_list("duration_s", flat=True)) / 3600
-    assert hours == pytest.approx(2.88, abs=0.01)
