@@ -18,7 +18,7 @@ import soundfile
 import torch
 
 from training.ml.config import FeatureConfig
-from training.ml.features import FeatureExtractor, num_frames
+from training.ml.features import FeatureExtractor
 from training.ml.hmm_align import HmmSettings, mfcc_from_logmel, train_and_align
 
 # The aligner a release names in its datasheet, with the boundary accuracy measured for exactly these settings on
@@ -34,7 +34,6 @@ ALIGNER = {
     "espeak_mean_abs_error_ms": 9.2,
     "espeak_reference": "benchmarks/alignment.py --utterances 300 (docs/training.md, Alignment accuracy)",
 }
-BATCH = 32  # clips per feature batch: the batch is padded to its longest clip
 # EM needs a few hundred clips to estimate 39 phones' Gaussians (the espeak-ng figure above is for an HMM trained
 # on 300 utterances), and each of its 15 passes costs a pass over the clips it trains on: a larger release trains
 # on this many of its train clips, evenly spread over them, and then aligns every clip.
@@ -42,24 +41,18 @@ MAX_TRAIN_CLIPS = 600
 
 
 def _features(paths: Sequence[Path], config: FeatureConfig) -> list[torch.Tensor]:
-    """Per clip, 39-dim MFCCs with the clip's mean removed (CMN), computed a batch of similar lengths at a time so
-    that no more than one batch of audio is in memory."""
+    """Per clip, 39-dim MFCCs with the clip's mean removed (CMN), one clip at a time (only one clip's audio in
+    memory; the extractor works through cache-sized blocks of frames, so batching clips gains nothing)."""
     extractor = FeatureExtractor(config)
-    infos = [soundfile.info(str(p)).frames for p in paths]
-    order = sorted(range(len(paths)), key=lambda i: infos[i])
-    out: list[torch.Tensor] = [torch.empty(0)] * len(paths)
-    for start in range(0, len(order), BATCH):
-        batch = order[start : start + BATCH]
-        waves = [soundfile.read(str(paths[i]), dtype="float32", always_2d=True)[0].mean(axis=1) for i in batch]
-        lengths = torch.tensor([len(w) for w in waves])
-        padded = torch.zeros(len(batch), int(lengths.max()))
-        for row, wave in enumerate(waves):
-            padded[row, : len(wave)] = torch.from_numpy(wave)
-        with torch.no_grad():
-            raw = extractor(padded, lengths)
-        for row, i in enumerate(batch):
-            mfcc = mfcc_from_logmel(raw[row, : int(num_frames(int(lengths[row]), config))])
-            out[i] = mfcc - mfcc.mean(0) if len(mfcc) else mfcc
+    out = []
+    with torch.no_grad():
+        for path in paths:
+            wave = soundfile.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1)
+            if len(wave) < config.frame_length:  # not one whole frame
+                out.append(torch.empty(0, 39))
+                continue
+            mfcc = mfcc_from_logmel(extractor(torch.from_numpy(np.ascontiguousarray(wave))[None])[0])
+            out.append(mfcc - mfcc.mean(0))
     return out
 
 
