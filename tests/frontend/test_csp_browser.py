@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from contributors.services.clips import clip_submit
 from tests.factories import ContributorFactory, FounderFactory, PromptFactory, speechlike, wav_bytes
-from training.models import TrainingRun, TrainingRunStatus
+from training.models import TrainingRun
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -27,18 +27,10 @@ document.addEventListener("securitypolicyviolation", (e) =>
 
 @pytest.fixture
 def site(settings, tmp_path):
-    from tests.benchmark.conftest import build, make_corpus
-    from tests.training.runs import write_base_config
-    from training.services.runs import run_create
+    from tests.training.runs import running_run
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    make_corpus(speakers=6, clips_each=1)
-    build("v1")
-    run = run_create(release="v1", recipe="teacher-dnn", base_config=write_base_config(tmp_path), enqueue=False)
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(), attempts=1,
-        progress={"stage": "train", "event": "step", "epoch": 1, "epochs": 2, "batch": 10, "batches": 40},
-    )  # fmt: skip
+    run = running_run(tmp_path)
     founder = FounderFactory(user__username="keeper", user__password=PASSWORD, user__is_staff=True,
                              user__is_superuser=True)  # fmt: skip
     # The founder's own clip earns votes; someone else's is there to validate.

@@ -13,23 +13,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def running_run(settings, tmp_path):
-    from tests.benchmark.conftest import build, make_corpus
-    from tests.training.runs import write_base_config
-    from training.services.runs import run_create
+    from tests.training.runs import running_run
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    make_corpus(speakers=6, clips_each=1)
-    build("v1")
-    run = run_create(release="v1", recipe="teacher-dnn", base_config=write_base_config(tmp_path), enqueue=False)
-    TrainingRun.objects.filter(pk=run.pk).update(
-        status=TrainingRunStatus.RUNNING,
-        started_at=timezone.now(),
-        heartbeat_at=timezone.now(),
-        attempts=1,
-        progress={"stage": "train", "event": "step", "epoch": 1, "epochs": 2, "batch": 10, "batches": 40,
-                  "step": 10, "loss": 3.2, "eta_seconds": 95},
-    )  # fmt: skip
-    return run
+    return running_run(tmp_path, step=10, loss=3.2, eta_seconds=95)
 
 
 def report(run: TrainingRun, **fields) -> None:
