@@ -31,7 +31,11 @@ _SHARE_TINY = ("tests/training/test_align.py", "tests/training/test_run_config.p
 
 # The longest tests (a minute or more alone): started first, so that under xdist they run beside the many
 # short ones instead of finishing the suite alone on one worker.
-_LONGEST_FIRST = ("tests/training/test_demo_training.py", "tests/frontend/test_browser.py")
+_LONGEST_FIRST = (
+    "tests/benchmark/test_release_shared_corpus.py",
+    "tests/training/test_demo_training.py",
+    "tests/frontend/test_browser.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

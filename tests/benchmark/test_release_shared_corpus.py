@@ -18,6 +18,7 @@ from contributors.models import Clip, ClipStatus, Contributor
 from contributors.services.imports import SPEECHOCEAN762_SOURCE
 from tests.benchmark.conftest import SHARED, release_root
 from tests.benchmark.test_release_formats import validate_kaldi_dir
+from training.ml import release_align
 
 PUBLIC = ("train", "dev", "test")
 pytestmark = [
@@ -26,7 +27,11 @@ pytestmark = [
 ]
 
 
-def test_shared_half_releases_into_every_format(settings, tmp_path, capsys):
+def test_shared_half_releases_into_every_format(settings, tmp_path, capsys, monkeypatch):
+    # The release's aligner trains its HMM on at most 600 train clips (a pass over them per EM iteration); this
+    # test checks what the release holds and how tools load it, not alignment accuracy (benchmarks/alignment.py
+    # does), so it trains on fewer and still aligns all 2,500 clips.
+    monkeypatch.setattr(release_align, "MAX_TRAIN_CLIPS", 150)
     started = time.monotonic()
     call_command(
         "import_corpus", str(SHARED / "manifest.tsv"), audio_root=str(SHARED), lexicon=str(SHARED / "lexicon.txt"),
