@@ -351,7 +351,9 @@ def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch)
     play_from = """async (start) => {
         const audio = document.getElementById("clip-audio");
         if (audio.readyState < 4) await new Promise((r) => audio.addEventListener("canplaythrough", r, { once: true }));
-        audio.currentTime = start === null ? audio.duration - 0.1 : typeof start === "string" ? audio.duration * Number(start) : start;
+        // null: the last tenth of a second; a string: that share of the clip; a number: that second.
+        const at = typeof start === "string" ? audio.duration * Number(start) : start;
+        audio.currentTime = start === null ? audio.duration - 0.1 : at;
         const ended = new Promise((r) => audio.addEventListener("ended", r, { once: true }));
         await audio.play();
         await ended;

@@ -5,6 +5,7 @@ week's validated seconds."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 
@@ -51,7 +52,7 @@ def test_meter_warnings_a_take_kept_over_a_reload_and_its_progress_to_valid(live
     mic, flags = fake_microphone(tmp_path)
     voice = speechlike(3.0, rate=RATE)  # peaks at -10 dBFS, loudest 85 ms block -17 dBFS RMS: a normal reading
     quiet = _wav(tmp_path / "quiet.wav", voice * 0.03)  # 30 dB down: loudest block -47 dBFS
-    loud = _wav(tmp_path / "loud.wav", np.clip(voice * 8, -1, 1))  # flat-topped at full scale
+    loud = _wav(tmp_path / "loud.wav", np.clip(voice * 3.2, -1, 1))  # 0.1 % flat-topped: warned, not refused
     normal = _wav(tmp_path / "normal.wav", voice)
     page = launch(*flags).new_page(viewport={"width": 1280, "height": 900})
     log_in(page, live_server.url, "keeper")
@@ -80,11 +81,10 @@ def test_meter_warnings_a_take_kept_over_a_reload_and_its_progress_to_valid(live
     # A normal voice: no warning, and the bar shows its peaks near -10 dBFS (the old bar showed 16-20 %).
     start(normal)
     page.wait_for_function(f"() => ({LEVEL_DB})() > -16", timeout=10_000)
-    width = page.evaluate("parseFloat(document.getElementById('level').style.width)")
-    assert width >= 70
+    page.wait_for_function("() => parseFloat(document.getElementById('level').style.width) >= 75", timeout=5_000)
     time.sleep(2.3)
     assert page.get_attribute("#recorder", "data-level") is None
-    assert page.inner_text("#timer").startswith("0:02 / 0:15")
+    assert re.fullmatch(r"0:0[23] / 0:15", page.inner_text("#timer"))  # audio time, the take's limit
     stop()
     first_text, first_take = page.inner_text("#prompt-text").strip(), page.inner_text("#take-info")
     assert first_take.startswith("Your take: ")

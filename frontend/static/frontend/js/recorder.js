@@ -217,6 +217,7 @@ async function startRecording() {
     };
     source.connect(node).connect(mute).connect(context.destination);
     state.session = session;
+    ui.timer.textContent = `0:00 / ${clock(MAX_SECONDS)}`;
     stream = null; // the session owns it now: stopRecording closes it
     context = null;
   } catch (error) {
