@@ -139,3 +139,6 @@ def test_meter_warnings_a_take_kept_over_a_reload_and_its_progress_to_valid(live
     assert page.inner_text(f"{item} .badge") == "Valid"
     assert page.inner_text("#week-goal").startswith(f"This week: {round(clip.duration_s)} s of your speech validated")
     page.screenshot(path=str(tmp_path / "record-progress.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})  # the meter row and the panel fit a phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(tmp_path / "record-progress-phone.png"), full_page=True)
