@@ -3,7 +3,7 @@
 // seconds of validated recordings against the weekly goal, with the streak of weeks that met it. Read from
 // /api/v1/me/progress and patched in place: after each submitted set (the recorder calls refresh), and every
 // few seconds while a clip is still in review and the page is in view.
-import { getJson } from "./api.js";
+import { ApiError, getJson } from "./api.js";
 
 const STATUS_TEXT = { valid: "Valid", invalid: "Not accepted", discarded: "Set aside" };
 
@@ -46,8 +46,10 @@ export function followProgress(root) {
     let data;
     try {
       data = await getJson("/api/v1/me/progress");
-    } catch {
-      schedule(true); // a network blip: try again later, keep what is shown
+    } catch (error) {
+      // A network blip or a busy server: try again later, keeping what is shown. A refusal (logged out
+      // meanwhile) will not change by asking again.
+      schedule(!(error instanceof ApiError && error.status >= 400 && error.status < 500));
       return;
     }
     const week = data.week;
