@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from contributors import selectors
 from contributors.models import AgeBand, Clip, Contributor, Gender, InvalidReason, Prompt, ReportReason, Verdict
+from contributors.progress import progress_of
 from contributors.services.accounts import (
     contributor_for_user,
     contributor_signup,
@@ -189,6 +190,38 @@ class MeApi(APIView):
             contributor=contributor_for_user(request.user), **serializer.validated_data
         )
         return Response(MeOutput(contributor).data)
+
+
+class ProgressClipOutput(serializers.ModelSerializer):
+    prompt_text = serializers.CharField(source="prompt.text")
+
+    class Meta:
+        model = Clip
+        fields = ["id", "prompt_text", "status", "votes_counted", "votes_valid_counted", "duration_s", "created_at"]
+
+
+class WeekGoalOutput(serializers.Serializer):
+    week_start = serializers.DateField(help_text="Monday of this week.")
+    validated_s = serializers.FloatField(help_text="Seconds of this week's recordings that are valid now.")
+    goal_s = serializers.FloatField()
+    streak_weeks = serializers.IntegerField(help_text="Weeks in a row at the goal, up to this week or the last.")
+
+
+class ProgressOutput(serializers.Serializer):
+    clips = ProgressClipOutput(many=True, help_text="Your latest clips, newest first.")
+    votes_needed = serializers.IntegerField(help_text="Unanimous counted votes that make a clip valid.")
+    week = WeekGoalOutput()
+
+
+class MeProgressApi(APIView):
+    """Your latest clips on their way through validation (status, counted votes so far, and the unanimous
+    votes a clip needs to be valid), and this week's seconds of validated recordings against the weekly goal,
+    with the streak of weeks that met it. The record page and the dashboard poll it."""
+
+    @extend_schema(responses={200: ProgressOutput})
+    def get(self, request: Request) -> Response:
+        progress = progress_of(contributor=contributor_for_user(request.user))
+        return Response(ProgressOutput(progress).data)
 
 
 def export_response(contributor: Contributor) -> FileResponse:

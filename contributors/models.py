@@ -67,6 +67,11 @@ class Contributor(models.Model):
         default=0.0, help_text="Wilson lower bound of valid among decided clips (the preset's rule); 1 for founders."
     )
     is_trustee = models.BooleanField(default=False, db_index=True)
+    trustee_notice_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the contributor was told they had become a trustee (told once, on their next page).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     deleted_at = models.DateTimeField(
         null=True,

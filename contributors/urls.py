@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
     path("auth/token", apis.TokenApi.as_view(), name="auth-token"),
     path("me", apis.MeApi.as_view(), name="me"),
+    path("me/progress", apis.MeProgressApi.as_view(), name="me-progress"),
     path("me/export", apis.MeExportApi.as_view(), name="me-export"),
     path("me/delete", apis.MeDeleteApi.as_view(), name="me-delete"),
     path("prompts/next", apis.PromptsNextApi.as_view(), name="prompts-next"),

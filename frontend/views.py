@@ -18,11 +18,20 @@ from contributors.models import InvalidReason
 from contributors.selectors import vote_quota_left
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
 from contributors.services.clips import clip_withdraw
+from contributors.services.notices import contributor_take_trustee_notice
 from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete
 from core.errors import ServiceError
 from core.throttling import signup_wait
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
 from frontend.selectors import corpus_overview, dashboard_for
+
+# How often the "recordings in review" panel asks for news while a clip is pending (settings.PROGRESS_POLL_S):
+# a clip needs several trustees' votes, so seconds of delay cost nothing and spare the server.
+PROGRESS_POLL_S = 15
+
+
+def _progress_poll_s() -> float:
+    return getattr(settings, "PROGRESS_POLL_S", PROGRESS_POLL_S)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -95,7 +104,13 @@ def record(request: HttpRequest) -> HttpResponse:
     if not contributor.has_consented:
         messages.info(request, "Before recording, please read and accept the CC0 dedication below.")
         return redirect("/profile/?next=/record/")
-    return render(request, "frontend/record.html", {"contributor": contributor, "limits": clip_limits()})
+    context = {
+        "contributor": contributor,
+        "limits": clip_limits(),
+        "trustee_notice": contributor_take_trustee_notice(contributor=contributor),
+        "progress_poll_s": _progress_poll_s(),
+    }
+    return render(request, "frontend/record.html", context)
 
 
 @login_required
@@ -107,6 +122,7 @@ def validate(request: HttpRequest) -> HttpResponse:
         "contributor": contributor,
         "quota_left": vote_quota_left(contributor=contributor) if contributor.is_trustee else 0,
         "invalid_reasons": InvalidReason.choices,
+        "trustee_notice": contributor_take_trustee_notice(contributor=contributor),
     }
     return render(request, "frontend/validate.html", context)
 
@@ -114,7 +130,12 @@ def validate(request: HttpRequest) -> HttpResponse:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     contributor = contributor_for_user(request.user)
-    return render(request, "frontend/dashboard.html", {"dashboard": dashboard_for(contributor=contributor)})
+    context = {
+        "dashboard": dashboard_for(contributor=contributor),
+        "trustee_notice": contributor_take_trustee_notice(contributor=contributor),
+        "progress_poll_s": _progress_poll_s(),
+    }
+    return render(request, "frontend/dashboard.html", context)
 
 
 @login_required

@@ -98,6 +98,7 @@ def contributor_export_data(*, contributor: Contributor) -> dict[str, Any]:
             "is_trustee": contributor.is_trustee,
             "is_founding_trustee": contributor.is_founding_trustee,
             "vote_allowance": contributor.vote_allowance,
+            "trustee_notice_at": _iso(contributor.trustee_notice_at),
         },
         "clips": [_clip_data(clip) for clip in clips],
         "votes_cast": [

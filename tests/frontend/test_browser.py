@@ -351,7 +351,9 @@ def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch)
     play_from = """async (start) => {
         const audio = document.getElementById("clip-audio");
         if (audio.readyState < 4) await new Promise((r) => audio.addEventListener("canplaythrough", r, { once: true }));
-        audio.currentTime = start === null ? audio.duration - 0.1 : start;
+        // null: the last tenth of a second; a string: that share of the clip; a number: that second.
+        const at = typeof start === "string" ? audio.duration * Number(start) : start;
+        audio.currentTime = start === null ? audio.duration - 0.1 : at;
         const ended = new Promise((r) => audio.addEventListener("ended", r, { once: true }));
         await audio.play();
         await ended;
@@ -363,7 +365,9 @@ def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch)
     assert page.get_attribute("#validator", "data-state") == "ready"
     assert "skipping ahead does not count" in page.inner_text("#status")
 
-    page.evaluate(play_from, 0)  # the whole clip
+    page.evaluate(play_from, "0.06")  # from 6 % of the clip to its end: 94 % heard, one short of the rule
+    assert page.is_disabled("#valid-button") and "You heard 94 %" in page.inner_text("#status")
+    page.evaluate(play_from, 0)  # the start too: the played ranges now cover all of it
     page.wait_for_selector("#validator[data-state=listened]", timeout=10_000)
     assert not page.is_disabled("#valid-button")
 

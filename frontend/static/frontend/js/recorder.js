@@ -1,8 +1,11 @@
 // The record page: sets of five prompts, each recorded through an AudioWorklet as raw PCM at the device's
 // rate, encoded as WAV and uploaded losslessly (the server resamples to 16 kHz). One microphone stream per
-// take, closed at stop.
+// take, closed at stop. Takes not yet submitted are kept in IndexedDB (takes-store.js) and offered again after
+// a reload.
 import { ApiError, getJson, uploadWithRetry } from "./api.js";
+import { progress } from "./progress.js";
 import { speechRatio } from "./speech.js";
+import { forgetTake, keepTake, keptTakes } from "./takes-store.js";
 import { concat, encodeWav } from "./wav.js";
 
 const TAIL_MS = 300; // keep recording a little after Stop, so the last word is not cut
@@ -14,6 +17,28 @@ const SILENCE_DBFS = Number(LIMITS.silenceDbfs || -60);
 const MIN_SPEECH_RATIO = Number(LIMITS.minSpeechRatio || 0);
 const MAX_UPLOAD_RATE = 48000; // the highest sample rate the server accepts
 const SET_SIZE = 5;
+const OWNER = LIMITS.owner || "";
+
+// The live meter shows each ~85 ms block's peak in dBFS, on a bar that spans METER_FLOOR_DBFS to 0 dB linearly
+// in decibels, as recording software does: a normal voice peaking near -12 dBFS fills 80 % of it (a bar linear
+// in amplitude showed it at 16-20 %, and a quiet one at 0-2 %).
+const METER_FLOOR_DBFS = -60;
+// "Too quiet": the loudest block of the last QUIET_WINDOW_S seconds stays under QUIET_DBFS RMS. The server
+// counts a 25 ms frame as speech only above -55 dBFS (and 10 dB over the take's noise floor; see speech.js);
+// speech whose loudest syllables stay under -40 dBFS has its softer ones, 10-20 dB lower, under -55 dBFS,
+// where the server hears none of them. A normal reading's loudest blocks are around -25 to -15 dBFS.
+const QUIET_DBFS = -40;
+const QUIET_WINDOW_S = 2;
+// "Clipping": a sample at the server's full-scale mark (contributors.audio counts |x| >= 0.999 as clipped and
+// refuses a clip with more than 1 % of them). One is warned about at once: the input is at its limit, and
+// the next louder word will be flattened. The warning stays CLIP_HOLD_S so that it can be read.
+const CLIP_PEAK = 0.999;
+const CLIP_HOLD_S = 1.5;
+const PEAK_HOLD_S = 1;
+const LEVEL_WARNINGS = {
+  quiet: "Too quiet: move closer to the microphone or speak up.",
+  clipping: "Clipping: too loud for the microphone. Move back a little or lower its input volume.",
+};
 
 const root = document.getElementById("recorder");
 const workletUrl = document.getElementById("recorder-script").dataset.worklet;
@@ -22,7 +47,8 @@ const ui = {
   promptText: $("prompt-text"), list: $("prompt-list"), progress: $("set-progress"), level: $("level"),
   takeInfo: $("take-info"), record: $("record-button"), play: $("play-button"), prev: $("prev-button"),
   next: $("next-button"), submit: $("submit-button"), upload: $("upload-progress"), status: $("status"),
-  alert: $("alert"),
+  alert: $("alert"), discard: $("discard-button"), levelDbfs: $("level-dbfs"), timer: $("timer"),
+  levelWarning: $("level-warning"),
 };
 
 const state = { prompts: [], index: 0, takes: new Map(), session: null, player: null, busy: false };
@@ -53,6 +79,7 @@ function render() {
   ui.record.setAttribute("aria-pressed", recording ? "true" : "false");
   ui.record.disabled = !prompt || state.busy || (take && take.uploaded);
   ui.play.disabled = !take || recording || state.busy;
+  ui.discard.disabled = !take || take.uploaded || recording || state.busy;
   ui.prev.disabled = recording || state.busy || state.index === 0;
   ui.next.disabled = recording || state.busy || state.index >= state.prompts.length - 1;
   const pending = [...state.takes.values()].filter(sendable).length;
@@ -75,7 +102,44 @@ function levelDbfs(samples) {
   return rms > 0 ? 20 * Math.log10(rms) : -Infinity;
 }
 
-// Takes live only in this page until they are submitted: say so before the page is left.
+function clock(seconds) {
+  const whole = Math.floor(seconds);
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}
+
+function showLevelWarning(kind) {
+  if ((root.dataset.level || "") === kind) return; // the live region speaks only when the warning changes
+  if (kind) root.dataset.level = kind; else delete root.dataset.level;
+  ui.levelWarning.textContent = LEVEL_WARNINGS[kind] || "";
+}
+
+function resetMeter() {
+  ui.level.style.width = "0%";
+  ui.levelDbfs.textContent = "–∞ dBFS";
+  showLevelWarning("");
+}
+
+// One block from the worklet: the bar, the dBFS figure, the timer, and the too-quiet and clipping warnings.
+function meter(session, { peak, meanSquare }, rate) {
+  const peakDb = peak > 0 ? 20 * Math.log10(peak) : -Infinity;
+  const fill = Number.isFinite(peakDb) ? (peakDb - METER_FLOOR_DBFS) / -METER_FLOOR_DBFS : 0;
+  ui.level.style.width = `${Math.round(Math.max(0, Math.min(1, fill)) * 100)}%`;
+  const now = session.samples / rate;
+  ui.timer.textContent = `${clock(now)} / ${clock(MAX_SECONDS)}`;
+  session.blocks.push({ at: now, peakDb, rmsDb: meanSquare > 0 ? 10 * Math.log10(meanSquare) : -Infinity });
+  while (session.blocks[0].at < now - QUIET_WINDOW_S) session.blocks.shift();
+  // The figure holds the highest peak of the last second: twelve changes a second cannot be read.
+  const held = Math.max(...session.blocks.filter((block) => block.at >= now - PEAK_HOLD_S).map((b) => b.peakDb));
+  ui.levelDbfs.textContent = Number.isFinite(held) ? `${Math.round(held)} dBFS` : "–∞ dBFS";
+  if (peak >= CLIP_PEAK) session.clippedAt = now;
+  const clipping = session.clippedAt !== null && now - session.clippedAt < CLIP_HOLD_S;
+  const loudest = Math.max(...session.blocks.map((block) => block.rmsDb));
+  const quiet = now >= QUIET_WINDOW_S && loudest < QUIET_DBFS;
+  showLevelWarning(clipping ? "clipping" : quiet ? "quiet" : "");
+}
+
+// Takes are kept in IndexedDB until they are submitted or discarded; leaving still asks first, since a take
+// kept in this browser is not yet in the corpus.
 window.addEventListener("beforeunload", (event) => {
   const unsent = [...state.takes.values()].some(sendable);
   if (unsent || state.session) {
@@ -137,7 +201,10 @@ async function startRecording() {
     const node = new AudioWorkletNode(context, "pcm-capture");
     const mute = context.createGain();
     mute.gain.value = 0; // the graph must reach the destination to be pulled; nothing is heard
-    const session = { stream, context, source, node, chunks: [], samples: 0, promptId: current().id, flushed: null };
+    const session = {
+      stream, context, source, node, chunks: [], samples: 0, promptId: current().id, flushed: null,
+      blocks: [], clippedAt: null,
+    };
     const maxSamples = context.sampleRate * (MAX_SECONDS - 0.5);
     let started = false;
     node.port.onmessage = ({ data }) => {
@@ -145,11 +212,12 @@ async function startRecording() {
       if (!started) { started = true; setState("recording"); say("Recording… read the sentence aloud."); }
       session.chunks.push(data.samples);
       session.samples += data.samples.length;
-      ui.level.style.width = `${Math.min(100, Math.round(data.peak * 140))}%`;
+      meter(session, data, session.context.sampleRate);
       if (session.samples > maxSamples && state.session === session) stopRecording({ cut: true });
     };
     source.connect(node).connect(mute).connect(context.destination);
     state.session = session;
+    ui.timer.textContent = `0:00 / ${clock(MAX_SECONDS)}`;
     stream = null; // the session owns it now: stopRecording closes it
     context = null;
   } catch (error) {
@@ -199,7 +267,7 @@ async function stopRecording({ cut = false } = {}) {
   } finally {
     session.stream.getTracks().forEach((track) => track.stop());
     await session.context.close().catch(() => {});
-    ui.level.style.width = "0%";
+    resetMeter();
     state.busy = false;
   }
   delete root.dataset.flag;
@@ -227,6 +295,7 @@ async function stopRecording({ cut = false } = {}) {
   if (ratio < MIN_SPEECH_RATIO) {
     const reason = `too little speech (${Math.round(ratio * 100)} % of the take; at least ${Math.round(MIN_SPEECH_RATIO * 100)} %)`;
     flag(session.promptId, take, reason);
+    forgetTake(OWNER, session.promptId); // it replaced the take kept before, if any; it is never sent
     root.dataset.flag = "no_speech";
     setState("recorded");
     warn(`Sentence ${state.prompts.findIndex((p) => p.id === session.promptId) + 1}: ${reason}. Read the sentence aloud, close to the microphone, and press Stop soon after; record it again.`);
@@ -235,14 +304,37 @@ async function stopRecording({ cut = false } = {}) {
     return;
   }
   flag(session.promptId, take, "");
+  const prompt = state.prompts.find((p) => p.id === session.promptId);
+  keepTake(OWNER, { prompt, blob, duration: seconds, position: state.prompts.indexOf(prompt) });
   setState("recorded");
   if (cut) {
+    root.dataset.flag = "cut";
     warn(`Recording stopped at ${MAX_SECONDS} seconds, the longest a clip may be: if the sentence was cut off, record it again.`);
+  } else if (session.clippedAt !== null) {
+    root.dataset.flag = "clipping";
+    warn("Parts of that take reached full scale (clipping). Play it back: if it sounds harsh or distorted, record it again a little further from the microphone.");
   } else {
     warn("");
   }
   say(`Recorded ${seconds.toFixed(1)} seconds. Play it back, record again, or go on.`);
   render();
+}
+
+// Drops the take of the sentence on screen, here and in the browser's storage.
+function discard() {
+  const prompt = current();
+  const take = prompt && state.takes.get(prompt.id);
+  if (!take || take.uploaded || state.busy || state.session) return;
+  if (state.player) state.player.pause();
+  URL.revokeObjectURL(take.url);
+  state.takes.delete(prompt.id);
+  forgetTake(OWNER, prompt.id);
+  delete root.dataset.flag;
+  setState("idle");
+  warn("");
+  say("Take discarded.");
+  render();
+  ui.record.focus();
 }
 
 function play() {
@@ -291,10 +383,12 @@ async function submit() {
       });
       take.uploaded = true;
       done += 1;
+      forgetTake(OWNER, prompt.id);
     } catch (error) {
       if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
         take.refused = error.message;
         refused.push(prompt);
+        forgetTake(OWNER, prompt.id); // it can never be sent: the sentence is to be recorded again
       } else {
         unreachable = error instanceof ApiError ? error.message : String(error);
         break;
@@ -305,6 +399,7 @@ async function submit() {
   }
   state.busy = false;
   root.dataset.submitted = String(Number(root.dataset.submitted || 0) + done);
+  if (done) progress.refresh();
   const sent = `Submitted ${done} recording${done === 1 ? "" : "s"}.`;
   if (unreachable || refused.length) {
     setState("upload-error");
@@ -328,19 +423,33 @@ async function submit() {
   }
 }
 
-async function loadPrompts() {
+// A new set of sentences. With ``restore`` (the page has just opened), the takes kept from an earlier visit
+// come back first, with their sentences, and the set is filled up with new ones.
+async function loadPrompts({ restore = false } = {}) {
+  const kept = restore ? await keptTakes(OWNER) : [];
+  let fresh = [];
   try {
-    state.prompts = await getJson(`/api/v1/prompts/next?count=${SET_SIZE}`);
+    fresh = await getJson(`/api/v1/prompts/next?count=${SET_SIZE}`);
   } catch (error) {
     warn(`Could not load sentences: ${error.message}`);
-    return;
+    if (!kept.length) return;
   }
+  const keptIds = new Set(kept.map((record) => record.promptId));
+  const others = fresh.filter((p) => !keptIds.has(p.id));
+  state.prompts = [...kept.map((record) => record.prompt), ...others].slice(0, Math.max(SET_SIZE, kept.length));
   state.index = 0;
-  state.takes = new Map();
+  state.takes = new Map(kept.map((record) => [record.promptId, {
+    blob: record.blob, url: URL.createObjectURL(record.blob), duration: record.duration,
+    uploaded: false, refused: "", flagged: "",
+  }]));
   ui.upload.value = 0;
   if (!state.prompts.length) {
     setState("finished");
     say("You have recorded every sentence we have. Thank you!");
+  } else if (kept.length) {
+    root.dataset.restored = String(kept.length);
+    setState("recorded");
+    say(`Restored ${kept.length} recording${kept.length === 1 ? "" : "s"} you had not submitted: play ${kept.length === 1 ? "it" : "them"} back, record again or discard, then submit.`);
   } else {
     setState("idle");
   }
@@ -349,6 +458,7 @@ async function loadPrompts() {
 
 ui.record.addEventListener("click", () => (state.session ? stopRecording() : startRecording()));
 ui.play.addEventListener("click", play);
+ui.discard.addEventListener("click", discard);
 ui.prev.addEventListener("click", () => move(-1));
 ui.next.addEventListener("click", () => move(1));
 ui.submit.addEventListener("click", submit);
@@ -360,4 +470,5 @@ document.addEventListener("keydown", (event) => {
   if (button && !button.disabled) { event.preventDefault(); button.click(); }
 });
 
-loadPrompts();
+ui.timer.textContent = `0:00 / ${clock(MAX_SECONDS)}`;
+loadPrompts({ restore: true });

@@ -1,5 +1,5 @@
-// The validate page: the server picks the clip; "Valid" unlocks only after the clip has played to the end;
-// "Invalid" asks for the reason. What the last verdict did stays on screen until the next clip plays.
+// The validate page: the server picks the clip; "Valid" unlocks only once the parts of the clip actually played
+// (audio.played) cover at least 95 % of it; "Invalid" asks for the reason. What the last verdict did stays on screen until the next clip plays.
 import { ApiError, getJson, postJson } from "./api.js";
 
 const root = document.getElementById("validator");
@@ -90,23 +90,34 @@ async function act(request, thanks) {
   await load(answer && answer.next ? answer.next : null, thanks);
 }
 
-// Seconds of the clip actually played: seeking to the end of the player does not count as listening.
-function heardSeconds(audio) {
+// The share of the clip that must have been played for "Valid": all of it but a few words' worth of slack (a
+// player's first or last frames, a click on the seek bar that skips a fraction of a second).
+const HEARD_SHARE = 0.95;
+
+// Share of the clip actually played: audio.played holds the ranges played, merged, so a seek to the end
+// adds only what then plays.
+function heardShare(audio) {
+  if (!Number.isFinite(audio.duration) || audio.duration <= 0) return 0;
   let total = 0;
   for (let i = 0; i < audio.played.length; i += 1) total += audio.played.end(i) - audio.played.start(i);
-  return total;
+  return total / audio.duration;
+}
+
+function checkHeard() {
+  if (!clip || root.dataset.state !== "ready" || heardShare(ui.audio) < HEARD_SHARE) return false;
+  ui.valid.disabled = false;
+  root.dataset.state = "listened";
+  say("You listened to the clip. Is it a clear reading of the sentence?");
+  return true;
 }
 
 ui.audio.addEventListener("play", () => { ui.confirmation.textContent = ""; });
+ui.audio.addEventListener("timeupdate", checkHeard);
+ui.audio.addEventListener("pause", checkHeard);
 ui.audio.addEventListener("ended", () => {
-  if (!clip) return;
-  if (Number.isFinite(ui.audio.duration) && heardSeconds(ui.audio) < ui.audio.duration - 0.25) {
-    say("Listen to the whole clip before calling it valid: skipping ahead does not count. Play it again from the start.");
-    return;
-  }
-  ui.valid.disabled = false;
-  root.dataset.state = "listened";
-  say("You listened to the whole clip. Is it a clear reading of the sentence?");
+  if (!clip || root.dataset.state !== "ready" || checkHeard()) return;
+  const share = Math.round(heardShare(ui.audio) * 100);
+  say(`You heard ${share} % of the clip; "Valid" needs ${Math.round(HEARD_SHARE * 100)} %: skipping ahead does not count. Play the rest of it.`);
 });
 ui.valid.addEventListener("click", () => act(() => postJson(`/api/v1/clips/${clip.id}/votes`, { verdict: "valid" }), "Thanks: counted as valid."));
 ui.invalid.addEventListener("click", () => showReasons(ui.reasons.hidden));
