@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -330,9 +331,17 @@ class PromptReportAdmin(admin.ModelAdmin):
     def prompt_text(self, report: PromptReport) -> str:
         return report.prompt.text
 
-    @admin.display(description="open reports")
+    def get_queryset(self, request):
+        # One query for the list: each row shows how many open reports its prompt has.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_count=Count("prompt__reports", filter=Q(prompt__reports__resolution="")))
+        )
+
+    @admin.display(description="open reports", ordering="open_count")
     def open_reports(self, report: PromptReport) -> int:
-        return report.prompt.reports.filter(resolution="").count()
+        return report.open_count
 
     @admin.display(boolean=True, description="held")
     def held(self, report: PromptReport) -> bool:

@@ -222,3 +222,14 @@ def test_two_rejections_close_a_proposal_without_a_prompt():
     assert not Prompt.objects.exists()
     # A closed proposal no longer blocks the same sentence.
     assert client_for(author).post("/api/v1/sentences/", {"text": GOOD}, format="json").status_code == 201
+
+
+def test_the_admin_lists_open_reports_first(admin_client):
+    reported, decided = PromptFactory(text="open report sentence"), PromptFactory(text="dismissed sentence")
+    for prompt in (reported, decided):
+        prompt_report(reporter=ContributorFactory(), prompt_id=prompt.pk, reason="misspelt")
+    PromptReport.objects.filter(prompt=decided).update(resolution="dismissed")
+    page = admin_client.get("/admin/contributors/promptreport/").content.decode()
+    assert "open report sentence" in page and "dismissed sentence" not in page
+    page = admin_client.get("/admin/contributors/promptreport/?state=resolved").content.decode()
+    assert "dismissed sentence" in page and "open report sentence" not in page
