@@ -35,6 +35,8 @@ def _on_screen(data, serializer_class=OnScreenInput) -> dict:
     if not serializer.is_valid():
         if "on_screen" in serializer.errors:
             raise ServiceError("on_screen_invalid", "on_screen is a list of at most 50 prompt ids.")
+        if "note" in serializer.errors:
+            raise ServiceError("note_too_long", "Keep the note under 500 characters, as plain text.")
         if "reason" in serializer.errors:
             raise ServiceError("reason_invalid", f"Give a reason: one of {', '.join(PromptReportReason.values)}.")
         serializer.is_valid(raise_exception=True)
