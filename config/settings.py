@@ -286,6 +286,14 @@ TRUST = {
 }
 VALIDATION_ASSIGNMENT_TTL_S = 600  # how long a trustee holds the clip validation/next handed them
 
+# --- sentences (contributors.sentences.SentenceRules holds the defaults and says why) ----------------------
+SENTENCES = {
+    "REPORTS_TO_HOLD": env_int("SENTENCE_REPORTS_TO_HOLD", 3),  # distinct readers' reports that hold a prompt
+    "APPROVALS_TO_ACCEPT": 2,  # trustee approvals that make a proposal a prompt
+    "REJECTIONS_TO_RETIRE": 2,  # trustee rejections that close a proposal
+    "PROPOSALS_PER_DAY": env_int("SENTENCE_PROPOSALS_PER_DAY", 20),  # per contributor, any outcome
+}
+
 # --- REST framework -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

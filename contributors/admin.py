@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
@@ -14,6 +15,9 @@ from contributors.models import (
     CorpusSource,
     LexiconEntry,
     Prompt,
+    PromptReport,
+    ProposalReview,
+    SentenceProposal,
     TrustRecompute,
     ValidationAssignment,
     Vote,
@@ -21,6 +25,7 @@ from contributors.models import (
 from contributors.selectors import trust_explanation
 from contributors.services.accounts import FREE_TEXT_FIELDS
 from contributors.services.clips import clip_withdraw
+from contributors.services.prompt_reports import prompt_reports_resolve
 from contributors.services.trust import founders_set
 from core.errors import ServiceError
 from core.inputs import validate_printable
@@ -109,8 +114,8 @@ class ContributorAdmin(admin.ModelAdmin):
 
 @admin.register(Prompt)
 class PromptAdmin(admin.ModelAdmin):
-    list_display = ["id", "text", "prompt_type", "is_active", "source"]
-    list_filter = ["prompt_type", "is_active", "source"]
+    list_display = ["id", "text", "prompt_type", "is_active", "held_for_review", "source"]
+    list_filter = ["prompt_type", "is_active", "held_for_review", "source"]
     search_fields = ["text", "normalised_text"]
     readonly_fields = ["normalised_text", "words", "phones", "created_at"]
     actions = ["activate", "deactivate"]
@@ -277,6 +282,111 @@ class ValidationAssignmentAdmin(admin.ModelAdmin):
     list_filter = ["outcome"]
     raw_id_fields = ["clip", "trustee"]
     readonly_fields = ["clip", "trustee", "outcome", "created_at", "expires_at", "closed_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+class OpenReportFilter(admin.SimpleListFilter):
+    """Open reports first: the operators' queue is what nobody has decided yet."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("resolved", "Resolved"), ("all", "All")]
+
+    def choices(self, changelist):
+        for choice in super().choices(changelist):
+            if choice["query_string"] == changelist.get_query_string(remove=[self.parameter_name]):
+                continue  # the default view is "Open": no separate "All" entry without a value
+            yield choice
+
+    def queryset(self, request, queryset):
+        value = self.value() or "open"
+        if value == "open":
+            return queryset.filter(resolution="")
+        if value == "resolved":
+            return queryset.exclude(resolution="")
+        return queryset
+
+
+@admin.register(PromptReport)
+class PromptReportAdmin(admin.ModelAdmin):
+    """Readers' reports on sentences. Deciding acts on the reported prompt and every open report on it: dismiss
+    (served again) or retire (no new recordings; recorded clips stay)."""
+
+    list_display = ["id", "prompt_text", "reason", "note", "open_reports", "held", "resolution", "created_at"]
+    list_filter = [OpenReportFilter, "reason"]
+    list_select_related = ["prompt"]
+    search_fields = ["prompt__text", "note"]
+    raw_id_fields = ["prompt", "reporter"]
+    readonly_fields = ["prompt", "reporter", "reason", "note", "resolution", "resolved_at", "created_at"]
+    actions = ["dismiss", "retire"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.display(description="sentence")
+    def prompt_text(self, report: PromptReport) -> str:
+        return report.prompt.text
+
+    def get_queryset(self, request):
+        # One query for the list: each row shows how many open reports its prompt has.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(open_count=Count("prompt__reports", filter=Q(prompt__reports__resolution="")))
+        )
+
+    @admin.display(description="open reports", ordering="open_count")
+    def open_reports(self, report: PromptReport) -> int:
+        return report.open_count
+
+    @admin.display(boolean=True, description="held")
+    def held(self, report: PromptReport) -> bool:
+        return report.prompt.held_for_review
+
+    @admin.action(description="Dismiss: keep the sentence and serve it again")
+    def dismiss(self, request, queryset) -> None:
+        count = prompt_reports_resolve(prompt_ids=queryset.values_list("prompt_id", flat=True), retire=False)
+        self.message_user(request, f"{count} sentence(s) kept; their open reports are dismissed.", messages.SUCCESS)
+
+    @admin.action(description="Retire the sentence: no new recordings")
+    def retire(self, request, queryset) -> None:
+        count = prompt_reports_resolve(prompt_ids=queryset.values_list("prompt_id", flat=True), retire=True)
+        self.message_user(request, f"{count} sentence(s) retired.", messages.SUCCESS)
+
+
+class ProposalReviewInline(admin.TabularInline):
+    model = ProposalReview
+    extra = 0
+    fields = ["reviewer", "approve", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(SentenceProposal)
+class SentenceProposalAdmin(admin.ModelAdmin):
+    """Volunteers' sentences; trustees decide them on /sentences/ (two approvals make a prompt)."""
+
+    list_display = ["id", "text", "status", "author", "prompt", "created_at", "decided_at"]
+    list_filter = ["status"]
+    search_fields = ["text", "normalised_text"]
+    readonly_fields = [
+        "author",
+        "text",
+        "normalised_text",
+        "words",
+        "phones",
+        "status",
+        "prompt",
+        "created_at",
+        "decided_at",
+    ]
+    inlines = [ProposalReviewInline]
 
     def has_add_permission(self, request) -> bool:
         return False

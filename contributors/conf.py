@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from contributors.audio import ClipLimits
+from contributors.sentences import SentenceRules
 from contributors.trust import TrustParams
 
 
@@ -18,3 +19,9 @@ def trust_params() -> TrustParams:
     """TrustParams from settings.TRUST (keys as in the dataclass, upper case)."""
     overrides = {key.lower(): value for key, value in getattr(settings, "TRUST", {}).items()}
     return TrustParams(**overrides)
+
+
+def sentence_rules() -> SentenceRules:
+    """SentenceRules from settings.SENTENCES (keys as in the dataclass, upper case)."""
+    overrides = {key.lower(): value for key, value in getattr(settings, "SENTENCES", {}).items()}
+    return SentenceRules(**overrides)

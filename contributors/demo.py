@@ -27,10 +27,12 @@ from django.db import transaction
 from tqdm import tqdm
 
 from contributors.demo_prompts import COVERAGE_PROMPTS, SHARED_PROMPTS
+from contributors.demo_sentences import SENTENCES_PATH, SENTENCES_SOURCE
 from contributors.models import Clip, ClipStatus, Contributor, InvalidReason, Prompt, PromptType, Verdict
 from contributors.services.accounts import contributor_for_user, contributor_signup
 from contributors.services.assignments import validation_assign
 from contributors.services.clips import clip_submit
+from contributors.services.prompt_selection import PromptImportReport, prompts_import
 from contributors.services.prompts import lexicon_as_mapping, prompt_create
 from contributors.services.trust import trust_recompute_all
 from contributors.services.votes import vote_cast
@@ -206,6 +208,8 @@ def demo_seed(
 
     prompts, prompts_created = _seed_prompts()
     out(f"Prompts: {len(prompts)} demo sentences ({prompts_created} new).")
+    sentences = _seed_sentences()
+    out(f"Sentences for visitors to record: {sentences.lines} ({sentences.created} new).")
     founders = [_seed_account(s, founding_trustee=True, out=out) for s in FOUNDERS]
     simulated = [_seed_account(s, founding_trustee=False, out=out) for s in speakers]
     _seed_admin(out=out)
@@ -383,6 +387,16 @@ def _seed_prompts() -> tuple[list[Prompt], int]:
         prompts.append(prompt)
         created_count += created
     return prompts, created_count
+
+
+def _seed_sentences() -> PromptImportReport:
+    """The few hundred sentences of contributors/data/sentences.txt, for visitors: the seed's own speakers read
+    only DEMO_PROMPTS, so the demo's recordings do not depend on them."""
+    report = prompts_import(path=SENTENCES_PATH, prompt_type=PromptType.DIVERSE, source=SENTENCES_SOURCE)
+    if report.failures:
+        number, reason = report.failures[0]
+        raise ServiceError("demo_sentences_invalid", f"{SENTENCES_PATH}:{number}: {reason}")
+    return report
 
 
 def _seed_account(speaker: DemoSpeaker, *, founding_trustee: bool, out: Callable[[str], None]) -> Contributor:

@@ -109,6 +109,9 @@ class Prompt(models.Model):
     phones = models.JSONField(default=list, help_text="One list of ARPAbet phones (no stress) per word.")
     prompt_type = models.CharField(max_length=10, choices=PromptType.choices, default=PromptType.DIVERSE)
     is_active = models.BooleanField(default=True)
+    # Set when readers' reports reach settings.SENTENCES["REPORTS_TO_HOLD"]; an operator clears it (dismiss) or
+    # retires the prompt. Not served meanwhile.
+    held_for_review = models.BooleanField(default=False, db_default=False)
     source = models.CharField(max_length=64, blank=True, help_text="Where the sentence came from.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -404,3 +407,105 @@ class TrustState(models.Model):
 
     def __str__(self) -> str:
         return f"trust state ({'exact' if self.exact else 'not exact'})"
+
+
+class PromptReportReason(models.TextChoices):
+    OFFENSIVE = "offensive", "Offensive"
+    MISSPELT = "misspelt", "Misspelt or ungrammatical"
+    HARD_TO_READ = "hard_to_read", "Hard to read aloud"
+    NOT_ENGLISH = "not_english", "Not English"
+    OTHER = "other", "Other (say why)"
+
+
+class ReportResolution(models.TextChoices):
+    OPEN = "", "Open"
+    DISMISSED = "dismissed", "Dismissed (the prompt stays)"
+    RETIRED = "retired", "Prompt retired"
+
+
+class PromptReport(models.Model):
+    """A reader flagged a sentence for the operators while recording; it is not offered to them again."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="prompt_reports")
+    reason = models.CharField(max_length=16, choices=PromptReportReason.choices)
+    note = models.TextField(blank=True, max_length=500)
+    resolution = models.CharField(max_length=16, choices=ReportResolution.choices, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "reporter"], name="prompt_report_one_per_reporter"),
+        ]
+        indexes = [models.Index(fields=["resolution", "prompt"])]
+
+    def __str__(self) -> str:
+        return f"prompt {self.prompt_id} reported as {self.reason}"
+
+
+class PromptSkip(models.Model):
+    """A reader passed on a sentence; it is not offered to them again (nobody else is affected)."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="skips")
+    contributor = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="prompt_skips")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "contributor"], name="prompt_skip_one_per_contributor"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contributor.speaker_id} skipped prompt {self.prompt_id}"
+
+
+class ProposalStatus(models.TextChoices):
+    OPEN = "open", "In review"
+    ACCEPTED = "accepted", "Accepted (now a prompt)"
+    REJECTED = "rejected", "Rejected"
+
+
+class SentenceProposal(models.Model):
+    """A sentence a volunteer wrote for others to read; trustees review it before it becomes a prompt."""
+
+    author = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="proposals")
+    text = models.TextField()
+    normalised_text = models.CharField(max_length=1000)
+    words = models.JSONField(default=list)
+    phones = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=ProposalStatus.choices, default=ProposalStatus.OPEN)
+    prompt = models.ForeignKey(Prompt, null=True, blank=True, on_delete=models.SET_NULL, related_name="proposals")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # Two people proposing the same sentence at once: one proposal, the other refused as a duplicate.
+            models.UniqueConstraint(
+                fields=["normalised_text"], condition=Q(status="open"), name="proposal_one_open_per_sentence"
+            ),
+        ]
+        indexes = [models.Index(fields=["author", "created_at"]), models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class ProposalReview(models.Model):
+    """A trustee's verdict on someone else's proposal."""
+
+    proposal = models.ForeignKey(SentenceProposal, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(Contributor, on_delete=models.CASCADE, related_name="proposal_reviews")
+    approve = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "reviewer"], name="proposal_review_one_per_reviewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer.speaker_id} {'approves' if self.approve else 'rejects'} proposal {self.proposal_id}"

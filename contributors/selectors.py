@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from contributors.conf import trust_params
@@ -21,6 +22,8 @@ from contributors.models import (
     Contributor,
     Prompt,
     PromptType,
+    ProposalStatus,
+    SentenceProposal,
     ValidationAssignment,
     Vote,
     new_queue_key,
@@ -28,12 +31,16 @@ from contributors.models import (
 from contributors.trust import vote_quota
 
 
-def prompts_next_for(*, contributor: Contributor, count: int = 5) -> list[Prompt]:
-    """Active prompts this contributor has not recorded: shared sentences first (everyone reads those,
-    as in TIMIT's SA set), then the least-recorded, ties broken at random."""
+def prompts_next_for(*, contributor: Contributor, count: int = 5, exclude: Collection[int] = ()) -> list[Prompt]:
+    """Active prompts this contributor has not recorded, skipped or reported, and that readers' reports have not
+    put on hold: shared sentences first (everyone reads those, as in TIMIT's SA set), then the least-recorded,
+    ties broken at random. ``exclude``: the sentences already on the reader's screen."""
     return list(
-        Prompt.objects.filter(is_active=True)
+        Prompt.objects.filter(is_active=True, held_for_review=False)
+        .exclude(pk__in=list(exclude))
         .exclude(clips__contributor=contributor)
+        .exclude(skips__contributor=contributor)
+        .exclude(reports__reporter=contributor)
         .annotate(
             n_clips=Count("clips"),
             shared_first=Case(
@@ -229,4 +236,28 @@ def trust_explanation(*, contributor: Contributor) -> TrustExplanation:
         votes_cast=votes.count(),
         votes_on_valid=votes.filter(clip__status=ClipStatus.VALID).count(),
         quota_left=vote_quota_left(contributor=contributor),
+    )
+
+
+def proposals_to_review_for(*, reviewer: Contributor, limit: int = 10) -> list[SentenceProposal]:
+    """Open proposals this trustee did not write and has not reviewed, oldest first (the queue drains in order)."""
+    if not reviewer.is_trustee:
+        return []
+    return list(
+        SentenceProposal.objects.filter(status=ProposalStatus.OPEN)
+        .exclude(author=reviewer)
+        .exclude(reviews__reviewer=reviewer)
+        .order_by("created_at", "id")[:limit]
+    )
+
+
+def proposals_of(*, author: Contributor, limit: int = 50) -> list[SentenceProposal]:
+    """A volunteer's proposals, newest first, with their review counts."""
+    return list(
+        SentenceProposal.objects.filter(author=author)
+        .annotate(
+            approvals=Count("reviews", filter=Q(reviews__approve=True)),
+            rejections=Count("reviews", filter=Q(reviews__approve=False)),
+        )
+        .order_by("-created_at", "-id")[:limit]
     )

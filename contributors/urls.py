@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from contributors import apis
+from contributors import apis, sentence_apis
 
 urlpatterns = [
     path("auth/signup", apis.SignupApi.as_view(), name="auth-signup"),
@@ -14,6 +14,11 @@ urlpatterns = [
     path("me/export", apis.MeExportApi.as_view(), name="me-export"),
     path("me/delete", apis.MeDeleteApi.as_view(), name="me-delete"),
     path("prompts/next", apis.PromptsNextApi.as_view(), name="prompts-next"),
+    path("prompts/<str:prompt_id>/skip", sentence_apis.PromptSkipApi.as_view(), name="prompt-skip"),
+    path("prompts/<str:prompt_id>/report", sentence_apis.PromptReportApi.as_view(), name="prompt-report"),
+    path("sentences/", sentence_apis.SentencesApi.as_view(), name="sentences"),
+    path("sentences/review", sentence_apis.SentenceReviewQueueApi.as_view(), name="sentences-review"),
+    path("sentences/<str:proposal_id>/review", sentence_apis.SentenceReviewApi.as_view(), name="sentence-review"),
     path("clips/", apis.ClipCreateApi.as_view(), name="clips-create"),
     path("clips/mine", apis.ClipsMineApi.as_view(), name="clips-mine"),
     path("clips/<int:clip_id>", apis.ClipDetailApi.as_view(), name="clip-detail"),

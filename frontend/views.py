@@ -13,13 +13,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_permissions_policy.decorators import permissions_policy_override
 
-from contributors.conf import clip_limits
-from contributors.models import InvalidReason
-from contributors.selectors import vote_quota_left
+from contributors.conf import clip_limits, sentence_rules
+from contributors.models import InvalidReason, PromptReportReason
+from contributors.selectors import proposals_of, proposals_to_review_for, vote_quota_left
 from contributors.services.accounts import contributor_for_user, contributor_signup, contributor_update_profile
 from contributors.services.clips import clip_withdraw
 from contributors.services.notices import contributor_take_trustee_notice
 from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete
+from contributors.services.proposals import proposal_review, sentence_propose
 from core.errors import ServiceError
 from core.throttling import signup_wait
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
@@ -109,8 +110,50 @@ def record(request: HttpRequest) -> HttpResponse:
         "limits": clip_limits(),
         "trustee_notice": contributor_take_trustee_notice(contributor=contributor),
         "progress_poll_s": _progress_poll_s(),
+        "report_reasons": PromptReportReason.choices,
     }
     return render(request, "frontend/record.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sentences(request: HttpRequest) -> HttpResponse:
+    """Propose a sentence; trustees also review others' proposals here. A refused sentence stays in the box with
+    the reason (400)."""
+    contributor = contributor_for_user(request.user)
+    text, error, code = "", "", 200
+    if request.method == "POST":
+        text = request.POST.get("text", "")
+        try:
+            sentence_propose(author=contributor, text=text)
+        except ServiceError as exc:
+            error, code = exc.message, exc.status_code
+        else:
+            messages.success(request, "Thank you: your sentence is waiting for two trustees' review.")
+            return redirect("sentences")
+    context = {
+        "contributor": contributor,
+        "rules": sentence_rules(),
+        "text": text,
+        "propose_error": error,
+        "to_review": proposals_to_review_for(reviewer=contributor),
+        "mine": proposals_of(author=contributor),
+    }
+    return render(request, "frontend/sentences.html", context, status=code)
+
+
+@login_required
+@require_http_methods(["POST"])
+def sentence_review_view(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    approve = {"yes": True, "no": False}.get(request.POST.get("approve", ""))
+    try:
+        outcome = proposal_review(reviewer=contributor_for_user(request.user), proposal_id=proposal_id, approve=approve)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        verdict = "Approved" if approve else "Rejected"
+        messages.success(request, f"{verdict}: “{outcome.proposal.text}”.")
+    return redirect("sentences")
 
 
 @login_required

@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("contributors", "0012_vote_reason"),
+        ("contributors", "0013_sentences"),
     ]
 
     operations = [

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from contributors import demo
+from contributors.demo_sentences import SENTENCES_SOURCE, demo_sentences
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Vote
 from contributors.pronunciation import pronounce
 from contributors.services.prompts import prompt_create
@@ -49,6 +50,7 @@ def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
 
     assert demo.demo_is_seeded()
     assert Prompt.objects.filter(source=demo.DEMO_SOURCE).count() == len(demo.DEMO_PROMPTS)
+    assert Prompt.objects.filter(source=SENTENCES_SOURCE).count() == len(demo_sentences())
     founders = Contributor.objects.filter(is_founding_trustee=True).select_related("user")
     assert sorted(c.user.username for c in founders) == [f"founder{i}" for i in range(1, 8)]
     assert all(c.is_trustee for c in founders)

@@ -470,5 +470,22 @@ document.addEventListener("keydown", (event) => {
   if (button && !button.disabled) { event.preventDefault(); button.click(); }
 });
 
+// sentences.js (skip / report a sentence) reads the sentence on screen and swaps it for the server's next one.
+root.addEventListener("sentences:current", ({ detail }) => {
+  Object.assign(detail, { prompt: current(), ids: state.prompts.map((p) => p.id), busy: state.busy || state.session !== null });
+});
+root.addEventListener("sentences:replace", ({ detail }) => {
+  const index = state.prompts.findIndex((p) => p.id === detail.id);
+  if (index < 0) return;
+  if (state.takes.has(detail.id)) URL.revokeObjectURL(state.takes.get(detail.id).url);
+  state.takes.delete(detail.id);
+  forgetTake(OWNER, detail.id); // a skipped or reported sentence's kept take is never sent
+  if (detail.next) state.prompts[index] = detail.next; else state.prompts.splice(index, 1);
+  if (!state.prompts.length) { loadPrompts(); return; }
+  state.index = Math.min(state.index, state.prompts.length - 1);
+  setState(state.takes.has(current().id) ? "recorded" : "idle");
+  render();
+});
+
 ui.timer.textContent = `0:00 / ${clock(MAX_SECONDS)}`;
 loadPrompts({ restore: true });
