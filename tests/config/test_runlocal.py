@@ -51,7 +51,7 @@ def test_runlocal_serves_and_one_signal_stops_web_and_worker(tmp_path, stop_sign
         **{key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
         "DATA_DIR": str(tmp_path),
         "DEBUG": "true",
-        "CELERY_BROKER_URL": "filesystem://localhost/",
+        "CELERY_BROKER_URL": f"sqlite:///{tmp_path / 'broker.sqlite3'}",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
 
