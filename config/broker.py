@@ -68,7 +68,7 @@ class _Holder:
     never sees it unlocked and mistakes a starting holder for a dead one."""
 
     _lock = threading.Lock()
-    _by_pid: dict[int, _Holder] = {}
+    _held: dict[tuple[int, Path], _Holder] = {}  # by process and broker
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -80,11 +80,12 @@ class _Holder:
         staging.rename(self.path)
 
     @classmethod
-    def of_this_process(cls, folder: Path) -> _Holder:
+    def of_this_process(cls, folder: Path, *, create: bool = True) -> _Holder | None:
+        key = (os.getpid(), folder)
         with cls._lock:
-            holder = cls._by_pid.get(os.getpid())
-            if holder is None:
-                holder = cls._by_pid[os.getpid()] = cls(folder)
+            holder = cls._held.get(key)
+            if holder is None and create:
+                holder = cls._held[key] = cls(folder)
             return holder
 
 
@@ -171,9 +172,18 @@ class Channel(virtual.Channel):
             self._db.execute("DELETE FROM message WHERE delivery_tag = ?", (delivery_tag,))
 
     def _restore(self, message) -> None:
-        """A graceful shutdown's prefetched messages and a requeued rejection wait again, in their old place."""
+        """A graceful shutdown's prefetched messages and a requeued rejection wait again, in their old place.
+
+        Only this process's own leases: a forked child that closes a channel it inherited must not release the
+        messages its parent is still working on."""
+        holder = _Holder.of_this_process(self._holders, create=False)
+        if holder is None:
+            return
         with self._mutex:
-            self._db.execute("UPDATE message SET holder = NULL WHERE delivery_tag = ?", (message.delivery_tag,))
+            self._db.execute(
+                "UPDATE message SET holder = NULL WHERE delivery_tag = ? AND holder = ?",
+                (message.delivery_tag, holder.token),
+            )
 
     def _reclaim_dead_leases(self, me: _Holder) -> None:
         holders = {row[0] for row in self._db.execute("SELECT DISTINCT holder FROM message WHERE holder IS NOT NULL")}
