@@ -136,6 +136,9 @@ class Channel(virtual.Channel):
         # time, and the mutex covers acks from others, hence check_same_thread=False.
         db = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")  # pollers read while a publisher writes
+        # As the embedded database: a commit survives any crash of a process, SIGKILL included; only a power cut
+        # may lose the last few. FULL syncs on every commit: a third of the messages a second (measured).
+        db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
         return db
 
