@@ -3,6 +3,7 @@ and a dead consumer's message, or one given back, is handed out again."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
 import subprocess
@@ -81,3 +82,14 @@ def test_only_a_sqlite_url_with_a_path_names_the_broker_file():
     assert database_path("sqlite:///var/broker.sqlite3") == Path("var/broker.sqlite3")
     with pytest.raises(ValueError, match="not a sqlite broker URL"):
         database_path("sqlite://")
+
+
+def test_the_default_broker_is_the_embedded_one_and_the_filesystem_transport_is_refused(tmp_path):
+    read_setting = "from django.conf import settings; print(settings.CELERY_BROKER_URL)"
+    env = {key: value for key, value in os.environ.items() if key != "CELERY_BROKER_URL"}
+    env |= {"DJANGO_SETTINGS_MODULE": "config.settings", "DATA_DIR": str(tmp_path)}
+    default = subprocess.run([sys.executable, "-c", read_setting], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert default.stdout.strip() == f"sqlite:///{tmp_path.resolve() / 'broker.sqlite3'}", default.stderr
+    env["CELERY_BROKER_URL"] = "filesystem://localhost/"
+    refused = subprocess.run([sys.executable, "-c", read_setting], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert refused.returncode != 0 and "the filesystem transport loses the task of a worker" in refused.stderr
