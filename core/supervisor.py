@@ -83,6 +83,13 @@ class Supervisor:
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
 
+    def kill(self) -> None:
+        """Stop at once: SIGKILL to the process and whatever it started."""
+        self.stop()
+        if self.process is not None:
+            _kill_group(self.process.pid)
+            self.process.wait()
+
     def wait(self, timeout: float) -> None:
         """Wait for a stopped process to exit; kill it past ``timeout``."""
         if self.process is None:

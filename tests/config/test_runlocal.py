@@ -135,3 +135,14 @@ def test_the_supervisor_backs_off_between_restarts_and_stops_for_good():
     steady.wait(timeout=5)
     assert sleeper.returncode == -signal.SIGTERM and time.monotonic() - started < 5
     assert steady.restarts == 0
+
+    # One that ignores SIGTERM (its warm shutdown hangs): kill() ends it at once. That the process group goes with
+    # it is the runlocal test's: a SIGKILLed worker's orphaned pool child.
+    stubborn = Supervisor("stubborn", ["/bin/sh", "-c", "trap '' TERM; exec sleep 30"], log=lines.append)
+    process = stubborn.start()
+    time.sleep(0.3)
+    stubborn.stop()
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.5)
+    stubborn.kill()
+    assert process.returncode == -signal.SIGKILL

@@ -53,8 +53,10 @@ class Command(BaseCommand):
             f"Celery worker started (pid {worker.pid}; evaluations: pid {evaluator.pid}); "
             f"the site is at http://{options['addrport']}/; a worker that exits is started again"
         )
-        # SIGTERM (a process manager, `kill`) stops both as Ctrl-C does, instead of orphaning the worker.
+        # SIGTERM (a process manager, `kill`) and SIGHUP (the terminal closed) stop everything as Ctrl-C does: the
+        # workers lead process groups of their own, which neither a terminal nor a process manager signals.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
         try:
             call_command("runserver", options["addrport"])
         except KeyboardInterrupt:
@@ -62,8 +64,12 @@ class Command(BaseCommand):
         finally:
             for supervisor in workers:
                 supervisor.stop()  # warm shutdown: running tasks finish, or go back to the broker
-            for supervisor in workers:
-                supervisor.wait(timeout=30)
+            try:
+                for supervisor in workers:
+                    supervisor.wait(timeout=30)
+            except KeyboardInterrupt:  # a second Ctrl-C: no waiting; their unfinished tasks wait in the broker
+                for supervisor in workers:
+                    supervisor.kill()
             self.stdout.write("Stopped the web server and the worker.")
 
 
