@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 
 install: $(STAMP)
 
-## make run: the site with demo content on http://127.0.0.1:8000 and a Celery worker (Ctrl-C stops both)
+## make run: the site with demo content on http://127.0.0.1:8000 and supervised Celery workers (Ctrl-C stops all)
 run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-true} $(PY) manage.py demo --if-empty

@@ -5,6 +5,9 @@ import os
 from celery import Celery
 from celery.signals import worker_ready
 
+from config import broker
+
+broker.register()  # before any connection: the embedded default's URL is sqlite://
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("config")

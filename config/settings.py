@@ -1,6 +1,6 @@
 """Settings, read from the environment: one family for a laptop, CI and production alike.
 
-With nothing set, the site runs on the embedded default: a SQLite file, a filesystem Celery broker and
+With nothing set, the site runs on the embedded default: a SQLite file, a SQLite Celery broker and
 local media, all under DATA_DIR. Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY,
 ALLOWED_HOSTS and HTTPS=true (see README, "Configuration").
 """
@@ -360,29 +360,21 @@ CACHES = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
+# The embedded default is SQLite (config.broker): transactional, and a killed worker's task is handed out again.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", f"sqlite:///{DATA_DIR / 'broker.sqlite3'}")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = CELERY_RESULT_BACKEND is None
 # A worker that dies mid-task gets the task back after this many seconds (Redis and SQS). It must exceed
 # the longest training run, or a healthy run is handed to a second worker; tasks are guarded by their
-# row's status, so a redelivery does no harm, but a short timeout would waste GPU time.
+# row's status, so a redelivery does no harm, but a short timeout would waste GPU time. The embedded broker
+# needs none: it hands a task out again as soon as the process that held it is gone.
 CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 12 * 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _broker_dir = DATA_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_broker_dir / "queue"),
-        "data_folder_out": str(_broker_dir / "queue"),
-        "processed_folder": str(_broker_dir / "processed"),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-        # The embedded broker is polled; at the default 1 s a worker with prefetch 1 takes about two messages
-        # a second, so the demo's few hundred clip analyses would hold its training runs back for minutes.
-        "polling_interval": 0.1,
-    }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+    raise ValueError(
+        "CELERY_BROKER_URL: the filesystem transport loses the task of a worker that dies and can read a message "
+        "before it is written; leave the variable unset for the embedded SQLite broker, or use Redis."
+    )
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (

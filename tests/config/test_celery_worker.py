@@ -1,21 +1,29 @@
-"""A real Celery worker process completes a real task: on Redis, and on the embedded filesystem broker."""
+"""A real Celery worker process completes a real task: on Redis, and on the embedded SQLite broker."""
 
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from celery import Celery
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from kombu import Connection
 
+from benchmark.models import Release, ReleaseStatus
+from benchmark.services.releases import release_create
+from config.broker import database_path
+from contributors.models import Clip
 from contributors.services.clips import clip_submit
+from tests.benchmark.conftest import make_corpus
 from tests.conftest import require_service, xdist_worker_index
 from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes
 
@@ -34,27 +42,56 @@ def database_url() -> str:
 
 
 def broker_for(kind: str, tmp_path: Path) -> tuple[str, dict]:
+    """A fresh broker: ``redis`` (a database of its own per pytest worker), else the embedded SQLite broker."""
     if kind == "redis":
         require_service("Redis", "127.0.0.1", 6379)
         import redis
 
-        db = 14 - xdist_worker_index() % 12  # tests on different pytest workers never read each other's queues
+        # Tests on different pytest workers never read each other's queues; TEST_REDIS_DB pins one database for
+        # a run beside others on the same Redis.
+        db = int(os.environ.get("TEST_REDIS_DB") or 14 - xdist_worker_index() % 12)
         redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
         return f"redis://127.0.0.1:6379/{db}", {}
-    folder = tmp_path / "data" / "broker"
-    for sub in ("queue", "processed", "control"):
-        (folder / sub).mkdir(parents=True)
-    return "filesystem://localhost/", {
-        "data_folder_in": str(folder / "queue"),
-        "data_folder_out": str(folder / "queue"),
-        "processed_folder": str(folder / "processed"),
-        "control_folder": str(folder / "control"),
-    }
+    return f"sqlite:///{tmp_path / 'data' / 'broker.sqlite3'}", {}
 
 
-@pytest.mark.parametrize("broker", ["redis", "filesystem"])
-def test_a_worker_analyses_a_clip_committed_by_the_web_process(broker, tmp_path):
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
+    # Threads: both tasks run at once in the one process that the SIGKILL ends, as a whole worker dies.
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "--pool", "threads",
+         "--concurrency", "2", "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def wait_until(condition, timeout: float, worker: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if worker.poll() is not None:
+            pytest.fail(f"the worker exited with {worker.returncode}:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out; worker log:\n{log.read_text()[-3000:]}")
+        time.sleep(0.25)
+
+
+def messages_left(broker_url: str) -> int:
+    """Messages the broker still holds for the default queue, waiting or handed out and not acknowledged."""
+    if broker_url.startswith("redis://"):
+        import redis
+
+        client = redis.Redis.from_url(broker_url)
+        return client.llen("default") + client.hlen("unacked")
+    with closing(sqlite3.connect(database_path(broker_url))) as db:
+        return db.execute("SELECT count(*) FROM message WHERE queue = 'default'").fetchone()[0]
+
+
+@pytest.mark.parametrize("broker", ["redis", "embedded"])
+def test_the_work_of_a_killed_worker_is_redelivered_and_done_once(broker, tmp_path, settings):
+    """SIGKILL a worker in the middle of a clip analysis and a release build; a new worker does both, once each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     broker_url, transport_options = broker_for(broker, tmp_path)
+    make_corpus(speakers=6, clips_each=1)
+    release = release_create(version="v1")
     clip = clip_submit(
         contributor=ContributorFactory(), prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(2.0))
     ).clip
@@ -64,33 +101,52 @@ def test_a_worker_analyses_a_clip_committed_by_the_web_process(broker, tmp_path)
         **os.environ,
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker_url,
+        "CELERY_VISIBILITY_TIMEOUT": "2",  # Redis: a dead worker's task comes back after 2 s, not 12 h
         "DATA_DIR": str(tmp_path / "data"),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "OMP_NUM_THREADS": "1",
     }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "--pool", "solo",
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = start_worker(env, first_log)
+    second = None
     try:
-        # An explicit connection: Celery lets the CELERY_BROKER_URL environment variable override an app's
-        # broker argument, and the test process points that variable at an in-memory broker.
-        with Connection(broker_url, transport_options=transport_options) as conn:
-            Celery().send_task("contributors.tasks.clip_analyse", args=[clip.pk], queue="default", connection=conn)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and worker.poll() is None:
-            clip.refresh_from_db()
-            if clip.analysed_at is not None:
-                break
-            time.sleep(0.25)
-    finally:
-        worker.terminate()
-        output, _ = worker.communicate(timeout=30)
+        # The test holds the rows that each task writes first (the clip's attempt count, the release's claim),
+        # so neither task can commit anything before the kill: the SIGKILL lands mid-task, every time.
+        with transaction.atomic():
+            Clip.objects.filter(pk=clip.pk).update(analysis_attempts=0)
+            Release.objects.filter(pk=release.pk).update(started_at=None)
+            # An explicit connection: Celery lets the CELERY_BROKER_URL environment variable override an app's
+            # broker argument, and the test process points that variable at an in-memory broker.
+            with Connection(broker_url, transport_options=transport_options) as conn:
+                work = (("contributors.tasks.clip_analyse", clip.pk), ("benchmark.tasks.release_build", release.pk))
+                for task, pk in work:
+                    Celery().send_task(task, args=[pk], queue="default", connection=conn)
+            wait_until(lambda: first_log.read_text().count("] received") == 2, 120, first, first_log)
+            time.sleep(1)  # both threads reach their first write and wait on the test's locks
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=30)
 
-    assert clip.analysed_at is not None, output[-3000:]
-    assert 0.2 < clip.speech_ratio <= 1.0
-    assert clip.snr_db > 10
-    assert "contributors.tasks.clip_analyse" in output and "succeeded" in output
+        second = start_worker(env, second_log)
+
+        def both_done() -> bool:
+            clip.refresh_from_db()
+            release.refresh_from_db()
+            return clip.analysed_at is not None and release.status != ReleaseStatus.BUILDING
+
+        wait_until(both_done, 180, second, second_log)
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
+
+    first_output, second_output = first_log.read_text(), second_log.read_text()
+    assert "succeeded" not in first_output  # the kill came before either task finished
+    assert second_output.count("contributors.tasks.clip_analyse[") == 2, second_output[-3000:]  # received, succeeded
+    assert second_output.count("benchmark.tasks.release_build[") == 2, second_output[-3000:]
+    assert clip.analysis_attempts == 1 and 0.2 < clip.speech_ratio <= 1.0 and clip.snr_db > 10
+    assert release.status == ReleaseStatus.READY, release.error
+    assert messages_left(broker_url) == 0  # acknowledged: no third delivery is coming
 
 
 def test_celery_is_configured_for_long_idempotent_tasks():

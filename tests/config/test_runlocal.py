@@ -1,8 +1,10 @@
-"""`manage.py runlocal` (what `make run` ends with): the site and a worker start, one Ctrl-C stops both."""
+"""`manage.py runlocal` (what `make run` ends with): the site and a worker start, a worker that dies is started
+again, one Ctrl-C stops everything."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from core.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
@@ -42,48 +46,103 @@ def wait_for(url: str, timeout: float) -> bool:
     return False
 
 
+def wait_for_text(log: Path, predicate, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if predicate(text):
+            return text
+        time.sleep(0.3)
+    pytest.fail(f"timed out; runlocal's output:\n{log.read_text(errors='replace')[-3000:]}")
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_runlocal_serves_and_one_signal_stops_web_and_worker(tmp_path, stop_signal):
+def test_runlocal_serves_restarts_a_dead_worker_and_one_signal_stops_everything(tmp_path, stop_signal):
     port = free_port()
     # make run's embedded defaults: SQLite and files under DATA_DIR. Never CI's DATABASE_URL: that database
     # is shared, and two of these tests migrating it at once (pytest-xdist) would race.
     env = {
-        **{key: value for key, value in os.environ.items() if key != "DATABASE_URL"},
+        **{key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "CELERY_BROKER_URL")},
         "DATA_DIR": str(tmp_path),
         "DEBUG": "true",
-        "CELERY_BROKER_URL": "filesystem://localhost/",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
 
     def interactive_signals() -> None:  # a terminal's foreground job receives Ctrl-C; a test's child ignores it
         signal.signal(signal.SIGINT, signal.SIG_DFL)
 
+    log = tmp_path / "runlocal.log"
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runlocal", f"127.0.0.1:{port}", "--concurrency", "1"],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
-        text=True,
         start_new_session=True,
         preexec_fn=interactive_signals,
     )
     pgid = process.pid
     try:
-        assert wait_for(f"http://127.0.0.1:{port}/healthz", timeout=60)
-        time.sleep(3)  # let the worker finish starting
-        if stop_signal == signal.SIGINT:
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", timeout=120)
+        text = wait_for_text(log, lambda text: text.count(" ready.") == 2, 120)  # both workers
+        assert (tmp_path / "broker.sqlite3").is_file()  # the embedded broker
+        if stop_signal == signal.SIGINT:  # once is enough: the supervisor is the same whichever signal stops it
+            pid = int(re.search(r"Celery worker started \(pid (\d+)", text)[1])
+            os.kill(pid, signal.SIGKILL)
+            text = wait_for_text(log, lambda text: text.count(" ready.") == 3, 120)
+            assert f"Celery worker (pid {pid}) exited with code -9" in text and "Celery worker restarted (pid" in text
+            assert not group_alive(pid)  # its orphaned pool child went with it
             os.killpg(pgid, signal.SIGINT)  # what the terminal does on Ctrl-C
         else:
             os.kill(process.pid, signal.SIGTERM)  # a process manager signals the parent only
-        output, _ = process.communicate(timeout=60)
+        process.wait(timeout=60)
+        # Each worker leads a process group of its own (core.supervisor); runlocal's group holds the web server.
+        groups = [pgid, *(int(pid) for pid in re.findall(r"pid (\d+)", log.read_text(errors="replace")))]
         deadline = time.monotonic() + 30
-        while group_alive(pgid) and time.monotonic() < deadline:
+        while any(map(group_alive, groups)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not group_alive(pgid), "a child process outlived runlocal"
+        assert not any(map(group_alive, groups)), "a child process outlived runlocal"
     finally:
-        if group_alive(pgid):
-            os.killpg(pgid, signal.SIGKILL)
+        for group in (pgid, *re.findall(r"pid (\d+)", log.read_text(errors="replace"))):
+            if group_alive(int(group)):
+                os.killpg(int(group), signal.SIGKILL)
+    output = log.read_text(errors="replace")
     assert "Celery worker started" in output
-    assert "celery@" in output and "ready" in output
     assert "Stopped the web server and the worker." in output
+    assert output.count("restarted (pid") == (stop_signal == signal.SIGINT)  # the stop itself restarts nothing
+
+
+def test_the_supervisor_backs_off_between_restarts_and_stops_for_good():
+    lines: list[str] = []
+    crashing = Supervisor("crasher", ["/bin/sh", "-c", "exit 3"], log=lines.append, first_delay=0.05, max_delay=0.2)
+    crashing.start()
+    deadline = time.monotonic() + 20
+    while crashing.restarts < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    crashing.stop()
+    crashing.wait(timeout=5)
+    exits = [line for line in lines if "exited" in line]
+    assert all("exited with code 3" in line for line in exits)
+    assert [line.rsplit("restarting in ", 1)[1] for line in exits[:4]] == ["0.05 s", "0.1 s", "0.2 s", "0.2 s"]
+    restarts = crashing.restarts
+    time.sleep(0.5)
+    assert crashing.restarts == restarts  # stopped for good
+
+    steady = Supervisor("sleeper", ["/bin/sh", "-c", "sleep 30"], log=lines.append)
+    sleeper = steady.start()
+    started = time.monotonic()
+    steady.stop()
+    steady.wait(timeout=5)
+    assert sleeper.returncode == -signal.SIGTERM and time.monotonic() - started < 5
+    assert steady.restarts == 0
+
+    # One that ignores SIGTERM (its warm shutdown hangs): kill() ends it at once. That the process group goes with
+    # it is the runlocal test's: a SIGKILLed worker's orphaned pool child.
+    stubborn = Supervisor("stubborn", ["/bin/sh", "-c", "trap '' TERM; exec sleep 30"], log=lines.append)
+    process = stubborn.start()
+    time.sleep(0.3)
+    stubborn.stop()
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.5)
+    stubborn.kill()
+    assert process.returncode == -signal.SIGKILL

@@ -2,18 +2,21 @@
 
 One Ctrl-C stops both. One worker consumes the default and gpu queues, so on a laptop training runs beside
 clip analysis; leaderboard evaluations have a second worker of their own (queue ``eval``, ``--eval-concurrency``),
-so a submission never delays a clip analysis. Production runs them as separate services (docker-compose.yml).
+so a submission never delays a clip analysis. A worker that exits (killed, out of memory, a broker error) is
+started again after a back-off (core.supervisor), with a line in the log. Production runs them as separate
+services (docker-compose.yml).
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from core.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -31,41 +34,42 @@ class Command(BaseCommand):
             call_command("runserver", options["addrport"])
             return
         celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
-        worker = subprocess.Popen(
-            [*celery, "--beat", "-Q", "default,gpu", "--concurrency", str(options["concurrency"])]
-        )
-        evaluator = subprocess.Popen(
-            [
-                *celery,
-                "-n",
-                "eval@%h",
-                "-Q",
-                "eval",
-                "--concurrency",
-                str(options["eval_concurrency"]),
-                "--prefetch-multiplier",
-                "1",
-            ]
-        )
+        say = self.stderr.write
+        workers = [
+            Supervisor(
+                "Celery worker",
+                [*celery, "--beat", "-Q", "default,gpu", "--concurrency", str(options["concurrency"])],
+                log=say,
+            ),
+            Supervisor(
+                "Celery evaluation worker",
+                [*celery, "-n", "eval@%h", "-Q", "eval", "--concurrency", str(options["eval_concurrency"]),
+                 "--prefetch-multiplier", "1"],
+                log=say,
+            ),
+        ]  # fmt: skip
+        worker, evaluator = (supervisor.start() for supervisor in workers)
         self.stdout.write(
             f"Celery worker started (pid {worker.pid}; evaluations: pid {evaluator.pid}); "
-            f"the site is at http://{options['addrport']}/"
+            f"the site is at http://{options['addrport']}/; a worker that exits is started again"
         )
-        # SIGTERM (a process manager, `kill`) stops both as Ctrl-C does, instead of orphaning the worker.
+        # SIGTERM (a process manager, `kill`) and SIGHUP (the terminal closed) stop everything as Ctrl-C does: the
+        # workers lead process groups of their own, which neither a terminal nor a process manager signals.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+        signal.signal(signal.SIGHUP, _raise_keyboard_interrupt)
         try:
             call_command("runserver", options["addrport"])
         except KeyboardInterrupt:
             pass
         finally:
-            for process in (worker, evaluator):
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)  # warm shutdown: running tasks finish or are requeued
-            for process in (worker, evaluator):
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+            for supervisor in workers:
+                supervisor.stop()  # warm shutdown: running tasks finish, or go back to the broker
+            try:
+                for supervisor in workers:
+                    supervisor.wait(timeout=30)
+            except KeyboardInterrupt:  # a second Ctrl-C: no waiting; their unfinished tasks wait in the broker
+                for supervisor in workers:
+                    supervisor.kill()
             self.stdout.write("Stopped the web server and the worker.")
 
 
