@@ -208,8 +208,8 @@ class Reporter:
             progress["stage"] = "align"
         elif kind == "decode":
             progress.update(point=event["point"], points=event["points"])
-        else:
-            progress.update(epoch=event["epoch"], epochs=event["epochs"], step=event["step"])
+        else:  # the model's own epochs, whose stage training.ml names after the run's folder
+            progress.update(stage="train", epoch=event["epoch"], epochs=event["epochs"], step=event["step"])
             if kind == "step":
                 rate = event["seconds"] / max(1, event["batch"])
                 remaining = (event["batches"] - event["batch"]) + (event["epochs"] - event["epoch"]) * event["batches"]
