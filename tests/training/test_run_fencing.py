@@ -4,7 +4,6 @@ one's writes are refused and it stops), and the heartbeat thread keeps a run tha
 from __future__ import annotations
 
 import fcntl
-import logging
 import threading
 import time
 from datetime import timedelta
@@ -35,39 +34,70 @@ def test_a_run_has_one_live_worker_and_its_heartbeat_outlives_silent_stages(sett
     on one run leave one result and one checkpoint history; a run waiting on a file lock stays fresh."""
     make_corpus(speakers=6, clips_each=1)
     build("v1")
-    two_workers_leave_one_result(run_create(release="v1", recipe="teacher-dnn", enqueue=False), monkeypatch, caplog)
+    # Batches of 8: a few progress reports per epoch, so that worker 1 writes between checkpoints.
+    run = run_create(release="v1", recipe="teacher-dnn", overrides={"train.batch_size": 8}, enqueue=False)
+    two_workers_leave_one_result(run, settings, monkeypatch, caplog)
     settings.TRAINING_HEARTBEAT_STALE_SECONDS = 1  # a beat every 0.1 s
     a_run_waiting_on_a_lock_stays_fresh(run_create(release="v1", recipe="teacher-dnn", enqueue=False))
 
 
-def two_workers_leave_one_result(run: TrainingRun, monkeypatch, caplog) -> None:
-    """Worker 1 trains an epoch, then looks dead (its heartbeat stale): worker 2 takes the run over, resumes and
-    finishes it. Then worker 1 carries on, as a paused process would: its next write is refused and it stops."""
-    report = execution.Reporter.__call__
-    finished: dict[str, object] = {}
+def two_workers_leave_one_result(run: TrainingRun, settings, monkeypatch, caplog) -> None:
+    """Worker 1 trains an epoch, then pauses (a stopped process, a lost network) past the stale limit: worker 2
+    takes the run over and resumes from worker 1's checkpoint. Worker 1 wakes up while worker 2 trains: its next
+    write is refused and it stops, leaving the row and the checkpoint worker 2 resumed from as they were."""
+    settings.TRAINING_HEARTBEAT_STALE_SECONDS = 3600  # no beat in this part: worker 1's silence is staged
+    report, stage = execution.Reporter.__call__, execution.Reporter.stage
+    paused, resume = threading.Event(), threading.Event()
+    outcomes: dict[int, str] = {}
+    while_worker_2_holds: dict[str, object] = {}
 
-    def takeover_after_the_first_epoch(self, event):
+    def pause_after_the_first_epoch(self, event):
         report(self, event)
-        if self.fence.token == 1 and event["event"] == "epoch" and event["stage"] != "aligner" and not finished:
-            TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-            finished["outcome"] = execution.run_execute(run_id=run.pk)  # worker 2, start to finish
-            finished["row"] = model_to_dict(TrainingRun.objects.get(pk=run.pk))
+        if self.fence.token == 1 and event["event"] == "epoch" and event["stage"] != "aligner":
+            paused.set()
+            assert resume.wait(300)
 
-    with monkeypatch.context() as patch, caplog.at_level(logging.WARNING):
-        patch.setattr(execution.Reporter, "__call__", takeover_after_the_first_epoch)
-        assert execution.run_execute(run_id=run.pk) == execution.Outcome.SUPERSEDED  # worker 1
+    def wake_worker_1_when_worker_2_trains(self, name):
+        stage(self, name)
+        if self.fence.token == 2 and name == "train":  # resumed from worker 1's checkpoint; nothing stored yet
+            before = model_to_dict(TrainingRun.objects.get(pk=run.pk))
+            resume.set()
+            worker_1.join(300)
+            while_worker_2_holds["rows"] = (before, model_to_dict(TrainingRun.objects.get(pk=run.pk)))
+            while_worker_2_holds["files"] = (before["checkpoint"], stored_files(run.storage_prefix))
 
-    assert finished["outcome"] == TrainingRunStatus.SUCCEEDED
-    # Worker 1 went on training after worker 2 had finished, and changed nothing: not a progress report, not a
-    # heartbeat, not a log line.
-    assert model_to_dict(TrainingRun.objects.get(pk=run.pk)) == finished["row"]
+    def worker() -> None:
+        try:
+            outcomes[1] = execution.run_execute(run_id=run.pk)
+        finally:
+            connection.close()
+
+    worker_1 = threading.Thread(target=worker)
+    with monkeypatch.context() as patch:
+        patch.setattr(execution.Reporter, "__call__", pause_after_the_first_epoch)
+        patch.setattr(execution.Reporter, "stage", wake_worker_1_when_worker_2_trains)
+        worker_1.start()
+        try:
+            assert paused.wait(300)
+            TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(days=1))
+            outcomes[2] = execution.run_execute(run_id=run.pk)
+        finally:
+            resume.set()
+            worker_1.join(300)
+
+    assert outcomes == {1: execution.Outcome.SUPERSEDED, 2: TrainingRunStatus.SUCCEEDED}
+    # Worker 1 trained on while worker 2 held the run, and changed nothing: not a progress report, not a heartbeat,
+    # not a log line; and the checkpoint the row named (which a third worker would resume from) stayed.
+    before, after = while_worker_2_holds["rows"]
+    assert after == before
+    named, files_then = while_worker_2_holds["files"]
+    assert files_then == [named] == [f"{run.storage_prefix}/attempt-1/checkpoint-1.pt"]
     run.refresh_from_db()
     assert run.status == TrainingRunStatus.SUCCEEDED and run.attempts == 2
     assert [r["epoch"] for r in run.history] == [1, 2]
     assert run.log.count("epoch 1/2") == run.log.count("epoch 2/2") == 1
-    # One checkpoint history in storage: worker 2's files, under its attempt. Worker 1's first checkpoint, which
-    # worker 2 resumed from, went once worker 2 had stored its own; the one worker 1 stored after the takeover
-    # went when the row refused it.
+    # One checkpoint history in storage: worker 2's files, under its attempt (worker 1's checkpoint went once
+    # worker 2 had stored its own).
     attempt = f"{run.storage_prefix}/attempt-2"
     names = ("checkpoint-2.pt", "config.json", "metrics.json", "model.onnx")
     assert stored_files(run.storage_prefix) == [f"{attempt}/{n}" for n in names]

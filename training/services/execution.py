@@ -195,7 +195,7 @@ class Reporter:
         kind = event["event"]
         progress: dict[str, Any] = {"stage": event.get("stage", ""), "event": kind}
         fields = ["progress", "heartbeat_at"]
-        replaced = ""
+        stored = replaced = ""  # the checkpoint this report stores, and the one it retires
         if kind == "align":
             progress.update(round=event["round"], rounds=event["rounds"])
             _append_log(
@@ -220,8 +220,8 @@ class Reporter:
                 record = event["record"]
                 self.run.history = event.get("history", [*self.run.history, record])
                 self.run.frames_per_second = record.get("frames_per_s")
-                replaced = self.run.checkpoint
-                self.run.checkpoint = files.store_checkpoint(self.run, epoch=event["epoch"])
+                stored = files.store_checkpoint(self.run, epoch=event["epoch"])
+                replaced, self.run.checkpoint = self.run.checkpoint, stored
                 _append_log(
                     self.run,
                     f"epoch {event['epoch']}/{event['epochs']}: "
@@ -237,10 +237,9 @@ class Reporter:
         try:
             _save(self.run, self.fence, fields)
         except Superseded:
-            if replaced != self.run.checkpoint:
-                files.delete_file(self.run.checkpoint)  # no row will ever name it
+            files.delete_file(stored)  # no row will ever name it; the one the row names stays for the new worker
             raise
-        if replaced != self.run.checkpoint:
+        if stored and replaced != stored:
             files.delete_file(replaced)  # the row names the new one now, and only this claim could name another
         if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise RunCancelled
