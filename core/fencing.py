@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db import DatabaseError, connections, models
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=models.Model)
 
 
 class Superseded(Exception):
@@ -32,11 +34,11 @@ class Superseded(Exception):
 
 
 @dataclass(frozen=True)
-class Fence:
+class Fence(Generic[M]):
     """Claim ``token`` of row ``pk``: the row is this worker's while its ``counter`` equals ``token`` and
     ``holds`` is true of it."""
 
-    model: type[models.Model]
+    model: type[M]
     pk: int
     token: int
     counter: str = "attempts"
@@ -45,7 +47,7 @@ class Fence:
     def __str__(self) -> str:
         return f"{self.model._meta.label} {self.pk} (claim {self.token})"
 
-    def rows(self) -> models.QuerySet:
+    def rows(self) -> models.QuerySet[M]:
         return self.model._default_manager.filter(self.holds, pk=self.pk, **{self.counter: self.token})
 
     def update(self, **values: Any) -> None:
@@ -53,7 +55,7 @@ class Fence:
         if not self.rows().update(**values):
             raise Superseded(f"{self} is no longer held by this worker")
 
-    def lock(self) -> models.Model:
+    def lock(self) -> M:
         """The row, locked for the caller's transaction, while the claim holds it; else :class:`Superseded`."""
         row = self.rows().select_for_update().first()
         if row is None:

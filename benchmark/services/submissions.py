@@ -44,7 +44,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import soundfile as sf
@@ -349,17 +349,17 @@ def _claim(submission_id: int, release_id: int | None) -> tuple[Submission, Subm
         return submission, None
 
 
-def _submission_fence(submission_id: int, claim: int) -> Fence:
+def _submission_fence(submission_id: int, claim: int) -> Fence[Submission]:
     """A first evaluation's claim: the submission is its worker's while it runs under that claim's number."""
     return Fence(Submission, submission_id, claim, counter="claims", holds=Q(status=SubmissionStatus.RUNNING))
 
 
-def _result_fence(result_id: int, attempt: int) -> Fence:
+def _result_fence(result_id: int, attempt: int) -> Fence[SubmissionResult]:
     """A re-evaluation's claim: its result row is its worker's while it runs (no verdict) under that attempt."""
     return Fence(SubmissionResult, result_id, attempt, holds=Q(succeeded__isnull=True))
 
 
-def _fence(submission: Submission, running: SubmissionResult | None) -> Fence:
+def _fence(submission: Submission, running: SubmissionResult | None) -> Fence[Any]:
     if running is None:
         return _submission_fence(submission.pk, submission.claims)
     return _result_fence(running.pk, running.attempts)
@@ -377,7 +377,7 @@ def _result_heartbeat(result_id: int, attempt: int) -> bool:
     return bool(_result_fence(result_id, attempt).rows().update(heartbeat_at=timezone.now()))
 
 
-def _ticker(fence: Fence, heartbeat: Heartbeat) -> Callable[[], bool]:
+def _ticker(fence: Fence[Any], heartbeat: Heartbeat) -> Callable[[], bool]:
     """The sandbox's tick: a fenced beat on the claimed row (the submission for a first evaluation, its result row
     for a re-evaluation); False, which kills the child, once the claim no longer holds the row."""
     beat = _heartbeat if fence.model is Submission else _result_heartbeat
@@ -504,7 +504,7 @@ def submission_evaluate(*, submission_id: int, release_id: int | None = None) ->
     return submission
 
 
-def _evaluate(submission: Submission, running: SubmissionResult | None, fence: Fence) -> None:
+def _evaluate(submission: Submission, running: SubmissionResult | None, fence: Fence[Any]) -> None:
     """Run the claimed evaluation under the heartbeat thread, then record its verdict through the fence (after
     the thread has stopped: recording takes the row's lock, which the thread may be waiting on)."""
     release = Release.objects.filter(pk=running.release_id).first() if running else _latest_ready_release()
@@ -536,7 +536,7 @@ def _evaluate(submission: Submission, running: SubmissionResult | None, fence: F
 RUN_FIELDS = frozenset({"id", "submission", "release", "created_at", "started_at", "attempts"})
 
 
-def _record_success(fence: Fence, result: SubmissionResult) -> None:
+def _record_success(fence: Fence[Any], result: SubmissionResult) -> None:
     """Through the claim's fence: a re-evaluation's result goes into its running row; a first evaluation's is
     created, and its submission succeeds, in one step. :class:`Superseded` when the claim no longer holds."""
     with transaction.atomic():
@@ -561,7 +561,7 @@ def _record_success(fence: Fence, result: SubmissionResult) -> None:
         row.save(update_fields=fields)
 
 
-def _record_failure(fence: Fence, release: Release | None, code: str, message: str, detail: str) -> None:
+def _record_failure(fence: Fence[Any], release: Release | None, code: str, message: str, detail: str) -> None:
     """``message`` is what the submitter reads; ``detail`` (which may name hidden utterances) is for operators.
     A re-evaluation's failure goes on its result row (the submission keeps its status); a first evaluation's on
     the submission. Through the claim's fence: :class:`Superseded` when the claim no longer holds."""

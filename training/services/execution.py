@@ -79,12 +79,12 @@ def _beat_seconds() -> float:
     return settings.TRAINING_HEARTBEAT_STALE_SECONDS / 10
 
 
-def run_fence(run: TrainingRun) -> Fence:
+def run_fence(run: TrainingRun) -> Fence[TrainingRun]:
     """The fence of ``run``'s current claim: its attempt number, while the run is running."""
     return Fence(TrainingRun, run.pk, run.attempts, holds=Q(status=TrainingRunStatus.RUNNING))
 
 
-def _save(run: TrainingRun, fence: Fence, fields: list[str]) -> None:
+def _save(run: TrainingRun, fence: Fence[TrainingRun], fields: list[str]) -> None:
     """Write ``fields`` of the worker's copy of the run, if its claim still holds the row."""
     fence.update(**{name: getattr(run, name) for name in fields})
 
@@ -98,7 +98,7 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _finish(fence: Fence, status: str, *, code: str = "", message: str = "", **fields: Any) -> TrainingRun:
+def _finish(fence: Fence[TrainingRun], status: str, *, code: str = "", message: str = "", **fields: Any) -> TrainingRun:
     """Record the end of the run this worker's claim holds (:class:`Superseded` when it no longer does); waiting
     students are enqueued (or failed) in the same step."""
     with transaction.atomic():
@@ -185,7 +185,7 @@ class Reporter:
     fenced by the worker's claim, and a claim the heartbeat thread saw superseded stops the loop at once."""
 
     run: TrainingRun
-    fence: Fence
+    fence: Fence[TrainingRun]
     heartbeat: Heartbeat
     every: float
     last_write: float = 0.0
@@ -285,7 +285,7 @@ def run_execute(*, run_id: int) -> str:
     return status
 
 
-def _train(run: TrainingRun, fence: Fence) -> tuple[str, dict[str, Any]]:
+def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, Any]]:
     """Everything between the claim and the final status, under the heartbeat thread; returns the status and the
     fields to finish with. The heartbeat stops before the caller takes the row's lock to finish."""
     with Heartbeat(fence, every=_beat_seconds()) as heartbeat:
