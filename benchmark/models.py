@@ -166,6 +166,12 @@ class Submission(models.Model):
         null=True, blank=True, help_text="The evaluating worker's last sign of life; a stale one is reaped."
     )
     attempts = models.PositiveSmallIntegerField(default=0, help_text="Evaluations started (re-queued ones count).")
+    # The fencing token of the current claim (core.fencing). ``attempts`` cannot be it: an operator's re-run resets
+    # that count, and a superseded worker's number would come round again.
+    claims = models.PositiveIntegerField(
+        default=0,
+        help_text="Times a worker claimed the evaluation, never reset; the worker of the latest claim alone may write.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -199,7 +205,11 @@ class SubmissionResult(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="The re-evaluating worker's last sign of life; a stale one is reaped."
     )
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Re-evaluations started (recovered ones count).")
+    # Never reset: also the fencing token of the re-evaluation's current claim (core.fencing).
+    attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Re-evaluations started (recovered ones count); the worker of the latest alone may write.",
+    )
     # The ranked split (hidden, or the public test split on a release without one: its board is not blind): PER
     # on the 39 phones (silence not scored), with its counts. ``per_hidden`` stays empty on a board not blind.
     per_hidden = models.FloatField(null=True, blank=True)

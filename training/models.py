@@ -30,8 +30,9 @@ FINISHED = (TrainingRunStatus.SUCCEEDED, TrainingRunStatus.FAILED, TrainingRunSt
 class TrainingRun(models.Model):
     """``config`` is the full training.ml config the run trains with (recipe and overrides applied when it was
     created). ``history`` holds one record per finished epoch (loss, dev frame accuracy, frames/s); ``progress``
-    the live position (stage, epoch, batch, ETA), written at most every few seconds with ``heartbeat_at``, which
-    tells a redelivered task whether the worker that claimed the run is still alive."""
+    the live position (stage, epoch, batch, ETA), written at most every few seconds; ``heartbeat_at``, beaten by a
+    thread of the worker through every stage, tells a redelivered task whether the worker that claimed the run is
+    still alive, and ``attempts`` numbers the claims: only the latest claim's worker may write to the row."""
 
     release = models.ForeignKey("benchmark.Release", on_delete=models.PROTECT, related_name="training_runs")
     recipe = models.CharField(max_length=16, choices=TrainingRecipe.choices)
@@ -49,7 +50,12 @@ class TrainingRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0, help_text="Times a worker claimed the run (resumes count).")
+    # Never reset: it is also the fencing token of the current claim (core.fencing), and a reset would let a
+    # superseded worker's number come round again.
+    attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="Times a worker claimed the run (resumes count); the worker of the latest claim alone may write.",
+    )
     worker = models.CharField(max_length=200, blank=True)
     progress = models.JSONField(default=dict, blank=True)
     history = models.JSONField(default=list, blank=True)

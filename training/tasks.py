@@ -11,7 +11,9 @@ def run_train(self, run_id: int) -> str:
     """Train run ``run_id``; a redelivery finds the row finished (no-op) or resumes it from its checkpoint.
 
     When a live worker still holds the run (a duplicate delivery), try again once its heartbeat could have
-    gone stale: either that worker finishes it, or this delivery takes over a dead worker's run.
+    gone stale: either that worker finishes it, or this delivery takes over a dead worker's run. A worker whose
+    run was taken over while it ran (it had looked dead) returns ``superseded``: it stopped, and the row is the
+    other worker's.
     """
     from training.services.execution import Outcome, run_execute
 

@@ -20,6 +20,13 @@ A running evaluation beats a heartbeat: a first evaluation on its submission, a 
 re-score, an operator's re-run) on its result row. ``submissions_reap`` re-queues one whose worker went silent up
 to ``SUBMISSION_MAX_RECOVERIES`` times, then fails it with ``eval_worker_lost``, which counts towards the quota: a
 model that keeps killing its worker does not get evaluated for free.
+
+Each claim is fenced (:mod:`core.fencing`): a first evaluation's token is the submission's ``claims``, a
+re-evaluation's its result row's ``attempts``, both raised at the claim and never reset. The heartbeat, the result
+and the final status are written only while the row still holds the worker's token, so a worker that was taken
+for dead and replaced records nothing and stops. The heartbeat comes from a background thread through the whole
+evaluation (reading the release and its audio can take minutes before the sandbox starts), and from the sandbox's
+wait as well, which is where a cancelled or superseded evaluation's child is killed.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import soundfile as sf
@@ -71,6 +78,7 @@ from benchmark.models import (
 from benchmark.selectors import release_blind
 from benchmark.services.releases import release_hidden_entries
 from core.errors import HTTP_413, ServiceError
+from core.fencing import Fence, Heartbeat, Superseded
 from core.inputs import refuse_control_characters
 from core.phones import INVENTORY
 from training.ml.score import ErrorCounts, corpus_counts
@@ -336,30 +344,48 @@ def _claim(submission_id: int, release_id: int | None) -> tuple[Submission, Subm
         submission.status = SubmissionStatus.RUNNING
         submission.started_at = submission.heartbeat_at = now
         submission.attempts += 1
-        submission.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
+        submission.claims += 1
+        submission.save(update_fields=["status", "started_at", "heartbeat_at", "attempts", "claims"])
         return submission, None
 
 
-def _heartbeat(submission_id: int) -> bool:
-    """The evaluation's sign of life; False when the submission is no longer running (cancelled, reaped)."""
-    return bool(
-        Submission.objects.filter(pk=submission_id, status=SubmissionStatus.RUNNING).update(heartbeat_at=timezone.now())
-    )
+def _submission_fence(submission_id: int, claim: int) -> Fence[Submission]:
+    """A first evaluation's claim: the submission is its worker's while it runs under that claim's number."""
+    return Fence(Submission, submission_id, claim, counter="claims", holds=Q(status=SubmissionStatus.RUNNING))
 
 
-def _ticker(submission_id: int, running: SubmissionResult | None) -> Callable[[], bool]:
-    """The heartbeat of this evaluation: on the submission for a first one, on its result row for a re-evaluation."""
+def _result_fence(result_id: int, attempt: int) -> Fence[SubmissionResult]:
+    """A re-evaluation's claim: its result row is its worker's while it runs (no verdict) under that attempt."""
+    return Fence(SubmissionResult, result_id, attempt, holds=Q(succeeded__isnull=True))
+
+
+def _fence(submission: Submission, running: SubmissionResult | None) -> Fence[Any]:
     if running is None:
-        return lambda: _heartbeat(submission_id)
-    result_id, attempt = running.pk, running.attempts
-    return lambda: _result_heartbeat(result_id, attempt)
+        return _submission_fence(submission.pk, submission.claims)
+    return _result_fence(running.pk, running.attempts)
+
+
+def _heartbeat(submission_id: int, claim: int) -> bool:
+    """The evaluation's sign of life; False when this claim no longer holds the submission (cancelled, reaped or
+    claimed again), so that a worker taken for dead stops."""
+    return bool(_submission_fence(submission_id, claim).rows().update(heartbeat_at=timezone.now()))
 
 
 def _result_heartbeat(result_id: int, attempt: int) -> bool:
     """A re-evaluation's sign of life; False when its row is no longer this attempt's (failed by the reaper, or
     claimed again by a later delivery), so that a worker taken for dead stops."""
-    running = SubmissionResult.objects.filter(pk=result_id, succeeded__isnull=True, attempts=attempt)
-    return bool(running.update(heartbeat_at=timezone.now()))
+    return bool(_result_fence(result_id, attempt).rows().update(heartbeat_at=timezone.now()))
+
+
+def _ticker(fence: Fence[Any], heartbeat: Heartbeat) -> Callable[[], bool]:
+    """The sandbox's tick: a fenced beat on the claimed row (the submission for a first evaluation, its result row
+    for a re-evaluation); False, which kills the child, once the claim no longer holds the row."""
+    beat = _heartbeat if fence.model is Submission else _result_heartbeat
+    return lambda: not heartbeat.lost and beat(fence.pk, fence.token)
+
+
+def _beat_seconds() -> float:
+    return getattr(settings, "SUBMISSION_HEARTBEAT_SECONDS", 10)
 
 
 def _sandbox_limits() -> SandboxLimits:
@@ -404,7 +430,7 @@ def _run(submission: Submission, release: Release, tick: Callable[[], bool] | No
     train = bigram_transcripts(published)
     limits = _sandbox_limits()
     classes = CLASSES[submission.decoder]
-    tick_seconds = getattr(settings, "SUBMISSION_HEARTBEAT_SECONDS", 10)
+    tick_seconds = _beat_seconds()
     sweep_temp_folders()  # a killed pool process of this host may have left test audio behind
     with evaluation_folder() as folder:
         model_path = Path(folder) / "model.onnx"
@@ -462,45 +488,60 @@ def _run(submission: Submission, release: Release, tick: Callable[[], bool] | No
 def submission_evaluate(*, submission_id: int, release_id: int | None = None) -> Submission | None:
     """Evaluate a submission on ``release_id`` (default: the latest ready release, for its first evaluation).
     Idempotent: a finished or cancelled submission, or one already scored on that release, is left alone.
-    Raises :class:`EvaluationBusy` while the same account has another evaluation running."""
+    Raises :class:`EvaluationBusy` while the same account has another evaluation running. A worker whose claim is
+    cancelled, reaped or superseded on the way stops and records nothing."""
     claimed = _claim(submission_id, release_id)
     if claimed is None:
         return None
     submission, running = claimed
-    release = Release.objects.filter(pk=release_id).first() if running else _latest_ready_release()
-    target = release if running else None
-    tick = _ticker(submission.pk, running)
+    fence = _fence(submission, running)
     try:
-        if release is None or release.status != ReleaseStatus.READY:
-            raise SubmissionRejected("release_unavailable", "There is no ready release to evaluate on.")
-        result = _run(submission, release, tick)
-    except Cancelled:
-        logger.info("evaluation of submission %s stopped: it is no longer running (cancelled or reaped)", submission_id)
-    except PublicRejection as exc:
-        _record_failure(submission, target, exc.code, exc.message, exc.message)
-    except SubmissionRejected as exc:
-        _record_failure(submission, target, exc.code, failure_sentence(exc.code), exc.message)
-    except Exception as exc:  # the worker survives anything a model or its data can do; operators see the log
-        logger.exception("evaluation of submission %s failed", submission_id)
-        code = "eval_internal_error"
-        _record_failure(submission, target, code, failure_sentence(code), f"{type(exc).__name__}: {exc}")
-    else:
-        _record_success(submission, result)
+        _evaluate(submission, running, fence)
+    except (Cancelled, Superseded) as exc:
+        # Not an error: the owner cancelled it, or another worker holds it now. No traceback; the row is left alone.
+        logger.warning("evaluation of submission %s stops: it is no longer this worker's (%s)", submission_id, exc)
     submission.refresh_from_db()
     return submission
+
+
+def _evaluate(submission: Submission, running: SubmissionResult | None, fence: Fence[Any]) -> None:
+    """Run the claimed evaluation under the heartbeat thread, then record its verdict through the fence (after
+    the thread has stopped: recording takes the row's lock, which the thread may be waiting on)."""
+    release = Release.objects.filter(pk=running.release_id).first() if running else _latest_ready_release()
+    target = release if running else None
+    failure: tuple[str, str, str] | None = None
+    with Heartbeat(fence, every=_beat_seconds()) as heartbeat:
+        try:
+            if release is None or release.status != ReleaseStatus.READY:
+                raise SubmissionRejected("release_unavailable", "There is no ready release to evaluate on.")
+            result = _run(submission, release, _ticker(fence, heartbeat))
+            heartbeat.check()
+        except (Cancelled, Superseded):
+            raise
+        except PublicRejection as exc:
+            failure = (exc.code, exc.message, exc.message)
+        except SubmissionRejected as exc:
+            failure = (exc.code, failure_sentence(exc.code), exc.message)
+        except Exception as exc:  # the worker survives anything a model or its data can do; operators see the log
+            logger.exception("evaluation of submission %s failed", submission.pk)
+            code = "eval_internal_error"
+            failure = (code, failure_sentence(code), f"{type(exc).__name__}: {exc}")
+    if failure is None:
+        _record_success(fence, result)
+    else:
+        _record_failure(fence, target, *failure)
 
 
 # What a re-evaluation's running row keeps of itself when its result is written into it.
 RUN_FIELDS = frozenset({"id", "submission", "release", "created_at", "started_at", "attempts"})
 
 
-def _record_success(submission: Submission, result: SubmissionResult) -> None:
+def _record_success(fence: Fence[Any], result: SubmissionResult) -> None:
+    """Through the claim's fence: a re-evaluation's result goes into its running row; a first evaluation's is
+    created, and its submission succeeds, in one step. :class:`Superseded` when the claim no longer holds."""
     with transaction.atomic():
-        locked = Submission.objects.select_for_update().get(pk=submission.pk)
-        row = SubmissionResult.objects.select_for_update().filter(submission=submission, release=result.release).first()
-        if row is not None:  # a re-evaluation's running row takes the result; a finished one was recorded first
-            if row.succeeded is not None:
-                return
+        row = fence.lock()
+        if isinstance(row, SubmissionResult):  # a re-evaluation's running row takes the result
             for field in SubmissionResult._meta.concrete_fields:
                 if field.name not in RUN_FIELDS:
                     setattr(row, field.attname, getattr(result, field.attname))
@@ -511,42 +552,24 @@ def _record_success(submission: Submission, result: SubmissionResult) -> None:
             with transaction.atomic():
                 result.save()
         except IntegrityError:
-            return  # a parallel delivery recorded this release first
-        if locked.status == SubmissionStatus.RUNNING:
-            locked.status = SubmissionStatus.SUCCEEDED
-            locked.release = result.release
-            locked.failure_code = locked.failure_message = locked.failure_detail = ""
-            locked.finished_at = timezone.now()
-            locked.save(
-                update_fields=["status", "release", "failure_code", "failure_message", "failure_detail", "finished_at"]
-            )
+            return  # recorded on this release already
+        row.status = SubmissionStatus.SUCCEEDED
+        row.release = result.release
+        row.failure_code = row.failure_message = row.failure_detail = ""
+        row.finished_at = timezone.now()
+        fields = ["status", "release", "failure_code", "failure_message", "failure_detail", "finished_at"]
+        row.save(update_fields=fields)
 
 
-def _record_failure(submission: Submission, release: Release | None, code: str, message: str, detail: str) -> None:
-    """``message`` is what the submitter reads; ``detail`` (which may name hidden utterances) is for operators."""
-    with transaction.atomic():
-        if release is not None:  # a re-evaluation: the submission keeps its status, the release gets the failure
-            failure = {
-                "succeeded": False,
-                "failure_code": code,
-                "failure_message": message[:2000],
-                "failure_detail": detail[:10_000],
-            }
-            row, created = SubmissionResult.objects.select_for_update().get_or_create(
-                submission=submission, release=release, defaults=failure
-            )
-            if not created and row.succeeded is None:  # its running row
-                SubmissionResult.objects.filter(pk=row.pk).update(**failure)
-            return
-        locked = Submission.objects.select_for_update().get(pk=submission.pk)
-        if locked.status != SubmissionStatus.RUNNING:
-            return
-        locked.status = SubmissionStatus.FAILED
-        locked.failure_code = code
-        locked.failure_message = message[:2000]
-        locked.failure_detail = detail[:10_000]
-        locked.finished_at = timezone.now()
-        locked.save(update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"])
+def _record_failure(fence: Fence[Any], release: Release | None, code: str, message: str, detail: str) -> None:
+    """``message`` is what the submitter reads; ``detail`` (which may name hidden utterances) is for operators.
+    A re-evaluation's failure goes on its result row (the submission keeps its status); a first evaluation's on
+    the submission. Through the claim's fence: :class:`Superseded` when the claim no longer holds."""
+    failure = {"failure_code": code, "failure_message": message[:2000], "failure_detail": detail[:10_000]}
+    if release is not None:
+        fence.update(succeeded=False, **failure)
+        return
+    fence.update(status=SubmissionStatus.FAILED, finished_at=timezone.now(), **failure)
 
 
 # --- the reaper ---------------------------------------------------------------------------------------------------

@@ -406,11 +406,11 @@ def test_a_running_submission_can_be_cancelled_and_its_sandbox_is_killed(
     heartbeat = service._heartbeat
     beats: list[bool] = []
 
-    def cancel_on_first_beat(submission_id: int) -> bool:
+    def cancel_on_first_beat(submission_id: int, claim: int) -> bool:
         if not beats:
             assert Submission.objects.get(pk=submission_id).status == SubmissionStatus.RUNNING
             submission_cancel(user=user, submission_id=submission_id)  # the owner, while it runs
-        beats.append(heartbeat(submission_id))
+        beats.append(heartbeat(submission_id, claim))
         return beats[-1]
 
     monkeypatch.setattr(service, "_heartbeat", cancel_on_first_beat)

@@ -3,9 +3,17 @@
 Every delivery of the task calls :func:`run_execute`. It claims the run under a row lock and does nothing when
 the run is finished, waiting for a teacher, or held by a live worker (one whose heartbeat is fresh). A run whose
 worker died (SIGKILL, lost machine) has a stale heartbeat: the redelivered task takes it over and
-``training.ml`` resumes from the last epoch's checkpoint, so the run finishes exactly once. Progress, the
-heartbeat and the curves are written at most every ``TRAINING_PROGRESS_SECONDS``; that is also when a cancel
-request is seen.
+``training.ml`` resumes from the last epoch's checkpoint, so the run finishes exactly once. Progress and the
+curves are written at most every ``TRAINING_PROGRESS_SECONDS``; that is also when a cancel request is seen.
+
+Each claim is fenced (:mod:`core.fencing`): the claim's attempt number is its token, and every write the worker
+makes to the row (progress, log, curves, checkpoint, final status) is conditional on it, so a worker whose run
+was taken over changes nothing and stops at its next write or report. A background thread beats the heartbeat
+through every stage, the ones that report no progress included (features, a wait on another run's file lock,
+export, uploads), so a run is taken over only when its worker is really gone. The files a worker publishes go
+under its attempt's own folder in storage (``training/runs/ID/attempt-N/``) and the row points at them, so a
+superseded worker's late upload can never replace what the live one published: the row names only the files of
+the claim that holds it.
 """
 
 from __future__ import annotations
@@ -26,11 +34,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from benchmark.models import SubmissionDecoder
 from benchmark.services.submissions import submission_create
 from core.errors import ServiceError
+from core.fencing import Fence, Heartbeat, Superseded
 from training.ml import pipeline
 from training.ml.config import Config, save_config
 from training.ml.data import store_dir
@@ -42,6 +52,7 @@ from training.services.runs import dependencies_of, students_fail, students_read
 logger = logging.getLogger(__name__)
 
 BASELINE_USERNAME = "openphone-baselines"
+EXPORTS = ("model.onnx", "metrics.json", "config.json")  # what a finished run publishes beside its checkpoint
 LOG_LIMIT = 100_000  # characters of a run's log kept on its row
 
 
@@ -56,10 +67,26 @@ class Outcome:
     BUSY = "busy"  # a live worker holds it
     MISSING = "missing"
     SUBMIT = "submit"  # succeeded, but its baseline submission is still to be made
+    SUPERSEDED = "superseded"  # another claim took the run over while this worker held it: it stopped
 
 
 def _stale_after() -> timedelta:
     return timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+
+
+def _beat_seconds() -> float:
+    """Ten beats per stale period: a run goes stale only after ten missed beats in a row."""
+    return settings.TRAINING_HEARTBEAT_STALE_SECONDS / 10
+
+
+def run_fence(run: TrainingRun) -> Fence[TrainingRun]:
+    """The fence of ``run``'s current claim: its attempt number, while the run is running."""
+    return Fence(TrainingRun, run.pk, run.attempts, holds=Q(status=TrainingRunStatus.RUNNING))
+
+
+def _save(run: TrainingRun, fence: Fence[TrainingRun], fields: list[str]) -> None:
+    """Write ``fields`` of the worker's copy of the run, if its claim still holds the row."""
+    fence.update(**{name: getattr(run, name) for name in fields})
 
 
 def _append_log(run: TrainingRun, line: str) -> None:
@@ -71,12 +98,11 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _finish(run_id: int, status: str, *, code: str = "", message: str = "", **fields: Any) -> TrainingRun | None:
-    """Record the end of a run held by this worker; waiting students are enqueued (or failed) in the same step."""
+def _finish(fence: Fence[TrainingRun], status: str, *, code: str = "", message: str = "", **fields: Any) -> TrainingRun:
+    """Record the end of the run this worker's claim holds (:class:`Superseded` when it no longer does); waiting
+    students are enqueued (or failed) in the same step."""
     with transaction.atomic():
-        run = TrainingRun.objects.select_for_update().get(pk=run_id)
-        if run.status != TrainingRunStatus.RUNNING:
-            return None
+        run = fence.lock()
         for name, value in fields.items():
             setattr(run, name, value)
         run.status = status
@@ -155,16 +181,21 @@ def local_run_dir(run: TrainingRun):
 # --- progress -------------------------------------------------------------------------------------------------------
 @dataclass
 class Reporter:
-    """The training loop's callback: live progress, heartbeat, curves, checkpoints to storage, cancel checks."""
+    """The training loop's callback: live progress, curves, checkpoints to storage, cancel checks; every write
+    fenced by the worker's claim, and a claim the heartbeat thread saw superseded stops the loop at once."""
 
     run: TrainingRun
+    fence: Fence[TrainingRun]
+    heartbeat: Heartbeat
     every: float
     last_write: float = 0.0
 
     def __call__(self, event: dict[str, Any]) -> None:
+        self.heartbeat.check()
         kind = event["event"]
         progress: dict[str, Any] = {"stage": event.get("stage", ""), "event": kind}
         fields = ["progress", "heartbeat_at"]
+        stored = replaced = ""  # the checkpoint this report stores, and the one it retires
         if kind == "align":
             progress.update(round=event["round"], rounds=event["rounds"])
             _append_log(
@@ -177,8 +208,8 @@ class Reporter:
             progress["stage"] = "align"
         elif kind == "decode":
             progress.update(point=event["point"], points=event["points"])
-        else:
-            progress.update(epoch=event["epoch"], epochs=event["epochs"], step=event["step"])
+        else:  # the model's own epochs, whose stage training.ml names after the run's folder
+            progress.update(stage="train", epoch=event["epoch"], epochs=event["epochs"], step=event["step"])
             if kind == "step":
                 rate = event["seconds"] / max(1, event["batch"])
                 remaining = (event["batches"] - event["batch"]) + (event["epochs"] - event["epoch"]) * event["batches"]
@@ -189,7 +220,8 @@ class Reporter:
                 record = event["record"]
                 self.run.history = event.get("history", [*self.run.history, record])
                 self.run.frames_per_second = record.get("frames_per_s")
-                self.run.checkpoint = files.store_checkpoint(self.run)
+                stored = files.store_checkpoint(self.run, epoch=event["epoch"])
+                replaced, self.run.checkpoint = self.run.checkpoint, stored
                 _append_log(
                     self.run,
                     f"epoch {event['epoch']}/{event['epochs']}: "
@@ -202,15 +234,22 @@ class Reporter:
         self.last_write = now
         self.run.progress = progress
         self.run.heartbeat_at = timezone.now()
-        self.run.save(update_fields=fields)
+        try:
+            _save(self.run, self.fence, fields)
+        except Superseded:
+            files.delete_file(stored)  # no row will ever name it; the one the row names stays for the new worker
+            raise
+        if stored and replaced != stored:
+            files.delete_file(replaced)  # the row names the new one now, and only this claim could name another
         if TrainingRun.objects.filter(pk=self.run.pk, cancel_requested=True).exists():
             raise RunCancelled
 
     def stage(self, name: str) -> None:
+        self.heartbeat.check()
         self.run.progress = {**self.run.progress, "stage": name, "event": "stage"}
         self.run.heartbeat_at = timezone.now()
         _append_log(self.run, name)
-        self.run.save(update_fields=["progress", "heartbeat_at", "log"])
+        _save(self.run, self.fence, ["progress", "heartbeat_at", "log"])
 
 
 def _hardware() -> dict[str, Any]:
@@ -222,55 +261,72 @@ def _hardware() -> dict[str, Any]:
 
 # --- the task's body ------------------------------------------------------------------------------------------------
 def run_execute(*, run_id: int) -> str:
-    """Train, evaluate, export and publish run ``run_id``; returns what happened (an Outcome or a final status)."""
+    """Train, evaluate, export and publish run ``run_id``; returns what happened (an Outcome or a final status).
+    A worker whose claim is superseded on the way stops there, logs it and returns ``Outcome.SUPERSEDED``."""
     outcome, run = _claim(run_id)
     if outcome == Outcome.SUBMIT:
         baseline_submit(run_id=run_id)
         return TrainingRunStatus.SUCCEEDED
     if outcome != Outcome.CLAIMED:
         return outcome
-    reporter = Reporter(run, every=settings.TRAINING_PROGRESS_SECONDS)
+    fence = run_fence(run)
     try:
-        config = run_config(run)
-        folder = files.fetch_run(run)
-        run.hardware = _hardware()
-        run.save(update_fields=["hardware"])
-        _append_log(
-            run,
-            f"features {store_dir(config).relative_to(config.work_dir)}, "
-            f"alignment {pipeline.alignment_dir(config).relative_to(config.work_dir)} (under {config.work_dir})",
-        )
-        reporter.stage("train")
-        pipeline.train(config, folder, callback=reporter)
-        reporter.stage("evaluate")
-        metrics = pipeline.evaluate(folder, splits=("test",), callback=reporter)
-        reporter.stage("export")
-        onnx = files.store_file(pipeline.export(folder), f"{run.storage_prefix}/model.onnx")
-        files.store_file(folder / "metrics.json", f"{run.storage_prefix}/metrics.json")
-        files.store_file(folder / "config.json", f"{run.storage_prefix}/config.json")
-    except RunCancelled:
-        _finish(run_id, TrainingRunStatus.CANCELLED, log=run.log)
-        return TrainingRunStatus.CANCELLED
-    except Exception as exc:  # the worker survives any run; the reason is on the row and in the log
-        logger.exception("training run %s failed", run_id)
-        _append_log(run, traceback.format_exc())
-        _finish(
-            run_id, TrainingRunStatus.FAILED, code="training_error", message=f"{type(exc).__name__}: {exc}", log=run.log
-        )
-        return TrainingRunStatus.FAILED
-    history_file = folder / "history.json"
-    finished = _finish(
-        run_id,
-        TrainingRunStatus.SUCCEEDED,
-        metrics=metrics,
-        parameters=metrics["parameters"],
-        onnx=onnx,
-        history=json.loads(history_file.read_text()) if history_file.exists() else run.history,
-        log=run.log,
-    )
-    if finished is not None:
+        status, fields = _train(run, fence)
+        _finish(fence, status, **fields)
+    except Superseded as exc:
+        # Not an error: another worker holds the run and will finish it. No traceback, and the row is left alone;
+        # so are this attempt's checkpoints, which the row may still name (the new worker resumes from them).
+        for name in EXPORTS:
+            files.delete_file(f"{files.attempt_prefix(run)}/{name}")  # only a finished row names these
+        logger.warning("training run %s: attempt %s stops: %s", run_id, fence.token, exc)
+        return Outcome.SUPERSEDED
+    if status == TrainingRunStatus.SUCCEEDED:
         baseline_submit(run_id=run_id)
-    return TrainingRunStatus.SUCCEEDED
+    return status
+
+
+def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, Any]]:
+    """Everything between the claim and the final status, under the heartbeat thread; returns the status and the
+    fields to finish with. The heartbeat stops before the caller takes the row's lock to finish."""
+    with Heartbeat(fence, every=_beat_seconds()) as heartbeat:
+        reporter = Reporter(run, fence, heartbeat, every=settings.TRAINING_PROGRESS_SECONDS)
+        try:
+            config = run_config(run)
+            folder = files.fetch_run(run)
+            run.hardware = _hardware()
+            _save(run, fence, ["hardware"])
+            _append_log(
+                run,
+                f"features {store_dir(config).relative_to(config.work_dir)}, "
+                f"alignment {pipeline.alignment_dir(config).relative_to(config.work_dir)} (under {config.work_dir})",
+            )
+            reporter.stage("train")
+            pipeline.train(config, folder, callback=reporter)
+            reporter.stage("evaluate")
+            metrics = pipeline.evaluate(folder, splits=("test",), callback=reporter)
+            reporter.stage("export")
+            prefix = files.attempt_prefix(run)
+            onnx = files.store_file(pipeline.export(folder), f"{prefix}/model.onnx")
+            for name in ("metrics.json", "config.json"):
+                files.store_file(folder / name, f"{prefix}/{name}")
+            heartbeat.check()
+        except RunCancelled:
+            return TrainingRunStatus.CANCELLED, {"log": run.log}
+        except Superseded:
+            raise
+        except Exception as exc:  # the worker survives any run; the reason is on the row and in the log
+            logger.exception("training run %s failed", run.pk)
+            _append_log(run, traceback.format_exc())
+            message = f"{type(exc).__name__}: {exc}"
+            return TrainingRunStatus.FAILED, {"code": "training_error", "message": message, "log": run.log}
+    history_file = folder / "history.json"
+    return TrainingRunStatus.SUCCEEDED, {
+        "metrics": metrics,
+        "parameters": metrics["parameters"],
+        "onnx": onnx,
+        "history": json.loads(history_file.read_text()) if history_file.exists() else run.history,
+        "log": run.log,
+    }
 
 
 # --- the baseline on the leaderboard ----------------------------------------------------------------------------

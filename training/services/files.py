@@ -3,6 +3,12 @@
 Storage (Django's storage API) is the source of truth; the worker's disk under ``TRAINING_DIR`` is a cache. On
 local storage the release is read in place; on object storage its public files are mirrored once. A run's
 checkpoint is copied to storage after every epoch, so a run resumes on whichever worker picks it up next.
+
+Two workers may both believe they hold a run (one was paused long enough to be taken for dead), so nothing one
+of them writes may land where the other reads: each attempt (claim) of a run has its own folder, on the worker's
+disk and in storage (``runs/ID/attempt-N/``), and a stored checkpoint is never overwritten (one name per epoch).
+The row, which only the claim that holds it can write, names the files that count; a new checkpoint retires the
+previous one only after the row names it.
 """
 
 from __future__ import annotations
@@ -34,7 +40,14 @@ def release_work_dir(release: Release) -> Path:
 
 
 def run_dir(run: TrainingRun) -> Path:
-    return training_dir() / "runs" / str(run.pk)
+    """The folder of the run's latest attempt on this machine: the claim's own while it trains, and for a finished
+    run (a student's teacher) the one of the claim that finished it."""
+    return training_dir() / "runs" / str(run.pk) / f"attempt-{run.attempts}"
+
+
+def attempt_prefix(run: TrainingRun) -> str:
+    """Where the worker of the run's latest attempt stores its files."""
+    return f"{run.storage_prefix}/attempt-{run.attempts}"
 
 
 def _download(name: str, target: Path) -> None:
@@ -74,12 +87,21 @@ def store_file(path: Path, name: str) -> str:
         return default_storage.save(name, File(handle))
 
 
-def store_checkpoint(run: TrainingRun) -> str:
-    return store_file(run_dir(run) / CHECKPOINT, f"{run.storage_prefix}/{CHECKPOINT}")
+def delete_file(name: str) -> None:
+    if name and default_storage.exists(name):
+        default_storage.delete(name)
+
+
+def store_checkpoint(run: TrainingRun, *, epoch: int) -> str:
+    """A new name for every epoch: the checkpoint the row names now (which a worker taking the run over resumes
+    from) is never replaced in place, not even by the worker whose attempt stored it, should that worker carry on after
+    the run was taken over."""
+    return store_file(run_dir(run) / CHECKPOINT, f"{attempt_prefix(run)}/checkpoint-{epoch}.pt")
 
 
 def fetch_run(run: TrainingRun) -> Path:
-    """The run's directory with its latest checkpoint: the local one, else the stored one (another worker's)."""
+    """The run's directory with its latest checkpoint: the attempt's local one, else the one the row names (a
+    resumed run's: its previous attempt's, perhaps on another machine; a finished teacher's)."""
     folder = run_dir(run)
     if not (folder / CHECKPOINT).exists() and run.checkpoint and default_storage.exists(run.checkpoint):
         _download(run.checkpoint, folder / CHECKPOINT)
