@@ -471,7 +471,7 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(rel
     root = Path(__file__).resolve().parents[2]
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    broker_url, transport_options = broker_for("filesystem", tmp_path)
+    broker_url, transport_options = broker_for("embedded", tmp_path)
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
