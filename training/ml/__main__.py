@@ -112,7 +112,11 @@ def _stage(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Co
         }
         for run in runs:
             metrics = pipeline.evaluate(run, decode=decode)
-            print(json.dumps({k: metrics[k] for k in ("run", "parameters", "dev", "test") if k in metrics}))
+            brief = {k: metrics[k] for k in ("run", "parameters", "dev", "test") if k in metrics}
+            for split in ("dev", "test"):  # the per-utterance errors are for the bootstrap, not the terminal
+                if isinstance(brief.get(split), dict):
+                    brief[split] = {k: v for k, v in brief[split].items() if k != "utterances"}
+            print(json.dumps(brief))
         print(pipeline.results_table(runs, args.split))
     elif args.stage == "export":
         for run in runs:
