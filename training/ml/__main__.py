@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from training.ml import finding, pipeline
-from training.ml.config import Config, ConfigMismatch, load_config
+from training.ml.config import Config, ConfigMismatch, InvalidConfig, load_config
 from training.ml.data import MissingSplit, store_dir
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"python -m training.ml {args.stage}: {exc.filename or exc} does not exist", file=sys.stderr)
         return 1
-    except (ConfigMismatch, MissingSplit, finding.FindingError) as exc:
+    except (ConfigMismatch, InvalidConfig, MissingSplit, finding.FindingError) as exc:
         print(f"python -m training.ml {args.stage}: {exc}", file=sys.stderr)
         return 1
 

@@ -181,6 +181,10 @@ LOCATION_SETTINGS = frozenset(
 )
 
 
+class InvalidConfig(ValueError):
+    """Settings that cannot train together (a BiLSTM mimic, CTC on a frame model); the message says which."""
+
+
 class ConfigMismatch(ValueError):
     """A run directory holds a checkpoint trained under settings other than the ones given."""
 

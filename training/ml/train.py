@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from training.ml.config import Config, ConfigMismatch, TrainConfig, config_differences, save_config
+from training.ml.config import Config, ConfigMismatch, InvalidConfig, TrainConfig, config_differences, save_config
 from training.ml.data import FrameStore
 from training.ml.features import input_dim
 from training.ml.lexicon import N_STATES
@@ -163,6 +163,11 @@ def fit(
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
         save_config(config, run_path / "config.json")
     use_teacher = tc.objective.startswith("mimic")
+    sequential = is_sequential(model)
+    if sequential and use_teacher:
+        raise InvalidConfig("A mimic is a frame model (the paper's shallow net); a BiLSTM trains on labels or CTC.")
+    if tc.objective == "ctc" and not sequential:
+        raise InvalidConfig("CTC trains a sequence model: set model.kind = 'blstm'.")
     if use_teacher and targets is None:
         if teacher is None:
             raise ValueError(f"{tc.objective} needs a teacher")
@@ -173,11 +178,6 @@ def fit(
         targets = targets.to(device)
     if tc.objective == "labels" and labels is None:
         raise ValueError("training on labels needs labels")
-    sequential = is_sequential(model)
-    if sequential and use_teacher:
-        raise ValueError("a mimic is a frame model (the paper's shallow net); a BiLSTM trains on labels or CTC")
-    if tc.objective == "ctc" and not sequential:
-        raise ValueError("CTC trains a sequence model (model.kind = 'blstm')")
     # The units an epoch shuffles: frames, or whole utterances for a sequence model.
     units = torch.tensor(utterances_of(store, train_positions)) if sequential else train_positions
     step_size = tc.sequence_batch if sequential else tc.batch_size
