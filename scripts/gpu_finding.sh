@@ -19,6 +19,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder the results go to}
 mkdir -p "$OUT"
 PY=${PYTHON:-python3}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # scripts run by path import the project from this tree
 BUDGET_S=${BUDGET_S:-540}
 WORK=${WORK:-var/training/gpu_finding}
 START=$(date +%s)
