@@ -105,7 +105,7 @@ def plan(base: Config, rows: list[str], sizes: list[int], seeds: int, extra: dic
     wanted = set(rows) | {TEACHER_OF[r] for r in rows if r in TEACHER_OF}
     cells: dict[tuple[str, int, int], Cell] = {}
     runs = Path(base.work_dir) / "runs" / "finding"
-    for row in [r for r in ("teacher", "blstm", "ctc", *SIZED_ROWS) if r in wanted]:
+    for row in [r for r in dict.fromkeys(("teacher", "blstm", "ctc", *SIZED_ROWS)) if r in wanted]:
         for size in [0] if row in UNSIZED_ROWS else sizes:
             for offset in range(seeds):
                 seed = base.train.seed + offset
