@@ -16,7 +16,7 @@ def _config(tiny, **model) -> Config:
     config.model = dataclasses.replace(
         config.model, **({"kind": "blstm", "depth": 2, "width": 48, "dropout": 0.0} | model)
     )
-    config.train = dataclasses.replace(config.train, epochs=6, sequence_batch=8, lr=1e-2, lr_decay=0.9)
+    config.train = dataclasses.replace(config.train, epochs=5, sequence_batch=8, lr=1e-2, lr_decay=0.9)
     return config
 
 
@@ -37,7 +37,7 @@ def test_blstm_teacher_decodes_and_feeds_a_mimic(tiny, blstm):
 
     config = dataclasses.replace(tiny["config"])
     config.model = dataclasses.replace(config.model, kind="snn", width=256, bottleneck=32, dropout=0.0)
-    config.train = dataclasses.replace(config.train, objective="mimic_soft", teacher=str(blstm["run"]), epochs=3)
+    config.train = dataclasses.replace(config.train, objective="mimic_soft", teacher=str(blstm["run"]), epochs=2)
     store = tiny["store"]
     train_ids = store.utterance_ids("train")
     targets, _ = pipeline.teacher_targets(config, store, store.frame_positions(train_ids), torch.device("cpu"))
