@@ -14,6 +14,8 @@ class TrainingRecipe(models.TextChoices):
     ENSEMBLE = "ensemble", "Ensemble of teachers"
     SNN_LABELS = "snn-labels", "Shallow net on labels"
     MIMIC = "mimic", "Shallow mimic of a teacher"
+    TEACHER_BLSTM = "teacher-blstm", "BiLSTM teacher (frame targets)"
+    BLSTM_CTC = "blstm-ctc", "BiLSTM-CTC peer (canonical phones)"
 
 
 class TrainingRunStatus(models.TextChoices):

@@ -3,7 +3,8 @@
 Order of precedence: training.ml defaults, the base config file (``TRAINING_BASE_CONFIG``: the sizes this
 deployment trains at), the recipe, then the run's own overrides. Shallow nets (on labels or mimics) get the
 hidden width that matches the deep MLP teacher's parameter count at the same base size, unless the run's
-overrides give one: the paper's comparison is at equal parameters.
+overrides give one: the paper's comparison is at equal parameters. The BiLSTM teacher and the BiLSTM-CTC peer
+(issue #17) are 3 x 256 per direction over whole utterances of the same features, whatever the base's MLP size.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from training.ml.models import DNN, count_parameters, snn_width_for
 from training.models import TrainingRecipe
 
 OBJECTIVES = ("mimic_l2", "mimic_soft")
+BLSTM_SHAPE = {"depth": 3, "width": 256}  # layers, units per direction: the issue's peer, measured at this size
 
 
 class RecipeError(ValueError):
@@ -44,6 +46,10 @@ def recipe_config(
         config.model.kind = "cnn"
     elif recipe == TrainingRecipe.ENSEMBLE:
         config.model.kind = "ensemble"
+    elif recipe in (TrainingRecipe.TEACHER_BLSTM, TrainingRecipe.BLSTM_CTC):
+        config.model.kind = "blstm"
+        config.model.depth, config.model.width = BLSTM_SHAPE["depth"], BLSTM_SHAPE["width"]
+        config.train.objective = "ctc" if recipe == TrainingRecipe.BLSTM_CTC else "labels"
     else:
         config.model.kind = "snn"
         config.model.dropout = 0.0
@@ -58,6 +64,7 @@ def recipe_config(
         apply_overrides(config, overrides or {})
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecipeError(f"The run's config overrides are not valid: {exc}") from exc
-    if recipe != TrainingRecipe.MIMIC and config.train.objective != "labels":
-        raise RecipeError(f"Only mimic runs train on a teacher; {recipe} trains on labels.")
+    expected = "ctc" if recipe == TrainingRecipe.BLSTM_CTC else "labels"
+    if recipe != TrainingRecipe.MIMIC and config.train.objective != expected:
+        raise RecipeError(f"Only mimic runs train on a teacher; {recipe} trains on {expected}.")
     return config

@@ -1,8 +1,11 @@
-"""python -m training.ml prepare|align|train|mimic|evaluate|export|table [--config FILE ...] [--set key=value ...].
+"""python -m training.ml prepare|align|train|mimic|evaluate|export|table|finding [--config FILE ...] [--set k=v ...].
 
 ``evaluate --run A [--run B ...] --manifest FILE`` scores trained runs on any corpus (a release's JSONL, its
 ``--split``, or a corpus TSV with a lexicon) with what each run learnt, and compares each with the first by a
-paired speaker-level bootstrap."""
+paired speaker-level bootstrap.
+
+``finding --seeds 3 --rows teacher,snn,mimic_l2,mimic_soft --sizes 512,2000`` trains (or reuses) every row x size x
+seed, then prints each row's mean and spread and the paired bootstrap of the row means."""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from training.ml import pipeline
-from training.ml.config import Config, ConfigMismatch, load_config
+from training.ml import finding, pipeline
+from training.ml.config import Config, ConfigMismatch, InvalidConfig, load_config
 from training.ml.data import MissingSplit, store_dir
 
 
@@ -23,7 +26,9 @@ def _run_dir(work_dir: str, run: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.ml", description=__doc__)
-    parser.add_argument("stage", choices=["prepare", "align", "train", "mimic", "evaluate", "export", "table"])
+    parser.add_argument(
+        "stage", choices=["prepare", "align", "train", "mimic", "evaluate", "export", "table", "finding"]
+    )
     parser.add_argument("--config", action="append", default=[], help="JSON override file (repeatable)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. model.width=512")
     parser.add_argument("--run", action="append", default=[], help="run name under work_dir/runs, or a path")
@@ -35,7 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifest", help="evaluate: score the runs on this corpus (release .jsonl or corpus .tsv)")
     parser.add_argument("--lexicon", help="evaluate --manifest of a .tsv: pronunciations (default: its lexicon.txt)")
     parser.add_argument("--bootstrap", type=int, default=2000, help="evaluate --manifest: bootstrap resamples")
-    parser.add_argument("--json", help="evaluate --manifest: also write the scores to this JSON file")
+    parser.add_argument("--json", help="evaluate --manifest, finding: also write the scores to this JSON file")
+    parser.add_argument("--seeds", type=int, default=3, help="finding: seeds per row")
+    parser.add_argument(
+        "--rows", default="teacher,snn,mimic_l2,mimic_soft", help=f"finding: of {','.join(finding.ROWS)}"
+    )
+    parser.add_argument("--sizes", default="", help="finding: DNN teacher widths, e.g. 512,2000 (default: model.width)")
+    parser.add_argument("--blstm-config", default=finding.default_extra_file("blstm"), help="finding: the blstm row's")
+    parser.add_argument("--ctc-config", default=finding.default_extra_file("ctc"), help="finding: the ctc row's")
+    parser.add_argument("--eval-workers", type=int, default=0, help="finding: evaluate in N processes meanwhile")
+    parser.add_argument("--report-only", action="store_true", help="finding: summarise the finished runs, train none")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config, args.set)
@@ -47,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"python -m training.ml {args.stage}: {exc.filename or exc} does not exist", file=sys.stderr)
         return 1
-    except (ConfigMismatch, MissingSplit) as exc:
+    except (ConfigMismatch, InvalidConfig, MissingSplit, finding.FindingError) as exc:
         print(f"python -m training.ml {args.stage}: {exc}", file=sys.stderr)
         return 1
 
@@ -98,13 +112,42 @@ def _stage(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Co
         }
         for run in runs:
             metrics = pipeline.evaluate(run, decode=decode)
-            print(json.dumps({k: metrics[k] for k in ("run", "parameters", "dev", "test") if k in metrics}))
+            brief = {k: metrics[k] for k in ("run", "parameters", "dev", "test") if k in metrics}
+            for split in ("dev", "test"):  # the per-utterance errors are for the bootstrap, not the terminal
+                if isinstance(brief.get(split), dict):
+                    brief[split] = {k: v for k, v in brief[split].items() if k != "utterances"}
+            print(json.dumps(brief))
         print(pipeline.results_table(runs, args.split))
     elif args.stage == "export":
         for run in runs:
             print(pipeline.export(run, args.out))
     elif args.stage == "table":
         print(pipeline.results_table(runs, args.split))
+    elif args.stage == "finding":
+        return _finding(args, parser, config)
+    return 0
+
+
+def _finding(args: argparse.Namespace, parser: argparse.ArgumentParser, config: Config) -> int:
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()] or [config.model.width]
+        extra = finding.extra_configs(args.config, args.set, args.blstm_config, args.ctc_config)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        parser.error(f"the finding cannot be set up: {exc}")
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    cells = finding.plan(config, rows, sizes, args.seeds, extra)
+    if args.report_only:
+        done = finding.evaluated(cells)
+        print(f"{len(done)} of {len(cells)} runs finished and evaluated", file=sys.stderr)
+        if not done:
+            raise finding.FindingError("None of the finding's runs has finished yet.")
+        cells = done
+    else:
+        finding.run(cells, log=lambda line: print(line, file=sys.stderr, flush=True), eval_workers=args.eval_workers)
+    summary = finding.summarise(cells, args.split, args.bootstrap)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    print(finding.table(summary))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""One ONNX graph from 16 kHz waveform to per-frame log-probabilities over the 40 units (features inside)."""
+"""One ONNX graph from 16 kHz waveform to per-frame log-probabilities over the 40 units (features inside), or over
+the 40 units and the CTC blank (41, blank last) for a CTC model: the leaderboard's ``greedy_ctc`` layout."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ OPSET = 18
 
 
 class WaveformModel(nn.Module):
-    """(1, N) float waveform -> (1, T, 40) log-probabilities, the states of each unit summed."""
+    """(1, N) float waveform -> (1, T, 40) log-probabilities, the states of each unit summed; a CTC model's
+    (1, T, 41) as they are. A BiLSTM takes the utterance's spliced frames as one sequence."""
 
-    def __init__(self, net: nn.Module, normaliser: Normaliser, features: FeatureConfig) -> None:
+    def __init__(self, net: nn.Module, normaliser: Normaliser, features: FeatureConfig, ctc: bool = False) -> None:
         super().__init__()
+        self.ctc = ctc
         self.extractor = FeatureExtractor(features)
         self.normaliser = normaliser
         self.net = net
@@ -37,6 +40,8 @@ class WaveformModel(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         states = self.state_log_probs(wave)
+        if self.ctc:
+            return states[None]
         return torch.logsumexp(states.view(-1, N_PHONES, STATES_PER_PHONE), dim=-1)[None]
 
 

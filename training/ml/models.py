@@ -1,6 +1,9 @@
-"""The acoustic models: deep MLP and CNN teachers, an ensemble wrapper, and the shallow (optionally factorised) student.
+"""The acoustic models: deep MLP, CNN and BiLSTM teachers, an ensemble wrapper, and the shallow (optionally
+factorised) student.
 
-Every model maps (B, 1845) spliced, normalised frames to (B, 120) logits over 3 HMM states x 40 units.
+Every frame model maps (B, 1845) spliced, normalised frames to (B, 120) logits over 3 HMM states x 40 units. The
+BiLSTM (``sequential``) maps a whole utterance's frames, (T, 1845) or a padded batch (B, T, ...), to (T, 120)
+logits, or to 41 CTC outputs (the 40 units and a blank, last: the leaderboard's ``greedy_ctc`` layout).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from torch import nn
 
 from training.ml.config import ModelConfig
 from training.ml.features import N_FEATURES, N_STATIC
-from training.ml.lexicon import N_STATES
+from training.ml.lexicon import N_PHONES, N_STATES
+
+CTC_OUTPUTS = N_PHONES + 1  # the 40 units, then the blank
 
 
 class DNN(nn.Module):
@@ -83,15 +88,84 @@ class SNN(nn.Module):
         return self.output(self.dropout(F.relu(self.hidden(self.bottleneck(x)))))
 
 
+class BLSTM(nn.Module):
+    """depth bidirectional LSTM layers of width units each way over a whole utterance, then a linear layer per frame.
+
+    It takes the spliced frames every frame model takes and reads only their centre frame (the recurrence sees
+    the context), so the feature store, the teacher-logits cache and the ONNX wrapper serve it unchanged; plain
+    (unspliced) frames are accepted too, which is what training feeds it. (T, D) is one utterance; (B, T, D) is
+    a padded batch, with ``lengths``.
+
+    Each direction is its own LSTM, the backward one reading every utterance reversed within its own length, so
+    padding (always at the end) never reaches a real frame in either direction. That is exact without packed
+    sequences, whose backward pass on the CPU was 8x slower than the whole padded batch's."""
+
+    sequential = True
+
+    def __init__(
+        self,
+        input_dim: int,
+        context: int = 7,
+        depth: int = 3,
+        width: int = 256,
+        dropout: float = 0.2,
+        outputs: int = N_STATES,
+    ):
+        super().__init__()
+        self.frames = 2 * context + 1
+        self.context = context
+        self.n_features, rest = divmod(input_dim, self.frames)
+        if rest:
+            raise ValueError(f"a BiLSTM over +-{context} spliced frames cannot take {input_dim} inputs")
+        sizes = [self.n_features] + [2 * width] * (depth - 1)
+        self.forward_layers = nn.ModuleList(nn.LSTM(n, width, batch_first=True) for n in sizes)
+        self.backward_layers = nn.ModuleList(nn.LSTM(n, width, batch_first=True) for n in sizes)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(2 * width, outputs)
+
+    @staticmethod
+    def _reverse(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+        """Each sequence reversed within its length; the padding stays where it was (an involution)."""
+        if lengths is None:
+            return x.flip(1)
+        t = torch.arange(x.shape[1], device=x.device)[None, :]
+        n = lengths.to(x.device)[:, None]
+        index = torch.where(t < n, n - 1 - t, t)
+        return x.gather(1, index[:, :, None].expand_as(x))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        single = x.dim() == 2
+        if single:
+            x = x[None]
+        if x.shape[-1] != self.n_features:  # spliced: the centre frame
+            x = x.unflatten(-1, (self.frames, self.n_features))[..., self.context, :]
+        for k, (ahead, back) in enumerate(zip(self.forward_layers, self.backward_layers, strict=True)):
+            if k:
+                x = self.dropout(x)
+            later = self._reverse(back(self._reverse(x, lengths))[0], lengths)
+            x = torch.cat([ahead(x)[0], later], dim=-1)
+        logits = self.output(self.dropout(x))
+        return logits[0] if single else logits
+
+
+def is_sequential(model: nn.Module) -> bool:
+    """Whether a model reads whole utterances (its output for a frame depends on the others) rather than frames."""
+    return bool(getattr(model, "sequential", False))
+
+
 class Ensemble(nn.Module):
     """Averages the members' probabilities; its logits are the log of that average (a valid logit vector)."""
 
     def __init__(self, members: list[nn.Module]):
         super().__init__()
+        kinds = {is_sequential(m) for m in members}
+        if len(kinds) > 1:  # a batch is either frames or utterances, never both
+            raise ValueError("an ensemble's members are all frame models or all BiLSTMs, not a mix")
+        self.sequential = kinds == {True}
         self.members = nn.ModuleList(members)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        log_probs = torch.stack([F.log_softmax(m(x).float(), dim=-1) for m in self.members])
+    def forward(self, x: torch.Tensor, *lengths: torch.Tensor | None) -> torch.Tensor:
+        log_probs = torch.stack([F.log_softmax(m(x, *lengths).float(), dim=-1) for m in self.members])
         return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
 
 
@@ -117,6 +191,8 @@ def build_model(
         )
     if config.kind == "snn":
         return SNN(input_dim, config.width, config.bottleneck, config.dropout, outputs)
+    if config.kind == "blstm":
+        return BLSTM(input_dim, context, config.depth, config.width, config.dropout, outputs)
     raise ValueError(f"unknown model kind {config.kind!r} (ensembles are built from trained members)")
 
 
@@ -125,7 +201,13 @@ _SHAPE_SETTINGS = {
     "dnn": ("depth", "width", "dropout"),
     "snn": ("width", "bottleneck", "dropout"),
     "cnn": ("conv_channels", "conv_kernel", "pool", "depth", "width", "dropout"),
+    "blstm": ("depth", "width", "dropout"),
 }
+
+
+def outputs_for(objective: str) -> int:
+    """Output units: 120 HMM states for frame targets and mimics, the 40 units and a blank for CTC."""
+    return CTC_OUTPUTS if objective == "ctc" else N_STATES
 
 
 def model_shape(config: ModelConfig, input_dim: int, context: int, outputs: int = N_STATES) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmark.evaluation.decoding import decode_greedy
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
 from training.ml.config import Config, ConfigMismatch, TrainConfig, apply_overrides, config_digest, save_config
 from training.ml.data import (
@@ -38,7 +39,7 @@ from training.ml.decode import Decoder, DecodeWeights, PhoneBigram, collapse, to
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import Normaliser
 from training.ml.lexicon import STATES_PER_PHONE
-from training.ml.models import build_model, count_parameters, depth_of
+from training.ml.models import build_model, count_parameters, depth_of, outputs_for
 from training.ml.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
 from training.ml.score import scored as scored_phones
 from training.ml.train import (
@@ -83,18 +84,25 @@ def aligner_config(config: Config) -> Config:
     function of what its key holds and a learning-rate sweep of the models shares one alignment. Only the
     machine (device) stays the run's."""
     tc = config.train
-    train = TrainConfig(seed=tc.seed, device=tc.device, progress=tc.progress)
+    train = TrainConfig(seed=alignment_seed(config), device=tc.device, progress=tc.progress)
     return dataclasses.replace(config, train=train)
+
+
+def alignment_seed(config: Config) -> int:
+    """``align.seed``, or the run's seed when that is 0 (the default, so that runs of another seed realign)."""
+    return config.align.seed or config.train.seed
 
 
 def alignment_settings(config: Config) -> dict[str, Any]:
     """Exactly what an alignment depends on: its store's settings, the splice context, the alignment settings
-    and the seed."""
+    and the seed (the effective one, so that ``align.seed`` equal to ``train.seed`` keys the same alignment)."""
+    align = dataclasses.asdict(config.align)
+    del align["seed"]
     return {
         "store": store_settings(config),
         "context": config.features.context,
-        "align": dataclasses.asdict(config.align),
-        "seed": config.train.seed,
+        "align": align,
+        "seed": alignment_seed(config),
     }
 
 
@@ -116,7 +124,7 @@ def align(
     with _work_dir_lock(config):
         if path.exists():  # another process aligned while this one waited
             return load_alignment(path)
-        torch.manual_seed(config.train.seed)  # the aligner's classifiers: the same labels whatever ran before
+        torch.manual_seed(alignment_seed(config))  # the aligner's classifiers: the same labels whatever ran before
         labels, history = align_corpus(store, aligner_config(config), progress=config.train.progress, callback=callback)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "key.json").write_text(json.dumps(alignment_settings(config), indent=2, sort_keys=True) + "\n")
@@ -132,6 +140,11 @@ def _load(config: Config, device: torch.device, callback: Progress | None = None
     return store.to(device), labels.to(device)
 
 
+def is_ctc(config: Config) -> bool:
+    """A CTC run learns from the canonical phones alone: no alignment, no HMM decoder, greedy decoding."""
+    return config.train.objective == "ctc"
+
+
 def train(
     config: Config, run_dir: str | Path, stop_after: int | None = None, callback: Progress | None = None
 ) -> list[dict[str, float]]:
@@ -144,9 +157,12 @@ def train(
     if config.train.objective.startswith("mimic"):
         check_teacher(config)  # before minutes of features and alignment
     device = resolve_device(config.train.device)
-    store, labels = _load(config, device, callback)
+    if is_ctc(config):
+        store, labels = prepare(config).to(device), None
+    else:
+        store, labels = _load(config, device, callback)
     torch.manual_seed(config.train.seed)
-    model = build_model(config.model, store.input_dim, store.context)
+    model = build_model(config.model, store.input_dim, store.context, outputs_for(config.train.objective))
     train_pos = store.frame_positions(store.utterance_ids("train"))
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
     targets, digest = None, ""
@@ -231,6 +247,8 @@ def evaluate(
     run_dir = Path(run_dir)
     device = resolve_device("auto")
     model, config = load_model(run_dir, device)
+    if is_ctc(config):
+        return _evaluate_ctc(run_dir, model, config, splits, device)
     apply_overrides(config, {"decode": decode or {}})
     store, labels = _load(config, device)
     decoder = _decoder(store, labels, config)
@@ -277,8 +295,60 @@ def evaluate(
         if not ids:
             continue
         hyps = decoder.decode(utterance_log_probs(model, store, ids), weights)
-        counts = corpus_counts(_references(store, ids), [to_phones(h) for h in hyps])
-        metrics[split] = {**counts.as_dict(), "frame_acc": _frame_acc(model, store, ids, labels)}
+        metrics[split] = _split_scores(store, ids, [to_phones(h) for h in hyps])
+        metrics[split]["frame_acc"] = _frame_acc(model, store, ids, labels)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+def _split_scores(store: FrameStore, ids: list[int], hypotheses: list[list[str]]) -> dict[str, Any]:
+    """PER counts of a split, and each utterance's errors and reference length with its speaker: what a paired
+    speaker bootstrap between runs (``finding``) resamples."""
+    references = _references(store, ids)
+    counts = [align_counts(r, h) for r, h in zip(references, hypotheses, strict=True)]
+    return {
+        **sum(counts, ErrorCounts()).as_dict(),
+        "utterances": {
+            "utt_id": [store.utterances[u].utt_id for u in ids],
+            "speaker": [store.utterances[u].speaker for u in ids],
+            "errors": [c.errors for c in counts],
+            "n": [c.reference for c in counts],
+        },
+    }
+
+
+def ctc_phones(log_probs: torch.Tensor) -> list[str]:
+    """The leaderboard's ``greedy_ctc`` decoding of one utterance's (T, 41) outputs: argmax, repeats collapsed,
+    blank and silence dropped."""
+    return decode_greedy(log_probs.numpy(), ctc=True)
+
+
+def _evaluate_ctc(
+    run_dir: Path, model: torch.nn.Module, config: Config, splits: tuple[str, ...], device: torch.device
+) -> dict[str, Any]:
+    """PER of a CTC run with greedy decoding (nothing to tune: dev is reported, not used); no frame accuracy,
+    since CTC has no frame targets."""
+    store = prepare(config).to(device)
+    metrics: dict[str, Any] = {
+        "run": run_dir.name,
+        "kind": config.model.kind,
+        "objective": config.train.objective,
+        "decoder": "greedy_ctc",
+        "parameters": count_parameters(model),
+        "depth": depth_of(model),
+        "weights": None,
+        "hardware": {
+            "device": str(device),
+            "cpu": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(),
+        },
+    }
+    for split in ("dev", *splits):
+        ids = store.utterance_ids(split)
+        if not ids:
+            continue
+        hyps = [ctc_phones(lp) for lp in utterance_log_probs(model, store, ids)]
+        metrics[split] = _split_scores(store, ids, hyps)
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -313,15 +383,12 @@ def score_manifest(
     for run_dir in map(Path, run_dirs):
         model, config = load_model(run_dir, "cpu")
         metrics_path = run_dir / "metrics.json"
-        if not metrics_path.is_file():
+        if not is_ctc(config) and not metrics_path.is_file():
             raise MissingSplit(f"{run_dir} has no dev-tuned decoding weights yet: run `evaluate --run` on it first.")
-        weights = DecodeWeights(**json.loads(metrics_path.read_text())["weights"])
         key = json.dumps(dataclasses.asdict(config.features), sort_keys=True)
         if key not in features:
             features[key] = compute_features(waves, config.features)
         feats = features[key]
-        store, labels = _load(config, torch.device("cpu"))
-        decoder = _decoder(store, labels, config)
         normaliser = _normaliser(run_dir, config)
         scored = [i for i, f in enumerate(feats) if len(f)]
         offsets = torch.zeros(len(scored) + 1, dtype=torch.long)
@@ -329,10 +396,16 @@ def score_manifest(
         with torch.no_grad():
             frames = normaliser(torch.cat([feats[i] for i in scored]))
         target = FrameStore([utterances[i] for i in scored], frames, offsets, normaliser, config.features.context)
-        hypotheses = decoder.decode(utterance_log_probs(model, target, list(range(len(scored)))), weights)
+        log_probs = utterance_log_probs(model, target, list(range(len(scored))))
+        if is_ctc(config):  # greedy, as the leaderboard decodes CTC output: no weights, no bigram
+            hypotheses = [ctc_phones(lp) for lp in log_probs]
+        else:
+            weights = DecodeWeights(**json.loads(metrics_path.read_text())["weights"])
+            store, labels = _load(config, torch.device("cpu"))
+            hypotheses = [to_phones(h) for h in _decoder(store, labels, config).decode(log_probs, weights)]
         per_utterance = {i: align_counts(references[i], []) for i in range(len(utterances))}  # no frame: all deleted
         for i, hypothesis in zip(scored, hypotheses, strict=True):
-            per_utterance[i] = align_counts(references[i], to_phones(hypothesis))
+            per_utterance[i] = align_counts(references[i], hypothesis)
         total = sum(per_utterance.values(), ErrorCounts())
         results.append(
             {
@@ -407,7 +480,7 @@ def _normaliser(run_dir: Path, config: Config) -> Normaliser:
 def export(run_dir: str | Path, out: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     model, config = load_model(run_dir, "cpu")
-    wrapper = WaveformModel(model, _normaliser(run_dir, config), config.features)
+    wrapper = WaveformModel(model, _normaliser(run_dir, config), config.features, ctc=is_ctc(config))
     return export_onnx(wrapper, out or run_dir / "model.onnx")
 
 

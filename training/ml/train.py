@@ -1,5 +1,7 @@
 """The training loop: labels (cross-entropy), mimic by L2 on teacher logits, or soft targets; checkpoint and resume.
 
+Frame models train on random batches of frames; sequence models (the BiLSTM) on random batches of whole
+utterances (``train.sequence_batch``), on the frame targets or, for the CTC peer, on the canonical phones.
 A run directory holds config.json (the full config), checkpoint.pt (model, its shape, optimizer, epoch, step,
 config, history, normaliser: tensors and plain data only) and history.json. Every epoch reseeds its sampler and
 dropout from (seed, epoch), so a run stopped after any epoch and resumed ends exactly where an uninterrupted one
@@ -22,11 +24,20 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from training.ml.config import Config, ConfigMismatch, TrainConfig, config_differences, save_config
+from training.ml.config import Config, ConfigMismatch, InvalidConfig, TrainConfig, config_differences, save_config
 from training.ml.data import FrameStore
 from training.ml.features import input_dim
 from training.ml.lexicon import N_STATES
-from training.ml.models import Ensemble, build_model, count_parameters, model_from_shape, model_shape
+from training.ml.models import (
+    Ensemble,
+    build_model,
+    count_parameters,
+    is_sequential,
+    model_from_shape,
+    model_shape,
+    outputs_for,
+)
+from training.ml.sequence import sequence_logits, sequence_loss, utterances_of
 
 CHECKPOINT = "checkpoint.pt"
 REPORT_EVERY = 25  # batches between progress reports
@@ -77,6 +88,9 @@ def frame_accuracy(
     model: nn.Module, store: FrameStore, positions: torch.Tensor, labels: torch.Tensor, batch: int = 4096
 ) -> float:
     model.eval()
+    if is_sequential(model):
+        logits = torch.cat(sequence_logits(model, store, utterances_of(store, positions)) or [torch.empty(0)])
+        return int((logits.argmax(-1) == labels[positions]).sum()) / max(1, len(positions))
     correct = 0
     for i in range(0, len(positions), batch):
         pos = positions[i : i + batch]
@@ -91,6 +105,9 @@ def teacher_logits(teacher: nn.Module, store: FrameStore, positions: torch.Tenso
     teacher.eval()
     out: torch.Tensor | None = None
     with torch.autocast(positions.device.type, enabled=False):
+        if is_sequential(teacher):  # whole utterances; positions are whole utterances in order (as mimics pass)
+            parts = sequence_logits(teacher, store, utterances_of(store, positions))
+            return torch.cat(parts) if parts else torch.empty(0, N_STATES, device=positions.device)
         for i in range(0, len(positions), batch):
             logits = teacher(store.inputs(positions[i : i + batch]).float()).float()
             if out is None:
@@ -103,6 +120,8 @@ def teacher_logits(teacher: nn.Module, store: FrameStore, positions: torch.Tenso
 def utterance_log_probs(model: nn.Module, store: FrameStore, utt_ids: list[int]) -> list[torch.Tensor]:
     """(T, states) log-softmax per utterance, on the CPU."""
     model.eval()
+    if is_sequential(model):
+        return [F.log_softmax(x, dim=1).cpu() for x in sequence_logits(model, store, utt_ids)]
     return [F.log_softmax(model(store.utterance_inputs(u)).float(), dim=1).cpu() for u in utt_ids]
 
 
@@ -133,7 +152,7 @@ def fit(
     history: list[dict[str, float]] = []
     start_epoch, step = 0, 0
     run_path = Path(run_dir) if run_dir else None
-    shape = model_shape(config.model, store.input_dim, store.context) if run_path else {}
+    shape = model_shape(config.model, store.input_dim, store.context, outputs_for(tc.objective)) if run_path else {}
     if run_path:
         run_path.mkdir(parents=True, exist_ok=True)
         if (run_path / CHECKPOINT).exists():
@@ -144,6 +163,11 @@ def fit(
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
         save_config(config, run_path / "config.json")
     use_teacher = tc.objective.startswith("mimic")
+    sequential = is_sequential(model)
+    if sequential and use_teacher:
+        raise InvalidConfig("A mimic is a frame model (the paper's shallow net); a BiLSTM trains on labels or CTC.")
+    if tc.objective == "ctc" and not sequential:
+        raise InvalidConfig("CTC trains a sequence model: set model.kind = 'blstm'.")
     if use_teacher and targets is None:
         if teacher is None:
             raise ValueError(f"{tc.objective} needs a teacher")
@@ -152,8 +176,11 @@ def fit(
         if targets.dtype != torch.float32 or len(targets) != len(train_positions):
             raise ValueError("a mimic's targets are float32 logits, one row per training frame")
         targets = targets.to(device)
-    if not use_teacher and labels is None:
+    if tc.objective == "labels" and labels is None:
         raise ValueError("training on labels needs labels")
+    # The units an epoch shuffles: frames, or whole utterances for a sequence model.
+    units = torch.tensor(utterances_of(store, train_positions)) if sequential else train_positions
+    step_size = tc.sequence_batch if sequential else tc.batch_size
 
     for epoch in range(start_epoch, tc.epochs):
         if stop_after is not None and epoch >= stop_after:
@@ -161,27 +188,34 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = tc.lr * tc.lr_decay**epoch
         sampler = torch.Generator().manual_seed(tc.seed * 100_003 + epoch)
-        order = torch.randperm(len(train_positions), generator=sampler)
-        if tc.frames_per_epoch:
+        order = torch.randperm(len(units), generator=sampler)
+        if tc.frames_per_epoch and sequential:  # whole utterances until the frame budget is reached
+            lengths = (store.offsets[units + 1] - store.offsets[units]).cpu()[order]
+            order = order[: int(torch.searchsorted(torch.cumsum(lengths, 0), tc.frames_per_epoch)) + 1]
+        elif tc.frames_per_epoch:
             order = order[: tc.frames_per_epoch]
-        order = order.to(device)
+        order = order.to(device) if not sequential else order
         torch.manual_seed(tc.seed * 1_009 + epoch)  # dropout, on every device
         model.train()
         started, total, batches = time.perf_counter(), 0.0, 0
         bar = tqdm(
-            range(0, len(order), tc.batch_size),
+            range(0, len(order), step_size),
             desc=f"{desc} {epoch + 1}/{tc.epochs}",
             disable=not tc.progress,
             leave=False,
         )
         n_batches = len(bar)
         for i in bar:
-            rows = order[i : i + tc.batch_size]
-            pos = train_positions[rows]
-            x = store.inputs(pos)
-            target = targets[rows] if use_teacher else labels[pos]  # type: ignore[index]
+            rows = order[i : i + step_size]
             with autocast(device, tc.amp):
-                loss = objective_loss(model(x), target, tc.objective, tc.temperature, tc.center_logits)
+                if sequential:
+                    loss = sequence_loss(model, store, units[rows].tolist(), tc.objective, labels)
+                else:
+                    pos = train_positions[rows]
+                    target = targets[rows] if use_teacher else labels[pos]  # type: ignore[index]
+                    loss = objective_loss(
+                        model(store.inputs(pos)), target, tc.objective, tc.temperature, tc.center_logits
+                    )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -205,8 +239,11 @@ def fit(
                         }
                     )
         elapsed = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "loss": total / max(1, batches), "frames_per_s": len(order) / max(elapsed, 1e-9)}
-        if dev_positions is not None and labels is not None and len(dev_positions):
+        frames = (
+            int((store.offsets[units[order] + 1] - store.offsets[units[order]]).sum()) if sequential else len(order)
+        )
+        record = {"epoch": epoch + 1, "loss": total / max(1, batches), "frames_per_s": frames / max(elapsed, 1e-9)}
+        if dev_positions is not None and labels is not None and len(dev_positions) and tc.objective != "ctc":
             record["dev_frame_acc"] = frame_accuracy(model, store, dev_positions, labels)
         history.append(record)
         if tc.progress:
