@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('benchmark', '0006_release_withdrawn'),
-        ('training', '0001_initial'),
+        ('training', '0002_attempts_fence_token'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
