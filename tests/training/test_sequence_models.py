@@ -120,3 +120,15 @@ def test_blstm_recipes_make_the_issue_sizes_and_refuse_another_objective():
     assert (peer.model.kind, peer.train.objective) == ("blstm", "ctc")
     with pytest.raises(RecipeError, match="trains on ctc"):
         recipe_config("blstm-ctc", base=base, overrides={"train.objective": "labels"})
+
+
+def test_the_platform_submits_a_ctc_peer_for_greedy_ctc_and_names_a_blstm():
+    from training.models import TrainingRecipe, TrainingRun
+    from training.recipes import recipe_config
+    from training.services.execution import baseline_decoder, baseline_name
+
+    base = "training/ml/configs/small_cpu.json"
+    peer, teacher = (dataclasses.asdict(recipe_config(r, base=base)) for r in ("blstm-ctc", "teacher-blstm"))
+    assert baseline_decoder(peer) == "greedy_ctc" and baseline_decoder(teacher) == "hmm_bigram"
+    run = TrainingRun(pk=7, recipe=TrainingRecipe.BLSTM_CTC, config=peer)
+    assert baseline_name(run) == "BiLSTM 3x256 CTC peer · run 7"

@@ -347,14 +347,25 @@ def baseline_name(run: TrainingRun) -> str:
         size = f"CNN {model['conv_channels']} filters + {model['depth']}x{model['width']}"
     elif kind == "snn":
         size = f"SNN {model['width']} (k={model['bottleneck']})"
+    elif kind == "blstm":
+        size = f"BiLSTM {model['depth']}x{model['width']}"
     else:
         size = f"ensemble of {run.members.count()}"
     role = {
         TrainingRecipe.MIMIC: f"mimic of run {run.teacher_id}"
         + (" (soft targets)" if run.objective == "mimic_soft" else ""),
         TrainingRecipe.SNN_LABELS: "on labels",
+        TrainingRecipe.BLSTM_CTC: "CTC peer",
     }.get(run.recipe, "teacher")
     return f"{size} {role} · run {run.pk}"[:100]
+
+
+def baseline_decoder(config: dict) -> SubmissionDecoder:
+    """The leaderboard decoder a run's export is scored with: a CTC model's export has 41 classes (the blank last)
+    and is decoded greedily; a frame classifier's goes through the HMM/bigram decoder its own evaluation used."""
+    if config.get("train", {}).get("objective") == "ctc":
+        return SubmissionDecoder.GREEDY_CTC
+    return SubmissionDecoder.HMM_BIGRAM
 
 
 def baseline_submit(*, run_id: int) -> TrainingRun:
@@ -364,11 +375,14 @@ def baseline_submit(*, run_id: int) -> TrainingRun:
         if run.submission_id is not None or run.status != TrainingRunStatus.SUCCEEDED or not run.onnx:
             return run
         test = run.metrics.get("test", {})
+        decoder = baseline_decoder(run.config)
+        ctc = decoder == SubmissionDecoder.GREEDY_CTC
         description = (
             f"Platform baseline: recipe {run.recipe}, objective {run.objective}, {run.parameters or 0:,} parameters, "
             f"trained on release {run.release.version}"
             + (
-                f"; PER {100 * test['per']:.1f} % on its public test split with the HMM/bigram decoder"
+                f"; PER {100 * test['per']:.1f} % on its public test split with the "
+                f"{'greedy CTC' if ctc else 'HMM/bigram'} decoder"
                 if "per" in test
                 else ""
             )
@@ -381,7 +395,7 @@ def baseline_submit(*, run_id: int) -> TrainingRun:
                     file=handle,
                     name=baseline_name(run),
                     description=description,
-                    decoder=SubmissionDecoder.HMM_BIGRAM,
+                    decoder=decoder,
                     is_baseline=True,
                 )
             _append_log(run, f"submitted to the leaderboard as submission {run.submission.pk}")
