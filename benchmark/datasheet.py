@@ -140,7 +140,48 @@ def release_facts(
         "trust": dict(trust),
         "aligned_clips": sum(1 for e in public if e.alignment),
         "durations_s": {s: [round(e.duration_s, 2) for e in grouped.get(s, [])] for s in SPLITS if s != "hidden"},
+        "duration_quantiles": {
+            **{s: duration_quantiles([e.duration_s for e in grouped.get(s, [])]) for s in SPLITS if s != "hidden"},
+            "all public": duration_quantiles([e.duration_s for e in public]),
+        },
     }
+
+
+DURATION_QUANTILES = (("min", 0), ("p10", 10), ("p25", 25), ("median", 50), ("p75", 75), ("p90", 90), ("max", 100))
+
+
+def duration_quantiles(durations: Sequence[float]) -> dict[str, float]:
+    """Clip durations in seconds: count, mean and the quantiles of DURATION_QUANTILES, each a linear interpolation
+    between the two nearest ranks (numpy's default, R's type 7), to 0.01 s. An empty split has only its count."""
+    ordered = sorted(durations)
+    if not ordered:
+        return {"clips": 0}
+    out: dict[str, float] = {"clips": len(ordered), "mean": round(statistics.fmean(ordered), 2)}
+    for name, percent in DURATION_QUANTILES:
+        rank = (len(ordered) - 1) * percent / 100
+        low = int(rank)
+        high = min(low + 1, len(ordered) - 1)
+        out[name] = round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 2)
+    return out
+
+
+def _durations_section(facts: Mapping[str, Any]) -> list[str]:
+    """The durations as a table of quantiles per split: each split read on its own scale, which a histogram of
+    every split on one axis did not give (dev and test vanished beside train)."""
+    quantiles = facts.get("duration_quantiles") or {}
+    names = [name for name, _ in DURATION_QUANTILES]
+    rows = [[split, q["clips"], *(q.get(n, "") for n in names), q.get("mean", "")] for split, q in quantiles.items()]
+    if not rows:
+        return []
+    return [
+        "### Clip durations (seconds)",
+        "",
+        _table(rows, ["split", "clips", *names, "mean"]),
+        "",
+        "Quantiles interpolate between the two nearest clips (numpy's default). `plots/durations.png` draws each "
+        "split's histogram on its own axis.",
+        "",
+    ]
 
 
 PLATFORM_SOURCE = "openphone"  # contributors.models.PLATFORM_SOURCE: clips recorded on the platform
@@ -514,6 +555,7 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "Splits are speaker-disjoint. `hidden` is never published: its audio and labels stay on the platform and "
         "score the leaderboard; only its counts appear here. A speaker keeps their split in every later release.",
         "",
+        *_durations_section(facts),
         _hidden_paragraph(facts),
         "",
         "## Formats",
@@ -651,12 +693,19 @@ def write_plots(root: Path, facts: Mapping[str, Any]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
 
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for split, durations in facts["durations_s"].items():
-        if durations:
-            ax.hist(durations, bins=30, alpha=0.6, label=split)
-    ax.set(xlabel="clip duration (s)", ylabel="clips", title=f"Durations, release {facts['version']}")
-    ax.legend()
+    # One panel per split, each with its own count axis and the same bins: on one shared axis the train split's
+    # counts flattened dev and test to nothing.
+    present = {split: d for split, d in facts["durations_s"].items() if d}
+    everything = [d for durations in present.values() for d in durations]
+    low, high = (min(everything), max(everything)) if everything else (0.0, 1.0)
+    bins = [low + (high - low) * i / 30 for i in range(31)] if high > low else 30
+    fig, axes = plt.subplots(max(len(present), 1), 1, figsize=(7, 1.2 + 1.6 * max(len(present), 1)), sharex=True)
+    axes = list(axes) if len(present) > 1 else [axes]
+    for ax, (split, durations) in zip(axes, present.items(), strict=False):
+        ax.hist(durations, bins=bins, color="#4c72b0")
+        ax.set_ylabel(f"{split}\nclips")
+    axes[0].set_title(f"Clip durations per split, release {facts['version']}")
+    axes[-1].set_xlabel("clip duration (s)")
     written.append(_save(fig, folder / "durations.png"))
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))

@@ -1,7 +1,8 @@
 """python -m benchmark.download VERSION DEST [--split S] [--format F] [--server URL] [--files] [--quiet]
 
 Downloads a release's files over the public API and finishes: waits out 429s (Retry-After) and network errors with
-bounded exponential backoff, fetches a whole split as its tar, resumes a partial file with Range + If-Range (the
+bounded exponential backoff, fetches a whole split as its tar (with the format's files every split shares, so one
+split of the TIMIT tree loads in NLTK and Lhotse), resumes a partial file with Range + If-Range (the
 ETag), verifies every SHA-256, re-verifies files already there and replaces damaged ones, and shows progress on
 stderr. Standard library only (tqdm is used when installed); the server comes from --server or $OPENPHONE_SERVER.
 """
@@ -39,6 +40,7 @@ PACKAGE = "package"
 # or two Parquet shards): what one more request costs, in bytes (a round trip or two at tens of MB/s); a tar
 # already there, whole or in part, is always used.
 REQUEST_COST_BYTES = 1_000_000
+LISTING_PAGE = 5000  # the server's largest page of a release's files (benchmark.apis.FilesPagination)
 
 
 class DownloadError(Exception):
@@ -189,26 +191,40 @@ class Progress:
 
 
 # --- listing ------------------------------------------------------------------------------------------------------
-def list_files(server: str, version: str, *, split: str | None, fmt: str | None, say=print) -> list[dict]:
-    """The files of ``fmt`` (of ``split``); no format, or ``package``, is one tar: the split's, or the release's."""
-    query = {"split": split or "", "format": fmt or PACKAGE}
-    query = {k: v for k, v in query.items() if v}
+def _listing(server: str, version: str, query: dict[str, str], say) -> list[dict]:
     base = f"{server.rstrip('/')}/api/v1/releases/{urllib.parse.quote(version)}/files"
     files: list[dict] = []
-    url: str | None = f"{base}?{urllib.parse.urlencode(query)}"
+    url: str | None = f"{base}?{urllib.parse.urlencode({k: v for k, v in query.items() if v})}"
     while url:  # the listing comes a page at a time; ``next`` is null on the last
         page = _get_json(url, say)
         files += page["results"]
         url = page.get("next")
-    if (fmt or PACKAGE) == PACKAGE:
-        files = [f for f in files if f["split"] == (split or "")]
-    if not files:
-        raise DownloadError(f"release {version} has no files for split={split or 'all'} format={fmt or PACKAGE}")
     for info in files:
         relative = PurePosixPath(info["path"])
         if relative.is_absolute() or ".." in relative.parts or not relative.parts:
             raise DownloadError(f"refusing the unsafe path {info['path']!r}")
     return files
+
+
+def list_files(server: str, version: str, *, split: str | None, fmt: str | None, say=print) -> list[dict]:
+    """The files of ``fmt`` (of ``split``); no format, or ``package``, is one tar: the split's, or the release's."""
+    files = _listing(server, version, {"split": split or "", "format": fmt or PACKAGE}, say)
+    if (fmt or PACKAGE) == PACKAGE:
+        files = [f for f in files if f["split"] == (split or "")]
+    if not files:
+        raise DownloadError(f"release {version} has no files for split={split or 'all'} format={fmt or PACKAGE}")
+    return files
+
+
+def split_extras(server: str, version: str, *, split: str, fmt: str, say=print) -> tuple[list[dict], dict | None]:
+    """What a split of a per-split format needs beside its own files: the format's files every split shares (the
+    TIMIT tree's DOC/ and NLTK's spkrinfo.txt and timitdic.txt, Kaldi's dict/ and lang/), without which a TIMIT
+    tool loads nothing, and the split's tar (None if it has none). One listing: the split's files and the
+    release-wide ones, in pages as large as the server gives."""
+    listing = _listing(server, version, {"split": split, "page_size": str(LISTING_PAGE)}, say)
+    shared = [f for f in listing if f["format"] == fmt and f["split"] == ""]
+    tar = next((f for f in listing if f["format"] == PACKAGE and f["split"] == split), None)
+    return shared, tar
 
 
 # --- one file -----------------------------------------------------------------------------------------------------
@@ -234,6 +250,7 @@ def _fetch_part(info: dict, part: Path, progress: Progress) -> None:
     """One try at the rest of ``part``: a Range request from its size, guarded by If-Range."""
     have = part.stat().st_size if part.exists() else 0
     if have >= info["size"]:
+        part.touch()  # an empty file (Kaldi's extra_questions.txt) needs no request, but must exist
         return
     request = urllib.request.Request(info["url"])  # noqa: S310
     if have:
@@ -363,22 +380,24 @@ def download(
     file_by_file: bool = False,
     stream=None,
 ) -> Outcome:
-    """Fetch what was asked for into ``dest``. A split of a per-split format comes through the split's tar when
+    """Fetch what was asked for into ``dest``. A split of a per-split format comes with the format's files that
+    every split shares (so that one split of the TIMIT tree is a tree TIMIT tools load), through the split's tar when
     most of it is missing and the tar is smaller than those files plus a REQUEST_COST_BYTES per request (one
     request instead of thousands), unless ``file_by_file``; a few missing or damaged files come one by one."""
     say = Progress(total_bytes=0, total_files=0, enabled=False, stream=stream).note
     files = list_files(server, version, split=split, fmt=fmt, say=say)
+    tar = None
+    if split and fmt and fmt != PACKAGE:
+        shared, tar = split_extras(server, version, split=split, fmt=fmt, say=say)
+        files += shared
     outcome = Outcome()
     states = {info["path"]: file_state(info, dest) for info in files}
     needed = [info for info in files if states[info["path"]] != "present"]
     for info in files:
         if states[info["path"]] == "present":
             outcome.add("present", info["path"])
-    tar = None
-    if split and fmt and fmt != PACKAGE and needed and not file_by_file:
-        tar = _split_tar(server, version, split, say)
-        if tar is not None and not _tar_pays(tar, needed, files, dest):
-            tar = None
+    if not needed or file_by_file or (tar is not None and not _tar_pays(tar, needed, files, dest)):
+        tar = None
     if tar is not None:
         bar = Progress(total_bytes=tar["size"], total_files=1, enabled=progress, stream=stream)
         try:
@@ -407,13 +426,6 @@ def _tar_pays(tar: dict, needed: list[dict], files: list[dict], dest: Path) -> b
         return True  # already here, whole or in part
     one_by_one = sum(info["size"] for info in needed) + len(needed) * REQUEST_COST_BYTES
     return len(needed) * 2 > len(files) and tar["size"] < one_by_one
-
-
-def _split_tar(server: str, version: str, split: str, say) -> dict | None:
-    try:
-        return list_files(server, version, split=split, fmt=PACKAGE, say=say)[0]
-    except DownloadError:
-        return None  # no tar for this split: file by file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 from core.phones import SILENCE
@@ -67,8 +67,10 @@ class ReleaseEntry:
         return " ".join(p for word in self.phones for p in word)
 
     def as_json(self) -> dict:
-        """The entry as its manifest line holds it (equal to that line read back: lists, not tuples)."""
-        data = asdict(self)
+        """The entry as its manifest line holds it (equal to that line read back: lists, not tuples). A shallow
+        copy of the fields (``dataclasses.asdict`` deep-copies every list, and was a third of the text exports)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["words"], data["phones"] = list(self.words), [list(w) for w in self.phones]
         data["sample_rate"] = SAMPLE_RATE
         if data["alignment"] is None:
             del data["alignment"]
@@ -250,9 +252,15 @@ def write_timit(root: Path, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
     """The public TIMIT tree's labels and documents, and NLTK's view of it: relative path -> split ('' for the
     documents every split shares). The audio is already in place (the builder wrote it while freezing)."""
     written: dict[str, str] = {}
+    folders: set[str] = set()  # made already: thousands of files share a few hundred folders
 
     def put(rel: str, text: str, split: str = "") -> None:
-        _write(root / rel, text)
+        folder = rel.rpartition("/")[0]
+        if folder not in folders:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            folders.add(folder)
+        with open(root / rel, "w", encoding="utf-8") as handle:
+            handle.write(text)
         written[rel] = split
 
     speakers: dict[str, tuple[ReleaseEntry, tuple[str, int, str, str]]] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import sys
 import urllib.error
 from collections.abc import Callable
@@ -57,7 +58,7 @@ def test_the_tool_waits_out_429s_and_finishes(live_server, tmp_path, monkeypatch
     args = ["live", str(dest), "--server", live_server.url, "--split", "dev", "--format", "kaldi", "--files"]
     assert cli.main(args) == 0, capsys.readouterr().err
     out, err = capsys.readouterr()
-    wanted = _published("live", format="kaldi", split="dev")
+    wanted = _published("live", format="kaldi", split__in=["dev", ""])  # dict/ and lang/ serve every split
     assert len(wanted) >= 4  # more requests than the 3 a minute allowed, so it had to wait
     for row in wanted:
         assert _sha(dest / row.path) == row.sha256
@@ -92,7 +93,8 @@ def test_a_split_comes_as_its_tar_resumed_and_damaged_files_are_replaced(
     args = ["live", str(dest), "--server", live_server.url, "--split", "dev", "--format", "timit"]
     assert cli.main(args) == 0, capsys.readouterr().err
     out, err = capsys.readouterr()
-    wanted = _published("live", format="timit", split="dev")
+    wanted = _published("live", format="timit", split__in=["dev", ""])  # with DOC/ and NLTK's shared files
+    assert any(row.path == "timit/data/DOC/dev_spk.list" for row in wanted)
     for row in wanted:
         assert _sha(dest / row.path) == row.sha256
     assert f"via packages/openphone-live-dev.tar: {len(wanted)} extracted" in out
@@ -119,6 +121,62 @@ def test_a_split_comes_as_its_tar_resumed_and_damaged_files_are_replaced(
     assert [url for url, _ in requests if "/files/" in url] == [
         f"{live_server.url}/api/v1/releases/live/files/{tar.path}"
     ]
+    # ... and that one split is a TIMIT tree NLTK reads (its speakers from spkrinfo.txt, its pronunciations from
+    # timitdic.txt: files every split shares). Lhotse's prepare_timit asserts that TRAIN, DEV and TEST all have
+    # recordings, so it runs once each split is fetched the same way into the same folder (DEV and TEST are told
+    # apart by DOC's speaker lists, shared files too).
+    rows = [json.loads(line) for line in (stored / "manifest.jsonl").read_text().splitlines()]
+    _nltk_reads([r for r in rows if r["split"] == "dev"], tmp_path / "fresh", monkeypatch)
+    for split in ("train", "test"):
+        assert cli.main(["live", str(tmp_path / "fresh"), *args[2:4], "--split", split, "--format", "timit"]) == 0
+    _lhotse_prepares(rows, tmp_path / "fresh", monkeypatch)
+
+
+def _timit_place(row: dict) -> tuple[str, str, str]:
+    """(DR<n>, speaker, utterance) from the manifest's audio path."""
+    *_, region, speaker, file = Path(row["audio"]).parts
+    return region, speaker, Path(file).stem
+
+
+def _spoken(phones: list) -> list[str]:
+    return [p.lower() for word in phones for p in word]
+
+
+def _nltk_reads(rows: list[dict], dest: Path, monkeypatch) -> None:
+    import nltk
+    from nltk.corpus.reader.timit import TimitCorpusReader
+    from nltk.data import FileSystemPathPointer
+
+    view = dest / "timit" / "nltk"
+    monkeypatch.setattr(nltk.data, "path", [*nltk.data.path, str(view)])  # NLTK reads only from its data path
+    reader = TimitCorpusReader(FileSystemPathPointer(str(view)))
+    ids = {r["utt_id"]: "dr{}-{}/{}".format(_timit_place(r)[0][2:], *map(str.lower, _timit_place(r)[1:])) for r in rows}
+    assert rows and sorted(reader.utteranceids()) == sorted(ids.values())
+    for row in rows:
+        utterance = ids[row["utt_id"]]
+        assert [w for w, _, _ in reader.word_times(utterance)] == row["words"]
+        assert [p for p, _, _ in reader.phone_times(utterance) if p not in ("h#", "pau")] == _spoken(row["phones"])
+        info = reader.spkrinfo(utterance.split("/")[0])
+        assert f"speaker_id={row['speaker_id']} split={row['split']}" in info.comments
+        assert reader.transcription_dict()[row["words"][0]] == _spoken(row["phones"][:1])
+
+
+def _lhotse_prepares(rows: list[dict], dest: Path, monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "tqdm", raising=False)  # the downloads ran without it; Lhotse needs it
+    import lhotse.recipes.timit as timit
+
+    doc = dest / "timit/data/DOC"
+    lists = tuple(doc.joinpath(f"{s}_spk.list").read_text().split() for s in ("dev", "test"))
+    monkeypatch.setattr(timit, "get_speakers", lambda: lists)  # TIMIT's own speaker lists, by the release's
+    parts = timit.prepare_timit(dest / "timit", num_phones=60)
+    for part, split in (("TRAIN", "train"), ("DEV", "dev"), ("TEST", "test")):
+        supervisions = {s.id: s for s in parts[part]["supervisions"]}
+        expected = {"-".join(_timit_place(r)[1:]): r for r in rows if r["split"] == split}
+        assert set(supervisions) == set(expected)
+        for utterance, row in expected.items():
+            sup = supervisions[utterance]
+            assert [a.symbol for a in sup.alignment["word"]] == row["words"] and sup.text == row["text"]
+            assert [a.symbol for a in sup.alignment["phone"] if a.symbol not in ("h#", "pau")] == _spoken(row["phones"])
 
 
 @live
