@@ -96,9 +96,11 @@ def dashboard_for(*, contributor: Contributor, days: int = 14) -> Dashboard:
     from contributors.selectors import clips_of, vote_quota_left
 
     clips = list(clips_of(contributor=contributor))
-    by_status = {s: 0 for s in ClipStatus.values}
+    # A withdrawn clip is stored as discarded (it leaves the queue and every future release); the chart names it
+    # as the table does.
+    by_status = {s: 0 for s in ClipStatus.values} | {"withdrawn": 0}
     for clip in clips:
-        by_status[clip.status] += 1
+        by_status["withdrawn" if clip.withdrawn_at else clip.status] += 1
     today = timezone.localdate()
     per_day = {today - timedelta(days=offset): 0 for offset in range(days - 1, -1, -1)}
     for clip in clips:

@@ -152,7 +152,7 @@ def sentence_review_view(request: HttpRequest, proposal_id: int) -> HttpResponse
         messages.error(request, exc.message)
     else:
         verdict = "Approved" if approve else "Rejected"
-        messages.success(request, f"{verdict}: “{outcome.proposal.text}”.")
+        messages.success(request, f"{verdict}: “{outcome.proposal.text}”")  # the sentence ends with its own stop
     return redirect("sentences")
 
 
@@ -189,7 +189,7 @@ def clip_withdraw_view(request: HttpRequest, clip_id: int) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Withdrawn: “{clip.prompt.text}”. Its audio is deleted.")
+        messages.success(request, f"Withdrawn: “{clip.prompt.text.rstrip('.')}”. Its audio is deleted.")
     return redirect("/dashboard/")
 
 

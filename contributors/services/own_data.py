@@ -70,8 +70,8 @@ def _iso(value: datetime | None) -> str | None:
 
 def contributor_export_data(*, contributor: Contributor) -> dict[str, Any]:
     """Everything held about the contributor, as JSON-ready data: the account, the profile and consents, trust,
-    every clip (with its measurements and the prompt read), the votes, reports, skips and assignments, and the
-    leaderboard submissions of the login."""
+    every clip (with its measurements and the prompt read), the votes, reports, skips and assignments, the
+    sentences reported, skipped, proposed and reviewed, and the leaderboard submissions of the login."""
     user = contributor.user
     clips = list(Clip.objects.filter(contributor=contributor).select_related("prompt").order_by("id"))
     return {
@@ -112,6 +112,22 @@ def contributor_export_data(*, contributor: Contributor) -> dict[str, Any]:
         "skips": [
             {"clip": s["clip_id"], "created_at": _iso(s["created_at"])}
             for s in contributor.skips.order_by("id").values("clip_id", "created_at")
+        ],
+        "sentence_reports": [
+            {"prompt": r["prompt__text"], "reason": r["reason"], "note": r["note"], "created_at": _iso(r["created_at"])}
+            for r in contributor.prompt_reports.order_by("id").values("prompt__text", "reason", "note", "created_at")
+        ],
+        "sentence_skips": [
+            {"prompt": s["prompt__text"], "created_at": _iso(s["created_at"])}
+            for s in contributor.prompt_skips.order_by("id").values("prompt__text", "created_at")
+        ],
+        "sentence_proposals": [
+            {"text": p["text"], "status": p["status"], "created_at": _iso(p["created_at"])}
+            for p in contributor.proposals.order_by("id").values("text", "status", "created_at")
+        ],
+        "proposal_reviews": [
+            {"proposal": r["proposal__text"], "approve": r["approve"], "created_at": _iso(r["created_at"])}
+            for r in contributor.proposal_reviews.order_by("id").values("proposal__text", "approve", "created_at")
         ],
         "validation_assignments": [
             {"clip": a["clip_id"], "created_at": _iso(a["created_at"]), "outcome": a["outcome"]}

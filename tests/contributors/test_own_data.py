@@ -15,10 +15,20 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from benchmark.selectors import release_clips_valid
-from contributors.models import ClipReport, ClipStatus, Contributor, TrustRecompute, Vote
+from contributors.models import (
+    ClipReport,
+    ClipStatus,
+    Contributor,
+    PromptReport,
+    PromptSkip,
+    ProposalReview,
+    SentenceProposal,
+    TrustRecompute,
+    Vote,
+)
 from contributors.services.clips import clip_withdraw
 from contributors.services.trust import trust_check
-from frontend.selectors import corpus_overview
+from frontend.selectors import corpus_overview, dashboard_for
 from tests.benchmark.conftest import build, make_corpus
 from tests.contributors.test_votes import client_for, record
 from tests.factories import ContributorFactory, FounderFactory
@@ -61,6 +71,12 @@ def test_the_export_holds_the_account_every_clip_the_votes_and_the_audio_byte_fo
     theirs = record(founder)[0]
     Vote.objects.create(clip=theirs, voter=me, verdict="invalid", reason="noise")
     ClipReport.objects.create(clip=theirs, reporter=me, reason="noise", note="a dog barks")
+    # What the sentence pages hold about them too: a skipped and a reported prompt, a proposal and a review.
+    PromptSkip.objects.create(prompt=theirs.prompt, contributor=me)
+    PromptReport.objects.create(prompt=kept.prompt, reporter=me, reason="misspelt", note="teh")
+    mine = SentenceProposal.objects.create(author=me, text="My own sentence here.", normalised_text="my own sentence")
+    other = SentenceProposal.objects.create(author=founder, text="Their sentence.", normalised_text="their sentence")
+    ProposalReview.objects.create(proposal=other, reviewer=me, approve=False)
     kept.refresh_from_db()
 
     response = client_for(me).get("/api/v1/me/export")
@@ -87,6 +103,10 @@ def test_the_export_holds_the_account_every_clip_the_votes_and_the_audio_byte_fo
         {"clip": theirs.pk, "verdict": "invalid", "reason": "noise", "created_at": data["votes_cast"][0]["created_at"]}
     ]
     assert data["reports"][0]["note"] == "a dog barks"
+    assert [r["prompt"] for r in data["sentence_skips"]] == [theirs.prompt.text]
+    assert [(r["prompt"], r["note"]) for r in data["sentence_reports"]] == [(kept.prompt.text, "teh")]
+    assert [(p["text"], p["status"]) for p in data["sentence_proposals"]] == [(mine.text, "open")]
+    assert [(r["proposal"], r["approve"]) for r in data["proposal_reviews"]] == [(other.text, False)]
     assert "password" not in json.dumps(data)
 
 
@@ -231,3 +251,13 @@ def test_the_next_release_drops_a_deleted_accounts_clips_and_its_delta_lists_the
     assert set(mine) | {withdrawn_utt} <= set(delta["removed"])
     readme = open(f"{root2}/README.md").read()  # noqa: SIM115
     assert "deleted their accounts" in readme
+
+
+def test_the_dashboard_counts_a_withdrawn_clip_as_withdrawn_not_discarded():
+    me = person()
+    kept, gone = record(me, 2)
+    clip_withdraw(contributor=me, clip_id=gone.pk)
+    by_status = dashboard_for(contributor=me).by_status
+    assert (by_status["withdrawn"], by_status["discarded"], by_status[kept.status]) == (1, 0, 1)
+    page = logged_in(me).get("/dashboard/").content.decode()
+    assert "Withdrawn</span>" in page

@@ -366,7 +366,7 @@ def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch)
     assert "skipping ahead does not count" in page.inner_text("#status")
 
     page.evaluate(play_from, "0.06")  # from 6 % of the clip to its end: 94 % heard, one short of the rule
-    assert page.is_disabled("#valid-button") and "You heard 94 %" in page.inner_text("#status")
+    assert page.is_disabled("#valid-button") and "You heard 94\xa0%" in page.inner_text("#status")
     page.evaluate(play_from, 0)  # the start too: the played ranges now cover all of it
     page.wait_for_selector("#validator[data-state=listened]", timeout=10_000)
     assert not page.is_disabled("#valid-button")

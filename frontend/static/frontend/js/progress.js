@@ -64,6 +64,7 @@ export function followProgress(root) {
       list.replaceChildren(...data.clips.map((clip) => clipLine(clip, data.votes_needed)));
     } else {
       const empty = document.createElement("li");
+      empty.className = "progress-empty"; // a note, not a numbered recording
       empty.textContent = "Your submitted recordings show here, with their votes, as trustees validate them.";
       list.replaceChildren(empty);
     }

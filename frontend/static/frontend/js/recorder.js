@@ -274,12 +274,14 @@ async function stopRecording({ cut = false } = {}) {
   if (samples.length < rate * MIN_SECONDS) {
     setState(state.takes.has(session.promptId) ? "recorded" : "idle");
     warn(`That take was ${(samples.length / rate).toFixed(1)} s; a clip must be at least ${MIN_SECONDS} s. Press Record, read the whole sentence, then press Stop.`);
+    say("Not kept: record the sentence again.");
     render();
     return;
   }
   if (levelDbfs(samples) < SILENCE_DBFS) {
     setState(state.takes.has(session.promptId) ? "recorded" : "idle");
     warn("That take is silent: check that the right microphone is selected and not muted, then record again.");
+    say("Not kept: record the sentence again.");
     render();
     return;
   }

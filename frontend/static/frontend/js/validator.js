@@ -117,7 +117,7 @@ ui.audio.addEventListener("pause", checkHeard);
 ui.audio.addEventListener("ended", () => {
   if (!clip || root.dataset.state !== "ready" || checkHeard()) return;
   const share = Math.round(heardShare(ui.audio) * 100);
-  say(`You heard ${share} % of the clip; "Valid" needs ${Math.round(HEARD_SHARE * 100)} %: skipping ahead does not count. Play the rest of it.`);
+  say(`You heard ${share}\u00a0% of the clip; "Valid" needs ${Math.round(HEARD_SHARE * 100)}\u00a0%: skipping ahead does not count. Play the rest of it.`);
 });
 ui.valid.addEventListener("click", () => act(() => postJson(`/api/v1/clips/${clip.id}/votes`, { verdict: "valid" }), "Thanks: counted as valid."));
 ui.invalid.addEventListener("click", () => showReasons(ui.reasons.hidden));
