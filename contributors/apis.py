@@ -46,6 +46,12 @@ class ProfileSerializer(serializers.Serializer):
     guardian_consent = serializers.BooleanField(
         required=False, help_text="Under 18: a parent or legal guardian agrees to the CC0 dedication."
     )
+    guardian_email = serializers.CharField(
+        max_length=254,
+        required=False,
+        allow_blank=True,
+        help_text="The guardian's e-mail, required with their agreement.",
+    )
 
 
 class MeOutput(serializers.ModelSerializer):

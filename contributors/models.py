@@ -57,6 +57,10 @@ class Contributor(models.Model):
         blank=True,
         help_text="When a parent or legal guardian agreed to a contributor under 18 publishing recordings.",
     )
+    guardian_email = models.EmailField(
+        blank=True,
+        help_text="The parent's or legal guardian's e-mail, given with their agreement (contributors under 18).",
+    )
     is_founding_trustee = models.BooleanField(default=False)
     vote_allowance = models.PositiveIntegerField(
         default=0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from contributors.models import AgeBand, Gender
-from contributors.services.accounts import GUARDIAN_REQUIRED, signup_problems
+from contributors.services.accounts import GUARDIAN_EMAIL_REQUIRED, GUARDIAN_REQUIRED, signup_problems
 from core.inputs import validate_printable
 
 PUBLISHED_NOTE = (
@@ -37,11 +37,19 @@ class ProfileForm(forms.Form):
         ),
     )
 
+    guardian_email = forms.EmailField(
+        required=False,
+        label="The parent's or guardian's e-mail",
+        help_text="Needed with their agreement, so that the project can reach them about the recordings.",
+    )
+
     def clean(self) -> dict:
         data = super().clean()
         minor = data.get("age_band") in (AgeBand.CHILD, AgeBand.TEEN)
         if minor and data.get("cc0_consent") and not data.get("guardian_consent"):
             self.add_error("guardian_consent", GUARDIAN_REQUIRED)
+        if data.get("guardian_consent") and not data.get("guardian_email") and "guardian_email" not in self.errors:
+            self.add_error("guardian_email", GUARDIAN_EMAIL_REQUIRED)
         return data
 
 
@@ -59,8 +67,8 @@ class SignupForm(ProfileForm):
     )
 
     field_order = [
-        "username", "email", "password", "age_band", "cc0_consent", "guardian_consent", "gender", "accent",
-        "first_language",
+        "username", "email", "password", "age_band", "cc0_consent", "guardian_consent", "guardian_email", "gender",
+        "accent", "first_language",
     ]  # fmt: skip
 
     def __init__(self, *args, **kwargs) -> None:

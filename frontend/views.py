@@ -39,6 +39,14 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "frontend/home.html", {"overview": corpus_overview()})
 
 
+# The form field a refusal of the accounts service belongs to.
+_GUARDIAN_FIELDS = {
+    "guardian_consent_required": "guardian_consent",
+    "guardian_email_required": "guardian_email",
+    "guardian_email_invalid": "guardian_email",
+}
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
@@ -53,7 +61,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         try:
             contributor = contributor_signup(**form.cleaned_data)
         except ServiceError as exc:
-            field = {"password_invalid": "password", "guardian_consent_required": "guardian_consent"}.get(exc.code)
+            field = {"password_invalid": "password", **_GUARDIAN_FIELDS}.get(exc.code)
             form.add_error(field or "username", exc.message)
         else:
             login(request, contributor.user, backend="django.contrib.auth.backends.ModelBackend")
@@ -76,6 +84,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     consents = {
         "cc0_consent": contributor.has_consented,
         "guardian_consent": contributor.guardian_consent_at is not None,
+        "guardian_email": contributor.guardian_email,
     }
     form = ProfileForm(request.POST or None, initial={**initial, **consents})
     if request.method == "POST" and form.is_valid():
@@ -85,7 +94,7 @@ def profile(request: HttpRequest) -> HttpResponse:
         try:
             contributor_update_profile(contributor=contributor, **data)
         except ServiceError as exc:
-            form.add_error("guardian_consent" if exc.code == "guardian_consent_required" else None, exc.message)
+            form.add_error(_GUARDIAN_FIELDS.get(exc.code), exc.message)
         else:
             messages.success(request, "Profile saved.")
             next_url = request.GET.get("next", "")

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,6 +20,10 @@ FREE_TEXT_FIELDS = ("accent", "first_language")  # published in release metadata
 GUARDIAN_REQUIRED = (
     "Contributors under 18 need a parent's or legal guardian's agreement before their recordings are published: "
     "tick the guardian box together with them (for 12 or under, the parent or guardian runs the account)."
+)
+GUARDIAN_EMAIL_REQUIRED = (
+    "A parent's or legal guardian's agreement comes with their e-mail address, so that the project can reach "
+    "them about the recordings (to withdraw them, for one)."
 )
 
 
@@ -44,6 +49,7 @@ def contributor_signup(
     email: str = "",
     cc0_consent: bool = False,
     guardian_consent: bool = False,
+    guardian_email: str = "",
     **profile: Any,
 ) -> Contributor:
     """Create a login and its contributor profile. Consent may be given now or later."""
@@ -62,7 +68,11 @@ def contributor_signup(
         raise ServiceError("username_taken", f"The username {username!r} is taken.", status_code=409) from exc
     contributor = Contributor(user=user)
     contributor_update_profile(
-        contributor=contributor, cc0_consent=cc0_consent, guardian_consent=guardian_consent, **profile
+        contributor=contributor,
+        cc0_consent=cc0_consent,
+        guardian_consent=guardian_consent,
+        guardian_email=guardian_email,
+        **profile,
     )
     return contributor
 
@@ -72,6 +82,7 @@ def contributor_update_profile(
     contributor: Contributor,
     cc0_consent: bool | None = None,
     guardian_consent: bool | None = None,
+    guardian_email: str | None = None,
     **profile: Any,
 ) -> Contributor:
     """Set optional demographics; ``cc0_consent=True`` records the consent time once. Consent is not
@@ -79,8 +90,10 @@ def contributor_update_profile(
     every later release.
 
     A contributor under 18 (age band "12 or under" or "13 to 17") dedicates recordings to CC0 only with a
-    parent's or legal guardian's agreement (``guardian_consent``, recorded once): refused with 400
-    ``guardian_consent_required`` otherwise, also when a consenting contributor changes to such a band."""
+    parent's or legal guardian's agreement (``guardian_consent``, recorded once, with the guardian's e-mail,
+    ``guardian_email``, stored): refused with 400 ``guardian_consent_required`` otherwise, also when a consenting
+    contributor changes to such a band, and with ``guardian_email_required`` / ``guardian_email_invalid`` when the
+    agreement comes without a usable address."""
     unknown = set(profile) - set(PROFILE_FIELDS)
     if unknown:
         raise ServiceError("invalid", f"Unknown profile fields: {', '.join(sorted(unknown))}.")
@@ -89,7 +102,16 @@ def contributor_update_profile(
             refuse_control_characters(value or "", field=field)
         setattr(contributor, field, value or "")
     now = timezone.now()
+    if guardian_email:
+        guardian_email = guardian_email.strip()
+        try:
+            validate_email(guardian_email)
+        except ValidationError as exc:
+            raise ServiceError("guardian_email_invalid", f"{guardian_email!r} is not an e-mail address.") from exc
+        contributor.guardian_email = guardian_email
     if guardian_consent and contributor.guardian_consent_at is None:
+        if not contributor.guardian_email:
+            raise ServiceError("guardian_email_required", GUARDIAN_EMAIL_REQUIRED)
         contributor.guardian_consent_at = now
     if cc0_consent and contributor.cc0_consent_at is None:
         contributor.cc0_consent_at = now

@@ -44,6 +44,7 @@ from contributors.models import (
     ClipSkip,
     ClipStatus,
     Contributor,
+    PromptReport,
     ValidationAssignment,
 )
 from contributors.services.trust import trust_write_recomputed
@@ -61,7 +62,9 @@ DELETION_EXPLAINED = (
     "The votes you cast as a trustee keep counting for the validation already done; they are no longer linked to you.",
     "This cannot be undone. Download your data first if you want a copy.",
 )
-_ANONYMISED = {"age_band": "", "gender": "", "accent": "", "first_language": "", "vote_allowance": 0}
+_ANONYMISED = {
+    "age_band": "", "gender": "", "accent": "", "first_language": "", "guardian_email": "", "vote_allowance": 0
+}  # fmt: skip
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -91,6 +94,7 @@ def contributor_export_data(*, contributor: Contributor) -> dict[str, Any]:
             "first_language": contributor.first_language,
             "cc0_consent_at": _iso(contributor.cc0_consent_at),
             "guardian_consent_at": _iso(contributor.guardian_consent_at),
+            "guardian_email": contributor.guardian_email,
             "created_at": _iso(contributor.created_at),
         },
         "trust": {
@@ -243,6 +247,7 @@ def contributor_delete(*, contributor: Contributor, password: str) -> Contributo
         )
         ClipSkip.objects.filter(contributor=locked).delete()
         ClipReport.objects.filter(reporter=locked).update(note="")
+        PromptReport.objects.filter(reporter=locked).update(note="")
         for field, value in _ANONYMISED.items():
             setattr(locked, field, value)
         locked.user, locked.deleted_at = None, now

@@ -168,12 +168,17 @@ def _wav_file(seed: int = 0):
 @pytest.mark.parametrize("band", ["0-12", "13-17"])
 def test_a_minor_consents_only_with_a_guardians_agreement(band):
     refused = signup(APIClient(), age_band=band)
-    accepted = signup(APIClient(), age_band=band, guardian_consent=True)
+    no_address = signup(APIClient(), age_band=band, guardian_consent=True)
+    bad_address = signup(APIClient(), age_band=band, guardian_consent=True, guardian_email="mum at home")
+    accepted = signup(APIClient(), age_band=band, guardian_consent=True, guardian_email=" mum@example.org ")
 
     assert refused.status_code == 400 and refused.json()["code"] == "guardian_consent_required"
+    assert no_address.status_code == 400 and no_address.json()["code"] == "guardian_email_required"
+    assert bad_address.status_code == 400 and bad_address.json()["code"] == "guardian_email_invalid"
     assert accepted.status_code == 201, accepted.json()
-    contributor = Contributor.objects.get()
+    contributor = Contributor.objects.get()  # the refused sign-ups left no account behind
     assert contributor.has_consented and contributor.guardian_consent_at is not None
+    assert contributor.guardian_email == "mum@example.org"
 
 
 def test_a_consenting_adult_cannot_become_a_minor_without_a_guardian():
@@ -181,7 +186,8 @@ def test_a_consenting_adult_cannot_become_a_minor_without_a_guardian():
     assert signup(client, age_band="18-29").status_code == 201
 
     refused = client.patch("/api/v1/me", {"age_band": "13-17"}, format="json")
-    accepted = client.patch("/api/v1/me", {"age_band": "13-17", "guardian_consent": True}, format="json")
+    body = {"age_band": "13-17", "guardian_consent": True, "guardian_email": "dad@example.org"}
+    accepted = client.patch("/api/v1/me", body, format="json")
 
     assert refused.status_code == 400 and refused.json()["code"] == "guardian_consent_required"
     assert accepted.status_code == 200 and Contributor.objects.get().age_band == "13-17"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contributors.models import Contributor
 from tests.factories import ContributorFactory
 
 pytestmark = pytest.mark.django_db
@@ -44,11 +45,15 @@ def test_signup_asks_for_the_cc0_dedication_and_a_guardian_for_minors(client):
 
     no_cc0 = client.post("/signup/", base).context["form"]
     minor = client.post("/signup/", {**base, "cc0_consent": "on", "age_band": "0-12"}).context["form"]
-    guarded = client.post("/signup/", {**base, "cc0_consent": "on", "age_band": "0-12", "guardian_consent": "on"})
+    agreed = {**base, "cc0_consent": "on", "age_band": "0-12", "guardian_consent": "on"}
+    no_address = client.post("/signup/", agreed).context["form"]
+    guarded = client.post("/signup/", {**agreed, "guardian_email": "parent@example.org"})
 
     assert "CC0" in no_cc0.errors["cc0_consent"][0]
     assert "guardian" in minor.errors["guardian_consent"][0]
+    assert "e-mail" in no_address.errors["guardian_email"][0]
     assert guarded.status_code == 302 and guarded["Location"] == "/record/"
+    assert Contributor.objects.get(user__username="young").guardian_email == "parent@example.org"
 
 
 def test_the_favicon_is_served_and_linked(client, django_assert_num_queries):
