@@ -338,6 +338,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "benchmark.models.SubmissionStatus",
         "ReleaseStatusEnum": "benchmark.models.ReleaseStatus",
         "ClipStatusEnum": "contributors.models.ClipStatus",
+        "ProposalStatusEnum": "contributors.models.ProposalStatus",
     },
 }
 

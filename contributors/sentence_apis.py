@@ -65,13 +65,13 @@ class PromptReportApi(APIView):
     """Report a sentence to the operators (offensive, misspelt, hard to read, not English, other with a note).
     It is not offered to you again; reports from enough different readers hold it until an operator decides."""
 
-    class ReportInput(OnScreenInput):
+    class PromptReportInput(OnScreenInput):
         reason = serializers.ChoiceField(choices=PromptReportReason.choices)
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, trim_whitespace=False)
 
-    @extend_schema(request=ReportInput, responses={201: NextPromptOutput})
+    @extend_schema(request=PromptReportInput, responses={201: NextPromptOutput})
     def post(self, request: Request, prompt_id: str) -> Response:
-        data = _on_screen(request.data, self.ReportInput)
+        data = _on_screen(request.data, self.PromptReportInput)
         prompt_report(
             reporter=contributor_for_user(request.user),
             prompt_id=prompt_id,
