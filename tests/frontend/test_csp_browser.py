@@ -56,7 +56,10 @@ def test_the_pages_work_under_their_policies_with_no_violation(live_server, laun
     visited: dict[str, list[str]] = {}
 
     def settle(path: str) -> None:
-        page.wait_for_load_state("networkidle")
+        # "load", then a moment for the page's scripts: "networkidle" never comes on a busy machine while the live
+        # panels poll (the progress panel, a run's page).
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(500)
         visited[path] = page.evaluate("window.__violations")
 
     page.goto(f"{base}/login/")
