@@ -23,6 +23,12 @@ celery_app.conf.broker_url = "memory://"
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _workers > 1:
     os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // _workers))
+    # The variable reaches the processes the tests start; this process imported torch (through Django's app
+    # loading) before it was set, and OpenMP read it then: tiny tensor ops on oversubscribed threads cost
+    # 10-60x their single-thread time (the release aligner's EM, under load).
+    import torch
+
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # Test modules that share the session fixture ``tiny`` (a corpus aligned once): one worker runs them all,
 # rather than each worker building it again.
