@@ -36,14 +36,14 @@ def demo_training(*, version: str, mode: str = "queue", out: Callable[[str], Non
         out(f"Training on {version}: runs {', '.join(str(r.pk) for r in existing)} already exist.")
         return existing
     if mode == "queue":
-        teacher, shallow, mimic = release_baselines_create(release=version, base_config=DEMO_CONFIG)
+        [(teacher, shallow, mimic)] = release_baselines_create(release=version, base_config=DEMO_CONFIG)
         out(
             f"Training on {version}: teacher run {teacher.pk}, the shallow net on labels (run {shallow.pk}) and the "
             f"teacher's mimic (run {mimic.pk}) are queued; the worker trains them in a few minutes (follow them on "
             "/training/), then they appear on /leaderboard/."
         )
         return [teacher, shallow, mimic]
-    teacher, shallow, mimic = release_baselines_train(release=version, base_config=DEMO_CONFIG, say=out)
+    [(teacher, shallow, mimic)] = release_baselines_train(release=version, base_config=DEMO_CONFIG, say=out)
     runs = [teacher, shallow, mimic]
     for run in runs:
         run.refresh_from_db()

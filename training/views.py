@@ -14,10 +14,15 @@ from training.services.runs import run_cancel
 
 
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = selectors.runs_page()
+    """Every run; with ``?release=V``, that release's runs and the paper's comparison over their seeds."""
+    release = request.GET.get("release", "")[:40] or None
+    runs = selectors.runs_page(release=release)
     board = selectors.runs_board_results(runs)
     rows = [{"run": run, "percent": selectors.run_percent(run), "board": board.get(run.pk)} for run in runs]
-    return render(request, "training/run_list.html", {"rows": rows})
+    context = {"rows": rows, "release": release}
+    if release:
+        context["comparison"], context["verdicts"] = selectors.release_comparison(release=release)
+    return render(request, "training/run_list.html", context)
 
 
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:

@@ -12,16 +12,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from benchmark.models import Release
 from core.errors import ServiceError
 from training.models import TrainingRecipe, TrainingRun, TrainingRunStatus
+from training.recipes import RecipeError
+from training.recipes import base_config as read_base_config
 from training.services.execution import run_execute
 from training.services.runs import run_create
 
 BASELINE_RECIPES = (TrainingRecipe.TEACHER_DNN, TrainingRecipe.SNN_LABELS, TrainingRecipe.MIMIC)
 _GONE = (TrainingRunStatus.FAILED, TrainingRunStatus.CANCELLED)
+MAX_SEEDS = 10  # each seed is three runs; more is a sweep for the command line, not a button
 
 
 @dataclass(frozen=True)
@@ -58,16 +62,39 @@ def _lock_release_without_baselines(version: str) -> None:
         )
 
 
-def release_baselines_create(*, release: str, base_config: str | Path | None = None, user=None) -> Baselines:
-    """Queue the three runs: the teacher and the shallow net go to the gpu queue after commit, the mimic when the
-    teacher has succeeded."""
+def seed_overrides(base_config: str | Path | None, seeds: int) -> list[dict[str, int]]:
+    """Each set's overrides: set k trains with ``train.seed`` + k, and every set shares the first set's
+    alignment (``align.seed`` fixed), so the spread between sets is the models' training noise, not the aligner's.
+    The first set changes nothing, so one seed is exactly the base config."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ServiceError("baselines_seeds", f"Train between 1 and {MAX_SEEDS} seeds of the baselines, not {seeds}.")
+    if seeds == 1:
+        return [{}]
+    try:
+        config = read_base_config(base_config or settings.TRAINING_BASE_CONFIG)
+    except RecipeError as exc:
+        raise ServiceError("run_config", str(exc)) from exc
+    first = config.train.seed
+    align_seed = config.align.seed or first
+    return [{} if k == 0 else {"train.seed": first + k, "align.seed": align_seed} for k in range(seeds)]
+
+
+def release_baselines_create(
+    *, release: str, base_config: str | Path | None = None, user=None, seeds: int = 1
+) -> list[Baselines]:
+    """Queue the three runs per seed: the teachers and the shallow nets go to the gpu queue after commit, each
+    mimic when its own seed's teacher has succeeded."""
+    sets = []
     with transaction.atomic():
+        overrides = seed_overrides(base_config, seeds)
         _lock_release_without_baselines(release)
-        common = {"release": release, "base_config": base_config, "user": user}
-        teacher = run_create(recipe=TrainingRecipe.TEACHER_DNN, **common)
-        shallow = run_create(recipe=TrainingRecipe.SNN_LABELS, **common)
-        mimic = run_create(recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, **common)
-    return Baselines(teacher, shallow, mimic)
+        for changes in overrides:
+            common = {"release": release, "base_config": base_config, "user": user, "overrides": changes}
+            teacher = run_create(recipe=TrainingRecipe.TEACHER_DNN, **common)
+            shallow = run_create(recipe=TrainingRecipe.SNN_LABELS, **common)
+            mimic = run_create(recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, **common)
+            sets.append(Baselines(teacher, shallow, mimic))
+    return sets
 
 
 def release_baselines_train(
@@ -75,24 +102,35 @@ def release_baselines_train(
     release: str,
     base_config: str | Path | None = None,
     user=None,
+    seeds: int = 1,
     say: Callable[[str], None] = lambda _line: None,
-) -> Baselines:
-    """Train the three runs one after the other in this process (the mimic is created once its teacher exists)."""
+) -> list[Baselines]:
+    """Train the three runs per seed one after the other in this process (a mimic is created once its teacher
+    exists)."""
     with transaction.atomic():
+        overrides = seed_overrides(base_config, seeds)
         _lock_release_without_baselines(release)
+        pairs = []
+        for changes in overrides:
+            common = {"release": release, "base_config": base_config, "user": user, "enqueue": False}
+            teacher = run_create(recipe=TrainingRecipe.TEACHER_DNN, overrides=changes, **common)
+            shallow = run_create(recipe=TrainingRecipe.SNN_LABELS, overrides=changes, **common)
+            pairs.append((teacher, shallow, changes))
+    sets = []
+    for teacher, shallow, changes in pairs:
+        for run in (teacher, shallow):
+            say(f"Training {run.get_recipe_display().lower()}, run {run.pk}, on {release} here...")
+            run_execute(run_id=run.pk)
+            run.refresh_from_db()
+        if teacher.status != TrainingRunStatus.SUCCEEDED:
+            raise ServiceError(
+                "run_teacher_failed",
+                f"The teacher, run {teacher.pk}, ended {teacher.status}; no mimic can learn from it.",
+            )
         common = {"release": release, "base_config": base_config, "user": user, "enqueue": False}
-        teacher = run_create(recipe=TrainingRecipe.TEACHER_DNN, **common)
-        shallow = run_create(recipe=TrainingRecipe.SNN_LABELS, **common)
-    for run in (teacher, shallow):
-        say(f"Training {run.get_recipe_display().lower()}, run {run.pk}, on {release} here...")
-        run_execute(run_id=run.pk)
-        run.refresh_from_db()
-    if teacher.status != TrainingRunStatus.SUCCEEDED:
-        raise ServiceError(
-            "run_teacher_failed", f"The teacher, run {teacher.pk}, ended {teacher.status}; no mimic can learn from it."
-        )
-    mimic = run_create(recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, **common)
-    say(f"Training the teacher's mimic, run {mimic.pk}, here...")
-    run_execute(run_id=mimic.pk)
-    mimic.refresh_from_db()
-    return Baselines(teacher, shallow, mimic)
+        mimic = run_create(recipe=TrainingRecipe.MIMIC, teacher=teacher.pk, overrides=changes, **common)
+        say(f"Training the teacher's mimic, run {mimic.pk}, here...")
+        run_execute(run_id=mimic.pk)
+        mimic.refresh_from_db()
+        sets.append(Baselines(teacher, shallow, mimic))
+    return sets

@@ -1,5 +1,5 @@
 """manage.py train --release V --recipe R [--config FILE] [--set KEY=VALUE] [--teacher RUN] [--members A,B] [--async]
-manage.py train --release V --baselines [--base-config FILE] [--async]"""
+manage.py train --release V --baselines [--seeds N] [--base-config FILE] [--async]"""
 
 from __future__ import annotations
 
@@ -49,6 +49,9 @@ class Command(BaseCommand):
             "--baselines", action="store_true", help="The three baseline runs, at the sizes of --base-config."
         )
         parser.add_argument("--base-config", help="--baselines: the base config file (default: the setting).")
+        parser.add_argument(
+            "--seeds", type=int, default=1, help="--baselines: this many sets, seeds train.seed, +1, ... (default 1)."
+        )
         parser.add_argument("--config", action="append", default=[], help="JSON file of settings (repeatable).")
         parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="e.g. train.epochs=4")
         parser.add_argument("--teacher", type=int, help="mimic: the teacher's run id.")
@@ -60,6 +63,8 @@ class Command(BaseCommand):
         if options["baselines"]:
             self._baselines(options)
             return
+        if options["seeds"] != 1:
+            raise CommandError("--seeds goes with --baselines; a single run takes --set train.seed=N.")
         if not options["recipe"]:
             raise CommandError("Give --recipe (one of " + ", ".join(TrainingRecipe.values) + ") or --baselines.")
         try:
@@ -94,17 +99,21 @@ class Command(BaseCommand):
 
     def _baselines(self, options: dict[str, Any]) -> None:
         if options["recipe"] or options["set"] or options["config"] or options["teacher"] or options["members"]:
-            raise CommandError("--baselines trains fixed recipes; give only --release, --base-config and --async.")
+            raise CommandError(
+                "--baselines trains fixed recipes; give only --release, --seeds, --base-config and --async."
+            )
         base = options["base_config"]
         if base and not Path(base).is_file():
             raise CommandError(f"The base config {base} does not exist.")
         try:
+            common = {"release": options["release"], "base_config": base, "seeds": options["seeds"]}
             if options["run_async"]:
-                runs = release_baselines_create(release=options["release"], base_config=base)
+                sets = release_baselines_create(**common)
             else:
-                runs = release_baselines_train(release=options["release"], base_config=base, say=self.stdout.write)
+                sets = release_baselines_train(**common, say=self.stdout.write)
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
+        runs = [run for baselines in sets for run in baselines]
         for run in runs:
             test = run.metrics.get("test", {})
             per = f", test PER {100 * test['per']:.1f} %" if "per" in test else ""
