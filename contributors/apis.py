@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
@@ -294,7 +294,7 @@ class PromptsNextApi(APIView):
     class PromptsNextParams(serializers.Serializer):
         count = StrictIntegerField(min_value=1, max_value=50, default=5)
 
-    @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: PromptOutput(many=True)})
+    @extend_schema(parameters=[PromptsNextParams], responses={200: PromptOutput(many=True)})
     def get(self, request: Request) -> Response:
         params = self.PromptsNextParams(data=request.query_params)
         params.is_valid(raise_exception=True)
