@@ -120,3 +120,38 @@ def test_the_site_keeps_its_html_404():
     response = Client().get("/no-such-page%0A/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "listed", "not_listed"),
+    [
+        # Public and JSON-only: no credentials read, no Accept negotiated.
+        ("GET", "/api/v1/releases/", {"400", "404", "429"}, {"401", "403", "406", "413"}),
+        ("GET", "/api/v1/me", {"401", "406"}, {"400", "403", "404", "413"}),
+        ("POST", "/api/v1/clips/", {"400", "401", "403", "409", "413", "415"}, {"404"}),
+        ("POST", "/api/v1/training/runs/{run_id}/cancel", {"401", "403", "404", "409"}, {"400", "413", "415"}),
+        ("GET", "/api/v1/releases/{version}/files/{path}", {"304", "404", "412", "416", "429"}, {"401"}),
+    ],
+)
+def test_an_operation_lists_what_its_view_can_answer_and_no_more(api_schema, method, path, listed, not_listed):
+    responses = set(api_schema["paths"][path][method.lower()]["responses"])
+    assert listed <= responses
+    assert not responses & not_listed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("get", "/api/v1/me", {"HTTP_ACCEPT": "text/html"}, 406),
+        ("post", "/api/v1/sentences/", {"content_type": "text/plain", "data": "a sentence"}, 415),
+        ("get", "/api/v1/me", {"HTTP_AUTHORIZATION": "Token not-a-token"}, 401),
+    ],
+)
+def test_a_refusal_of_the_machinery_is_documented_and_the_error_shape(api_schema, method, path, headers, status):
+    token, _ = Token.objects.get_or_create(user=ContributorFactory().user)
+    response = getattr(Client(), method)(path, **{"HTTP_AUTHORIZATION": f"Token {token.key}", **headers})
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert set(response.json()) >= {"code", "message"}
+    assert str(status) in api_schema["paths"][path][method]["responses"]
