@@ -347,6 +347,7 @@ LEADERBOARD_PARAMETERS = [
         "sort",
         str,
         required=False,
+        enum=[*SORTS, *(f"-{field}" for field in SORTS)],
         description=f"One of {', '.join(SORTS)}; '-' for descending. Default: the board's ranked PER (per_hidden, or "
         "per_public on a board that is not blind).",
     ),

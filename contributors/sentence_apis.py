@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -130,6 +131,9 @@ class SentenceReviewQueueApi(APIView):
 class SentenceReviewApi(APIView):
     """Approve or reject a proposal (``{"approve": true}``): two approvals make it a prompt, two rejections
     close it. Your own proposals are refused (403 ``review_own``)."""
+
+    # JSON only: ``approve`` must be a JSON boolean (a form's "true" is refused), so a form body could never succeed.
+    parser_classes = [JSONParser]
 
     class ReviewInput(serializers.Serializer):
         approve = serializers.BooleanField()

@@ -5,7 +5,7 @@ can answer, read from the generated operation and the view's classes, so that no
 request body or query parameters, 401 where credentials are read, 403 for stricter permissions and for session
 CSRF, 404 for ids in the path and for pages, 406 where the Accept header is negotiated, 413 and 415 for a request
 body, 429 for throttles. A view declares the refusals only its service knows (409, 410, a quota's 429...) with
-``@extend_schema(responses={..., 409: ErrorSerializer})``.
+``@extend_schema(responses={201: VoteOutput, **error_responses(409)})``.
 """
 
 from __future__ import annotations

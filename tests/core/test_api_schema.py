@@ -155,3 +155,25 @@ def test_a_refusal_of_the_machinery_is_documented_and_the_error_shape(api_schema
     assert response["Content-Type"] == "application/json"
     assert set(response.json()) >= {"code", "message"}
     assert str(status) in api_schema["paths"][path][method]["responses"]
+
+
+# Inputs the schema allowed and the API refused (schemathesis' positive_data_acceptance check, run once by hand).
+def test_the_inputs_documented_are_the_inputs_accepted(api_schema):
+    from benchmark.services.leaderboard import SORTS
+
+    for method, path, operation in _operations(api_schema):
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] in ("page", "page_size"):
+                assert parameter["schema"]["minimum"] == 1, f"{method} {path}"  # 0 is refused
+    sort = next(p for p in api_schema["paths"]["/api/v1/leaderboard/"]["get"]["parameters"] if p["name"] == "sort")
+    assert set(sort["schema"]["enum"]) == {*SORTS, *(f"-{field}" for field in SORTS)}
+    review = api_schema["paths"]["/api/v1/sentences/{proposal_id}/review"]["post"]
+    assert list(review["requestBody"]["content"]) == ["application/json"]  # approve is a JSON boolean
+
+
+@pytest.mark.django_db
+def test_a_review_sent_as_a_form_is_refused_as_a_media_type():
+    token, _ = Token.objects.get_or_create(user=ContributorFactory().user)
+    response = Client().post("/api/v1/sentences/1/review", {"approve": "true"}, HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
