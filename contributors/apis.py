@@ -452,9 +452,12 @@ class VoteCreateApi(APIView):
     throttle_scope = "votes"
 
     class VoteInput(serializers.Serializer):
-        verdict = serializers.CharField(max_length=16)
-        reason = serializers.CharField(
-            max_length=16, required=False, allow_blank=True, help_text="Required with an invalid verdict."
+        verdict = serializers.ChoiceField(choices=Verdict.choices)
+        reason = serializers.ChoiceField(
+            choices=InvalidReason.choices,
+            required=False,
+            allow_blank=True,
+            help_text="Required with an invalid verdict.",
         )
 
     class VoteOutput(serializers.Serializer):

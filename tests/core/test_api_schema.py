@@ -169,6 +169,8 @@ def test_the_inputs_documented_are_the_inputs_accepted(api_schema):
     assert set(sort["schema"]["enum"]) == {*SORTS, *(f"-{field}" for field in SORTS)}
     review = api_schema["paths"]["/api/v1/sentences/{proposal_id}/review"]["post"]
     assert list(review["requestBody"]["content"]) == ["application/json"]  # approve is a JSON boolean
+    vote = api_schema["components"]["schemas"]["VoteInputRequest"]["properties"]
+    assert set(_resolve(api_schema, vote["verdict"])["enum"]) == {"valid", "invalid"}
 
 
 @pytest.mark.django_db
