@@ -34,6 +34,7 @@ from benchmark.throttling import ReleaseBytesThrottle
 from core.errors import ServiceError
 from core.http import parse_range, precondition_response
 from core.pagination import Pagination, paginated
+from core.schema import error_responses
 from core.throttling import ScopedThrottle
 
 CHUNK = 256 * 1024
@@ -181,7 +182,14 @@ class ReleaseFileDownloadApi(PublicApi):
         self.bytes_throttle = ReleaseBytesThrottle()  # kept: the view charges it once it knows the bytes
         return [*super().get_throttles(), self.bytes_throttle]
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes, (206, "application/octet-stream"): bytes})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): bytes,
+            (206, "application/octet-stream"): bytes,
+            304: None,
+            **error_responses(412, 416),
+        }
+    )
     def get(self, request: Request, version: str, path: str) -> HttpResponse:
         found = selectors.release_file_get(version=version, path=path)
         etag = f'"{found.sha256}"'
@@ -280,7 +288,7 @@ class SubmissionCreateApi(APIView):
         url = serializers.URLField(required=False, allow_blank=True, default="")
         decoder = serializers.ChoiceField(choices=SubmissionDecoder.choices, default=SubmissionDecoder.GREEDY)
 
-    @extend_schema(request=SubmissionCreateInput, responses={201: SubmissionOutput})
+    @extend_schema(request=SubmissionCreateInput, responses={201: SubmissionOutput, **error_responses(429)})
     def post(self, request: Request) -> Response:
         serializer = self.SubmissionCreateInput(data=request.data)
         if not serializer.is_valid():
@@ -327,7 +335,7 @@ class SubmissionDetailApi(APIView):
 
 
 class SubmissionCancelApi(APIView):
-    @extend_schema(request=None, responses={200: SubmissionOutput})
+    @extend_schema(request=None, responses={200: SubmissionOutput, **error_responses(409)})
     def post(self, request: Request, submission_id: int) -> Response:
         submission = submission_cancel(user=request.user, submission_id=submission_id)
         return Response(SubmissionOutput(_submissions(submission.submitter).get(pk=submission.pk)).data)
@@ -339,6 +347,7 @@ LEADERBOARD_PARAMETERS = [
         "sort",
         str,
         required=False,
+        enum=[*SORTS, *(f"-{field}" for field in SORTS)],
         description=f"One of {', '.join(SORTS)}; '-' for descending. Default: the board's ranked PER (per_hidden, or "
         "per_public on a board that is not blind).",
     ),
@@ -353,7 +362,7 @@ class LeaderboardApi(PublicApi):
     """The board; ``blind`` is false (and ``note`` says why) when the release has no hidden split and the board
     ranks on the public test split."""
 
-    @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={200: dict})
+    @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={200: dict, **error_responses(404)})
     def get(self, request: Request) -> Response:
         board = _leaderboard(request)
         return Response(
@@ -370,7 +379,7 @@ class LeaderboardApi(PublicApi):
 
 
 class LeaderboardCsvApi(PublicApi):
-    @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={(200, "text/csv"): bytes})
+    @extend_schema(parameters=LEADERBOARD_PARAMETERS, responses={(200, "text/csv"): bytes, **error_responses(404)})
     def get(self, request: Request) -> HttpResponse:
         board = _leaderboard(request)
         name = f"leaderboard-{board.release.version}" if board.release else "leaderboard"

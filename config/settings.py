@@ -303,7 +303,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ErrorDocumentingAutoSchema",  # every operation lists its 4xx answers
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     # Throttles count atomically in the shared cache's storage (core.ratelimit), keyed by core.throttling.client_ip.
     "DEFAULT_THROTTLE_RATES": {

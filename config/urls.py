@@ -4,16 +4,12 @@ from pathlib import Path
 
 from csp.decorators import csp_update
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core.errors import error_body
-
-
-def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
-    return JsonResponse(error_body("not_found", f"No API endpoint at {request.path}."), status=404)
-
+from core import error_views
 
 FAVICON = Path(__file__).resolve().parent.parent / "frontend" / "static" / "frontend" / "favicon.ico"
 
@@ -30,7 +26,8 @@ urlpatterns = [
     path("api/v1/", include("contributors.urls")),
     path("api/v1/", include("benchmark.urls")),  # releases
     path("api/v1/training/", include("training.urls")),
-    path("api/v1/<path:path>", api_not_found),
+    # Exempt: it changes nothing, and Django's CSRF check would answer an unsafe method with its HTML 403.
+    path("api/v1/<path:path>", csrf_exempt(error_views.api_not_found)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file (?script), so the docs run under the site's CSP with
     # no inline script; our template links a stylesheet in place of the stock inline <style>. Swagger UI draws
@@ -49,3 +46,9 @@ urlpatterns = [
     path("training/", include("training.page_urls")),
     path("", include("frontend.urls")),
 ]
+
+# Under /api/ in the API's shape {code, message}, Django's pages elsewhere.
+handler400 = error_views.bad_request
+handler403 = error_views.permission_denied
+handler404 = error_views.page_not_found
+handler500 = error_views.server_error

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
@@ -34,6 +34,7 @@ from core.http import parse_range
 from core.inputs import StrictIntegerField
 from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s
 from core.pagination import Pagination, paginated
+from core.schema import error_responses
 from core.throttling import ScopedThrottle, SignupThrottle
 
 
@@ -130,7 +131,7 @@ class SignupApi(SessionStartingApi):
         password = serializers.CharField(max_length=128, write_only=True)
         email = serializers.EmailField(required=False, allow_blank=True)
 
-    @extend_schema(request=SignupInput, responses={201: MeOutput})
+    @extend_schema(request=SignupInput, responses={201: MeOutput, **error_responses(409)})
     def post(self, request: Request) -> Response:
         data = self._validated(request)
         contributor = contributor_signup(**data)
@@ -271,7 +272,7 @@ class MeDeleteApi(APIView):
     def get(self, request: Request) -> Response:
         return Response({"explained": list(DELETION_EXPLAINED)})
 
-    @extend_schema(request=DeleteInput, responses={200: DeleteOutput})
+    @extend_schema(request=DeleteInput, responses={200: DeleteOutput, **error_responses(410)})
     def post(self, request: Request) -> Response:
         serializer = self.DeleteInput(data=request.data)
         if not serializer.is_valid():
@@ -293,7 +294,7 @@ class PromptsNextApi(APIView):
     class PromptsNextParams(serializers.Serializer):
         count = StrictIntegerField(min_value=1, max_value=50, default=5)
 
-    @extend_schema(parameters=[OpenApiParameter("count", int)], responses={200: PromptOutput(many=True)})
+    @extend_schema(parameters=[PromptsNextParams], responses={200: PromptOutput(many=True)})
     def get(self, request: Request) -> Response:
         params = self.PromptsNextParams(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -328,7 +329,7 @@ class ClipCreateApi(APIView):
         prompt = serializers.CharField(max_length=20, trim_whitespace=False)
         audio = serializers.FileField(allow_empty_file=True)
 
-    @extend_schema(request=ClipCreateInput, responses={201: ClipOutput, 200: ClipOutput})
+    @extend_schema(request=ClipCreateInput, responses={201: ClipOutput, 200: ClipOutput, **error_responses(409)})
     def post(self, request: Request) -> Response:
         serializer = self.ClipCreateInput(data=request.data)
         if not serializer.is_valid():
@@ -366,7 +367,7 @@ class ClipAudioApi(APIView):
     """The stored FLAC. A single ``Range: bytes=`` range answers 206, so that a player can seek (a clip is at
     most a few hundred kilobytes: it is read whole)."""
 
-    @extend_schema(responses={(200, "audio/flac"): bytes, (206, "audio/flac"): bytes})
+    @extend_schema(responses={(200, "audio/flac"): bytes, (206, "audio/flac"): bytes, **error_responses(410, 416)})
     def get(self, request: Request, clip_id: int) -> HttpResponse:
         clip = _visible_clip(request, clip_id)
         if clip.withdrawn_at is not None:
@@ -400,7 +401,7 @@ class ClipWithdrawApi(APIView):
     """Your own clip, taken back: its audio is deleted and no future release includes it (published releases,
     CC0 and immutable, keep their copy)."""
 
-    @extend_schema(request=None, responses={200: ClipOutput})
+    @extend_schema(request=None, responses={200: ClipOutput, **error_responses(409)})
     def post(self, request: Request, clip_id: int) -> Response:
         clip = clip_withdraw(contributor=contributor_for_user(request.user), clip_id=clip_id)
         return Response(ClipOutput(clip).data)
@@ -440,7 +441,7 @@ class ValidationNextApi(APIView):
                 return None
             return ValidationNextApi.AssignmentOutput(offer.assignment).data
 
-    @extend_schema(responses={200: ValidationNextOutput})
+    @extend_schema(responses={200: ValidationNextOutput, **error_responses(403)})
     def get(self, request: Request) -> Response:
         offer = validation_assign(trustee=contributor_for_user(request.user))
         return Response(self.ValidationNextOutput(offer).data)
@@ -451,9 +452,12 @@ class VoteCreateApi(APIView):
     throttle_scope = "votes"
 
     class VoteInput(serializers.Serializer):
-        verdict = serializers.CharField(max_length=16)
-        reason = serializers.CharField(
-            max_length=16, required=False, allow_blank=True, help_text="Required with an invalid verdict."
+        verdict = serializers.ChoiceField(choices=Verdict.choices)
+        reason = serializers.ChoiceField(
+            choices=InvalidReason.choices,
+            required=False,
+            allow_blank=True,
+            help_text="Required with an invalid verdict.",
         )
 
     class VoteOutput(serializers.Serializer):
@@ -467,7 +471,7 @@ class VoteCreateApi(APIView):
         quota_left = serializers.IntegerField()
         next = ValidationNextApi.ValidationNextOutput(allow_null=True)
 
-    @extend_schema(request=VoteInput, responses={201: VoteOutput})
+    @extend_schema(request=VoteInput, responses={201: VoteOutput, **error_responses(409)})
     def post(self, request: Request, clip_id: int) -> Response:
         serializer = self.VoteInput(data=request.data)
         if not serializer.is_valid():
@@ -484,7 +488,7 @@ class VoteCreateApi(APIView):
 
 
 class ClipSkipApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=None, responses={204: None, **error_responses(409)})
     def post(self, request: Request, clip_id: int) -> Response:
         clip_skip(contributor=contributor_for_user(request.user), clip_id=clip_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -495,7 +499,7 @@ class ClipReportApi(APIView):
         reason = serializers.ChoiceField(choices=ReportReason.choices)
         note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
-    @extend_schema(request=ReportInput, responses={201: None})
+    @extend_schema(request=ReportInput, responses={201: None, **error_responses(409)})
     def post(self, request: Request, clip_id: int) -> Response:
         serializer = self.ReportInput(data=request.data)
         if not serializer.is_valid():

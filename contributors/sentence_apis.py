@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,7 @@ from contributors.services.prompt_reports import prompt_report, prompt_skip
 from contributors.services.proposals import proposal_review, sentence_propose
 from core.errors import ServiceError
 from core.inputs import StrictIntegerField
+from core.schema import error_responses
 
 
 class OnScreenInput(serializers.Serializer):
@@ -69,7 +71,7 @@ class PromptReportApi(APIView):
         reason = serializers.ChoiceField(choices=PromptReportReason.choices)
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, trim_whitespace=False)
 
-    @extend_schema(request=PromptReportInput, responses={201: NextPromptOutput})
+    @extend_schema(request=PromptReportInput, responses={201: NextPromptOutput, **error_responses(409)})
     def post(self, request: Request, prompt_id: str) -> Response:
         data = _on_screen(request.data, self.PromptReportInput)
         prompt_report(
@@ -106,7 +108,7 @@ class SentencesApi(APIView):
         proposals = selectors.proposals_of(author=contributor_for_user(request.user))
         return Response(self.MineOutput(proposals, many=True).data)
 
-    @extend_schema(request=ProposeInput, responses={201: ProposalOutput})
+    @extend_schema(request=ProposeInput, responses={201: ProposalOutput, **error_responses(409, 429)})
     def post(self, request: Request) -> Response:
         serializer = self.ProposeInput(data=request.data)
         if not serializer.is_valid():
@@ -118,7 +120,7 @@ class SentencesApi(APIView):
 class SentenceReviewQueueApi(APIView):
     """For trustees: proposals waiting for your review (not your own, not yet reviewed by you), oldest first."""
 
-    @extend_schema(responses={200: ProposalOutput(many=True)})
+    @extend_schema(responses={200: ProposalOutput(many=True), **error_responses(403)})
     def get(self, request: Request) -> Response:
         contributor = contributor_for_user(request.user)
         if not contributor.is_trustee:
@@ -130,6 +132,9 @@ class SentenceReviewApi(APIView):
     """Approve or reject a proposal (``{"approve": true}``): two approvals make it a prompt, two rejections
     close it. Your own proposals are refused (403 ``review_own``)."""
 
+    # JSON only: ``approve`` must be a JSON boolean (a form's "true" is refused), so a form body could never succeed.
+    parser_classes = [JSONParser]
+
     class ReviewInput(serializers.Serializer):
         approve = serializers.BooleanField()
 
@@ -138,7 +143,7 @@ class SentenceReviewApi(APIView):
         approvals = serializers.IntegerField()
         rejections = serializers.IntegerField()
 
-    @extend_schema(request=ReviewInput, responses={201: ReviewOutput})
+    @extend_schema(request=ReviewInput, responses={201: ReviewOutput, **error_responses(409)})
     def post(self, request: Request, proposal_id: str) -> Response:
         approve = request.data.get("approve") if hasattr(request.data, "get") else None
         # JSON true or false only: DRF's BooleanField would also read "yes", "on" or 1.

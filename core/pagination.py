@@ -31,6 +31,13 @@ class Pagination(PageNumberPagination):
             raise NotFound("Invalid page.")
         return raw
 
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        """DRF's, with the lower bound this class enforces: a page or page size under 1 is refused."""
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            parameter["schema"]["minimum"] = 1
+        return parameters
+
     def get_page_size(self, request):
         raw = request.query_params.get(self.page_size_query_param)
         if raw is None:

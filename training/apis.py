@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from core.errors import ServiceError
 from core.inputs import StrictIntegerField
 from core.pagination import Pagination, paginated
+from core.schema import error_responses
 from core.throttling import ScopedThrottle
 from training import selectors
 from training.models import TrainingRecipe, TrainingRun
@@ -96,7 +97,7 @@ class RunListApi(APIView):
         runs = selectors.runs_summaries(release=request.query_params.get("release") or None)
         return paginated(request, runs, lambda page: RunSummaryOutput(page, many=True).data)
 
-    @extend_schema(request=RunCreateInput, responses={201: RunOutput})
+    @extend_schema(request=RunCreateInput, responses={201: RunOutput, **error_responses(404, 409)})
     def post(self, request: Request) -> Response:
         data = RunCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -129,7 +130,7 @@ class RunDetailApi(APIView):
 class RunCancelApi(APIView):
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses={200: RunOutput})
+    @extend_schema(request=None, responses={200: RunOutput, **error_responses(409)})
     def post(self, request: Request, run_id: int) -> Response:
         run_cancel(run_id=run_id)
         return Response(RunOutput(selectors.run_get(run_id=run_id), context={"request": request}).data)
