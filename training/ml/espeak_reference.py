@@ -126,6 +126,7 @@ class Reference:
     words: list[list[str]]
     phones: list[tuple[str, float, float]] = field(default_factory=list)  # non-silence phones, in order
     source: str = "espeak-ng"
+    voice: str = ""  # the espeak-ng voice that read it
 
 
 def _silent_runs(wave: np.ndarray, min_samples: int) -> list[tuple[int, int]]:
@@ -207,6 +208,7 @@ def espeak_corpus(texts: list[str], n: int, seed: int = 0) -> list[Reference]:
         out.append(
             Reference(
                 utt_id=f"espeak{i:04d}",
+                voice=voice,
                 wave=wave,
                 words=words,
                 phones=[(p, s + lead, e + lead) for p, s, e in phones],
