@@ -539,7 +539,7 @@ def _aligner_accuracy(alignment: Mapping[str, Any]) -> str:
             "of the release's own times."
         )
     return (
-        "This build could not measure its model on espeak-ng speech (libespeak-ng is not installed where it ran). "
+        f"This build could not measure its model on espeak-ng speech ({espeak.get('why') or 'not measured'}). "
         "For reference only, and not this model's: the flat-start recipe, trained on 300 espeak-ng readings whose "
         f"phone times are known and aligning them, puts {100 * espeak['within_20ms']:.1f} % of phone boundaries "
         f"within 20 ms (mean absolute error {espeak['mean_abs_error_ms']} ms; {espeak['reference']})."

@@ -733,11 +733,16 @@ def _aligner_facts(result, source: HmmSource | None, fallback: str) -> dict:
     }
     if fallback:
         facts["fallback"] = fallback
-    measured = espeak_accuracy(result.hmm, ESPEAK_CHECK_SENTENCES)
+    try:
+        measured = espeak_accuracy(result.hmm, ESPEAK_CHECK_SENTENCES)
+        why = "libespeak-ng is not installed where it was built"
+    except (OSError, ValueError, KeyError) as exc:  # a check, not the build: a broken espeak-ng install fails neither
+        logger.warning("espeak-ng check of the aligner failed: %s", exc)
+        measured, why = None, f"the espeak-ng check failed ({type(exc).__name__})"
     if measured is not None:
         facts["espeak"] = {"measured": "build", **measured}
     else:
-        facts["espeak"] = {"measured": "offline", **OFFLINE_ESPEAK}
+        facts["espeak"] = {"measured": "offline", "why": why, **OFFLINE_ESPEAK}
     return facts
 
 

@@ -57,3 +57,23 @@ def test_a_damaged_stored_hmm_gives_way_to_a_flat_start_with_the_reason(release,
     assert "release v2: the HMM of release v1 was not used: unreadable" in caplog.text
     assert "(The HMM of release v1 was not used: unreadable" in readme and "trained from a flat start" in readme
     assert (Path(settings.MEDIA_ROOT) / v2.hmm).is_file()  # its own sound model, for v3
+
+
+def test_without_its_own_espeak_measure_the_datasheet_quotes_the_recipes_figure_as_not_this_models():
+    from benchmark.datasheet import _alignment_section
+    from training.ml.release_align import OFFLINE_ESPEAK
+
+    aligner = {"clips": 30, "by_hmm": 30, "supplied": 0, "method": "hmm-from-model", "model": "monophone HMM",
+               "initialised_from": {"kind": "training_run", "name": "7"}, "em_passes": 2,
+               "train_clips": 20}  # fmt: skip
+    offline = {"measured": "offline", "why": "libespeak-ng is not installed where it was built", **OFFLINE_ESPEAK}
+    text = "\n".join(_alignment_section({"alignment": {**aligner, "espeak": offline}}))
+    assert "the HMM of training run 7, re-estimated here (2 Viterbi EM passes over 20 of this release's" in text
+    assert "could not measure its model on espeak-ng speech (libespeak-ng is not installed" in text
+    assert "For reference only, and not this model's: the flat-start recipe" in text and "91.2 %" in text
+    assert "**" not in text  # no figure is put forward as this model's
+    measured = {"measured": "build", "readings": 20, "boundaries": 900, "unscored": 0, "within_20ms": 0.734,
+                "mean_abs_error_ms": 21.5}  # fmt: skip
+    text = "\n".join(_alignment_section({"alignment": {**aligner, "espeak": measured}}))
+    assert "this model (not trained on them) puts **73.4 % of their 900 phone boundaries within 20 ms**" in text
+    assert "91.2" not in text

@@ -2,7 +2,7 @@
 
 Shared artefacts live in folders keyed by a hash of exactly the settings they depend on, with that key's
 settings in key.json beside them: work_dir/features/KEY (store.pt, and the teachers' logits for its training
-frames), work_dir/alignments/KEY (alignment.pt, phn/). Runs that differ in any such setting never share one.
+frames), work_dir/alignments/KEY (alignment.pt, phn/, hmm.pt). Runs that differ in any such setting never share one.
 """
 
 from __future__ import annotations
