@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import soundfile as sf
 from django.conf import settings
@@ -58,6 +59,9 @@ from core.errors import ServiceError
 from core.licences import UnknownLicence, licence_get
 from core.phones import INVENTORY, PHONES, SILENCE
 from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
+
+if TYPE_CHECKING:  # training/ml (torch) is imported only when a build aligns
+    from training.ml.release_align import Aligned
 
 logger = logging.getLogger(__name__)
 
@@ -718,7 +722,7 @@ def _starting_hmm(release: Release, staging: Path):
         return source, None, reason
 
 
-def _aligner_facts(result, source: HmmSource | None, fallback: str) -> dict:
+def _aligner_facts(result: Aligned, source: HmmSource | None, fallback: str) -> dict:
     """The datasheet's account of the HMM: where it started, what it did on this release, and its boundary accuracy
     on espeak-ng readings measured now, on this very model (or, without libespeak-ng, the flat-start recipe's
     offline figure, said to be that)."""

@@ -254,9 +254,11 @@ def load_hmm(path: str | Path, *, features: Mapping[str, Any]) -> StoredHmm:
             f"saved for another phone set or topology ({len(payload.get('phones') or [])} phones, "
             f"{payload.get('states_per_phone')} states each; this aligner has {N_PHONES} and {STATES_PER_PHONE})"
         )
-    if payload.get("features") != dict(features):
-        differ = sorted(k for k in {*payload.get("features", {}), *features}
-                        if payload.get("features", {}).get(k) != features.get(k))  # fmt: skip
+    saved = payload.get("features")
+    if not isinstance(saved, dict):
+        raise HmmMismatch("saved without its feature settings")
+    if saved != dict(features):
+        differ = sorted(k for k in {*saved, *features} if saved.get(k) != features.get(k))
         raise HmmMismatch(f"saved for other feature settings (differ: {', '.join(differ)})")
     try:
         model = MonophoneHmm(
@@ -271,6 +273,8 @@ def load_hmm(path: str | Path, *, features: Mapping[str, Any]) -> StoredHmm:
         scale = payload["scale"]
     except KeyError as exc:
         raise HmmMismatch(f"incomplete (no {exc.args[0]})") from exc
+    except (TypeError, ValueError) as exc:
+        raise HmmMismatch(f"malformed ({exc})") from exc
     if not isinstance(scale, torch.Tensor) or scale.ndim != 1 or not bool(scale.isfinite().all()):
         raise HmmMismatch("scale is not a finite vector")
     mixtures, dim = int(payload.get("mixtures", 0)), len(scale)
@@ -287,7 +291,7 @@ def load_hmm(path: str | Path, *, features: Mapping[str, Any]) -> StoredHmm:
             raise HmmMismatch(f"{name} is not a finite tensor of shape {shape}")
     if not bool((model.variances > 0).all()) or not bool((scale > 0).all()) or not 0 < model.silence_prob < 1:
         raise HmmMismatch("variances, scale or silence prior out of range")
-    return StoredHmm(model, dict(payload["features"]), scale)
+    return StoredHmm(model, dict(saved), scale)
 
 
 def augment(x: torch.Tensor) -> torch.Tensor:

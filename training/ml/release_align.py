@@ -64,7 +64,7 @@ class Aligned:
     """A release's alignment: each clip's (start, end, phone) and the HMM that made it, for the next release."""
 
     phones: list[list[tuple[int, int, str]]]
-    hmm: StoredHmm | None
+    hmm: StoredHmm
     train_clips: int  # the clips its EM passes ran over
     em_passes: int  # here, on this release: a flat start's all, or the passes that adapted a given model
 
@@ -129,11 +129,11 @@ def align_files(
     init: StoredHmm | None = None,
     refine_passes: int = REFINE_PASSES,
 ) -> Aligned:
-    """Each clip's phone alignment and the HMM that made it (None when there is no clip). ``words`` are each
+    """Each clip's phone alignment and the HMM that made it (at least one clip). ``words`` are each
     clip's canonical phones per word, ``train`` the clips the HMM is trained on (every clip when None or empty);
     ``init`` an HMM to start from (``refine_passes`` Viterbi EM passes), else a flat start (``stages``)."""
     if not paths:
-        return Aligned([], None, 0, 0)
+        raise ValueError("no clips to align")
     config = FeatureConfig()
     feats = _features(paths, config)
     x = torch.cat(feats)
