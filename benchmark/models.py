@@ -49,6 +49,11 @@ class Release(models.Model):
         max_length=255, blank=True, help_text="The hidden split's manifest; private storage, never served."
     )
     build_seconds = models.FloatField(null=True, blank=True)
+    hmm = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The monophone HMM that aligned it, in private storage: the next release's aligner starts from it.",
+    )
     withdrawn_at = models.DateTimeField(null=True, blank=True, help_text="When an operator withdrew it.")
 
     class Meta:

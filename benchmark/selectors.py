@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import Count, QuerySet, Sum
 
 from benchmark.models import Release, ReleaseFile, ReleaseStatus
@@ -28,6 +31,44 @@ def release_clips_valid() -> QuerySet[Clip]:
         .select_related("contributor", "prompt", "source")
         .order_by("contributor__speaker_id", "prompt_id", "id")
     )
+
+
+@dataclass(frozen=True)
+class HmmSource:
+    """A stored monophone HMM a release build can start its aligner from, and whose it is."""
+
+    storage_name: str
+    kind: str  # "release" | "training_run"
+    name: str  # the release's version or the run's id
+    trained_at: datetime
+
+
+def release_hmm_latest(*, release: Release) -> HmmSource | None:
+    """The most recent HMM trained on the platform before ``release`` was created: the newest of the last ready
+    release's (the one that aligned it) and the last succeeded training run's (its alignment stage's). Bounded by
+    the release's creation, not by now, so that a failed release rebuilt later starts from the same model."""
+    from training.models import TrainingRun, TrainingRunStatus
+
+    before = release.created_at
+    candidates = []
+    previous = (
+        Release.objects.filter(status=ReleaseStatus.READY, finished_at__lte=before)
+        .exclude(hmm="")
+        .exclude(pk=release.pk)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if previous is not None:
+        candidates.append(HmmSource(previous.hmm, "release", previous.version, previous.finished_at))
+    run = (
+        TrainingRun.objects.filter(status=TrainingRunStatus.SUCCEEDED, finished_at__lte=before)
+        .exclude(hmm="")
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+    if run is not None:
+        candidates.append(HmmSource(run.hmm, "training_run", str(run.pk), run.finished_at))
+    return max(candidates, key=lambda c: c.trained_at, default=None)
 
 
 def releases_public() -> QuerySet[Release]:

@@ -67,6 +67,9 @@ class TrainingRun(models.Model):
     parameters = models.PositiveBigIntegerField(null=True, blank=True)
     checkpoint = models.CharField(max_length=255, blank=True, help_text="The last checkpoint, in storage.")
     onnx = models.CharField(max_length=255, blank=True, help_text="The exported model, in storage.")
+    hmm = models.CharField(
+        max_length=255, blank=True, help_text="The monophone HMM its alignment trained, in storage (release builds)."
+    )
     submission = models.OneToOneField(
         "benchmark.Submission", null=True, blank=True, on_delete=models.SET_NULL, related_name="training_run"
     )

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import soundfile as sf
 from django.conf import settings
@@ -50,7 +51,8 @@ from benchmark.packaging import (
     sha256sums_text,
     write_tar,
 )
-from benchmark.selectors import release_clips_valid
+from benchmark.selectors import HmmSource, release_clips_valid, release_hmm_latest
+from contributors.demo_prompts import COVERAGE_PROMPTS, SHARED_PROMPTS
 from contributors.models import PLATFORM_LICENCE, PLATFORM_SOURCE, Clip, Provenance, Verdict, Vote
 from contributors.services.trust import trust_settled
 from core.errors import ServiceError
@@ -58,7 +60,14 @@ from core.licences import UnknownLicence, licence_get
 from core.phones import INVENTORY, PHONES, SILENCE
 from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
 
+if TYPE_CHECKING:  # training/ml (torch) is imported only when a build aligns
+    from training.ml.release_align import Aligned
+
 logger = logging.getLogger(__name__)
+
+HMM_FILE = "acoustic/hmm.pt"  # the aligner's HMM, under the release's private prefix (never published)
+# The build's check of its aligner: espeak-ng readings of the demo's prompts, which cover every phone.
+ESPEAK_CHECK_SENTENCES = SHARED_PROMPTS + COVERAGE_PROMPTS[:16]
 
 CLAIM_STALE_AFTER = timedelta(hours=2)  # a build claimed longer ago than this is taken to have died
 SAMPLE_RATE = exports.SAMPLE_RATE
@@ -199,6 +208,7 @@ class _Built:
         self.new_speakers: set[str] = set()
         self.hidden: dict = {}
         self.timings: dict[str, float] = {}
+        self.hmm = ""  # the aligner's HMM, relative to the private folder ("" when every clip came aligned)
 
 
 def _staging_dir() -> Path:
@@ -255,7 +265,9 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         built.entries.append(_freeze(clip, built.assignment, withheld, alignments, audio=rel, frames=n))
     built.timings["freeze_s"] = time.monotonic() - tick
     tick = time.monotonic()
-    built.entries, alignment_facts = _align(built.entries, public=public, private=private, say=say)
+    built.entries, alignment_facts, built.hmm = _align(
+        built.entries, release=release, public=public, private=private, staging=staging, say=say
+    )
     built.timings["align_s"] = time.monotonic() - tick
     entries_public = [e for e in built.entries if e.split != "hidden"]
     entries_hidden = [e for e in built.entries if e.split == "hidden"]
@@ -644,32 +656,98 @@ def _timit_layout(
 
 
 def _align(
-    entries: list[ReleaseEntry], *, public: Path, private: Path, say: Callable[[str], None]
-) -> tuple[list[ReleaseEntry], dict]:
+    entries: list[ReleaseEntry],
+    *,
+    release: Release,
+    public: Path,
+    private: Path,
+    staging: Path,
+    say: Callable[[str], None],
+) -> tuple[list[ReleaseEntry], dict, str]:
     """Every clip's phone alignment, written into its entry: the one supplied with the build (``alignments``, a
-    training run's) where its phones are the clip's canonical ones, else training/ml's flat-start HMM, trained on
-    the train split of this release. Returns the entries and the datasheet's account of who aligned what."""
-    from training.ml.release_align import ALIGNER, align_files
+    training run's) where its phones are the clip's canonical ones, else training/ml's monophone HMM. That HMM
+    starts from the most recent one trained on the platform (``release_hmm_latest``), re-estimated on this
+    release's train split, or from a flat start when there is none or it cannot be used (the reason is logged and
+    told in the datasheet; never a failed build). Returns the entries, the datasheet's account of who aligned
+    what, and where the HMM was saved under the private folder, for the next release to start from."""
+    from training.ml.hmm_align import save_hmm
+    from training.ml.release_align import align_files
 
     supplied = {i for i, e in enumerate(entries) if exports.alignment_matches(e)}
     todo = [i for i in range(len(entries)) if i not in supplied]
     aligned = list(entries)
     for i in supplied:
         aligned[i] = replace(entries[i], alignment=_to_end(entries[i].alignment, entries[i].num_samples))
+    hmm_file, aligner = "", {"method": "supplied"}
     if todo:
-        say(f"aligning {len(todo)} clips (flat-start HMM)")
+        source, init, fallback = _starting_hmm(release, staging)
+        say(f"aligning {len(todo)} clips (HMM from {f'{source.kind} {source.name}' if init else 'a flat start'})")
         paths = [(private if entries[i].split == "hidden" else public) / entries[i].audio for i in todo]
         train = [k for k, i in enumerate(todo) if entries[i].split == "train"]
-        found = align_files(paths, [entries[i].phones for i in todo], train=train)
-        for i, alignment in zip(todo, found, strict=True):
+        result = align_files(paths, [entries[i].phones for i in todo], train=train, init=init)
+        for i, alignment in zip(todo, result.phones, strict=True):
             aligned[i] = replace(entries[i], alignment=alignment)
+        hmm_file = HMM_FILE
+        (private / hmm_file).parent.mkdir(parents=True, exist_ok=True)
+        save_hmm(result.hmm, private / hmm_file)
+        aligner = _aligner_facts(result, source if init else None, fallback)
     missing = [e.utt_id for e in aligned if not exports.alignment_matches(e)]
     if missing:
         raise ServiceError("alignment_failed", f"{len(missing)} clips have no alignment, e.g. {missing[0]}.")
     public_todo = sum(1 for i in todo if entries[i].split != "hidden")
     public_supplied = sum(1 for i in supplied if entries[i].split != "hidden")
     facts = {"clips": public_todo + public_supplied, "by_hmm": public_todo, "supplied": public_supplied}
-    return aligned, {**facts, **(ALIGNER if todo else {"method": "supplied"})}
+    return aligned, {**facts, **aligner}, hmm_file
+
+
+def _starting_hmm(release: Release, staging: Path):
+    """(source, loaded HMM, why it was not used): the latest HMM on the platform, or (source, None, reason) when
+    it cannot start this aligner (unreadable, missing, another phone set or feature front end), or (None, None,
+    "") when there is none."""
+    from training.ml.hmm_align import HmmMismatch
+    from training.ml.release_align import load_release_hmm
+
+    source = release_hmm_latest(release=release)
+    if source is None:
+        return None, None, ""
+    local = staging / "start-hmm.pt"  # the staging folder is removed after the build
+    try:
+        with default_storage.open(source.storage_name, "rb") as handle, local.open("wb") as out:
+            shutil.copyfileobj(handle, out)
+        return source, load_release_hmm(local), ""
+    except (OSError, HmmMismatch) as exc:
+        why = str(exc) if isinstance(exc, HmmMismatch) else f"it could not be read ({type(exc).__name__})"
+        reason = f"the HMM of {source.kind.replace('_', ' ')} {source.name} was not used: {why}"
+        logger.warning("release %s: %s (%s); aligning from a flat start", release.version, reason, source.storage_name)
+        return source, None, reason
+
+
+def _aligner_facts(result: Aligned, source: HmmSource | None, fallback: str) -> dict:
+    """The datasheet's account of the HMM: where it started, what it did on this release, and its boundary accuracy
+    on espeak-ng readings measured now, on this very model (or, without libespeak-ng, the flat-start recipe's
+    offline figure, said to be that)."""
+    from training.ml.release_align import OFFLINE_ESPEAK, espeak_accuracy, model_description
+
+    facts: dict = {
+        "method": "hmm-from-model" if source else "hmm-flat-start",
+        "model": model_description(result.hmm),
+        "initialised_from": {"kind": source.kind, "name": source.name} if source else None,
+        "em_passes": result.em_passes,
+        "train_clips": result.train_clips,
+    }
+    if fallback:
+        facts["fallback"] = fallback
+    try:
+        measured = espeak_accuracy(result.hmm, ESPEAK_CHECK_SENTENCES)
+        why = "libespeak-ng is not installed where it was built"
+    except (OSError, ValueError, KeyError) as exc:  # a check, not the build: a broken espeak-ng install fails neither
+        logger.warning("espeak-ng check of the aligner failed: %s", exc)
+        measured, why = None, f"the espeak-ng check failed ({type(exc).__name__})"
+    if measured is not None:
+        facts["espeak"] = {"measured": "build", **measured}
+    else:
+        facts["espeak"] = {"measured": "offline", "why": why, **OFFLINE_ESPEAK}
+    return facts
 
 
 def _to_end(alignment, num_samples: int) -> list[tuple[int, int, str]]:
@@ -832,6 +910,7 @@ def _commit_ready(release: Release, built: _Built) -> None:
         release.manifest_path = f"{release.storage_prefix}/manifest.jsonl"
         release.hidden_manifest_path = f"{release.private_prefix}/hidden/manifest.jsonl"
         release.build_seconds = built.facts.get("build_seconds")
+        release.hmm = f"{release.private_prefix}/{built.hmm}" if built.hmm else ""
         release.error = ""
         release.save()
     _reevaluate_submissions(release)

@@ -23,14 +23,17 @@ VOCABULARY = [
 FAST = hmm_align.HmmSettings(stages=(4, 2, 2), batch_frames=20_000, min_count=5.0)
 
 
-def synthetic_corpus(n: int = 80, dim: int = 39, seed: int = 0):
+def synthetic_corpus(n: int = 80, dim: int = 39, seed: int = 0, utterance_seed: int | None = None):
     """Utterances of random words whose frames are drawn around a mean per (phone, state), with silences at the ends
-    and between some words: features, offsets, words and the true phone segments (phone, start, end) in frames."""
+    and between some words: features, offsets, words and the true phone segments (phone, start, end) in frames.
+    ``seed`` draws the sounds (the means); ``utterance_seed``, when given, other utterances of the same sounds."""
     rng = np.random.default_rng(seed)
     # A phone's three states are onset, steady part and offset of one sound: near one another, far from other phones.
     phone_means = rng.normal(0.0, 1.5, size=(len(PHONE_INDEX), 1, dim))
     means = phone_means + rng.normal(0.0, 0.7, size=(len(PHONE_INDEX), STATES_PER_PHONE, dim))
     means[SILENCE_INDEX] = phone_means[SILENCE_INDEX]  # silence is stationary, as a room's background is
+    if utterance_seed is not None:
+        rng = np.random.default_rng(utterance_seed)
     feats, offsets, words_all, truths = [], [0], [], []
     for _ in range(n):
         words = [VOCABULARY[i] for i in rng.integers(0, len(VOCABULARY), size=rng.integers(2, 5))]
@@ -150,6 +153,57 @@ def test_too_short_an_utterance_gets_a_uniform_segmentation(synthetic):
     assert len(paths[0]) == 5
 
 
+FEATURES = {"sample_rate": 16000, "n_mels": 40, "mfcc": "test"}
+
+
+def stored(synthetic) -> hmm_align.StoredHmm:
+    return hmm_align.StoredHmm(synthetic["model"], FEATURES, torch.linspace(0.5, 2.0, 39))
+
+
+def test_a_saved_hmm_loads_back_whole_and_aligns_alike(synthetic, tmp_path):
+    hmm_align.save_hmm(stored(synthetic), tmp_path / "a.pt")
+    hmm_align.save_hmm(stored(synthetic), tmp_path / "b.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()  # a rebuilt release stores the same
+    loaded = hmm_align.load_hmm(tmp_path / "a.pt", features=dict(FEATURES))
+    model = synthetic["model"]
+    assert loaded.features == FEATURES and torch.equal(loaded.scale, torch.linspace(0.5, 2.0, 39))
+    for name in ("means", "variances", "log_weights", "log_loop", "log_exit", "floor"):
+        assert torch.equal(getattr(loaded.model, name), getattr(model, name)), name
+    assert loaded.model.silence_prob == model.silence_prob
+    # Started from the loaded model with no pass of its own, the aligner gives the alignment the model made.
+    x, offsets, words = synthetic["x"], synthetic["offsets"], synthetic["words"]
+    no_passes = dataclasses.replace(FAST, refine_passes=0)
+    labels, _, history = hmm_align.train_and_align(x, offsets, words, no_passes, init=loaded.model)
+    assert history == [] and np.array_equal(labels, synthetic["labels"])
+
+
+def test_a_saved_hmm_for_other_features_or_phones_or_a_damaged_file_is_refused(synthetic, tmp_path):
+    path = tmp_path / "hmm.pt"
+    hmm_align.save_hmm(stored(synthetic), path)
+    with pytest.raises(hmm_align.HmmMismatch, match=r"other feature settings \(differ: n_mels\)"):
+        hmm_align.load_hmm(path, features={**FEATURES, "n_mels": 80})
+    payload = torch.load(path, weights_only=True)
+    torch.save({**payload, "phones": payload["phones"][:-1]}, tmp_path / "phones.pt")
+    with pytest.raises(hmm_align.HmmMismatch, match="another phone set"):
+        hmm_align.load_hmm(tmp_path / "phones.pt", features=FEATURES)
+    torch.save({**payload, "means": payload["means"][:, :1]}, tmp_path / "shape.pt")
+    with pytest.raises(hmm_align.HmmMismatch, match="means is not a finite tensor"):
+        hmm_align.load_hmm(tmp_path / "shape.pt", features=FEATURES)
+    (tmp_path / "cut.pt").write_bytes(path.read_bytes()[:500])
+    with pytest.raises(hmm_align.HmmMismatch, match="unreadable"):
+        hmm_align.load_hmm(tmp_path / "cut.pt", features=FEATURES)
+
+
+def test_a_model_trained_on_other_utterances_aligns_new_ones_after_a_few_passes(synthetic):
+    """The release builder's path: the previous model, re-estimated on a new corpus of the same sounds."""
+    x, offsets, words, truths = synthetic_corpus(n=40, utterance_seed=5)
+    before = synthetic["model"].means.clone()
+    labels, model, history = hmm_align.train_and_align(x, offsets, words, FAST, init=synthetic["model"])
+    assert len(history) == FAST.refine_passes == 2 and model.mixtures == synthetic["model"].mixtures
+    assert torch.equal(synthetic["model"].means, before)  # the given model is left as it was
+    assert boundary_hits(labels, offsets, truths, tolerance=1) >= 0.9
+
+
 def test_mfcc_deltas_are_the_dct_of_the_log_mel_deltas():
     from training.ml.config import FeatureConfig
     from training.ml.features import FeatureExtractor, deltas
@@ -177,7 +231,7 @@ def synthetic_store(n: int = 30):
     return store, truths
 
 
-def test_align_corpus_dispatches_on_the_method():
+def test_align_corpus_dispatches_on_the_method(tmp_path):
     from training.ml.align import align_corpus
 
     store, truths = synthetic_store()
@@ -185,8 +239,11 @@ def test_align_corpus_dispatches_on_the_method():
     config.train.device = "cpu"
     config.train.progress = False
     hmm = dataclasses.replace(config, align=dataclasses.replace(config.align, method="hmm", rounds=0))
-    labels, history = align_corpus(store, hmm, progress=False)
+    labels, history = align_corpus(store, hmm, progress=False, hmm_path=tmp_path / "hmm.pt")
     assert len(labels) == len(store.frames)
+    # The HMM is kept for the features it was trained on, which a release build checks before starting from it.
+    kept = hmm_align.load_hmm(tmp_path / "hmm.pt", features=hmm_align.feature_settings(config.features))
+    assert kept.model.mixtures == 2 ** (len(config.align.hmm_stages) - 1) and len(kept.scale) == 39
     assert history and all("mixtures" in h for h in history)
     assert boundary_hits(labels.numpy(), store.offsets.tolist(), truths, tolerance=1) > 0.7
     wrong = dataclasses.replace(config, align=dataclasses.replace(config.align, method="ctc"))

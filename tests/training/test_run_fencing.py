@@ -99,9 +99,11 @@ def two_workers_leave_one_result(run: TrainingRun, settings, monkeypatch, caplog
     # One checkpoint history in storage: worker 2's files, under its attempt (worker 1's checkpoint went once
     # worker 2 had stored its own).
     attempt = f"{run.storage_prefix}/attempt-2"
-    names = ("checkpoint-2.pt", "config.json", "metrics.json", "model.onnx")
+    names = ("checkpoint-2.pt", "config.json", "hmm.pt", "metrics.json", "model.onnx")
     assert stored_files(run.storage_prefix) == [f"{attempt}/{n}" for n in names]
-    assert (run.checkpoint, run.onnx) == (f"{attempt}/checkpoint-2.pt", f"{attempt}/model.onnx")
+    assert (run.checkpoint, run.onnx, run.hmm) == tuple(
+        f"{attempt}/{n}" for n in ("checkpoint-2.pt", "model.onnx", "hmm.pt")
+    )
     assert Submission.objects.filter(is_baseline=True).count() == 1
     # Worker 1 said why it stopped, once, without a traceback.
     stops = [r for r in caplog.records if "attempt 1 stops" in r.getMessage()]

@@ -174,15 +174,23 @@ def test_a_cnn_teacher_and_an_ensemble_train_and_a_mimic_learns_from_the_ensembl
     assert "ensemble of 2" in ensemble.submission.name and mimic.config["model"]["kind"] == "snn"
 
 
-def test_a_runs_alignment_gives_the_next_release_its_phone_times(release, settings):
+def test_a_runs_alignment_gives_the_next_release_its_phone_times_and_its_hmm(release, settings):
     import json
     from pathlib import Path
 
     from tests.benchmark.conftest import build
+    from training.ml.hmm_align import load_hmm
     from training.ml.pipeline import alignment_dir
+    from training.ml.release_align import release_features
 
     run = run_create(release="v1", recipe="teacher-dnn", overrides={"train.epochs": 1})
     execution.run_execute(run_id=run.pk)
+    # The run keeps the HMM its alignment trained (align.method "hmm", 2 Gaussians per state in the tiny recipe).
+    run.refresh_from_db()
+    assert run.hmm == f"{run.storage_prefix}/attempt-1/hmm.pt"
+    with default_storage.open(run.hmm, "rb") as handle, open(settings.TRAINING_DIR / "run-hmm.pt", "wb") as out:
+        out.write(handle.read())
+    assert load_hmm(settings.TRAINING_DIR / "run-hmm.pt", features=release_features()).model.mixtures == 2
     alignments = alignment_dir(execution.run_config(run)) / "phn" / "alignments.jsonl"
     rows = [json.loads(line) for line in alignments.read_text().splitlines()]
     assert rows and all(r["phones"][0][0] == 0.0 and r["phones"][-1][1] > 0.5 for r in rows)
@@ -196,3 +204,6 @@ def test_a_runs_alignment_gives_the_next_release_its_phone_times(release, settin
     first = by_sha[rows[0]["sha256"]]
     assert first["alignment"][:-1] == [[round(s * 16000), round(t * 16000), p] for s, t, p in rows[0]["phones"]][:-1]
     assert (Path(settings.MEDIA_ROOT) / v2.storage_prefix / Path(first["audio"]).with_suffix(".PHN")).is_file()
+    # The hidden clips, which no run saw, are aligned by the platform's latest HMM: the run's, newer than v1's.
+    aligner = v2.facts["alignment"]
+    assert aligner["initialised_from"] == {"kind": "training_run", "name": str(run.pk)} and "fallback" not in aligner

@@ -142,11 +142,17 @@ def flat_start_labels(store: FrameStore) -> torch.Tensor:
 
 
 def align_corpus(
-    store: FrameStore, config: Config, progress: bool = True, callback: Progress | None = None
+    store: FrameStore,
+    config: Config,
+    progress: bool = True,
+    callback: Progress | None = None,
+    hmm_path: str | Path | None = None,
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
     """A start (align.method: "hmm", the monophone HMM of hmm_align; "mlp", the flat start), then rounds of (train
     classifier, Viterbi realign) until fewer than `settle` of the frames change phone. The classifier trains on the
-    train split only (a store without one is refused, never aligned on its test utterances' labels)."""
+    train split only (a store without one is refused, never aligned on its test utterances' labels). With
+    ``hmm_path``, the "hmm" start's trained HMM is saved there (hmm_align.save_hmm), for a release build to
+    start from."""
     require_splits(store, ("train",))
     history: list[dict[str, float]] = []
     if config.align.method == "hmm":
@@ -159,7 +165,7 @@ def align_corpus(
                 print("hmm: " + ", ".join(f"{k}={v:.4g}" for k, v in record.items()))
 
         settings = HmmSettings(stages=tuple(config.align.hmm_stages))
-        start, hmm_history = align_store(store, settings, report=report)
+        start, hmm_history = align_store(store, settings, report=report, save_to=hmm_path, features=config.features)
         history += hmm_history  # records with "mixtures": the HMM's EM passes, before the MLP rounds
     elif config.align.method == "mlp":
         start = flat_start_labels(store)

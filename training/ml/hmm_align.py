@@ -8,21 +8,27 @@ from a uniform segmentation of each utterance, then alternates Viterbi alignment
 probabilities, splitting every Gaussian in two at the start of each later stage. The Viterbi recursion runs over a
 batch of utterances at once, vectorised over (utterance, state), so a pass over 2,000 utterances takes seconds.
 
+A trained model is kept (``save_hmm``/``load_hmm``: plain tensors and a small dict) so that a later corpus starts
+from it: ``train_and_align(init=...)`` re-estimates it with a few Viterbi EM passes instead of training from a flat
+start (see ``HmmSettings.refine_passes``).
+
 Plain torch and numpy; the labels it returns are the state labels (phone * 3 + state) the rest of training uses.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from training.ml.lexicon import N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
+from training.ml.lexicon import INVENTORY, N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 
 NEG = -1e30
 N_CEPSTRA = 12  # c1..c12; c0 is left out because log energy stands for it
@@ -40,6 +46,11 @@ class HmmSettings:
     split_offset: float = 0.2  # standard deviations each half of a split Gaussian moves
     batch_frames: int = 60_000  # frames per Viterbi batch (utterances of similar length together)
     min_count: float = 20.0  # a Gaussian seen in fewer frames keeps its old parameters
+    # Viterbi EM passes that re-estimate a model trained elsewhere (train_and_align's init) on this corpus, in
+    # place of the flat start's stages. On espeak-ng voices the model never heard, 2 passes put 90.1 % of
+    # boundaries within 20 ms (a flat start on them: 91.2 %) at 0.2-0.4 times the flat start's time; more passes
+    # gained at most 0.2 points (docs/training.md, "Aligning a release from the platform's latest model").
+    refine_passes: int = 2
 
 
 # --- features ------------------------------------------------------------------------------------------------
@@ -71,13 +82,20 @@ def utterance_features(frames: torch.Tensor, offsets: torch.Tensor, mean: torch.
     """Store frames (normalised 123-dim) -> per-utterance 39-dim MFCCs with the utterance's mean removed (CMN)
     and scaled by the global standard deviation, as one (N, 39) float32 tensor."""
     raw = frames.float().cpu() * std.float().cpu() + mean.float().cpu()
-    mfcc = mfcc_from_logmel(raw)
+    return cmn_features(mfcc_from_logmel(raw), offsets.cpu().tolist())[0]
+
+
+def cmn_features(mfcc: torch.Tensor, bounds: Sequence[int], scale: torch.Tensor | None = None):
+    """(N, D) MFCCs of utterances laid end to end -> each utterance's mean removed, all divided by ``scale`` (by
+    default the result's global standard deviation): the features and the scale used. A model trained on one
+    corpus is used on another with the scale it was trained with, so that both are in the same space."""
     out = torch.empty_like(mfcc)
-    bounds = offsets.cpu().tolist()
     for start, end in itertools.pairwise(bounds):
         if end > start:
             out[start:end] = mfcc[start:end] - mfcc[start:end].mean(0)
-    return out / out.std(0).clamp(min=1e-5)
+    if scale is None:
+        scale = out.std(0).clamp(min=1e-5)
+    return out / scale, scale
 
 
 # --- the utterance graph -------------------------------------------------------------------------------------
@@ -164,12 +182,117 @@ class MonophoneHmm:
             out[i : i + chunk] = ll.sum(1).log_().add_(top[:, 0])
         return out
 
+    def copy(self) -> MonophoneHmm:
+        """A model to re-estimate without changing this one."""
+        return MonophoneHmm(
+            *(t.clone() for t in (self.means, self.variances, self.log_weights, self.log_loop, self.log_exit)),
+            silence_prob=self.silence_prob,
+            floor=self.floor.clone(),
+        )
+
     def split(self, offset: float) -> None:
         """Every Gaussian into two, moved +-offset standard deviations apart: M -> 2M."""
         shift = offset * self.variances.sqrt()
         self.means = torch.cat([self.means + shift, self.means - shift], dim=1)
         self.variances = torch.cat([self.variances, self.variances], dim=1)
         self.log_weights = torch.cat([self.log_weights, self.log_weights], dim=1) - math.log(2.0)
+
+
+# --- keeping a trained model -----------------------------------------------------------------------------------
+
+HMM_FORMAT = 1  # the saved dict's layout; a file of another layout is refused
+
+
+class HmmMismatch(ValueError):
+    """A saved HMM that cannot initialise this aligner: unreadable, another phone set, other features."""
+
+
+@dataclass
+class StoredHmm:
+    """A trained HMM and what its input must be to use it: the features' front-end settings and the global scale
+    (the per-dimension standard deviation its training data's CMN'd MFCCs were divided by). Features computed
+    with other settings, or scaled otherwise, would put every frame in another space than its Gaussians'."""
+
+    model: MonophoneHmm
+    features: dict[str, Any]
+    scale: torch.Tensor  # (D,)
+
+
+def save_hmm(stored: StoredHmm, path: str | Path) -> None:
+    """Plain tensors and a small dict (torch.save; read back with weights_only=True). Byte-identical for the same
+    model, so that a rebuilt release stores the same file."""
+    m = stored.model
+    payload = {
+        "format": HMM_FORMAT,
+        "phones": list(INVENTORY),
+        "states_per_phone": STATES_PER_PHONE,
+        "mixtures": m.mixtures,
+        "features": dict(sorted(stored.features.items())),
+        "scale": stored.scale.float().contiguous(),
+        "means": m.means.float().contiguous(),
+        "variances": m.variances.float().contiguous(),
+        "log_weights": m.log_weights.float().contiguous(),
+        "log_loop": m.log_loop.float().contiguous(),
+        "log_exit": m.log_exit.float().contiguous(),
+        "floor": m.floor.float().contiguous(),
+        "silence_prob": float(m.silence_prob),
+    }
+    with open(path, "wb") as handle:  # through a handle: the archive's inner folder is then not the file's name
+        torch.save(payload, handle)
+
+
+def load_hmm(path: str | Path, *, features: Mapping[str, Any]) -> StoredHmm:
+    """The HMM saved at ``path``, refused (HmmMismatch, with the reason) when it cannot be read, was saved for
+    another phone set or topology, or for other feature settings than ``features``."""
+    try:
+        payload = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: torch raises several kinds
+        raise HmmMismatch(f"unreadable ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != HMM_FORMAT:
+        raise HmmMismatch(f"not a saved HMM of format {HMM_FORMAT}")
+    if payload.get("phones") != list(INVENTORY) or payload.get("states_per_phone") != STATES_PER_PHONE:
+        raise HmmMismatch(
+            f"saved for another phone set or topology ({len(payload.get('phones') or [])} phones, "
+            f"{payload.get('states_per_phone')} states each; this aligner has {N_PHONES} and {STATES_PER_PHONE})"
+        )
+    saved = payload.get("features")
+    if not isinstance(saved, dict):
+        raise HmmMismatch("saved without its feature settings")
+    if saved != dict(features):
+        differ = sorted(k for k in {*saved, *features} if saved.get(k) != features.get(k))
+        raise HmmMismatch(f"saved for other feature settings (differ: {', '.join(differ)})")
+    try:
+        model = MonophoneHmm(
+            means=payload["means"],
+            variances=payload["variances"],
+            log_weights=payload["log_weights"],
+            log_loop=payload["log_loop"],
+            log_exit=payload["log_exit"],
+            silence_prob=float(payload["silence_prob"]),
+            floor=payload["floor"],
+        )
+        scale = payload["scale"]
+    except KeyError as exc:
+        raise HmmMismatch(f"incomplete (no {exc.args[0]})") from exc
+    except (TypeError, ValueError) as exc:
+        raise HmmMismatch(f"malformed ({exc})") from exc
+    if not isinstance(scale, torch.Tensor) or scale.ndim != 1 or not bool(scale.isfinite().all()):
+        raise HmmMismatch("scale is not a finite vector")
+    mixtures, dim = int(payload.get("mixtures", 0)), len(scale)
+    shapes = {
+        "means": (model.means, (N_STATES, mixtures, dim)),
+        "variances": (model.variances, (N_STATES, mixtures, dim)),
+        "log_weights": (model.log_weights, (N_STATES, mixtures)),
+        "log_loop": (model.log_loop, (N_STATES,)),
+        "log_exit": (model.log_exit, (N_STATES,)),
+        "floor": (model.floor, (dim,)),
+    }
+    for name, (tensor, shape) in shapes.items():
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape or not bool(tensor.isfinite().all()):
+            raise HmmMismatch(f"{name} is not a finite tensor of shape {shape}")
+    if not bool((model.variances > 0).all()) or not bool((scale > 0).all()) or not 0 < model.silence_prob < 1:
+        raise HmmMismatch("variances, scale or silence prior out of range")
+    return StoredHmm(model, dict(saved), scale)
 
 
 def augment(x: torch.Tensor) -> torch.Tensor:
@@ -495,9 +618,14 @@ def train_and_align(
     settings: HmmSettings | None = None,
     train_ids: Sequence[int] | None = None,
     report: Report | None = None,
+    init: MonophoneHmm | None = None,
 ) -> tuple[np.ndarray, MonophoneHmm, list[dict[str, float]]]:
-    """Viterbi EM from a flat start on the train_ids utterances (all by default), then the forced alignment of
-    every utterance: (N,) state labels over all frames, the model, and one record per EM pass."""
+    """EM on the train_ids utterances (all by default), then the forced alignment of every utterance: (N,) state
+    labels over all frames, the model, and one record per EM pass.
+
+    From a flat start through ``settings.stages``; or from ``init``, a model trained elsewhere on features in the
+    same space (same front end, same global scale), re-estimated here by ``settings.refine_passes`` Viterbi EM
+    passes at its number of Gaussians (it is left unchanged)."""
     settings = settings or HmmSettings()
     offsets = [int(o) for o in offsets]
     graphs = [utterance_graph(w) for w in words]
@@ -514,14 +642,23 @@ def train_and_align(
 
     flat = [flat_start_states(g, train_offsets[i + 1] - train_offsets[i]) for i, g in enumerate(train_graphs)]
     states = torch.from_numpy(np.concatenate(flat))
-    model = initial_model(x_train, states, floor, settings.silence_prob, uniform=settings.flat_start == "uniform")
+    # Stages of (split every Gaussian first, EM passes, the first settings.baum_welch of them Baum-Welch while
+    # there is one Gaussian per state); a model trained elsewhere gets Viterbi passes only, at its mixtures.
+    stages: list[tuple[bool, int, int]]
+    if init is None:
+        model = initial_model(x_train, states, floor, settings.silence_prob, uniform=settings.flat_start == "uniform")
+        stages = [(stage > 0, iterations, settings.baum_welch) for stage, iterations in enumerate(settings.stages)]
+    else:
+        model = init.copy()
+        model.floor = floor  # this corpus's: variances are floored relative to the data they are estimated on
+        stages = [(False, settings.refine_passes, 0)]
     history: list[dict[str, float]] = []
     previous = states
-    for stage, iterations in enumerate(settings.stages):
-        if stage > 0:
+    for split, iterations, baum_welch in stages:
+        if split:
             model.split(settings.split_offset)
         for it in range(iterations):
-            if model.mixtures == 1 and it < settings.baum_welch:
+            if model.mixtures == 1 and it < baum_welch:
                 states, ll = baum_welch_pass(model, x_train, train_offsets, train_graphs, settings)
             else:
                 paths, ll = viterbi_all(model, x_train, train_offsets, train_graphs, settings.batch_frames)
@@ -546,13 +683,33 @@ def train_and_align(
     return labels, model, history
 
 
-def align_store(store: Any, settings: HmmSettings | None = None, report: Report | None = None):
-    """A FrameStore's utterances -> (N,) state labels (torch.long) and the EM history; trained on the train split."""
-    x = utterance_features(store.frames, store.offsets, store.normaliser.mean, store.normaliser.std)
+def align_store(
+    store: Any,
+    settings: HmmSettings | None = None,
+    report: Report | None = None,
+    save_to: str | Path | None = None,
+    features: Any = None,
+):
+    """A FrameStore's utterances -> (N,) state labels (torch.long) and the EM history; trained on the train split.
+    With ``save_to``, the trained HMM is saved there (``save_hmm``) for ``features``, the FeatureConfig the store
+    was built with, so that a later corpus (a release's build) can start from it."""
+    raw = store.frames.float().cpu() * store.normaliser.std.float().cpu() + store.normaliser.mean.float().cpu()
+    x, scale = cmn_features(mfcc_from_logmel(raw), store.offsets.cpu().tolist())
     words = [u.words for u in store.utterances]
     train_ids = store.utterance_ids("train") or None
-    labels, _, history = train_and_align(x, store.offsets.tolist(), words, settings, train_ids, report)
+    labels, model, history = train_and_align(x, store.offsets.tolist(), words, settings, train_ids, report)
+    if save_to is not None:
+        if features is None:
+            raise ValueError("saving the HMM needs the feature settings it was trained on")
+        save_hmm(StoredHmm(model, feature_settings(features), scale), save_to)
     return torch.from_numpy(labels).long(), history
+
+
+def feature_settings(features: Any) -> dict[str, Any]:
+    """What a saved HMM's input depends on: the front end's settings (a FeatureConfig, less the splice context the
+    HMM does not use) and how the MFCCs are made from its log-mel features."""
+    front_end = {k: v for k, v in dataclasses.asdict(features).items() if k != "context"}
+    return {**front_end, "mfcc": f"c1-c{N_CEPSTRA} and log energy, deltas, delta-deltas; per-utterance mean removed"}
 
 
 assert N_STATES == N_PHONES * STATES_PER_PHONE

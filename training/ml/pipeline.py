@@ -2,7 +2,7 @@
 
 Shared artefacts live in folders keyed by a hash of exactly the settings they depend on, with that key's
 settings in key.json beside them: work_dir/features/KEY (store.pt, and the teachers' logits for its training
-frames), work_dir/alignments/KEY (alignment.pt, phn/). Runs that differ in any such setting never share one.
+frames), work_dir/alignments/KEY (alignment.pt, phn/, hmm.pt). Runs that differ in any such setting never share one.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from training.ml.train import (
 )
 
 ALIGNMENT = "alignment.pt"
+HMM = "hmm.pt"  # the "hmm" aligner's monophone HMM (hmm_align.save_hmm), beside the alignment it made
 
 
 @contextlib.contextmanager
@@ -107,7 +108,8 @@ def alignment_settings(config: Config) -> dict[str, Any]:
 
 
 def alignment_dir(config: Config) -> Path:
-    """work_dir/alignments/KEY: alignment.pt, alignment.json and phn/ (TIMIT .phn files, alignments.jsonl)."""
+    """work_dir/alignments/KEY: alignment.pt, alignment.json, phn/ (TIMIT .phn files, alignments.jsonl) and, for
+    ``align.method = "hmm"``, hmm.pt (the HMM that started the alignment)."""
     return Path(config.work_dir) / "alignments" / config_digest(alignment_settings(config))
 
 
@@ -125,8 +127,10 @@ def align(
         if path.exists():  # another process aligned while this one waited
             return load_alignment(path)
         torch.manual_seed(alignment_seed(config))  # the aligner's classifiers: the same labels whatever ran before
-        labels, history = align_corpus(store, aligner_config(config), progress=config.train.progress, callback=callback)
         folder.mkdir(parents=True, exist_ok=True)
+        labels, history = align_corpus(
+            store, aligner_config(config), progress=config.train.progress, callback=callback, hmm_path=folder / HMM
+        )
         (folder / "key.json").write_text(json.dumps(alignment_settings(config), indent=2, sort_keys=True) + "\n")
         save_alignment(path, labels, history)
         shift, length = config.features.frame_shift, config.features.frame_length

@@ -52,7 +52,8 @@ from training.services.runs import dependencies_of, students_fail, students_read
 logger = logging.getLogger(__name__)
 
 BASELINE_USERNAME = "openphone-baselines"
-EXPORTS = ("model.onnx", "metrics.json", "config.json")  # what a finished run publishes beside its checkpoint
+# What a finished run publishes beside its checkpoint (hmm.pt: its alignment's HMM, when the aligner trained one).
+EXPORTS = ("model.onnx", "metrics.json", "config.json", pipeline.HMM)
 LOG_LIMIT = 100_000  # characters of a run's log kept on its row
 
 
@@ -309,6 +310,10 @@ def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, 
             onnx = files.store_file(pipeline.export(folder), f"{prefix}/model.onnx")
             for name in ("metrics.json", "config.json"):
                 files.store_file(folder / name, f"{prefix}/{name}")
+            # The HMM its alignment trained, for release builds to start from (a CTC run aligns nothing).
+            hmm_file = pipeline.alignment_dir(config) / pipeline.HMM
+            uses_hmm = hmm_file.exists() and not pipeline.is_ctc(config)
+            hmm = files.store_file(hmm_file, f"{prefix}/{pipeline.HMM}") if uses_hmm else ""
             heartbeat.check()
         except RunCancelled:
             return TrainingRunStatus.CANCELLED, {"log": run.log}
@@ -324,6 +329,7 @@ def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, 
         "metrics": metrics,
         "parameters": metrics["parameters"],
         "onnx": onnx,
+        "hmm": hmm,
         "history": json.loads(history_file.read_text()) if history_file.exists() else run.history,
         "log": run.log,
     }
