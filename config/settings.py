@@ -402,6 +402,8 @@ CELERY_BEAT_SCHEDULE = {
     "trust-recompute": {"task": "contributors.tasks.trust_recompute", "schedule": 3600.0},
     # Submissions whose evaluating worker died: re-queued or failed; dead workers' temp folders removed.
     "submissions-reap": {"task": "benchmark.tasks.submissions_reap", "schedule": 60.0},
+    # Release builds whose worker died: re-queued or failed (Redis would hand the message out only after hours).
+    "releases-reap": {"task": "benchmark.tasks.releases_reap", "schedule": 60.0},
     # Rate-limit counters of windows long past (core.ratelimit, when the cache is not Redis).
     "rate-counters-sweep": {"task": "core.tasks.rate_counters_sweep", "schedule": 3600.0},
 }
@@ -424,6 +426,12 @@ RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
 # The TIMIT tree's audio: "wav" (RIFF PCM, as TIMIT recipes read it) or "flac" (about half the bytes; Lhotse's TIMIT
 # preparer then finds no audio). A release can override it (release_build --audio-format).
 RELEASE_AUDIO_FORMAT = env_str("RELEASE_AUDIO_FORMAT", "wav")
+# A build beats this often from a background thread; one silent for the stale time (five minutes: well past a
+# stalled disk, far short of the hours a lost build used to wait) is re-queued by the reaper, until it has made
+# RELEASE_MAX_ATTEMPTS attempts, then failed with the reason.
+RELEASE_HEARTBEAT_SECONDS = env_int("RELEASE_HEARTBEAT_SECONDS", 15)
+RELEASE_HEARTBEAT_STALE_SECONDS = env_int("RELEASE_HEARTBEAT_STALE_SECONDS", 300)
+RELEASE_MAX_ATTEMPTS = env_int("RELEASE_MAX_ATTEMPTS", 3)
 # Anonymous release downloads are throttled by bytes sent per client (benchmark.throttling; "" turns it off)...
 THROTTLE_DOWNLOAD_BYTES = env_str("THROTTLE_DOWNLOAD_BYTES", "1GB/min")
 # ... under a request-count ceiling for the public API, high enough that a split's ~2,300 files fetched one by one
