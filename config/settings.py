@@ -133,6 +133,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "core.middleware.UploadSizeLimitMiddleware",
+    "core.middleware.LargeUploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -255,6 +256,14 @@ WHITENOISE_AUTOREFRESH = DEBUG
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # The request body cap for uploads, enforced before Django reads the body (core.middleware).
 UPLOAD_MAX_BODY_BYTES = env_int("UPLOAD_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Bodies over UPLOAD_LARGE_BYTES (model submissions) take one of UPLOAD_LARGE_CONCURRENT slots shared by every web
+# process while they are received and checked: each holds a web worker, temporary disk and some memory (a few
+# per cent of the model, docs/benchmarks.md) for as long. One more gets 503 uploads_busy with Retry-After. A slot's
+# lease frees it if its process dies mid-upload.
+UPLOAD_LARGE_BYTES = env_int("UPLOAD_LARGE_BYTES", 16 * 1024 * 1024)
+UPLOAD_LARGE_CONCURRENT = env_int("UPLOAD_LARGE_CONCURRENT", 2)
+UPLOAD_SLOT_LEASE_SECONDS = env_int("UPLOAD_SLOT_LEASE_SECONDS", 900)
+UPLOAD_LARGE_RETRY_SECONDS = env_int("UPLOAD_LARGE_RETRY_SECONDS", 30)
 
 # --- clips ----------------------------------------------------------------------------------------
 # Limits for uploaded audio (contributors.conf reads them with these defaults).
