@@ -35,7 +35,22 @@ class Release(models.Model):
     )
     status = models.CharField(max_length=10, choices=ReleaseStatus.choices, default=ReleaseStatus.BUILDING)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker claimed the build.")
+    started_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker claimed the build; empty while it waits for one."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="The building worker's last sign of life; a stale one is reaped."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Builds started since the release was (re)created; bounded by RELEASE_MAX_ATTEMPTS."
+    )
+    # The fencing token of the current claim (core.fencing). ``attempts`` cannot be it: building a failed version
+    # again resets that count, and a superseded worker's number would come round again.
+    claims = models.PositiveIntegerField(
+        default=0,
+        help_text="Times a build was claimed or taken from a silent worker, never reset; the latest claim alone "
+        "may write.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     limit = models.PositiveIntegerField(null=True, blank=True, help_text="Take at most this many clips (tests).")

@@ -7,11 +7,19 @@ from celery import shared_task
 
 @shared_task(name="benchmark.tasks.release_build", acks_late=True)
 def release_build(release_id: int) -> str | None:
-    """Build a release; guarded by the row's status and claim, so a redelivery is a no-op."""
+    """Build a release; guarded by the row's status and fenced claim, so a redelivery is a no-op."""
     from benchmark.services.releases import release_build as build
 
     release = build(release_id=release_id)
     return None if release is None else release.status
+
+
+@shared_task(name="benchmark.tasks.releases_reap")
+def releases_reap() -> dict[str, int]:
+    """Periodic: re-queue or fail release builds whose worker went silent."""
+    from benchmark.services.releases import releases_reap as reap
+
+    return reap()
 
 
 BUSY_RETRY_SECONDS = 30

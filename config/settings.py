@@ -133,6 +133,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "core.middleware.UploadSizeLimitMiddleware",
+    "core.middleware.LargeUploadLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -255,6 +256,14 @@ WHITENOISE_AUTOREFRESH = DEBUG
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # The request body cap for uploads, enforced before Django reads the body (core.middleware).
 UPLOAD_MAX_BODY_BYTES = env_int("UPLOAD_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Bodies over UPLOAD_LARGE_BYTES (model submissions) take one of UPLOAD_LARGE_CONCURRENT slots shared by every web
+# process while they are received and checked: each holds a web worker, temporary disk and some memory (a few
+# per cent of the model, docs/benchmarks.md) for as long. One more gets 503 uploads_busy with Retry-After. A slot's
+# lease frees it if its process dies mid-upload.
+UPLOAD_LARGE_BYTES = env_int("UPLOAD_LARGE_BYTES", 16 * 1024 * 1024)
+UPLOAD_LARGE_CONCURRENT = env_int("UPLOAD_LARGE_CONCURRENT", 2)
+UPLOAD_SLOT_LEASE_SECONDS = env_int("UPLOAD_SLOT_LEASE_SECONDS", 900)
+UPLOAD_LARGE_RETRY_SECONDS = env_int("UPLOAD_LARGE_RETRY_SECONDS", 30)
 
 # --- clips ----------------------------------------------------------------------------------------
 # Limits for uploaded audio (contributors.conf reads them with these defaults).
@@ -402,6 +411,8 @@ CELERY_BEAT_SCHEDULE = {
     "trust-recompute": {"task": "contributors.tasks.trust_recompute", "schedule": 3600.0},
     # Submissions whose evaluating worker died: re-queued or failed; dead workers' temp folders removed.
     "submissions-reap": {"task": "benchmark.tasks.submissions_reap", "schedule": 60.0},
+    # Release builds whose worker died: re-queued or failed (Redis would hand the message out only after hours).
+    "releases-reap": {"task": "benchmark.tasks.releases_reap", "schedule": 60.0},
     # Rate-limit counters of windows long past (core.ratelimit, when the cache is not Redis).
     "rate-counters-sweep": {"task": "core.tasks.rate_counters_sweep", "schedule": 3600.0},
 }
@@ -424,6 +435,12 @@ RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
 # The TIMIT tree's audio: "wav" (RIFF PCM, as TIMIT recipes read it) or "flac" (about half the bytes; Lhotse's TIMIT
 # preparer then finds no audio). A release can override it (release_build --audio-format).
 RELEASE_AUDIO_FORMAT = env_str("RELEASE_AUDIO_FORMAT", "wav")
+# A build beats this often from a background thread; one silent for the stale time (five minutes: well past a
+# stalled disk, far short of the hours a lost build used to wait) is re-queued by the reaper, until it has made
+# RELEASE_MAX_ATTEMPTS attempts, then failed with the reason.
+RELEASE_HEARTBEAT_SECONDS = env_int("RELEASE_HEARTBEAT_SECONDS", 15)
+RELEASE_HEARTBEAT_STALE_SECONDS = env_int("RELEASE_HEARTBEAT_STALE_SECONDS", 300)
+RELEASE_MAX_ATTEMPTS = env_int("RELEASE_MAX_ATTEMPTS", 3)
 # Anonymous release downloads are throttled by bytes sent per client (benchmark.throttling; "" turns it off)...
 THROTTLE_DOWNLOAD_BYTES = env_str("THROTTLE_DOWNLOAD_BYTES", "1GB/min")
 # ... under a request-count ceiling for the public API, high enough that a split's ~2,300 files fetched one by one

@@ -4,6 +4,13 @@ A release is built in a staging folder and published in one step: on local stora
 place (atomic), on object storage each file is uploaded. Public files go under ``releases/<version>/`` and get a
 ``ReleaseFile`` row each (only those can be downloaded); the hidden split goes under
 ``private/releases/<version>/hidden/`` and gets no row, so no view can serve it.
+
+A build is claimed and fenced as training runs and evaluations are (:mod:`core.fencing`): the claim raises the row's
+``claims`` (the fencing token) and ``attempts``, a background thread beats ``heartbeat_at`` through the build, and
+the final writes (publishing, the ready or failed status) are made under the row lock while the claim still holds
+it, so a builder that was taken for dead and replaced changes nothing. ``releases_reap`` (periodic) re-queues a
+build whose heartbeat went stale, up to ``RELEASE_MAX_ATTEMPTS`` attempts, then fails it with the reason; each
+attempt builds in its own staging folder, and a new claim removes the folders of the attempts before it.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -56,6 +63,7 @@ from contributors.demo_prompts import COVERAGE_PROMPTS, SHARED_PROMPTS
 from contributors.models import PLATFORM_LICENCE, PLATFORM_SOURCE, Clip, Provenance, Verdict, Vote
 from contributors.services.trust import trust_settled
 from core.errors import ServiceError
+from core.fencing import Fence, Heartbeat, Superseded
 from core.licences import UnknownLicence, licence_get
 from core.phones import INVENTORY, PHONES, SILENCE
 from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
@@ -69,7 +77,6 @@ HMM_FILE = "acoustic/hmm.pt"  # the aligner's HMM, under the release's private p
 # The build's check of its aligner: espeak-ng readings of the demo's prompts, which cover every phone.
 ESPEAK_CHECK_SENTENCES = SHARED_PROMPTS + COVERAGE_PROMPTS[:16]
 
-CLAIM_STALE_AFTER = timedelta(hours=2)  # a build claimed longer ago than this is taken to have died
 SAMPLE_RATE = exports.SAMPLE_RATE
 PUBLISHED_DEMOGRAPHICS = ("gender", "age_band", "age_group", "accent", "first_language")
 SUBMISSION_SPEC = Path(settings.BASE_DIR) / "docs" / "submission-spec.md"
@@ -104,7 +111,8 @@ def release_create(*, version: str, limit: int | None = None, alignments: str = 
                     "release_exists", f"Release {version} already exists ({existing.status}).", status_code=409
                 )
             existing.status = ReleaseStatus.BUILDING
-            existing.started_at = existing.finished_at = None
+            existing.started_at = existing.heartbeat_at = existing.finished_at = None
+            existing.attempts = 0  # a new build, with attempts of its own; ``claims`` goes on counting
             existing.error = ""
             existing.limit = limit
             existing.facts = {"options": options}
@@ -133,43 +141,131 @@ def release_build_enqueue(*, release: Release) -> None:
 
 
 # --- building -----------------------------------------------------------------------------------------------------
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.RELEASE_HEARTBEAT_STALE_SECONDS)
+
+
+def _max_attempts() -> int:
+    return max(1, settings.RELEASE_MAX_ATTEMPTS)
+
+
+def _is_live(release: Release, now) -> bool:
+    """Claimed by a worker that beat recently (a claim that has not beaten yet counts from its start)."""
+    last = release.heartbeat_at or release.started_at
+    return last is not None and now - last < _stale_after()
+
+
+def release_fence(release: Release) -> Fence[Release]:
+    """The fence of ``release``'s current claim: its claim number, while the release is building."""
+    return Fence(Release, release.pk, release.claims, counter="claims", holds=Q(status=ReleaseStatus.BUILDING))
+
+
 def _claim(release_id: int) -> Release | None:
-    now = timezone.now()
-    claimed = (
-        Release.objects.filter(pk=release_id, status=ReleaseStatus.BUILDING)
-        .filter(Q(started_at__isnull=True) | Q(started_at__lt=now - CLAIM_STALE_AFTER))
-        .update(started_at=now)
-    )
-    return Release.objects.get(pk=release_id) if claimed else None
+    """Claim the build under the row lock: one no worker holds (new, or re-queued by the reaper), or one whose
+    worker went silent (a redelivered message after its worker died) while attempts remain; the reaper fails a
+    silent one that has none left. None when there is nothing to build: gone, ready, failed, or held by a live
+    worker. What earlier attempts left (published files, staging folders) goes before the new one starts."""
+    with transaction.atomic():
+        release = Release.objects.select_for_update().filter(pk=release_id, status=ReleaseStatus.BUILDING).first()
+        if release is None:
+            return None
+        now = timezone.now()
+        if release.started_at is not None and (_is_live(release, now) or release.attempts >= _max_attempts()):
+            return None
+        release.attempts += 1
+        release.claims += 1
+        release.started_at = release.heartbeat_at = now
+        release.save(update_fields=["attempts", "claims", "started_at", "heartbeat_at"])
+        # Under the lock: no other claim can start building in between.
+        _remove_stored(release)
+        for folder in _staging_root().glob(f"{_staging_prefix(release)}*"):
+            shutil.rmtree(folder, ignore_errors=True)
+    return release
 
 
 def release_build(*, release_id: int, progress: Callable[[str], None] | None = None) -> Release | None:
-    """Build a claimed release to the end: ready, or failed with the reason. Returns None (and does nothing) when
-    the row is gone, already built or being built by someone else, so a redelivered task is harmless."""
+    """Build a claimed release to the end: ready, or failed with the reason. Returns the row as it stands and does
+    nothing else when the row is gone, already built or being built by someone else, so a redelivered task is
+    harmless. A worker whose claim was taken over on the way (it was silent past the stale time) stops at its next
+    fenced write and leaves the row to the claim that holds it."""
     release = _claim(release_id)
     if release is None:
         return Release.objects.filter(pk=release_id).first()
+    fence = release_fence(release)
     say = progress or (lambda message: logger.info("release %s: %s", release.version, message))
-    staging = _staging_dir()
+    staging = _staging_dir(release)
     started = time.monotonic()
     try:
-        _remove_stored(release)  # a previous attempt that died half-way
-        built = _build(release, staging=staging, say=say)
-        _publish(staging / "public", release.storage_prefix)
-        _publish(staging / "private", release.private_prefix)
+        with Heartbeat(fence, every=settings.RELEASE_HEARTBEAT_SECONDS) as heartbeat:
+            built = _build(release, staging=staging, say=say)
+            heartbeat.check()
         built.facts["build_seconds"] = round(time.monotonic() - started, 2)
-        _commit_ready(release, built)
+        _commit_ready(release, built, fence=fence, staging=staging)
+    except Superseded as exc:
+        logger.warning("release %s: attempt %s stops: %s", release.version, release.attempts, exc)
     except Exception as exc:
         message = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
         logger.exception("release %s failed", release.version)
-        _remove_stored(release)
-        Release.objects.filter(pk=release.pk).update(
-            status=ReleaseStatus.FAILED, error=message, finished_at=timezone.now()
-        )
+        try:
+            _fail(release, fence, message)
+        except Superseded:
+            logger.warning("release %s: attempt %s was taken over; its failure is not recorded", release.version,
+                           release.attempts)  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     release.refresh_from_db()
     return release
+
+
+def _fail(release: Release, fence: Fence[Release], message: str) -> None:
+    """Failed with ``message``, and whatever this attempt published removed, while the claim still holds the row
+    (:class:`Superseded` otherwise: a later claim's files are not this worker's to remove)."""
+    with transaction.atomic():
+        fence.lock()
+        _remove_stored(release)
+        fence.update(status=ReleaseStatus.FAILED, error=message, finished_at=timezone.now())
+
+
+def releases_reap() -> dict[str, int]:
+    """Periodic: a build whose worker went silent (no heartbeat for ``RELEASE_HEARTBEAT_STALE_SECONDS``) is
+    re-queued while it has attempts left, else failed with the reason. Without this a killed builder's release
+    stayed building: Redis hands its message out again only after the visibility timeout (hours), and the embedded
+    broker's prompt redelivery finds the claim still fresh and leaves it. Re-queueing raises the fencing token, so
+    a silent worker that comes back changes nothing; a row locked by a worker in its final step is skipped."""
+    now = timezone.now()
+    stale = now - _stale_after()
+    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    counts = {"requeued": 0, "failed": 0}
+    candidates = Release.objects.filter(silent, status=ReleaseStatus.BUILDING).values_list("pk", flat=True)
+    for release_id in list(candidates):
+        with transaction.atomic():
+            release = (
+                Release.objects.select_for_update(skip_locked=True)
+                .filter(pk=release_id, status=ReleaseStatus.BUILDING, started_at__isnull=False)
+                .first()
+            )
+            if release is None or _is_live(release, now):
+                continue
+            if release.attempts < _max_attempts():
+                # Waiting for a worker again: no start, no heartbeat (so it is not reaped twice), a new token.
+                release.started_at = release.heartbeat_at = None
+                release.claims += 1
+                release.save(update_fields=["started_at", "heartbeat_at", "claims"])
+                release_build_enqueue(release=release)
+                logger.warning("release %s: its worker went silent; build re-queued", release.version)
+                counts["requeued"] += 1
+                continue
+            _remove_stored(release)
+            release.status = ReleaseStatus.FAILED
+            release.error = (
+                f"The build's worker was lost on each of its {release.attempts} attempts "
+                f"(the last heartbeat at {release.heartbeat_at or release.started_at})."
+            )
+            release.finished_at = now
+            release.claims += 1
+            release.save(update_fields=["status", "error", "finished_at", "claims"])
+            counts["failed"] += 1
+    return counts
 
 
 def release_withdraw(*, release_id: int) -> Release:
@@ -211,13 +307,23 @@ class _Built:
         self.hmm = ""  # the aligner's HMM, relative to the private folder ("" when every clip came aligned)
 
 
-def _staging_dir() -> Path:
-    """Beside the media root on local storage, so that publishing is a rename; a temporary folder otherwise."""
+def _staging_root() -> Path:
+    """Beside the media root on local storage, so that publishing is a rename; the temporary directory otherwise."""
     local = _local_path("tmp")
-    if local is not None:
-        local.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix="release-", dir=local))
-    return Path(tempfile.mkdtemp(prefix="release-"))
+    if local is None:
+        return Path(tempfile.gettempdir())
+    local.mkdir(parents=True, exist_ok=True)
+    return local
+
+
+def _staging_prefix(release: Release) -> str:
+    return f"release-{release.pk}-"
+
+
+def _staging_dir(release: Release) -> Path:
+    """This attempt's own folder, named after the release so that the next claim finds and removes it if the
+    worker dies (a SIGKILL runs no clean-up)."""
+    return Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(release)}a{release.attempts}-", dir=_staging_root()))
 
 
 def _local_path(name: str) -> Path | None:
@@ -879,12 +985,15 @@ def _delete_tree(prefix: str) -> None:
         _delete_tree(f"{prefix}/{folder}")
 
 
-def _commit_ready(release: Release, built: _Built) -> None:
+def _commit_ready(release: Release, built: _Built, *, fence: Fence[Release], staging: Path) -> None:
+    """Publish the staged files and record the release ready, under the row lock while the claim holds it: no
+    other claim can start (and remove the files) between the two, and a superseded worker publishes nothing. On
+    local storage publishing is two renames; on object storage the lock is held through the uploads."""
     splits = Counter(e.split for e in built.entries)
-    speakers_by_split: dict[str, set[str]] = defaultdict(set)
-    for e in built.entries:
-        speakers_by_split[e.split].add(e.speaker_id)
     with transaction.atomic():
+        fence.lock()
+        _publish(staging / "public", release.storage_prefix)
+        _publish(staging / "private", release.private_prefix)
         ReleaseFile.objects.filter(release=release).delete()
         ReleaseFile.objects.bulk_create(
             [

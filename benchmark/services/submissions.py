@@ -130,8 +130,26 @@ def failure_sentence(code: str) -> str:
 
 
 # --- creating -----------------------------------------------------------------------------------------------------
-def _spool(file: IO[bytes] | bytes, *, folder: Path, max_bytes: int) -> tuple[Path, str, int]:
-    """Copy the upload to a local file, hashing as it goes; 413 as soon as it passes the cap."""
+def _too_large(max_bytes: int) -> ServiceError:
+    return ServiceError(
+        "model_too_large", f"The model is over the {max_bytes}-byte limit for submissions.", status_code=HTTP_413
+    )
+
+
+def _on_disk(file: IO[bytes] | bytes, *, folder: Path, max_bytes: int) -> tuple[Path, str, int]:
+    """The model as a local file, its sha256 and size; 413 as soon as it passes the cap. A large upload is already
+    on disk (Django streamed it to a temporary file) and is read there, in chunks, for its hash: no second copy.
+    Anything else (a small upload held in memory, bytes from a baseline run) is written to ``folder``."""
+    temporary = getattr(file, "temporary_file_path", None)
+    if temporary is not None:
+        path, digest, size = Path(temporary()), hashlib.sha256(), 0
+        with path.open("rb") as source:
+            for chunk in iter(lambda: source.read(CHUNK), b""):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(max_bytes)
+                digest.update(chunk)
+        return path, digest.hexdigest(), size
     if isinstance(file, bytes | bytearray):
         file = io.BytesIO(file)
     path = folder / "model.onnx"
@@ -141,11 +159,7 @@ def _spool(file: IO[bytes] | bytes, *, folder: Path, max_bytes: int) -> tuple[Pa
         for chunk in chunks:
             size += len(chunk)
             if size > max_bytes:
-                raise ServiceError(
-                    "model_too_large",
-                    f"The model is over the {max_bytes}-byte limit for submissions.",
-                    status_code=HTTP_413,
-                )
+                raise _too_large(max_bytes)
             digest.update(chunk)
             sink.write(chunk)
     return path, digest.hexdigest(), size
@@ -181,7 +195,7 @@ def submission_create(
     refuse_control_characters(name, field="name")  # shown on the public board: no bidi spoofing, one line
     max_bytes = settings.SUBMISSION_MAX_BYTES
     with tempfile.TemporaryDirectory(prefix="submission-") as folder:
-        path, sha256, size = _spool(file, folder=Path(folder), max_bytes=max_bytes)
+        path, sha256, size = _on_disk(file, folder=Path(folder), max_bytes=max_bytes)
         try:
             checked = check_submission(path, SubmissionLimits(max_bytes=max_bytes))
         except SubmissionRejected as exc:
@@ -218,8 +232,11 @@ def submission_create(
                         status_code=429,
                         quota_left=0,
                     )
-                with path.open("rb") as handle:
-                    stored = default_storage.save(submission.file.name, File(handle))
+                if hasattr(file, "temporary_file_path"):
+                    stored = default_storage.save(submission.file.name, file)  # local storage moves the file
+                else:
+                    with path.open("rb") as handle:
+                        stored = default_storage.save(submission.file.name, File(handle))
                 submission.file.name = stored
                 submission.save()
                 transaction.on_commit(lambda: _enqueue(submission.pk))

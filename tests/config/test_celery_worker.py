@@ -158,6 +158,87 @@ def test_the_work_of_a_killed_worker_is_redelivered_and_done_once(broker, tmp_pa
     assert messages_left(broker_url) == 0  # acknowledged: no third delivery is coming
 
 
+def test_a_killed_release_build_comes_back_by_the_reaper_not_the_visibility_timeout(tmp_path, settings, monkeypatch):
+    """On Redis a dead worker's message comes back only after the visibility timeout (12 h, as deployed): the build
+    it was doing is re-queued by the reaper once its heartbeat goes stale, and a new worker builds it, once."""
+    from benchmark import tasks
+    from benchmark.services.releases import releases_reap
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.RELEASE_HEARTBEAT_STALE_SECONDS = 2  # the reaper runs here, in the test's process
+    broker_url, transport_options = broker_for("redis", tmp_path)
+    make_corpus(speakers=6, clips_each=1)
+    release = release_create(version="v1")
+
+    def send(release_id: int) -> None:
+        # Not the current app: the patched task below belongs to the current one, which the reaper's call resolves.
+        with Connection(broker_url, transport_options=transport_options) as conn:
+            Celery(set_as_current=False).send_task(
+                "benchmark.tasks.release_build", args=[release_id], queue="default", connection=conn
+            )
+
+    monkeypatch.setattr(tasks.release_build, "delay", send)  # the reaper's message goes to the real broker
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": broker_url,
+        "DATA_DIR": str(tmp_path / "data"),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "OMP_NUM_THREADS": "1",
+        "RELEASE_HEARTBEAT_SECONDS": "1",
+    }
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    first = start_worker(env, first_log)
+    second = None
+    try:
+        send(release.pk)
+
+        def beating() -> bool:
+            release.refresh_from_db()
+            return release.heartbeat_at is not None and release.heartbeat_at > release.started_at
+
+        wait_until(beating, 120, first, first_log)  # claimed, and its heartbeat thread beats
+        with transaction.atomic():
+            # A write on the row: the build can neither finish nor beat again before the kill.
+            Release.objects.filter(pk=release.pk).update(error="")
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=30)
+            if connection.vendor == "postgresql":  # as in the test above: a dead machine's statements die with it
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+                    )
+        release.refresh_from_db()
+        assert (release.status, release.attempts) == (ReleaseStatus.BUILDING, 1)
+
+        time.sleep(max(0.0, 2.5 - (time.time() - release.heartbeat_at.timestamp())))  # the heartbeat goes stale
+        assert releases_reap() == {"requeued": 1, "failed": 0}
+        second = start_worker(env, second_log)
+
+        def built() -> bool:
+            release.refresh_from_db()
+            return release.status != ReleaseStatus.BUILDING
+
+        wait_until(built, 180, second, second_log)
+    finally:
+        for worker in (first, second):
+            if worker is not None and worker.poll() is None:
+                worker.terminate()
+                worker.wait(timeout=30)
+
+    assert release.status == ReleaseStatus.READY, release.error
+    assert (release.attempts, release.claims) == (2, 3)  # the dead claim, the reaper's fence, the new claim
+    second_output = second_log.read_text()
+    assert second_output.count("benchmark.tasks.release_build[") == 2, second_output[-3000:]  # received, succeeded
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    assert client.llen("default") == 0
+    assert client.hlen("unacked") == 1  # the dead worker's message: handed out in 12 h, to a no-op
+    assert not list((Path(settings.MEDIA_ROOT) / "tmp").glob("release-*"))  # no attempt's staging left behind
+
+
 def test_celery_is_configured_for_long_idempotent_tasks():
     from config.celery import app
 

@@ -1,5 +1,6 @@
-"""A real gpu-queue worker trains a run on Redis; killed with SIGKILL mid-run, the task is redelivered to a new
-worker, which resumes from the last checkpoint, and the run finishes exactly once."""
+"""A real gpu-queue worker trains a run, on Redis and on the embedded SQLite broker; killed with SIGKILL mid-run,
+the task is redelivered to a new worker, which resumes from the last checkpoint, and the run finishes exactly
+once."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from training.services.runs import run_create
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-EPOCHS = 8
+EPOCHS = 6
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -47,8 +48,9 @@ def wait_for(predicate, timeout: float, worker: subprocess.Popen, log: Path) -> 
     pytest.fail(f"timed out; worker log:\n{log.read_text()[-3000:]}")
 
 
-def test_a_run_killed_mid_training_is_redelivered_resumed_and_finished_once(tmp_path):
-    broker_url, transport_options = broker_for("redis", tmp_path)
+@pytest.mark.parametrize("broker", ["redis", "embedded"])
+def test_a_run_killed_mid_training_is_redelivered_resumed_and_finished_once(broker, tmp_path):
+    broker_url, transport_options = broker_for(broker, tmp_path)
     make_corpus(speakers=16, clips_each=3)
     build("v1")
     # Wide enough that an epoch takes about a second here, so the kill lands between the first and the last.
@@ -59,7 +61,7 @@ def test_a_run_killed_mid_training_is_redelivered_resumed_and_finished_once(tmp_
         **os.environ,
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker_url,
-        "CELERY_VISIBILITY_TIMEOUT": "3",  # a dead worker's task comes back after 3 s, not 12 h
+        "CELERY_VISIBILITY_TIMEOUT": "3",  # Redis: a dead worker's task comes back after 3 s, not 12 h
         "DATA_DIR": str(tmp_path / "data"),
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "TRAINING_DIR": str(tmp_path / "training"),
