@@ -394,6 +394,8 @@ CELERY_TASK_QUEUES = (
     Queue("eval", Exchange("eval"), routing_key="eval"),
 )
 CELERY_TASK_ROUTES = {
+    # The reaper of dead workers' runs must not wait behind a training run on the gpu queue (exact names win).
+    "training.tasks.runs_reap": {"queue": "default"},
     "training.tasks.*": {"queue": "gpu"},
     "benchmark.tasks.submission_evaluate": {"queue": "eval"},
 }
@@ -413,6 +415,8 @@ CELERY_BEAT_SCHEDULE = {
     "submissions-reap": {"task": "benchmark.tasks.submissions_reap", "schedule": 60.0},
     # Release builds whose worker died: re-queued or failed (Redis would hand the message out only after hours).
     "releases-reap": {"task": "benchmark.tasks.releases_reap", "schedule": 60.0},
+    # Training runs whose worker died: queued again (they resume from their checkpoint) or failed.
+    "training-runs-reap": {"task": "training.tasks.runs_reap", "schedule": 60.0},
     # Rate-limit counters of windows long past (core.ratelimit, when the cache is not Redis).
     "rate-counters-sweep": {"task": "core.tasks.rate_counters_sweep", "schedule": 3600.0},
 }
@@ -479,5 +483,8 @@ TRAINING_BASE_CONFIG = env_str(
 )
 # A running run whose worker has not reported for this long is taken to be a dead worker's and taken over.
 TRAINING_HEARTBEAT_STALE_SECONDS = env_int("TRAINING_HEARTBEAT_STALE_SECONDS", 300)
+# The reaper queues such a run again (it resumes from its last checkpoint) until it has been claimed this many
+# times, then fails it with worker_lost.
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 5)
 # Progress, heartbeat and cancel checks at most this often (and at every epoch).
 TRAINING_PROGRESS_SECONDS = env_int("TRAINING_PROGRESS_SECONDS", 2)

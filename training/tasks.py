@@ -21,3 +21,11 @@ def run_train(self, run_id: int) -> str:
     if outcome == Outcome.BUSY:
         raise self.retry(countdown=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
     return outcome
+
+
+@shared_task(name="training.tasks.runs_reap")
+def runs_reap() -> dict[str, int]:
+    """Periodic: runs whose worker went silent are queued again, or failed after too many losses."""
+    from training.services.recovery import runs_reap as reap
+
+    return reap()

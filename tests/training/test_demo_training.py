@@ -20,12 +20,12 @@ def _small(settings, tmp_path, monkeypatch):
     settings.TRAINING_DIR = tmp_path / "training"
     settings.TRAINING_PROGRESS_SECONDS = 0
     # The demo's own sizes train in about two minutes; the same recipe at a test's size takes seconds.
-    monkeypatch.setattr(training_demo, "DEMO_CONFIG", write_base_config(tmp_path, train={"epochs": 3}))
+    monkeypatch.setattr(training_demo, "DEMO_CONFIG", write_base_config(tmp_path, train={"epochs": 2}))
 
 
 def test_the_demo_trains_a_teacher_and_its_mimic_onto_the_leaderboard():
     said: list[str] = []
-    demo.demo_seed(out=said.append, progress=False, contributors=0, corpus_speakers=10)
+    demo.demo_seed(out=said.append, progress=False, contributors=0, corpus_speakers=4)
     runs = training_demo.demo_training(version=demo.DEMO_RELEASE, mode="here", out=said.append)
 
     teacher, shallow, mimic = (TrainingRun.objects.get(pk=r.pk) for r in runs)

@@ -90,7 +90,7 @@ def _save(run: TrainingRun, fence: Fence[TrainingRun], fields: list[str]) -> Non
     fence.update(**{name: getattr(run, name) for name in fields})
 
 
-def _append_log(run: TrainingRun, line: str) -> None:
+def append_log(run: TrainingRun, line: str) -> None:
     stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
     run.log = (run.log + f"{stamp} {line}\n")[-LOG_LIMIT:]
 
@@ -109,7 +109,7 @@ def _finish(fence: Fence[TrainingRun], status: str, *, code: str = "", message: 
         run.status = status
         run.finished_at = timezone.now()
         run.error_code, run.error = code, message[:4000]
-        _append_log(run, f"{status}" + (f": {code}: {message.splitlines()[0] if message else ''}" if code else ""))
+        append_log(run, f"{status}" + (f": {code}: {message.splitlines()[0] if message else ''}" if code else ""))
         run.save()
         if status == TrainingRunStatus.SUCCEEDED:
             students_ready_enqueue(run=run)
@@ -129,7 +129,7 @@ def _claim(run_id: int) -> tuple[str, TrainingRun | None]:
             return Outcome.FINISHED, run
         if run.cancel_requested:
             run.status, run.finished_at = TrainingRunStatus.CANCELLED, timezone.now()
-            _append_log(run, "cancelled before it started")
+            append_log(run, "cancelled before it started")
             run.save(update_fields=["status", "finished_at", "log"])
             students_fail(run=run)
             return Outcome.FINISHED, run
@@ -147,13 +147,13 @@ def _claim(run_id: int) -> tuple[str, TrainingRun | None]:
         if run.status == TrainingRunStatus.RUNNING:
             if run.heartbeat_at and now - run.heartbeat_at < _stale_after():
                 return Outcome.BUSY, run
-            _append_log(run, f"worker {run.worker or '?'} went silent at {run.heartbeat_at}; taking the run over")
+            append_log(run, f"worker {run.worker or '?'} went silent at {run.heartbeat_at}; taking the run over")
         run.status = TrainingRunStatus.RUNNING
         run.attempts += 1
         run.started_at = run.started_at or now
         run.heartbeat_at = now
         run.worker = _worker_name()
-        _append_log(run, f"attempt {run.attempts} on {run.worker}")
+        append_log(run, f"attempt {run.attempts} on {run.worker}")
         run.save()
         return Outcome.CLAIMED, run
 
@@ -199,7 +199,7 @@ class Reporter:
         stored = replaced = ""  # the checkpoint this report stores, and the one it retires
         if kind == "align":
             progress.update(round=event["round"], rounds=event["rounds"])
-            _append_log(
+            append_log(
                 self.run,
                 f"alignment round {event['round']}: {100 * event['changed']:.1f} % of labels changed, "
                 f"classifier dev accuracy {100 * event['classifier_dev_acc']:.1f} %",
@@ -223,7 +223,7 @@ class Reporter:
                 self.run.frames_per_second = record.get("frames_per_s")
                 stored = files.store_checkpoint(self.run, epoch=event["epoch"])
                 replaced, self.run.checkpoint = self.run.checkpoint, stored
-                _append_log(
+                append_log(
                     self.run,
                     f"epoch {event['epoch']}/{event['epochs']}: "
                     + ", ".join(f"{k}={v:.4g}" for k, v in record.items() if k != "epoch"),
@@ -249,7 +249,7 @@ class Reporter:
         self.heartbeat.check()
         self.run.progress = {**self.run.progress, "stage": name, "event": "stage"}
         self.run.heartbeat_at = timezone.now()
-        _append_log(self.run, name)
+        append_log(self.run, name)
         _save(self.run, self.fence, ["progress", "heartbeat_at", "log"])
 
 
@@ -296,7 +296,7 @@ def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, 
             folder = files.fetch_run(run)
             run.hardware = _hardware()
             _save(run, fence, ["hardware"])
-            _append_log(
+            append_log(
                 run,
                 f"features {store_dir(config).relative_to(config.work_dir)}, "
                 f"alignment {pipeline.alignment_dir(config).relative_to(config.work_dir)} (under {config.work_dir})",
@@ -321,7 +321,7 @@ def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, 
             raise
         except Exception as exc:  # the worker survives any run; the reason is on the row and in the log
             logger.exception("training run %s failed", run.pk)
-            _append_log(run, traceback.format_exc())
+            append_log(run, traceback.format_exc())
             message = f"{type(exc).__name__}: {exc}"
             return TrainingRunStatus.FAILED, {"code": "training_error", "message": message, "log": run.log}
     history_file = folder / "history.json"
@@ -404,9 +404,9 @@ def baseline_submit(*, run_id: int) -> TrainingRun:
                     decoder=decoder,
                     is_baseline=True,
                 )
-            _append_log(run, f"submitted to the leaderboard as submission {run.submission.pk}")
+            append_log(run, f"submitted to the leaderboard as submission {run.submission.pk}")
         except ServiceError as exc:
             run.error_code, run.error = "baseline_rejected", f"{exc.code}: {exc.message}"
-            _append_log(run, f"the leaderboard refused the export: {exc.code}: {exc.message}")
+            append_log(run, f"the leaderboard refused the export: {exc.code}: {exc.message}")
         run.save(update_fields=["submission", "error_code", "error", "log"])
     return run

@@ -94,11 +94,11 @@ def run_create(
                 status_code=409,
             )
         if enqueue and ready:
-            _enqueue_after_commit(run.pk)
+            enqueue_after_commit(run.pk)
     return run
 
 
-def _enqueue_after_commit(run_id: int) -> None:
+def enqueue_after_commit(run_id: int) -> None:
     from training.tasks import run_train
 
     transaction.on_commit(lambda: run_train.delay(run_id))
@@ -117,7 +117,7 @@ def students_ready_enqueue(*, run: TrainingRun) -> int:
     waiting = TrainingRun.objects.filter(pk__in=ids, status=TrainingRunStatus.QUEUED, cancel_requested=False)
     for student in waiting:
         if all(d.status == SUCCEEDED for d in dependencies_of(student)):
-            _enqueue_after_commit(student.pk)
+            enqueue_after_commit(student.pk)
             count += 1
     return count
 
@@ -165,5 +165,5 @@ def run_requeue(*, run_id: int) -> TrainingRun:
     if run.status in FINISHED:
         raise ServiceError("run_finished", f"Run {run_id} is {run.status}.", status_code=409)
     with transaction.atomic():
-        _enqueue_after_commit(run.pk)
+        enqueue_after_commit(run.pk)
     return run
