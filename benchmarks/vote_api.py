@@ -67,6 +67,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
 
 import numpy as np
 import requests
@@ -74,7 +76,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.trust_db import (  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.cpu_accounting import GROUPS, CpuMeter, cpu_seconds_between  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.trust_db import (  # noqa: E402
     TABLES,
     clips_load,
     loading,
@@ -107,6 +110,7 @@ WARM_UP = 20  # pairs before the first level, not reported
 REQUEST_TIMEOUT_S = 60.0
 PAIR = "next + vote (one validated clip)"
 CHAIN = "vote answering with the next clip (one validated clip)"
+T = TypeVar("T")
 
 
 @dataclass
@@ -121,6 +125,11 @@ class Row:
     decided_ms: list[float] = field(default_factory=list)  # latencies of the votes that decided their clip
     trustee_flips: int = 0
     queue_empty: int = 0  # validation/next answers without a clip although clips were pending
+    cpu_s: dict[str, float] | None = None  # CPU seconds by process group over the row's window (cpu_accounting)
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return 1000 * sum(self.cpu_s.values()) / self.requests if self.cpu_s and self.requests else None
 
     @property
     def rate(self) -> float:
@@ -488,22 +497,32 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
     return row
 
 
-def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int) -> list[Row]:
+def metered(meter: CpuMeter, measure: Callable[[], T]) -> tuple[T, dict[str, float]]:
+    """``measure()`` and the CPU seconds the serving processes and the clients used meanwhile."""
+    before = meter.sample()
+    result = measure()
+    return result, cpu_seconds_between(before, meter.sample())
+
+
+def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, meter: CpuMeter) -> list[Row]:
+    """One level: the floor, the pairs (next, vote, and the pair, which share one CPU window: their CPU per
+    request is per validated clip, on the pair's row) and the chain, each with its CPU time."""
     clients = len(contributor_ids)
     tokens = tokens_for(contributor_ids)
     close_django_connections()
     print(f"{clients} client(s), {n} of each ...", flush=True)
-    floor = measure_floor(base_url, tokens, n)
+    floor, floor.cpu_s = metered(meter, lambda: measure_floor(base_url, tokens, n))
     trustees_before = trustees_among(plan.authors)
     close_django_connections()
-    rows = measure_pairs(base_url, tokens, n, plan.invalid)
+    rows, cpu_s = metered(meter, lambda: measure_pairs(base_url, tokens, n, plan.invalid))
+    rows[-1].cpu_s = cpu_s
     flips = len(trustees_among(plan.authors) ^ trustees_before)
     close_django_connections()
     for row in rows[1:]:
         row.trustee_flips = flips
     trustees_before = trustees_among(plan.authors)
     close_django_connections()
-    chain = measure_chain(base_url, tokens, n, plan.invalid)
+    chain, chain.cpu_s = metered(meter, lambda: measure_chain(base_url, tokens, n, plan.invalid))
     chain.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
     close_django_connections()
     return [floor, *rows, chain]
@@ -535,9 +554,9 @@ def print_report(
     )
     print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
     print()
-    print("| path | clients | requests | req/s | p50 ms | p99 ms | vs floor | p50 x floor | decided | trustee flips "
-          "| queue_empty | errors |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    print("| path | clients | requests | req/s | p50 ms | p99 ms | CPU ms per request | vs floor | p50 x floor "
+          "| decided | trustee flips | queue_empty | errors |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     floor: Row | None = None
     for row in rows:
         if row.path.startswith("floor"):
@@ -545,12 +564,23 @@ def print_report(
         assert floor is not None
         decided = ", ".join(f"{n} {status}" for status, n in sorted(row.decided.items())) if row.decided else "-"
         flips = str(row.trustee_flips) if row.path.startswith(("POST", "next", "vote")) else "-"
+        cpu = f"{row.cpu_ms_per_request:.1f}" if row.cpu_ms_per_request is not None else "-"
         print(
             f"| {row.path} | {row.clients} | {row.requests} | {row.rate:.1f} | {row.latency_ms(50):.1f} | "
-            f"{row.latency_ms(99):.1f} | {row.rate / floor.rate:.2f} | {row.latency_ms(50) / floor.latency_ms(50):.1f} "
+            f"{row.latency_ms(99):.1f} | {cpu} | {row.rate / floor.rate:.2f} | "
+            f"{row.latency_ms(50) / floor.latency_ms(50):.1f} "
             f"| {decided} | {flips} | {row.queue_empty if not row.path.startswith(('floor', 'POST')) else '-'} "
             f"| {len(row.failures)} |"
         )
+    print()
+    print("CPU ms per request by process group (the floor per request, the others per validated clip):")
+    print()
+    print(f"| path | clients | {' | '.join(GROUPS)} |")
+    print(f"| --- | ---: |{' ---: |' * len(GROUPS)}")
+    for row in rows:
+        if row.cpu_s and row.requests:
+            shares = " | ".join(f"{1000 * row.cpu_s[group] / row.requests:.1f}" for group in GROUPS)
+            print(f"| {row.path} | {row.clients} | {shares} |")
     print()
     for row in rows:
         if row.decided_ms:
@@ -654,11 +684,13 @@ def main() -> int:
         server = stack.enter_context(
             gunicorn_server(env, args.workers, data_dir / "gunicorn.log", threads=args.threads)
         )
-        warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP)
+        meter = CpuMeter(gunicorn_bind=urlsplit(server).netloc, database=urlsplit(args.database_url).path.lstrip("/"))
+        warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP, meter)
         if any(row.failures for row in warm_up):
             rows += warm_up
         for contributor_ids in plan.client_ids:
-            rows += level_rows(server, plan, contributor_ids, args.requests)
+            print(f"load average (1/5/15 min): {load_average()}", flush=True)
+            rows += level_rows(server, plan, contributor_ids, args.requests, meter)
         if any(row.failures for row in rows):
             print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
         after = trust_recompute_all(trigger="benchmark")
