@@ -10,18 +10,25 @@ The processes counted, by group:
 - **redis**: ``redis-server`` (the throttles' counters; shared with other users of the server, a small share);
 - **client**: this process, whose threads are the load generator.
 
-A process that starts during the level counts with all its CPU time; one that exits during it loses the part
-after the first sample (PostgreSQL backends of persistent connections and gunicorn workers live across levels).
+A process that starts during the level counts with all its CPU time. Between the first and the last sample a
+thread samples every ``interval_s`` and keeps each process's latest reading, so that one that exits meanwhile (a
+PostgreSQL backend whose connection passed ``CONN_MAX_AGE``) loses at most the CPU of its last interval; the
+sampler's own CPU time is taken off the client's.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 GROUPS = ("gunicorn", "postgres", "redis", "client")
+T = TypeVar("T")
 
 
 def _cpu_ticks(pid: int | str) -> int | None:
@@ -80,6 +87,31 @@ class CpuMeter:
             if used is not None:
                 ticks[(group, int(entry.name))] = used
         return CpuSample(ticks)
+
+    def measure(self, work: Callable[[], T], *, interval_s: float = 0.25) -> tuple[T, dict[str, float]]:
+        """``work()``, and the CPU seconds per group that the processes used while it ran."""
+        first = self.sample()
+        latest = dict(first.ticks)
+        done = threading.Event()
+        sampler_s = 0.0
+
+        def sampler() -> None:
+            nonlocal sampler_s
+            while not done.wait(interval_s):
+                latest.update(self.sample().ticks)
+            sampler_s = time.thread_time()
+
+        thread = threading.Thread(target=sampler, daemon=True)
+        thread.start()
+        try:
+            result = work()
+        finally:
+            done.set()
+            thread.join()
+        latest.update(self.sample().ticks)
+        seconds = cpu_seconds_between(first, CpuSample(latest))
+        seconds["client"] = max(0.0, seconds["client"] - sampler_s)
+        return result, seconds
 
 
 def cpu_seconds_between(before: CpuSample, after: CpuSample) -> dict[str, float]:

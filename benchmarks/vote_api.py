@@ -67,7 +67,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -76,7 +75,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.cpu_accounting import GROUPS, CpuMeter, cpu_seconds_between  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.cpu_accounting import GROUPS, CpuMeter  # noqa: E402  (needs ROOT on sys.path)
 from benchmarks.trust_db import (  # noqa: E402
     TABLES,
     clips_load,
@@ -110,7 +109,6 @@ WARM_UP = 20  # pairs before the first level, not reported
 REQUEST_TIMEOUT_S = 60.0
 PAIR = "next + vote (one validated clip)"
 CHAIN = "vote answering with the next clip (one validated clip)"
-T = TypeVar("T")
 
 
 @dataclass
@@ -497,13 +495,6 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
     return row
 
 
-def metered(meter: CpuMeter, measure: Callable[[], T]) -> tuple[T, dict[str, float]]:
-    """``measure()`` and the CPU seconds the serving processes and the clients used meanwhile."""
-    before = meter.sample()
-    result = measure()
-    return result, cpu_seconds_between(before, meter.sample())
-
-
 def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, meter: CpuMeter) -> list[Row]:
     """One level: the floor, the pairs (next, vote, and the pair, which share one CPU window: their CPU per
     request is per validated clip, on the pair's row) and the chain, each with its CPU time."""
@@ -511,10 +502,10 @@ def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, me
     tokens = tokens_for(contributor_ids)
     close_django_connections()
     print(f"{clients} client(s), {n} of each ...", flush=True)
-    floor, floor.cpu_s = metered(meter, lambda: measure_floor(base_url, tokens, n))
+    floor, floor.cpu_s = meter.measure(lambda: measure_floor(base_url, tokens, n))
     trustees_before = trustees_among(plan.authors)
     close_django_connections()
-    rows, cpu_s = metered(meter, lambda: measure_pairs(base_url, tokens, n, plan.invalid))
+    rows, cpu_s = meter.measure(lambda: measure_pairs(base_url, tokens, n, plan.invalid))
     rows[-1].cpu_s = cpu_s
     flips = len(trustees_among(plan.authors) ^ trustees_before)
     close_django_connections()
@@ -522,7 +513,7 @@ def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, me
         row.trustee_flips = flips
     trustees_before = trustees_among(plan.authors)
     close_django_connections()
-    chain, chain.cpu_s = metered(meter, lambda: measure_chain(base_url, tokens, n, plan.invalid))
+    chain, chain.cpu_s = meter.measure(lambda: measure_chain(base_url, tokens, n, plan.invalid))
     chain.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
     close_django_connections()
     return [floor, *rows, chain]

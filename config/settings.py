@@ -167,6 +167,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The validation path's fixed statements (core.sql.prepared_cursor) are prepared on the server from this many
+    # executions on a connection; Django's own statements are never prepared. "off" for a transaction-pooling
+    # pgbouncer older than 1.21, which cannot keep a prepared statement between transactions.
+    _prepare = env_str("DATABASE_PREPARE_THRESHOLD", "2")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None if _prepare == "off" else int(_prepare)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker share the file: WAL lets readers run beside the writer, IMMEDIATE
     # transactions queue writers behind a busy timeout instead of failing with "database is locked".

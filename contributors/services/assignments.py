@@ -8,6 +8,7 @@ see the same clip), so that a reload does not spend the queue.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,7 +18,9 @@ from django.utils import timezone
 
 from contributors.models import AssignmentOutcome, Clip, ClipStatus, Contributor, ValidationAssignment
 from contributors.selectors import contributor_locked_with_quota, validation_next_for
+from core import sql
 from core.errors import ServiceError
+from core.sql import prepared_cursor
 
 
 def assignment_ttl() -> timedelta:
@@ -102,7 +105,7 @@ def _assignment_insert(*, trustee: Contributor, clip: Clip, now: datetime) -> Va
         trustee=trustee, clip=clip, created_at=now, expires_at=now + assignment_ttl(), outcome=AssignmentOutcome.OPEN
     )
     table = ValidationAssignment._meta.db_table
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (trustee_id, clip_id, created_at, expires_at, outcome) "  # noqa: S608
             "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
@@ -123,11 +126,10 @@ def _assignment_insert(*, trustee: Contributor, clip: Clip, now: datetime) -> Va
 def assignment_for_action(*, trustee: Contributor, clip: Clip, now: datetime | None = None) -> ValidationAssignment:
     """The trustee's open, unexpired assignment on ``clip``, locked; 409 ``clip_not_assigned`` otherwise."""
     now = now or timezone.now()
-    assignment = (
-        ValidationAssignment.objects.select_for_update()
-        .filter(trustee=trustee, clip=clip, outcome=AssignmentOutcome.OPEN)
-        .first()
-    )
+    with prepared_cursor() as cursor:
+        cursor.execute(_open_assignment_sql(), [trustee.pk, clip.pk, AssignmentOutcome.OPEN.value])
+        row = cursor.fetchone()
+    assignment = sql.from_row(ValidationAssignment, row) if row else None
     if assignment is None:
         raise ServiceError(
             "clip_not_assigned",
@@ -145,6 +147,16 @@ def assignment_for_action(*, trustee: Contributor, clip: Clip, now: datetime | N
     return assignment
 
 
+@functools.cache
+def _open_assignment_sql() -> str:
+    """The trustee's open assignment on a clip, locked (written out once: core.sql)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {sql.columns(ValidationAssignment, 'a')} FROM {ValidationAssignment._meta.db_table} a"  # noqa: S608
+        f" WHERE a.trustee_id = %s AND a.clip_id = %s AND a.outcome = %s ORDER BY a.id DESC LIMIT 1{lock}"
+    )
+
+
 def assignment_close(*, assignment: ValidationAssignment, outcome: str) -> None:
     _close(assignment, outcome, now=timezone.now())
 
@@ -152,4 +164,8 @@ def assignment_close(*, assignment: ValidationAssignment, outcome: str) -> None:
 def _close(assignment: ValidationAssignment, outcome: str, *, now: datetime) -> None:
     assignment.outcome = outcome
     assignment.closed_at = now
-    assignment.save(update_fields=["outcome", "closed_at"])
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ValidationAssignment._meta.db_table} SET outcome = %s, closed_at = %s WHERE id = %s",  # noqa: S608
+            [outcome, connection.ops.adapt_datetimefield_value(now), assignment.pk],
+        )

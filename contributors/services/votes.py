@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from contributors.models import (
     AssignmentOutcome,
@@ -26,8 +28,10 @@ from contributors.services.assignments import (
     validation_assign_next,
 )
 from contributors.services.trust import trust_after_vote, trust_write
+from core import sql
 from core.errors import ServiceError
 from core.inputs import parse_id
+from core.sql import prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
     """The access rules for acting on a clip, one condition per line (Zulip's access_* style); the clip
     comes back locked."""
     pk = parse_id(clip_id)  # ASCII digits only: the URL takes any text (<str:clip_id>)
-    clip = Clip.objects.select_for_update(of=("self",)).filter(pk=pk).first() if pk is not None else None
+    clip = _clip_locked(pk) if pk is not None else None
     if clip is None:
         raise ServiceError("clip_unknown", f"There is no clip with id {clip_id!r}.", status_code=404)
     if not voter.is_trustee:
@@ -54,6 +58,35 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
             "clip_not_pending", f"This clip is already {clip.status}; it takes no more votes.", status_code=409
         )
     return clip
+
+
+def _clip_locked(pk: int) -> Clip | None:
+    with prepared_cursor() as cursor:
+        cursor.execute(_clip_locked_sql(), [pk])
+        row = cursor.fetchone()
+    return sql.from_row(Clip, row) if row else None
+
+
+@functools.cache
+def _clip_locked_sql() -> str:
+    """The clip's row, locked (written out once: core.sql)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {sql.columns(Clip, 'c')} FROM {Clip._meta.db_table} c WHERE c.id = %s{lock}"  # noqa: S608
+
+
+def _vote_insert(*, clip: Clip, voter: Contributor, verdict: str, reason: str) -> Vote:
+    """INSERT the vote (written out once: core.sql); a second vote by the same voter on the clip raises
+    IntegrityError (the unique constraint)."""
+    vote = Vote(clip=clip, voter=voter, verdict=verdict, reason=reason, created_at=timezone.now())
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Vote._meta.db_table} (clip_id, voter_id, verdict, reason, created_at)"  # noqa: S608
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            [clip.pk, voter.pk, verdict, reason, connection.ops.adapt_datetimefield_value(vote.created_at)],
+        )
+        vote.pk = cursor.fetchone()[0]
+    vote._state.adding = False
+    return vote
 
 
 def _vote_duplicate() -> ServiceError:
@@ -104,7 +137,7 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
             )
         try:
             # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
-            vote = Vote.objects.create(clip=clip, voter=locked_voter, verdict=verdict, reason=reason)
+            vote = _vote_insert(clip=clip, voter=locked_voter, verdict=verdict, reason=reason)
         except IntegrityError as exc:
             raise _vote_duplicate() from exc
         assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)

@@ -1,0 +1,89 @@
+"""Hot-path SQL: statements written out once, prepared on the PostgreSQL server, and model rows built from them.
+
+The validation path (a vote with its next assignment, ``validation/next``, token authentication) runs a dozen
+fixed statements per request. Through the ORM each is compiled again on every request, and compiling them cost
+more CPU than PostgreSQL spent running them (py-spy on the gunicorn workers, benchmarks/vote_api.py); and
+PostgreSQL parses and plans each again, 0.8 to 1.5 ms for the queue's. Written out once and sent through
+:func:`prepared_cursor`, each is compiled by nobody and planned once per connection.
+
+Prepared statements need server-side parameter binding; Django's own cursors bind on the client (which never
+prepares), so only the statements sent through :func:`prepared_cursor` are prepared, after
+``DATABASES["default"]["OPTIONS"]["prepare_threshold"]`` executions on a connection
+(settings.DATABASE_PREPARE_THRESHOLD; unset, nothing is prepared, as a transaction-pooling pgbouncer older
+than 1.21 needs). Elsewhere (SQLite) it is Django's cursor.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def prepared_cursor() -> CursorWrapper:
+    """A cursor whose statements PostgreSQL prepares (server-side binding: ``%s`` placeholders, values sent
+    apart from the text); Django's wrapper around it, so that errors, query logging and execute wrappers
+    behave as with ``connection.cursor()``."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        cursor = ServerBindingCursor(connection.connection)
+    if connection.queries_logged:
+        return _PreparedDebugWrapper(cursor, connection)
+    return CursorWrapper(cursor, connection)
+
+
+class _PreparedDebugWrapper(CursorDebugWrapper):
+    """Logs the statement with its values (Django reads the text back from psycopg, which keeps none for a
+    statement it has prepared)."""
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        with self.debug_sql(connection.ops.compose_sql(sql, params) if params else sql):
+            return CursorWrapper.execute(self, sql, params)
+
+
+@functools.cache
+def columns(model: type[Model], alias: str) -> str:
+    """``alias.column, ...`` for every concrete field of ``model``, in the order :func:`from_row` reads."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+
+
+def quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def width(model: type[Model]) -> int:
+    return len(model._meta.concrete_fields)
+
+
+def from_row(model: type[M], row: Sequence[Any]) -> M:
+    """An instance of ``model`` from the values of its :func:`columns`, converted as the ORM converts them
+    (the backend's converters: SQLite's datetimes, decimals and booleans; none for most PostgreSQL types)."""
+    fields = model._meta.concrete_fields
+    values = list(row)
+    for i, field in enumerate(fields):
+        for converter in _converters(field):
+            values[i] = converter(values[i], field, connection)
+    return model.from_db(connection.alias, [field.attname for field in fields], values)
+
+
+@functools.cache
+def _converters_cached(field: Any, vendor: str) -> tuple:
+    expression = field.get_col(field.model._meta.db_table)
+    return tuple(connection.ops.get_db_converters(expression) + field.get_db_converters(connection))
+
+
+def _converters(field: Any) -> tuple:
+    return _converters_cached(field, connection.vendor)
