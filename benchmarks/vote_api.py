@@ -122,6 +122,7 @@ class Row:
     decided: dict[str, int] = field(default_factory=dict)  # vote answers: the clip's status when not pending
     decided_ms: list[float] = field(default_factory=list)  # latencies of the votes that decided their clip
     trustee_flips: int = 0
+    recomputes: int = 0  # full recomputes the votes ran (a flip of an author who has voted; TrustRecompute log)
     queue_empty: int = 0  # validation/next answers without a clip although clips were pending
     cpu_s: dict[str, float] | None = None  # CPU seconds by process group over the row's window (cpu_accounting)
 
@@ -231,6 +232,12 @@ def tokens_for(contributor_ids: list[int]) -> list[str]:
 
     users = dict(Contributor.objects.filter(pk__in=contributor_ids).values_list("pk", "user_id"))
     return [Token.objects.get_or_create(user_id=users[pk])[0].key for pk in contributor_ids]
+
+
+def recomputes_logged() -> int:
+    from contributors.models import TrustRecompute
+
+    return TrustRecompute.objects.count()
 
 
 def trustees_among(ids: list[int]) -> set[int]:
@@ -503,18 +510,20 @@ def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, me
     close_django_connections()
     print(f"{clients} client(s), {n} of each ...", flush=True)
     floor, floor.cpu_s = meter.measure(lambda: measure_floor(base_url, tokens, n))
-    trustees_before = trustees_among(plan.authors)
+    trustees_before, recomputes_before = trustees_among(plan.authors), recomputes_logged()
     close_django_connections()
     rows, cpu_s = meter.measure(lambda: measure_pairs(base_url, tokens, n, plan.invalid))
     rows[-1].cpu_s = cpu_s
     flips = len(trustees_among(plan.authors) ^ trustees_before)
     close_django_connections()
+    recomputes = recomputes_logged() - recomputes_before
     for row in rows[1:]:
-        row.trustee_flips = flips
-    trustees_before = trustees_among(plan.authors)
+        row.trustee_flips, row.recomputes = flips, recomputes
+    trustees_before, recomputes_before = trustees_among(plan.authors), recomputes_logged()
     close_django_connections()
     chain, chain.cpu_s = meter.measure(lambda: measure_chain(base_url, tokens, n, plan.invalid))
     chain.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
+    chain.recomputes = recomputes_logged() - recomputes_before
     close_django_connections()
     return [floor, *rows, chain]
 
@@ -578,7 +587,8 @@ def print_report(
             print(
                 f"votes x{row.clients}: the {len(row.decided_ms)} that decided their clip (and re-scored its author) "
                 f"p50 {np.percentile(row.decided_ms, 50):.1f} ms, p99 {np.percentile(row.decided_ms, 99):.1f} ms; "
-                f"{row.trustee_flips} authors' trustee status changed, each change a full recompute"
+                f"{row.trustee_flips} authors' trustee status changed; {row.recomputes} full recomputes ran (a flip "
+                "of an author who has voted runs one under the exclusive lock)"
             )
     print()
     print(f"The queue's SQL with {plan.pending:,} pending clips, in-process, one client who has not voted:")

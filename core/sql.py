@@ -19,7 +19,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
 
@@ -30,18 +30,19 @@ def prepared_cursor() -> CursorWrapper:
     """A cursor whose statements PostgreSQL prepares (server-side binding: ``%s`` placeholders, values sent
     apart from the text); Django's wrapper around it, so that errors, query logging and execute wrappers
     behave as with ``connection.cursor()``."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # once: every attribute read through ``connection`` is a lookup
+    if db.vendor != "postgresql":
+        return db.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    with connection.wrap_database_errors:
-        cursor = ServerBindingCursor(connection.connection)
-    if connection.queries_logged:
-        return _PreparedDebugWrapper(cursor, connection)
-    return CursorWrapper(cursor, connection)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    with db.wrap_database_errors:
+        cursor = ServerBindingCursor(db.connection)
+    if db.queries_logged:
+        return _PreparedDebugWrapper(cursor, db)
+    return CursorWrapper(cursor, db)
 
 
 class _PreparedDebugWrapper(CursorDebugWrapper):
@@ -71,19 +72,25 @@ def width(model: type[Model]) -> int:
 def from_row(model: type[M], row: Sequence[Any]) -> M:
     """An instance of ``model`` from the values of its :func:`columns`, converted as the ORM converts them
     (the backend's converters: SQLite's datetimes, decimals and booleans; none for most PostgreSQL types)."""
-    fields = model._meta.concrete_fields
-    values = list(row)
-    for i, field in enumerate(fields):
-        for converter in _converters(field):
-            values[i] = converter(values[i], field, connection)
-    return model.from_db(connection.alias, [field.attname for field in fields], values)
+    db = connections[DEFAULT_DB_ALIAS]
+    attnames, converters = _reading(model, db.vendor)
+    if converters:
+        row = list(row)
+        for i, field, functions in converters:
+            for function in functions:
+                row[i] = function(row[i], field, db)
+    return model.from_db(DEFAULT_DB_ALIAS, attnames, row)
 
 
 @functools.cache
-def _converters_cached(field: Any, vendor: str) -> tuple:
-    expression = field.get_col(field.model._meta.db_table)
-    return tuple(connection.ops.get_db_converters(expression) + field.get_db_converters(connection))
-
-
-def _converters(field: Any) -> tuple:
-    return _converters_cached(field, connection.vendor)
+def _reading(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int, Any, tuple]]]:
+    """The model's attribute names in :func:`columns` order, and (position, field, converters) for the fields
+    the backend converts."""
+    db = connections[DEFAULT_DB_ALIAS]
+    fields = model._meta.concrete_fields
+    converters = []
+    for i, field in enumerate(fields):
+        functions = db.ops.get_db_converters(field.get_col(model._meta.db_table)) + field.get_db_converters(db)
+        if functions:
+            converters.append((i, field, tuple(functions)))
+    return [field.attname for field in fields], converters

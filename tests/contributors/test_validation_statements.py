@@ -54,3 +54,26 @@ def test_a_token_of_a_user_without_a_profile_still_gets_one():
 
     assert response.status_code == 403 and response.json()["code"] == "not_trustee"
     assert staff.__class__.objects.get(pk=staff.pk).contributor.is_trustee is False
+
+
+def test_the_answers_written_out_equal_the_serializers():
+    """offer_json and vote_json replace the serializers on the validation path; the serializers stay the schema's,
+    and every field must come out the same: with a next clip, at the end of the quota and with no clip left."""
+    from contributors.apis import ValidationNextApi, VoteCreateApi, offer_json, vote_json
+    from contributors.services.assignments import validation_assign
+    from contributors.services.votes import vote_cast
+
+    founder = FounderFactory(vote_allowance=0)
+    record(founder, 1)  # a quota of 13
+    record(ContributorFactory(), 2)
+    offer = validation_assign(trustee=founder)
+    assert offer.clip is not None and offer.assignment is not None
+    assert offer_json(offer) == ValidationNextApi.ValidationNextOutput(offer).data
+
+    outcome = vote_cast(voter=founder, clip_id=offer.clip.pk, verdict="invalid", reason="noise")
+    assert outcome.next is not None and outcome.next.clip is not None
+    assert vote_json(outcome) == VoteCreateApi.VoteOutput(outcome).data
+
+    last = vote_cast(voter=founder, clip_id=outcome.next.clip.pk, verdict="valid")
+    assert last.next is not None and last.next.reason == "queue_empty"
+    assert vote_json(last) == VoteCreateApi.VoteOutput(last).data
