@@ -129,13 +129,18 @@ def assignment_for_action(*, trustee: Contributor, clip: Clip, now: datetime | N
     with prepared_cursor() as cursor:
         cursor.execute(_open_assignment_sql(), [trustee.pk, clip.pk, AssignmentOutcome.OPEN.value])
         row = cursor.fetchone()
-    assignment = sql.from_row(ValidationAssignment, row) if row else None
-    if assignment is None:
+    if row is None:
         raise ServiceError(
             "clip_not_assigned",
             "This clip is not assigned to you; ask validation/next for the clip to judge.",
             status_code=409,
         )
+    return assignment_unexpired(sql.from_row(ValidationAssignment, row), now=now)
+
+
+def assignment_unexpired(assignment: ValidationAssignment, *, now: datetime | None = None) -> ValidationAssignment:
+    """The open ``assignment``, locked, if it has not expired; closed as expired and 409 otherwise."""
+    now = now or timezone.now()
     if assignment.expires_at <= now:
         _close(assignment, AssignmentOutcome.EXPIRED, now=now)
         raise ServiceError(
