@@ -660,12 +660,13 @@ def trust_write_recomputed(work: Callable[[], T], *, trigger: str) -> T:
         return outcome
 
 
-def trust_after_vote(*, clip: Clip, exclusive: bool) -> bool:
+def trust_after_vote(*, clip: Clip, exclusive: bool, counted: tuple[int, int] | None = None) -> bool:
     """Bring statuses and trust up to date after a vote on ``clip``; call inside the vote's transaction,
     after ``trust_write_lock``. Under the shared lock this raises :class:`TrustHandover` when the vote would
     flip a trustee status; under the exclusive lock it then runs the full recompute and returns True (rows
-    read before it may be stale)."""
-    if not _clip_rescore(clip) or clip.status_fixed:
+    read before it may be stale). ``counted``: the clip's counted votes (valid, invalid) with this one, when
+    the vote's own statement read them (:func:`counted_votes_sql`); otherwise they are read here."""
+    if not _clip_rescore(clip, counted) or clip.status_fixed:
         return False
     return _author_retrust(_contributor_locked(clip.contributor_id), exclusive=exclusive, trigger="vote")
 
@@ -719,16 +720,26 @@ def _contributor_locked(pk: int) -> Contributor:
         return sql.from_row(Contributor, cursor.fetchone())
 
 
-def _clip_rescore(clip: Clip) -> bool:
-    """Recount the trustees' votes on one clip; returns whether its status changed."""
+def counted_votes_sql() -> tuple[str, list[str]]:
+    """The one definition of a clip's counted votes in SQL: (valid, invalid) among the votes of contributors
+    who are trustees now. The statement and its leading parameters; the clip's id is the last."""
+    return (
+        f"SELECT COUNT(CASE WHEN v.verdict = %s THEN 1 END) AS valid, COUNT(CASE WHEN v.verdict = %s THEN 1 END)"  # noqa: S608
+        f" AS invalid FROM {_table(Vote)} v JOIN {_table(Contributor)} t ON t.id = v.voter_id"
+        " WHERE v.clip_id = %s AND t.is_trustee",
+        [Verdict.VALID.value, Verdict.INVALID.value],
+    )
+
+
+def _clip_rescore(clip: Clip, counted: tuple[int, int] | None = None) -> bool:
+    """Recount the trustees' votes on one clip (unless ``counted`` gives them); returns whether its status
+    changed."""
     with prepared_cursor() as cursor:
-        cursor.execute(
-            f"SELECT COUNT(CASE WHEN v.verdict = %s THEN 1 END), COUNT(CASE WHEN v.verdict = %s THEN 1 END)"  # noqa: S608
-            f" FROM {_table(Vote)} v JOIN {_table(Contributor)} t ON t.id = v.voter_id"
-            " WHERE v.clip_id = %s AND t.is_trustee",
-            [Verdict.VALID.value, Verdict.INVALID.value, clip.pk],
-        )
-        valid, invalid = cursor.fetchone()
+        if counted is None:
+            statement, params = counted_votes_sql()
+            cursor.execute(statement, [*params, clip.pk])
+            counted = cursor.fetchone()
+        valid, invalid = counted
         fixed = int(_STATUS_CODE[clip.status]) if clip.status_fixed else NO_FIXED_STATUS
         outcome = clip_outcome(valid, invalid, trust_params(), fixed_status=fixed)
         status = _CODE_STATUS[int(outcome.status)]

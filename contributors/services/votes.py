@@ -29,7 +29,7 @@ from contributors.services.assignments import (
     assignment_unexpired,
     validation_assign_next,
 )
-from contributors.services.trust import trust_after_vote, trust_write
+from contributors.services.trust import counted_votes_sql, trust_after_vote, trust_write
 from core import sql
 from core.errors import ServiceError
 from core.inputs import parse_id
@@ -108,19 +108,44 @@ def _clip_locked_sql() -> str:
     return f"SELECT {sql.columns(Clip, 'c')} FROM {Clip._meta.db_table} c WHERE c.id = %s{lock}"  # noqa: S608
 
 
-def _vote_insert(*, clip: Clip, voter: Contributor, verdict: str, reason: str) -> Vote:
-    """INSERT the vote (written out once: core.sql); a second vote by the same voter on the clip raises
-    IntegrityError (the unique constraint)."""
+_VOTE_INSERT = (
+    f"INSERT INTO {Vote._meta.db_table} (clip_id, voter_id, verdict, reason, created_at)"  # noqa: S608 (names only)
+    " VALUES (%s, %s, %s, %s, %s) RETURNING id"
+)
+
+
+def _vote_record(
+    *, clip: Clip, voter: Contributor, verdict: str, reason: str, assignment: ValidationAssignment
+) -> tuple[Vote, tuple[int, int] | None]:
+    """Insert the vote and close its assignment (written out once: core.sql); a second vote by the same voter on
+    the clip raises IntegrityError (the unique constraint).
+
+    On PostgreSQL one statement also reads the clip's counted votes (``counted_votes_sql``), returned as (valid,
+    invalid) for ``trust_after_vote``: three round trips in one. Its snapshot predates its own insert, so the
+    new vote is added to them: it counts, as the voter is a trustee (``_clip_access``, on their locked row).
+    Elsewhere the counts are None and ``trust_after_vote`` reads them after the insert."""
     vote = Vote(clip=clip, voter=voter, verdict=verdict, reason=reason, created_at=timezone.now())
-    with prepared_cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {Vote._meta.db_table} (clip_id, voter_id, verdict, reason, created_at)"  # noqa: S608
-            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            [clip.pk, voter.pk, verdict, reason, connection.ops.adapt_datetimefield_value(vote.created_at)],
-        )
-        vote.pk = cursor.fetchone()[0]
+    values = [clip.pk, voter.pk, verdict, reason, connection.ops.adapt_datetimefield_value(vote.created_at)]
+    if connection.vendor != "postgresql":
+        with prepared_cursor() as cursor:
+            cursor.execute(_VOTE_INSERT, values)
+            vote.pk = cursor.fetchone()[0]
+        assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)
+        counted = None
+    else:
+        counts, count_params = counted_votes_sql()
+        assignment.outcome, assignment.closed_at = AssignmentOutcome.VOTED, timezone.now()
+        with prepared_cursor() as cursor:
+            cursor.execute(
+                f"WITH new_vote AS ({_VOTE_INSERT}), closed AS (UPDATE {ValidationAssignment._meta.db_table}"  # noqa: S608
+                f" SET outcome = %s, closed_at = %s WHERE id = %s) SELECT new_vote.id, counted.valid, counted.invalid"
+                f" FROM new_vote, ({counts}) AS counted",
+                [*values, assignment.outcome.value, assignment.closed_at, assignment.pk, *count_params, clip.pk],
+            )
+            vote.pk, valid, invalid = cursor.fetchone()
+        counted = (valid + (verdict == Verdict.VALID), invalid + (verdict == Verdict.INVALID))
     vote._state.adding = False
-    return vote
+    return vote, counted
 
 
 def _vote_duplicate() -> ServiceError:
@@ -171,11 +196,12 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
             )
         try:
             # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
-            vote = _vote_insert(clip=clip, voter=locked_voter, verdict=verdict, reason=reason)
+            vote, counted = _vote_record(
+                clip=clip, voter=locked_voter, verdict=verdict, reason=reason, assignment=assignment
+            )
         except IntegrityError as exc:
             raise _vote_duplicate() from exc
-        assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)
-        if trust_after_vote(clip=clip, exclusive=exclusive):
+        if trust_after_vote(clip=clip, exclusive=exclusive, counted=counted):
             # The full recompute ran: statuses, trust and trustees may all have moved.
             clip.refresh_from_db()
             locked_voter.refresh_from_db(fields=["is_trustee", "trust"])
