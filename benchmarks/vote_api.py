@@ -31,9 +31,11 @@ votes by other founders (the seeders), which the queue serves first (it hands ou
 counted votes); a clip's sixth vote decides it (valid, or invalid for the 10 % whose votes say so), which
 re-scores its author's trust. Authors sit near the trustee threshold (each has 5 to 20 decided clips, all
 valid, beside their pending ones), so that some decisions make an author a trustee, or cost one the
-status, and run the full recompute over the whole database under the exclusive trust lock, as the
-incremental path does. ``--background-clips`` (default 20,000) decided clips with six votes each by other
-contributors give that recompute, and every query, a database of some size. The clients' quota is an
+status. The authors never vote, so since session 7 such a flip is exact without the full recompute
+(contributors/services/trust.py, ``_author_retrust``); a flip of an author who has voted would run it over the
+whole database under the exclusive trust lock (the "recomputes" count says how many ran).
+``--background-clips`` (default 20,000) decided clips with six votes each by other contributors give a
+recompute, and every query, a database of some size. The clients' quota is an
 operator's allowance (founders seeding a crowd), so they record nothing that would join the queue. After
 loading, one full recompute makes the stored state a fixed point (``TrustState.exact``), as a live
 database's is, so that votes take the shared lock. After the run a full recompute must change nothing:
@@ -49,7 +51,16 @@ audio file: the vote path never reads audio). The vote throttle (120/min by defa
 run, as it would stop a benchmark, not a trustee. gunicorn runs ``--workers`` processes (default 4) of
 ``--threads`` threads each (default 1: sync workers, as the Dockerfile and docker-compose.yml deploy; more
 than one: the gthread worker, which keeps connections alive); both are deployment choices, reported with the
-results. The script creates a fresh PostgreSQL database
+results.
+
+**CPU ms per request**: the CPU time that gunicorn (master and workers), the PostgreSQL backends of the
+benchmark's database, Redis and the client threads (this process) used during the row's run, read from /proc
+(benchmarks/cpu_accounting.py), over its requests: per ``/healthz`` on the floor's row, per validated clip on the
+pair's and the chain's (next, vote and pair share one window). On a shared machine the rates and latencies
+follow the other jobs; the CPU per request much less, and it says what two quiet cores could serve
+(2,000 ms of CPU a second over it). The load average is printed before each level.
+
+The script creates a fresh PostgreSQL database
 (``--database-url``) and drops it, and stops gunicorn, even on error.
 """
 
@@ -314,7 +325,7 @@ def queue_sql(contributor_id: int, repeats: int) -> list[QueueSql]:
             return picked
 
         rows = [
-            QueueSql("validation_next_for, in-process (its SQL, then the clip through the ORM)", *timed(new_run)),
+            QueueSql("validation_next_for, in-process (prepared SQL, the clip with its prompt)", *timed(new_run)),
             QueueSql(f"its SQL alone ({len(new_statements)} statements)", *timed(new_sql_run)),
             QueueSql("peer: ORDER BY votes_counted DESC, random() LIMIT 1, through the ORM",
                      *timed(lambda: next((clip.pk for clip in old.all()), None))),
