@@ -74,6 +74,7 @@ def _clip_and_assignment(*, voter: Contributor, clip_id: object) -> tuple[Clip, 
 
 @functools.cache
 def _clip_with_assignment_sql() -> str:
+    """The clip and the voter's open assignment on it, both locked (written out once: core.sql)."""
     lock = " FOR UPDATE OF c, a" if connection.features.has_select_for_update_of else ""
     return (
         f"SELECT {sql.columns(Clip, 'c')}, {sql.columns(ValidationAssignment, 'a')}"  # noqa: S608 (names only)
