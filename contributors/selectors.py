@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
@@ -124,6 +125,31 @@ _PICK_AMONG = 8  # clips read at a random point of the queue, of which one is dr
 
 
 def validation_next_for(*, contributor: Contributor, now: datetime | None = None) -> Clip | None:
+    """The clip ``validation_pick_for`` draws, with its prompt; None when there is none."""
+    clip_id = validation_pick_for(contributor=contributor, now=now)
+    return None if clip_id is None else clip_with_prompt(clip_id)
+
+
+def clip_with_prompt(clip_id: int, *, row: Sequence[Any] | None = None) -> Clip:
+    """The clip and its prompt (``select_related`` written out: core.sql), from ``row`` when a statement has read
+    them already (``_queue_statements().clip_with_prompt``'s columns)."""
+    if row is None:
+        with prepared_cursor() as cursor:
+            cursor.execute(_queue_statements().clip_with_prompt, [clip_id])
+            row = cursor.fetchone()
+    n = sql.width(Clip)
+    clip = sql.from_row(Clip, row[:n])
+    clip.prompt = sql.from_row(Prompt, row[n:])
+    return clip
+
+
+def clip_with_prompt_sql() -> str:
+    """The statement :func:`clip_with_prompt` reads (the clip's id its one parameter), for a statement that reads
+    it along with its own work."""
+    return _queue_statements().clip_with_prompt
+
+
+def validation_pick_for(*, contributor: Contributor, now: datetime | None = None) -> int | None:
     """A random pending clip this trustee may judge: not theirs, not voted on, skipped or reported by them,
     not held by another trustee's open assignment, and not contested past ``offer_max_votes`` counted votes
     (contributors/trust.py says why).
@@ -158,14 +184,7 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
             cursor.execute(statements.most_voted, eligible)
             rows = cursor.fetchall()
             candidates = [clip_id for clip_id, votes in rows if votes == rows[0][1]]
-        if not candidates:
-            return None
-        cursor.execute(statements.clip_with_prompt, [secrets.choice(candidates)])
-        row = cursor.fetchone()
-    n = sql.width(Clip)
-    clip = sql.from_row(Clip, row[:n])
-    clip.prompt = sql.from_row(Prompt, row[n:])
-    return clip
+    return secrets.choice(candidates) if candidates else None
 
 
 @dataclass(frozen=True)
@@ -173,7 +192,7 @@ class _QueueStatements:
     from_key: str  # the top level's next clips from a random key
     before_key: str  # the same level's first clips, to wrap round
     most_voted: str  # the most-voted eligible clips whatever their key
-    clip_with_prompt: str  # the clip drawn, and its prompt (select_related written out)
+    clip_with_prompt: str  # a clip and its prompt (select_related written out)
 
 
 @functools.cache

@@ -109,4 +109,7 @@ def test_the_vote_its_assignment_and_the_clips_counts_are_one_statement_that_cou
         assert len(inserts) == 1
         if connection.vendor == "postgresql":
             assert "UPDATE contributors_validationassignment" in inserts[0] and "COUNT(" in inserts[0]
+            # The next assignment's insert reads the clip it opens on, with its prompt: no statement of its own.
+            prompt_reads = [q["sql"] for q in captured.captured_queries if "JOIN contributors_prompt" in q["sql"]]
+            assert len(prompt_reads) == 1 and "INSERT INTO contributors_validationassignment" in prompt_reads[0]
     assert (valid, invalid) == (1, 2)
