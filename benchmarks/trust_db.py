@@ -141,9 +141,9 @@ def people_load(
     )
     conn.execute(
         "INSERT INTO contributors_contributor (id, user_id, speaker_id, age_band, gender, accent, first_language,"
-        " cc0_consent_at, is_founding_trustee, vote_allowance, trust, is_trustee, created_at)"
+        " cc0_consent_at, is_founding_trustee, vote_allowance, trust, is_trustee, created_at, guardian_email)"
         " SELECT id, id, 'spk-bench-' || id, '', '', '', '', now(), founder, allowance,"
-        " CASE WHEN founder THEN 1 ELSE 0 END, founder, now() FROM people"
+        " CASE WHEN founder THEN 1 ELSE 0 END, founder, now(), '' FROM people"
     )
 
 

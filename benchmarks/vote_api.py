@@ -31,9 +31,11 @@ votes by other founders (the seeders), which the queue serves first (it hands ou
 counted votes); a clip's sixth vote decides it (valid, or invalid for the 10 % whose votes say so), which
 re-scores its author's trust. Authors sit near the trustee threshold (each has 5 to 20 decided clips, all
 valid, beside their pending ones), so that some decisions make an author a trustee, or cost one the
-status, and run the full recompute over the whole database under the exclusive trust lock, as the
-incremental path does. ``--background-clips`` (default 20,000) decided clips with six votes each by other
-contributors give that recompute, and every query, a database of some size. The clients' quota is an
+status. The authors never vote, so since session 7 such a flip is exact without the full recompute
+(contributors/services/trust.py, ``_author_retrust``); a flip of an author who has voted would run it over the
+whole database under the exclusive trust lock (the "recomputes" count says how many ran).
+``--background-clips`` (default 20,000) decided clips with six votes each by other contributors give a
+recompute, and every query, a database of some size. The clients' quota is an
 operator's allowance (founders seeding a crowd), so they record nothing that would join the queue. After
 loading, one full recompute makes the stored state a fixed point (``TrustState.exact``), as a live
 database's is, so that votes take the shared lock. After the run a full recompute must change nothing:
@@ -49,7 +51,16 @@ audio file: the vote path never reads audio). The vote throttle (120/min by defa
 run, as it would stop a benchmark, not a trustee. gunicorn runs ``--workers`` processes (default 4) of
 ``--threads`` threads each (default 1: sync workers, as the Dockerfile and docker-compose.yml deploy; more
 than one: the gthread worker, which keeps connections alive); both are deployment choices, reported with the
-results. The script creates a fresh PostgreSQL database
+results.
+
+**CPU ms per request**: the CPU time that gunicorn (master and workers), the PostgreSQL backends of the
+benchmark's database, Redis and the client threads (this process) used during the row's run, read from /proc
+(benchmarks/cpu_accounting.py), over its requests: per ``/healthz`` on the floor's row, per validated clip on the
+pair's and the chain's (next, vote and pair share one window). On a shared machine the rates and latencies
+follow the other jobs; the CPU per request much less, and it says what two quiet cores could serve
+(2,000 ms of CPU a second over it). The load average is printed before each level.
+
+The script creates a fresh PostgreSQL database
 (``--database-url``) and drops it, and stops gunicorn, even on error.
 """
 
@@ -67,6 +78,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import requests
@@ -74,7 +86,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.trust_db import (  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.cpu_accounting import GROUPS, CpuMeter  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.trust_db import (  # noqa: E402
     TABLES,
     clips_load,
     loading,
@@ -120,7 +133,13 @@ class Row:
     decided: dict[str, int] = field(default_factory=dict)  # vote answers: the clip's status when not pending
     decided_ms: list[float] = field(default_factory=list)  # latencies of the votes that decided their clip
     trustee_flips: int = 0
+    recomputes: int = 0  # full recomputes the votes ran (a flip of an author who has voted; TrustRecompute log)
     queue_empty: int = 0  # validation/next answers without a clip although clips were pending
+    cpu_s: dict[str, float] | None = None  # CPU seconds by process group over the row's window (cpu_accounting)
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return 1000 * sum(self.cpu_s.values()) / self.requests if self.cpu_s and self.requests else None
 
     @property
     def rate(self) -> float:
@@ -226,6 +245,12 @@ def tokens_for(contributor_ids: list[int]) -> list[str]:
     return [Token.objects.get_or_create(user_id=users[pk])[0].key for pk in contributor_ids]
 
 
+def recomputes_logged() -> int:
+    from contributors.models import TrustRecompute
+
+    return TrustRecompute.objects.count()
+
+
 def trustees_among(ids: list[int]) -> set[int]:
     from contributors.models import Contributor
 
@@ -300,7 +325,7 @@ def queue_sql(contributor_id: int, repeats: int) -> list[QueueSql]:
             return picked
 
         rows = [
-            QueueSql("validation_next_for, in-process (its SQL, then the clip through the ORM)", *timed(new_run)),
+            QueueSql("validation_next_for, in-process (prepared SQL, the clip with its prompt)", *timed(new_run)),
             QueueSql(f"its SQL alone ({len(new_statements)} statements)", *timed(new_sql_run)),
             QueueSql("peer: ORDER BY votes_counted DESC, random() LIMIT 1, through the ORM",
                      *timed(lambda: next((clip.pk for clip in old.all()), None))),
@@ -488,23 +513,28 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
     return row
 
 
-def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int) -> list[Row]:
+def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, meter: CpuMeter) -> list[Row]:
+    """One level: the floor, the pairs (next, vote, and the pair, which share one CPU window: their CPU per
+    request is per validated clip, on the pair's row) and the chain, each with its CPU time."""
     clients = len(contributor_ids)
     tokens = tokens_for(contributor_ids)
     close_django_connections()
     print(f"{clients} client(s), {n} of each ...", flush=True)
-    floor = measure_floor(base_url, tokens, n)
-    trustees_before = trustees_among(plan.authors)
+    floor, floor.cpu_s = meter.measure(lambda: measure_floor(base_url, tokens, n))
+    trustees_before, recomputes_before = trustees_among(plan.authors), recomputes_logged()
     close_django_connections()
-    rows = measure_pairs(base_url, tokens, n, plan.invalid)
+    rows, cpu_s = meter.measure(lambda: measure_pairs(base_url, tokens, n, plan.invalid))
+    rows[-1].cpu_s = cpu_s
     flips = len(trustees_among(plan.authors) ^ trustees_before)
     close_django_connections()
+    recomputes = recomputes_logged() - recomputes_before
     for row in rows[1:]:
-        row.trustee_flips = flips
-    trustees_before = trustees_among(plan.authors)
+        row.trustee_flips, row.recomputes = flips, recomputes
+    trustees_before, recomputes_before = trustees_among(plan.authors), recomputes_logged()
     close_django_connections()
-    chain = measure_chain(base_url, tokens, n, plan.invalid)
+    chain, chain.cpu_s = meter.measure(lambda: measure_chain(base_url, tokens, n, plan.invalid))
     chain.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
+    chain.recomputes = recomputes_logged() - recomputes_before
     close_django_connections()
     return [floor, *rows, chain]
 
@@ -535,9 +565,9 @@ def print_report(
     )
     print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
     print()
-    print("| path | clients | requests | req/s | p50 ms | p99 ms | vs floor | p50 x floor | decided | trustee flips "
-          "| queue_empty | errors |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    print("| path | clients | requests | req/s | p50 ms | p99 ms | CPU ms per request | vs floor | p50 x floor "
+          "| decided | trustee flips | queue_empty | errors |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
     floor: Row | None = None
     for row in rows:
         if row.path.startswith("floor"):
@@ -545,19 +575,31 @@ def print_report(
         assert floor is not None
         decided = ", ".join(f"{n} {status}" for status, n in sorted(row.decided.items())) if row.decided else "-"
         flips = str(row.trustee_flips) if row.path.startswith(("POST", "next", "vote")) else "-"
+        cpu = f"{row.cpu_ms_per_request:.1f}" if row.cpu_ms_per_request is not None else "-"
         print(
             f"| {row.path} | {row.clients} | {row.requests} | {row.rate:.1f} | {row.latency_ms(50):.1f} | "
-            f"{row.latency_ms(99):.1f} | {row.rate / floor.rate:.2f} | {row.latency_ms(50) / floor.latency_ms(50):.1f} "
+            f"{row.latency_ms(99):.1f} | {cpu} | {row.rate / floor.rate:.2f} | "
+            f"{row.latency_ms(50) / floor.latency_ms(50):.1f} "
             f"| {decided} | {flips} | {row.queue_empty if not row.path.startswith(('floor', 'POST')) else '-'} "
             f"| {len(row.failures)} |"
         )
+    print()
+    print("CPU ms per request by process group (the floor per request, the others per validated clip):")
+    print()
+    print(f"| path | clients | {' | '.join(GROUPS)} |")
+    print(f"| --- | ---: |{' ---: |' * len(GROUPS)}")
+    for row in rows:
+        if row.cpu_s and row.requests:
+            shares = " | ".join(f"{1000 * row.cpu_s[group] / row.requests:.1f}" for group in GROUPS)
+            print(f"| {row.path} | {row.clients} | {shares} |")
     print()
     for row in rows:
         if row.decided_ms:
             print(
                 f"votes x{row.clients}: the {len(row.decided_ms)} that decided their clip (and re-scored its author) "
                 f"p50 {np.percentile(row.decided_ms, 50):.1f} ms, p99 {np.percentile(row.decided_ms, 99):.1f} ms; "
-                f"{row.trustee_flips} authors' trustee status changed, each change a full recompute"
+                f"{row.trustee_flips} authors' trustee status changed; {row.recomputes} full recomputes ran (a flip "
+                "of an author who has voted runs one under the exclusive lock)"
             )
     print()
     print(f"The queue's SQL with {plan.pending:,} pending clips, in-process, one client who has not voted:")
@@ -654,11 +696,13 @@ def main() -> int:
         server = stack.enter_context(
             gunicorn_server(env, args.workers, data_dir / "gunicorn.log", threads=args.threads)
         )
-        warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP)
+        meter = CpuMeter(gunicorn_bind=urlsplit(server).netloc, database=urlsplit(args.database_url).path.lstrip("/"))
+        warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP, meter)
         if any(row.failures for row in warm_up):
             rows += warm_up
         for contributor_ids in plan.client_ids:
-            rows += level_rows(server, plan, contributor_ids, args.requests)
+            print(f"load average (1/5/15 min): {load_average()}", flush=True)
+            rows += level_rows(server, plan, contributor_ids, args.requests, meter)
         if any(row.failures for row in rows):
             print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
         after = trust_recompute_all(trigger="benchmark")

@@ -25,10 +25,10 @@ from contributors.services.accounts import (
     contributor_signup,
     contributor_update_profile,
 )
-from contributors.services.assignments import validation_assign
+from contributors.services.assignments import ValidationOffer, validation_assign
 from contributors.services.clips import clip_submit, clip_withdraw
 from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete, contributor_export
-from contributors.services.votes import clip_report, clip_skip, vote_cast
+from contributors.services.votes import VoteOutcome, clip_report, clip_skip, vote_cast
 from core.errors import ServiceError
 from core.http import parse_range
 from core.inputs import StrictIntegerField
@@ -444,7 +444,32 @@ class ValidationNextApi(APIView):
     @extend_schema(responses={200: ValidationNextOutput, **error_responses(403)})
     def get(self, request: Request) -> Response:
         offer = validation_assign(trustee=contributor_for_user(request.user))
-        return Response(self.ValidationNextOutput(offer).data)
+        return Response(offer_json(offer))
+
+
+_EXPIRES_AT = serializers.DateTimeField()  # its format (ISO 8601, "Z" for UTC) without a serializer per request
+
+
+def offer_json(offer: ValidationOffer) -> dict[str, Any]:
+    """``ValidationNextOutput`` written out: the serializers (built and deep-copied per request) cost more than
+    the rest of the answer on the validation path, which answers every vote with an offer (benchmarks/vote_api.py).
+    tests/contributors/test_validation_statements.py holds it equal to the serializer's output."""
+    clip, assignment = offer.clip, offer.assignment
+    return {
+        "clip": None
+        if clip is None
+        else {
+            "id": clip.pk,
+            "prompt_text": clip.prompt.text,
+            "duration_s": clip.duration_s,
+            "audio_url": f"/api/v1/clips/{clip.pk}/audio",
+        },
+        "assignment": None
+        if assignment is None
+        else {"id": assignment.pk, "expires_at": _EXPIRES_AT.to_representation(assignment.expires_at)},
+        "quota_left": offer.quota_left,
+        "reason": offer.reason,
+    }
 
 
 class VoteCreateApi(APIView):
@@ -484,7 +509,19 @@ class VoteCreateApi(APIView):
             verdict=serializer.validated_data["verdict"],
             reason=serializer.validated_data.get("reason", ""),
         )
-        return Response(self.VoteOutput(outcome).data, status=status.HTTP_201_CREATED)
+        return Response(vote_json(outcome), status=status.HTTP_201_CREATED)
+
+
+def vote_json(outcome: VoteOutcome) -> dict[str, Any]:
+    """``VoteOutput`` written out (see :func:`offer_json`)."""
+    return {
+        "clip": outcome.clip.pk,
+        "verdict": str(outcome.vote.verdict),
+        "reason": str(outcome.vote.reason),
+        "clip_status": str(outcome.clip.status),
+        "quota_left": outcome.quota_left,
+        "next": None if outcome.next is None else offer_json(outcome.next),
+    }
 
 
 class ClipSkipApi(APIView):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
-from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from contributors.conf import trust_params
@@ -29,6 +30,8 @@ from contributors.models import (
     new_queue_key,
 )
 from contributors.trust import vote_quota
+from core import sql
+from core.sql import prepared_cursor
 
 
 def prompts_next_for(*, contributor: Contributor, count: int = 5, exclude: Collection[int] = ()) -> list[Prompt]:
@@ -92,33 +95,61 @@ def vote_quota_left(*, contributor: Contributor) -> int:
 def contributor_locked_with_quota(*, contributor_id: int) -> tuple[Contributor, int]:
     """The contributor's row, locked until the transaction ends, and their votes left, read in one
     statement: the lock makes "check the quota, then spend it" one step per voter."""
-    contributor = (
-        Contributor.objects.select_for_update(of=("self",))
-        .annotate(
-            n_clips=_count_of(Clip.objects.filter(contributor=OuterRef("pk"))),
-            n_votes=_count_of(Vote.objects.filter(voter=OuterRef("pk"))),
-        )
-        .get(pk=contributor_id)
-    )
+    with prepared_cursor() as cursor:
+        cursor.execute(_locked_with_quota_sql(), [contributor_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise Contributor.DoesNotExist(f"no contributor {contributor_id}")
+    n = sql.width(Contributor)
+    contributor = sql.from_row(Contributor, row[:n])
     quota_left = vote_quota(
-        clips_submitted=contributor.n_clips,
-        votes_cast=contributor.n_votes,
-        allowance=contributor.vote_allowance,
-        params=trust_params(),
+        clips_submitted=row[n], votes_cast=row[n + 1], allowance=contributor.vote_allowance, params=trust_params()
     )
     return contributor, quota_left
 
 
-def _count_of(rows: QuerySet) -> Subquery:
-    """COUNT(*) of ``rows`` as a scalar subquery (a plain annotation's GROUP BY would forbid FOR UPDATE)."""
-    # Func, not Count: Django adds no GROUP BY for it, so the subquery is one aggregate row.
-    return Subquery(rows.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"))
+@functools.cache
+def _locked_with_quota_sql() -> str:
+    """Written out once (core.sql): the row, locked, and both counts in one statement."""
+    contributors, clips, votes = (model._meta.db_table for model in (Contributor, Clip, Vote))
+    lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT {sql.columns(Contributor, 'c')},"  # noqa: S608 (table names only; the id is a parameter)
+        f" (SELECT COUNT(*) FROM {clips} k WHERE k.contributor_id = c.id),"
+        f" (SELECT COUNT(*) FROM {votes} v WHERE v.voter_id = c.id)"
+        f" FROM {contributors} c WHERE c.id = %s{lock}"
+    )
 
 
 _PICK_AMONG = 8  # clips read at a random point of the queue, of which one is drawn
 
 
 def validation_next_for(*, contributor: Contributor, now: datetime | None = None) -> Clip | None:
+    """The clip ``validation_pick_for`` draws, with its prompt; None when there is none."""
+    clip_id = validation_pick_for(contributor=contributor, now=now)
+    return None if clip_id is None else clip_with_prompt(clip_id)
+
+
+def clip_with_prompt(clip_id: int, *, row: Sequence[Any] | None = None) -> Clip:
+    """The clip and its prompt (``select_related`` written out: core.sql), from ``row`` when a statement has read
+    them already (``_queue_statements().clip_with_prompt``'s columns)."""
+    if row is None:
+        with prepared_cursor() as cursor:
+            cursor.execute(_queue_statements().clip_with_prompt, [clip_id])
+            row = cursor.fetchone()
+    n = sql.width(Clip)
+    clip = sql.from_row(Clip, row[:n])
+    clip.prompt = sql.from_row(Prompt, row[n:])
+    return clip
+
+
+def clip_with_prompt_sql() -> str:
+    """The statement :func:`clip_with_prompt` reads (the clip's id its one parameter), for a statement that reads
+    it along with its own work."""
+    return _queue_statements().clip_with_prompt
+
+
+def validation_pick_for(*, contributor: Contributor, now: datetime | None = None) -> int | None:
     """A random pending clip this trustee may judge: not theirs, not voted on, skipped or reported by them,
     not held by another trustee's open assignment, and not contested past ``offer_max_votes`` counted votes
     (contributors/trust.py says why).
@@ -139,23 +170,21 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
     now = now or timezone.now()
     me = contributor.pk
     eligible = [trust_params().offer_max_votes, me, me, me, me, connection.ops.adapt_datetimefield_value(now), me]
-    sql = _queue_statements()
-    with connection.cursor() as cursor:
+    statements = _queue_statements()
+    with prepared_cursor() as cursor:
         start = new_queue_key()
-        cursor.execute(sql.from_key, [*eligible, *eligible, start])
+        cursor.execute(statements.from_key, [*eligible, *eligible, start])
         candidates = [row[0] for row in cursor.fetchall()]
         if len(candidates) < _PICK_AMONG:  # wrap round to the smallest keys
-            cursor.execute(sql.before_key, [*eligible, *eligible, start, _PICK_AMONG - len(candidates)])
+            cursor.execute(statements.before_key, [*eligible, *eligible, start, _PICK_AMONG - len(candidates)])
             candidates += [row[0] for row in cursor.fetchall()]
         if not candidates:
             # Nothing eligible, or every clip at that count is being handed to someone else right now: the
             # next most-voted ones.
-            cursor.execute(sql.most_voted, eligible)
+            cursor.execute(statements.most_voted, eligible)
             rows = cursor.fetchall()
             candidates = [clip_id for clip_id, votes in rows if votes == rows[0][1]]
-    if not candidates:
-        return None
-    return Clip.objects.select_related("prompt").get(pk=secrets.choice(candidates))
+    return secrets.choice(candidates) if candidates else None
 
 
 @dataclass(frozen=True)
@@ -163,6 +192,7 @@ class _QueueStatements:
     from_key: str  # the top level's next clips from a random key
     before_key: str  # the same level's first clips, to wrap round
     most_voted: str  # the most-voted eligible clips whatever their key
+    clip_with_prompt: str  # a clip and its prompt (select_related written out)
 
 
 @functools.cache
@@ -193,6 +223,10 @@ def _queue_statements() -> _QueueStatements:
         most_voted=(
             f"SELECT c.id, c.votes_counted FROM {table[Clip]} c WHERE {eligible('c')}"  # noqa: S608
             f" ORDER BY c.votes_counted DESC, c.queue_key LIMIT {_PICK_AMONG}{lock}"
+        ),
+        clip_with_prompt=(
+            f"SELECT {sql.columns(Clip, 'c')}, {sql.columns(Prompt, 'p')} FROM {table[Clip]} c"  # noqa: S608
+            f" JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id WHERE c.id = %s"
         ),
     )
 

@@ -5,6 +5,10 @@ from django.urls import path
 from contributors import apis, sentence_apis
 
 urlpatterns = [
+    # The validation path first: the resolver tries the patterns in order, and these two are most of the API's
+    # requests (no other pattern matches their paths, so the order changes nothing else).
+    path("clips/<str:clip_id>/votes", apis.VoteCreateApi.as_view(), name="clip-votes"),
+    path("validation/next", apis.ValidationNextApi.as_view(), name="validation-next"),
     path("auth/signup", apis.SignupApi.as_view(), name="auth-signup"),
     path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
@@ -24,8 +28,6 @@ urlpatterns = [
     path("clips/<int:clip_id>", apis.ClipDetailApi.as_view(), name="clip-detail"),
     path("clips/<int:clip_id>/audio", apis.ClipAudioApi.as_view(), name="clip-audio"),
     path("clips/<int:clip_id>/withdraw", apis.ClipWithdrawApi.as_view(), name="clip-withdraw"),
-    path("clips/<str:clip_id>/votes", apis.VoteCreateApi.as_view(), name="clip-votes"),
     path("clips/<str:clip_id>/skip", apis.ClipSkipApi.as_view(), name="clip-skip"),
     path("clips/<str:clip_id>/report", apis.ClipReportApi.as_view(), name="clip-report"),
-    path("validation/next", apis.ValidationNextApi.as_view(), name="validation-next"),
 ]

@@ -8,6 +8,7 @@ see the same clip), so that a reload does not spend the queue.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -16,8 +17,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from contributors.models import AssignmentOutcome, Clip, ClipStatus, Contributor, ValidationAssignment
-from contributors.selectors import contributor_locked_with_quota, validation_next_for
+from contributors.selectors import (
+    clip_with_prompt,
+    clip_with_prompt_sql,
+    contributor_locked_with_quota,
+    validation_pick_for,
+)
+from core import sql
 from core.errors import ServiceError
+from core.sql import prepared_cursor
 
 
 def assignment_ttl() -> timedelta:
@@ -74,66 +82,93 @@ def _offer_new(*, trustee: Contributor, quota_left: int, now: datetime) -> Valid
     if quota_left <= 0:
         return ValidationOffer(clip=None, assignment=None, quota_left=0, reason="quota_exhausted")
     for _ in range(_PICK_ATTEMPTS):
-        clip = validation_next_for(contributor=trustee, now=now)
-        if clip is None:
+        clip_id = validation_pick_for(contributor=trustee, now=now)
+        if clip_id is None:
             break
-        assignment = _assignment_open(trustee=trustee, clip=clip, now=now)
-        if assignment is not None:
+        opened = _assignment_open(trustee=trustee, clip_id=clip_id, now=now)
+        if opened is not None:
+            clip, assignment = opened
             return ValidationOffer(clip=clip, assignment=assignment, quota_left=quota_left, reason="")
     return ValidationOffer(clip=None, assignment=None, quota_left=quota_left, reason="queue_empty")
 
 
-def _assignment_open(*, trustee: Contributor, clip: Clip, now: datetime) -> ValidationAssignment | None:
-    """Open an assignment on ``clip``, or None if another trustee holds it: at most one open assignment per
-    clip is a unique index, so two trustees whose picks raced cannot both hold it. An expired one left open
-    is closed first (its holder can no longer act on it)."""
-    assignment = _assignment_insert(trustee=trustee, clip=clip, now=now)
-    if assignment is None:
-        stale = ValidationAssignment.objects.filter(clip=clip, outcome=AssignmentOutcome.OPEN, expires_at__lte=now)
-        if stale.update(outcome=AssignmentOutcome.EXPIRED, closed_at=now):
-            assignment = _assignment_insert(trustee=trustee, clip=clip, now=now)
-    return assignment
-
-
-def _assignment_insert(*, trustee: Contributor, clip: Clip, now: datetime) -> ValidationAssignment | None:
-    # INSERT ... ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): a conflict leaves the transaction
-    # usable, where an IntegrityError would need a savepoint round trip on every assignment.
-    assignment = ValidationAssignment(
-        trustee=trustee, clip=clip, created_at=now, expires_at=now + assignment_ttl(), outcome=AssignmentOutcome.OPEN
-    )
-    table = ValidationAssignment._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (trustee_id, clip_id, created_at, expires_at, outcome) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
-            [
-                trustee.pk,
-                clip.pk,
-                *(connection.ops.adapt_datetimefield_value(t) for t in (now, assignment.expires_at)),
-                assignment.outcome,
-            ],
+def _assignment_open(*, trustee: Contributor, clip_id: int, now: datetime) -> tuple[Clip, ValidationAssignment] | None:
+    """Open an assignment on the clip and read the clip with its prompt, or None if another trustee holds it: at
+    most one open assignment per clip is a unique index, so two trustees whose picks raced cannot both hold it.
+    An expired one left open is closed first (its holder can no longer act on it)."""
+    opened = _assignment_insert(trustee=trustee, clip_id=clip_id, now=now)
+    if opened is None:
+        stale = ValidationAssignment.objects.filter(
+            clip_id=clip_id, outcome=AssignmentOutcome.OPEN, expires_at__lte=now
         )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    assignment.pk = row[0]
-    return assignment
+        if stale.update(outcome=AssignmentOutcome.EXPIRED, closed_at=now):
+            opened = _assignment_insert(trustee=trustee, clip_id=clip_id, now=now)
+    return opened
+
+
+_ASSIGNMENT_INSERT = (
+    f"INSERT INTO {ValidationAssignment._meta.db_table} (trustee_id, clip_id, created_at, expires_at, outcome)"  # noqa: S608
+    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
+def _assignment_insert(
+    *, trustee: Contributor, clip_id: int, now: datetime
+) -> tuple[Clip, ValidationAssignment] | None:
+    """INSERT ... ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike): a conflict leaves the transaction usable,
+    where an IntegrityError would need a savepoint round trip on every assignment. On PostgreSQL the same
+    statement reads the clip and its prompt (a round trip less); elsewhere a second one does."""
+    expires_at = now + assignment_ttl()
+    values = [trustee.pk, clip_id, *(connection.ops.adapt_datetimefield_value(t) for t in (now, expires_at))]
+    values.append(AssignmentOutcome.OPEN.value)
+    clip_read = clip_with_prompt_sql()
+    with prepared_cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The clip's row is locked by the pick (FOR UPDATE), so it reads as it was drawn.
+            cursor.execute(
+                f"WITH opened AS ({_ASSIGNMENT_INSERT}) SELECT opened.id, read.* FROM opened, ({clip_read}) AS read",  # noqa: S608
+                [*values, clip_id],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            assignment_id, clip = row[0], clip_with_prompt(clip_id, row=row[1:])
+        else:
+            cursor.execute(_ASSIGNMENT_INSERT, values)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            assignment_id, clip = row[0], clip_with_prompt(clip_id)
+    assignment = ValidationAssignment(
+        pk=assignment_id,
+        trustee=trustee,
+        clip=clip,
+        created_at=now,
+        expires_at=expires_at,
+        outcome=AssignmentOutcome.OPEN,
+    )
+    assignment._state.adding = False
+    return clip, assignment
 
 
 def assignment_for_action(*, trustee: Contributor, clip: Clip, now: datetime | None = None) -> ValidationAssignment:
     """The trustee's open, unexpired assignment on ``clip``, locked; 409 ``clip_not_assigned`` otherwise."""
     now = now or timezone.now()
-    assignment = (
-        ValidationAssignment.objects.select_for_update()
-        .filter(trustee=trustee, clip=clip, outcome=AssignmentOutcome.OPEN)
-        .first()
-    )
-    if assignment is None:
+    with prepared_cursor() as cursor:
+        cursor.execute(_open_assignment_sql(), [trustee.pk, clip.pk, AssignmentOutcome.OPEN.value])
+        row = cursor.fetchone()
+    if row is None:
         raise ServiceError(
             "clip_not_assigned",
             "This clip is not assigned to you; ask validation/next for the clip to judge.",
             status_code=409,
         )
+    return assignment_unexpired(sql.from_row(ValidationAssignment, row), now=now)
+
+
+def assignment_unexpired(assignment: ValidationAssignment, *, now: datetime | None = None) -> ValidationAssignment:
+    """The open ``assignment``, locked, if it has not expired; closed as expired and 409 otherwise."""
+    now = now or timezone.now()
     if assignment.expires_at <= now:
         _close(assignment, AssignmentOutcome.EXPIRED, now=now)
         raise ServiceError(
@@ -145,6 +180,16 @@ def assignment_for_action(*, trustee: Contributor, clip: Clip, now: datetime | N
     return assignment
 
 
+@functools.cache
+def _open_assignment_sql() -> str:
+    """The trustee's open assignment on a clip, locked (written out once: core.sql)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {sql.columns(ValidationAssignment, 'a')} FROM {ValidationAssignment._meta.db_table} a"  # noqa: S608
+        f" WHERE a.trustee_id = %s AND a.clip_id = %s AND a.outcome = %s ORDER BY a.id DESC LIMIT 1{lock}"
+    )
+
+
 def assignment_close(*, assignment: ValidationAssignment, outcome: str) -> None:
     _close(assignment, outcome, now=timezone.now())
 
@@ -152,4 +197,8 @@ def assignment_close(*, assignment: ValidationAssignment, outcome: str) -> None:
 def _close(assignment: ValidationAssignment, outcome: str, *, now: datetime) -> None:
     assignment.outcome = outcome
     assignment.closed_at = now
-    assignment.save(update_fields=["outcome", "closed_at"])
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ValidationAssignment._meta.db_table} SET outcome = %s, closed_at = %s WHERE id = %s",  # noqa: S608
+            [outcome, connection.ops.adapt_datetimefield_value(now), assignment.pk],
+        )

@@ -31,7 +31,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from contributors.conf import trust_params
@@ -46,7 +45,9 @@ from contributors.trust import (
     trust_recompute,
 )
 from contributors.trust import ClipStatus as Code
+from core import sql
 from core.errors import ServiceError
+from core.sql import prepared_cursor
 
 _STATUS_CODE = {
     ClipStatus.PENDING: Code.PENDING,
@@ -622,7 +623,7 @@ def _shared_lock_and_exact() -> bool:
     """The shared trust lock and the stored state's ``exact`` flag, in one round trip (every vote takes it)."""
     table = TrustState._meta.db_table
     lock = "pg_advisory_xact_lock_shared(%s), " if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         # No row yet means never recomputed: not exact.
         cursor.execute(
             f"SELECT {lock}(SELECT exact FROM {table} WHERE id = 1)",  # noqa: S608
@@ -659,15 +660,15 @@ def trust_write_recomputed(work: Callable[[], T], *, trigger: str) -> T:
         return outcome
 
 
-def trust_after_vote(*, clip: Clip, exclusive: bool) -> bool:
+def trust_after_vote(*, clip: Clip, exclusive: bool, counted: tuple[int, int] | None = None) -> bool:
     """Bring statuses and trust up to date after a vote on ``clip``; call inside the vote's transaction,
     after ``trust_write_lock``. Under the shared lock this raises :class:`TrustHandover` when the vote would
     flip a trustee status; under the exclusive lock it then runs the full recompute and returns True (rows
-    read before it may be stale)."""
-    if not _clip_rescore(clip) or clip.status_fixed:
+    read before it may be stale). ``counted``: the clip's counted votes (valid, invalid) with this one, when
+    the vote's own statement read them (:func:`counted_votes_sql`); otherwise they are read here."""
+    if not _clip_rescore(clip, counted) or clip.status_fixed:
         return False
-    author = Contributor.objects.select_for_update().get(pk=clip.contributor_id)
-    return _author_retrust(author, exclusive=exclusive, trigger="vote")
+    return _author_retrust(_contributor_locked(clip.contributor_id), exclusive=exclusive, trigger="vote")
 
 
 def trust_after_submission(*, contributor: Contributor, exclusive: bool) -> None:
@@ -680,47 +681,99 @@ def trust_after_submission(*, contributor: Contributor, exclusive: bool) -> None
 
 
 def _author_retrust(author: Contributor, *, exclusive: bool, trigger: str) -> bool:
-    """Re-score the author's trust; True when that flipped their status and the full recompute ran."""
+    """Re-score the author's trust; True when that flipped their status and the full recompute ran.
+
+    A flip of an author who has cast no vote needs no recompute (so no exclusive lock): their votes count
+    nowhere, trustee or not, so no other clip's counts, hence no one else's trust, move with their status.
+    From a fixed point the stored state with their new status and trust is again one, and it is what the
+    full recompute gives (its descent drops them, or its ascent admits them, then nothing moves). That is
+    every first admission, since only trustees vote."""
     trust, trustee = _contributor_trust_now(author)
-    if trustee != author.is_trustee:
+    if trustee != author.is_trustee and _has_voted(author):
         if not exclusive:
             raise TrustHandover
         _recompute_logged(trigger=f"{trigger}_flip")
         return True
-    if trust != author.trust:
-        author.trust = trust
-        author.save(update_fields=["trust"])
+    if trust != author.trust or trustee != author.is_trustee:
+        author.trust, author.is_trustee = trust, trustee
+        with prepared_cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {_table(Contributor)} SET trust = %s, is_trustee = %s WHERE id = %s",  # noqa: S608
+                [trust, trustee, author.pk],
+            )
     return False
 
 
-def _clip_rescore(clip: Clip) -> bool:
-    """Recount the trustees' votes on one clip; returns whether its status changed."""
-    counts = Vote.objects.filter(clip=clip, voter__is_trustee=True).aggregate(
-        valid=Count("id", filter=Q(verdict=Verdict.VALID)), invalid=Count("id", filter=Q(verdict=Verdict.INVALID))
+def _has_voted(contributor: Contributor) -> bool:
+    with prepared_cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {_table(Vote)} WHERE voter_id = %s LIMIT 1", [contributor.pk])  # noqa: S608
+        return cursor.fetchone() is not None
+
+
+def _contributor_locked(pk: int) -> Contributor:
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {sql.columns(Contributor, 'c')} FROM {_table(Contributor)} c WHERE c.id = %s{lock}",  # noqa: S608
+            [pk],
+        )
+        return sql.from_row(Contributor, cursor.fetchone())
+
+
+def counted_votes_sql() -> tuple[str, list[str]]:
+    """The one definition of a clip's counted votes in SQL: (valid, invalid) among the votes of contributors
+    who are trustees now. The statement and its leading parameters; the clip's id is the last."""
+    return (
+        f"SELECT COUNT(CASE WHEN v.verdict = %s THEN 1 END) AS valid, COUNT(CASE WHEN v.verdict = %s THEN 1 END)"  # noqa: S608
+        f" AS invalid FROM {_table(Vote)} v JOIN {_table(Contributor)} t ON t.id = v.voter_id"
+        " WHERE v.clip_id = %s AND t.is_trustee",
+        [Verdict.VALID.value, Verdict.INVALID.value],
     )
-    fixed = int(_STATUS_CODE[clip.status]) if clip.status_fixed else NO_FIXED_STATUS
-    outcome = clip_outcome(counts["valid"], counts["invalid"], trust_params(), fixed_status=fixed)
-    status = _CODE_STATUS[int(outcome.status)]
-    changed = status != clip.status
-    clip.status, clip.score = status, outcome.score
-    clip.votes_counted, clip.votes_valid_counted = outcome.counted, counts["valid"]
-    clip.save(update_fields=["status", "score", "votes_counted", "votes_valid_counted", "updated_at"])
+
+
+def _clip_rescore(clip: Clip, counted: tuple[int, int] | None = None) -> bool:
+    """Recount the trustees' votes on one clip (unless ``counted`` gives them); returns whether its status
+    changed."""
+    with prepared_cursor() as cursor:
+        if counted is None:
+            statement, params = counted_votes_sql()
+            cursor.execute(statement, [*params, clip.pk])
+            counted = cursor.fetchone()
+        valid, invalid = counted
+        fixed = int(_STATUS_CODE[clip.status]) if clip.status_fixed else NO_FIXED_STATUS
+        outcome = clip_outcome(valid, invalid, trust_params(), fixed_status=fixed)
+        status = _CODE_STATUS[int(outcome.status)]
+        changed = status != clip.status
+        clip.status, clip.score = status, outcome.score
+        clip.votes_counted, clip.votes_valid_counted = outcome.counted, valid
+        clip.updated_at = timezone.now()  # auto_now, as save() would
+        cursor.execute(
+            f"UPDATE {_table(Clip)} SET status = %s, score = %s, votes_counted = %s, votes_valid_counted = %s,"  # noqa: S608
+            " updated_at = %s WHERE id = %s",
+            [
+                clip.status.value if isinstance(clip.status, ClipStatus) else clip.status,
+                clip.score,
+                clip.votes_counted,
+                clip.votes_valid_counted,
+                connection.ops.adapt_datetimefield_value(clip.updated_at),
+                clip.pk,
+            ],
+        )
     return changed
 
 
 def _contributor_trust_now(contributor: Contributor) -> tuple[float, bool]:
     """One contributor's trust from their clips' stored statuses, and whether it makes them a trustee."""
-    counts = Clip.objects.filter(contributor=contributor, status_fixed=False).aggregate(
-        valid=Count("id", filter=Q(status=ClipStatus.VALID)),
-        invalid=Count("id", filter=Q(status=ClipStatus.INVALID)),
-        discarded=Count("id", filter=Q(status=ClipStatus.DISCARDED)),
-        total=Count("id"),
-    )
+    counted = ", ".join(["COUNT(CASE WHEN status = %s THEN 1 END)"] * 3 + ["COUNT(*)"])
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {counted} FROM {_table(Clip)} WHERE contributor_id = %s AND NOT status_fixed",  # noqa: S608
+            [ClipStatus.VALID.value, ClipStatus.INVALID.value, ClipStatus.DISCARDED.value, contributor.pk],
+        )
+        valid, invalid, discarded, total = cursor.fetchone()
     params = trust_params()
     founding = contributor.is_founding_trustee
-    trust = contributor_trust(
-        counts["valid"], counts["invalid"], counts["discarded"], counts["total"], founding, params
-    )
+    trust = contributor_trust(valid, invalid, discarded, total, founding, params)
     return trust, contributor_is_trustee(trust, founding, params)
 
 

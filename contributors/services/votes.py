@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from contributors.models import (
     AssignmentOutcome,
@@ -15,6 +17,7 @@ from contributors.models import (
     Contributor,
     InvalidReason,
     ReportReason,
+    ValidationAssignment,
     Verdict,
     Vote,
 )
@@ -23,11 +26,14 @@ from contributors.services.assignments import (
     ValidationOffer,
     assignment_close,
     assignment_for_action,
+    assignment_unexpired,
     validation_assign_next,
 )
-from contributors.services.trust import trust_after_vote, trust_write
+from contributors.services.trust import counted_votes_sql, trust_after_vote, trust_write
+from core import sql
 from core.errors import ServiceError
 from core.inputs import parse_id
+from core.sql import prepared_cursor
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,42 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
     """The access rules for acting on a clip, one condition per line (Zulip's access_* style); the clip
     comes back locked."""
     pk = parse_id(clip_id)  # ASCII digits only: the URL takes any text (<str:clip_id>)
-    clip = Clip.objects.select_for_update(of=("self",)).filter(pk=pk).first() if pk is not None else None
+    clip = _clip_locked(pk) if pk is not None else None
     if clip is None:
         raise ServiceError("clip_unknown", f"There is no clip with id {clip_id!r}.", status_code=404)
+    return _clip_access(voter=voter, clip=clip)
+
+
+def _clip_and_assignment(*, voter: Contributor, clip_id: object) -> tuple[Clip, ValidationAssignment]:
+    """The clip and the voter's open assignment on it, both locked, under the rules of ``_clip_for_trustee`` and
+    ``assignment_for_action``: in one statement when the assignment is there (every vote the page sends), else
+    step by step, which says what is wrong."""
+    pk = parse_id(clip_id)
+    row = None
+    if pk is not None:
+        with prepared_cursor() as cursor:
+            cursor.execute(_clip_with_assignment_sql(), [pk, voter.pk, AssignmentOutcome.OPEN.value])
+            row = cursor.fetchone()
+    if row is None:
+        clip = _clip_for_trustee(voter=voter, clip_id=clip_id)
+        return clip, assignment_for_action(trustee=voter, clip=clip)
+    n = sql.width(Clip)
+    clip = _clip_access(voter=voter, clip=sql.from_row(Clip, row[:n]))
+    return clip, assignment_unexpired(sql.from_row(ValidationAssignment, row[n:]))
+
+
+@functools.cache
+def _clip_with_assignment_sql() -> str:
+    """The clip and the voter's open assignment on it, both locked (written out once: core.sql)."""
+    lock = " FOR UPDATE OF c, a" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT {sql.columns(Clip, 'c')}, {sql.columns(ValidationAssignment, 'a')}"  # noqa: S608 (names only)
+        f" FROM {Clip._meta.db_table} c JOIN {ValidationAssignment._meta.db_table} a ON a.clip_id = c.id"
+        f" WHERE c.id = %s AND a.trustee_id = %s AND a.outcome = %s{lock}"
+    )
+
+
+def _clip_access(*, voter: Contributor, clip: Clip) -> Clip:
     if not voter.is_trustee:
         raise ServiceError("not_trustee", "Only trustees validate clips.", status_code=403)
     if clip.contributor_id == voter.pk:
@@ -54,6 +93,60 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
             "clip_not_pending", f"This clip is already {clip.status}; it takes no more votes.", status_code=409
         )
     return clip
+
+
+def _clip_locked(pk: int) -> Clip | None:
+    with prepared_cursor() as cursor:
+        cursor.execute(_clip_locked_sql(), [pk])
+        row = cursor.fetchone()
+    return sql.from_row(Clip, row) if row else None
+
+
+@functools.cache
+def _clip_locked_sql() -> str:
+    """The clip's row, locked (written out once: core.sql)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"SELECT {sql.columns(Clip, 'c')} FROM {Clip._meta.db_table} c WHERE c.id = %s{lock}"  # noqa: S608
+
+
+_VOTE_INSERT = (
+    f"INSERT INTO {Vote._meta.db_table} (clip_id, voter_id, verdict, reason, created_at)"  # noqa: S608 (names only)
+    " VALUES (%s, %s, %s, %s, %s) RETURNING id"
+)
+
+
+def _vote_record(
+    *, clip: Clip, voter: Contributor, verdict: str, reason: str, assignment: ValidationAssignment
+) -> tuple[Vote, tuple[int, int] | None]:
+    """Insert the vote and close its assignment (written out once: core.sql); a second vote by the same voter on
+    the clip raises IntegrityError (the unique constraint).
+
+    On PostgreSQL one statement also reads the clip's counted votes (``counted_votes_sql``), returned as (valid,
+    invalid) for ``trust_after_vote``: three round trips in one. Its snapshot predates its own insert, so the
+    new vote is added to them: it counts, as the voter is a trustee (``_clip_access``, on their locked row).
+    Elsewhere the counts are None and ``trust_after_vote`` reads them after the insert."""
+    vote = Vote(clip=clip, voter=voter, verdict=verdict, reason=reason, created_at=timezone.now())
+    values = [clip.pk, voter.pk, verdict, reason, connection.ops.adapt_datetimefield_value(vote.created_at)]
+    if connection.vendor != "postgresql":
+        with prepared_cursor() as cursor:
+            cursor.execute(_VOTE_INSERT, values)
+            vote.pk = cursor.fetchone()[0]
+        assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)
+        counted = None
+    else:
+        counts, count_params = counted_votes_sql()
+        assignment.outcome, assignment.closed_at = AssignmentOutcome.VOTED, timezone.now()
+        with prepared_cursor() as cursor:
+            cursor.execute(
+                f"WITH new_vote AS ({_VOTE_INSERT}), closed AS (UPDATE {ValidationAssignment._meta.db_table}"  # noqa: S608
+                f" SET outcome = %s, closed_at = %s WHERE id = %s) SELECT new_vote.id, counted.valid, counted.invalid"
+                f" FROM new_vote, ({counts}) AS counted",
+                [*values, assignment.outcome.value, assignment.closed_at, assignment.pk, *count_params, clip.pk],
+            )
+            vote.pk, valid, invalid = cursor.fetchone()
+        counted = (valid + (verdict == Verdict.VALID), invalid + (verdict == Verdict.INVALID))
+    vote._state.adding = False
+    return vote, counted
 
 
 def _vote_duplicate() -> ServiceError:
@@ -87,12 +180,12 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
         exclusive_ran = exclusive
         # Locking the voter's row makes the quota check and the insert one step for this voter.
         locked_voter, quota_left = contributor_locked_with_quota(contributor_id=voter.pk)
-        clip = _clip_for_trustee(voter=locked_voter, clip_id=clip_id)
         try:
-            assignment = assignment_for_action(trustee=locked_voter, clip=clip)
+            clip, assignment = _clip_and_assignment(voter=locked_voter, clip_id=clip_id)
         except ServiceError as refusal:
             # A vote closes its assignment, so a second vote finds none: say what actually happened.
-            if refusal.code == "clip_not_assigned" and Vote.objects.filter(clip=clip, voter=locked_voter).exists():
+            voted = Vote.objects.filter(clip_id=parse_id(clip_id), voter=locked_voter)
+            if refusal.code == "clip_not_assigned" and voted.exists():
                 raise _vote_duplicate() from refusal
             raise
         if quota_left <= 0:
@@ -104,11 +197,12 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
             )
         try:
             # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
-            vote = Vote.objects.create(clip=clip, voter=locked_voter, verdict=verdict, reason=reason)
+            vote, counted = _vote_record(
+                clip=clip, voter=locked_voter, verdict=verdict, reason=reason, assignment=assignment
+            )
         except IntegrityError as exc:
             raise _vote_duplicate() from exc
-        assignment_close(assignment=assignment, outcome=AssignmentOutcome.VOTED)
-        if trust_after_vote(clip=clip, exclusive=exclusive):
+        if trust_after_vote(clip=clip, exclusive=exclusive, counted=counted):
             # The full recompute ran: statuses, trust and trustees may all have moved.
             clip.refresh_from_db()
             locked_voter.refresh_from_db(fields=["is_trustee", "trust"])

@@ -113,6 +113,43 @@ def test_a_trustee_who_loses_the_status_stops_counting_and_dependent_clips_retur
     assert_one_definition()
 
 
+def test_an_author_who_has_never_voted_becomes_a_trustee_without_the_full_recompute(founders):
+    """Only trustees vote, so a first admission is of someone whose votes count nowhere: no other clip moves,
+    and the vote stays on the shared lock (no recompute under the exclusive one stalls every other vote)."""
+    rising = ContributorFactory()
+    clips = record(rising, 6)
+    for clip in clips[:5]:
+        validate(clip, founders)
+    trust_recompute_all()  # a fixed point, as a live database's is: votes take the shared lock
+    recomputes = TrustRecompute.objects.count()
+
+    validate(clips[5], founders)  # the sixth decision: 0.610
+
+    assert refreshed(rising).is_trustee and refreshed(rising).trust == pytest.approx(0.6097, abs=1e-4)
+    assert TrustRecompute.objects.count() == recomputes
+    assert TrustState.objects.get().exact
+    assert_one_definition()
+
+
+def test_an_author_who_has_voted_loses_the_status_through_the_full_recompute(founders):
+    """Their votes stop counting on every clip they judged: that needs the full recompute, as before."""
+    rising = ContributorFactory()
+    for clip in record(rising, 6):
+        validate(clip, founders)
+    target = record(ContributorFactory())[0]
+    validate(target, [*founders[:5], rising])
+    trust_recompute_all()
+    recomputes = TrustRecompute.objects.filter(trigger="vote_flip").count()
+
+    for clip in record(rising, 3):  # 6 valid of 9 decided: 0.35
+        validate(clip, founders, "invalid")
+
+    target.refresh_from_db()
+    assert not refreshed(rising).is_trustee and target.status == ClipStatus.PENDING
+    assert TrustRecompute.objects.filter(trigger="vote_flip").count() == recomputes + 1
+    assert_one_definition()
+
+
 def test_a_second_generation_validated_with_the_first_is_kept_by_every_recompute(founders):
     """A second generation validated by founders and first-generation trustees together (three founder
     votes per clip, never enough alone): recomputes keep it, and so does re-grounding from the founders,

@@ -54,3 +54,62 @@ def test_a_token_of_a_user_without_a_profile_still_gets_one():
 
     assert response.status_code == 403 and response.json()["code"] == "not_trustee"
     assert staff.__class__.objects.get(pk=staff.pk).contributor.is_trustee is False
+
+
+def test_the_answers_written_out_equal_the_serializers():
+    """offer_json and vote_json replace the serializers on the validation path; the serializers stay the schema's,
+    and every field must come out the same: with a next clip, at the end of the quota and with no clip left."""
+    from contributors.apis import ValidationNextApi, VoteCreateApi, offer_json, vote_json
+    from contributors.services.assignments import validation_assign
+    from contributors.services.votes import vote_cast
+
+    founder = FounderFactory(vote_allowance=0)
+    record(founder, 1)  # a quota of 13
+    record(ContributorFactory(), 2)
+    offer = validation_assign(trustee=founder)
+    assert offer.clip is not None and offer.assignment is not None
+    assert offer_json(offer) == ValidationNextApi.ValidationNextOutput(offer).data
+
+    outcome = vote_cast(voter=founder, clip_id=offer.clip.pk, verdict="invalid", reason="noise")
+    assert outcome.next is not None and outcome.next.clip is not None
+    assert vote_json(outcome) == VoteCreateApi.VoteOutput(outcome).data
+
+    last = vote_cast(voter=founder, clip_id=outcome.next.clip.pk, verdict="valid")
+    assert last.next is not None and last.next.reason == "queue_empty"
+    assert vote_json(last) == VoteCreateApi.VoteOutput(last).data
+
+
+def test_the_vote_its_assignment_and_the_clips_counts_are_one_statement_that_counts_as_the_separate_ones():
+    """On PostgreSQL the vote's insert, its assignment's close and the clip's counted votes are one statement whose
+    snapshot cannot see its own insert; the counts stored must still be what counted_votes_sql reads afterwards
+    (trustees' votes only, this one included), for a valid and for an invalid verdict."""
+    from contributors.models import Vote
+    from contributors.services.trust import counted_votes_sql
+    from contributors.services.votes import vote_cast
+    from tests.factories import assign
+
+    founders = [FounderFactory() for _ in range(3)]
+    for founder in founders:
+        record(founder, 1)
+    clip = record(ContributorFactory(), 1)[0]
+    Vote.objects.create(clip=clip, voter=founders[0], verdict="invalid", reason="noise")
+    Vote.objects.create(clip=clip, voter=ContributorFactory(is_trustee=False), verdict="valid")  # counts nowhere
+
+    for voter, verdict, reason in ((founders[1], "valid", ""), (founders[2], "invalid", "noise")):
+        assign(voter, clip)
+        with CaptureQueriesContext(connection) as captured:
+            vote_cast(voter=voter, clip_id=clip.pk, verdict=verdict, reason=reason)
+        statement, params = counted_votes_sql()
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [*params, clip.pk])
+            valid, invalid = cursor.fetchone()
+        clip.refresh_from_db()
+        assert (clip.votes_valid_counted, clip.votes_counted) == (valid, valid + invalid)
+        inserts = [q["sql"] for q in captured.captured_queries if "INSERT INTO contributors_vote" in q["sql"]]
+        assert len(inserts) == 1
+        if connection.vendor == "postgresql":
+            assert "UPDATE contributors_validationassignment" in inserts[0] and "COUNT(" in inserts[0]
+            # The next assignment's insert reads the clip it opens on, with its prompt: no statement of its own.
+            prompt_reads = [q["sql"] for q in captured.captured_queries if "JOIN contributors_prompt" in q["sql"]]
+            assert len(prompt_reads) == 1 and "INSERT INTO contributors_validationassignment" in prompt_reads[0]
+    assert (valid, invalid) == (1, 2)
