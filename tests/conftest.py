@@ -44,6 +44,10 @@ _LONGEST_FIRST = (
     "tests/core/test_api_schema_fuzz.py",
     "tests/training/test_demo_training.py",
     "tests/frontend/test_browser.py",
+    "tests/contributors/test_demo.py",
+    "tests/training/test_run_worker.py",
+    "tests/contributors/test_crowd_grows.py",
+    "tests/config/test_runlocal.py",
 )
 
 
