@@ -15,15 +15,15 @@ def _signal(seconds: float = 1.3, seed: int = 0) -> np.ndarray:
     return (0.3 * chirp + 0.05 * rng.normal(size=len(t))).astype(np.float32)
 
 
-def test_filterbank_is_librosas():
+def test_filterbank_and_mel_energies_are_librosas():
+    # One test, not two: librosa's first call compiles its numba functions (about 15 CPU-seconds in a fresh
+    # environment), once per process that calls it.
     librosa = pytest.importorskip("librosa")
     ours = mel_filterbank(16000, 512, 40, 20.0, 8000.0)
     theirs = librosa.filters.mel(sr=16000, n_fft=512, n_mels=40, fmin=20.0, fmax=8000.0, htk=True, norm=None)
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
-
-def test_mel_energies_match_librosa_with_the_same_filterbank():
-    librosa = pytest.importorskip("librosa")
+    # The mel energies of a signal, with the same filterbank:
     config = FeatureConfig(preemphasis=0.0, remove_dc=False, window="hann")
     extractor = FeatureExtractor(config)
     y = _signal()
