@@ -198,10 +198,11 @@ def demo_seed(
     progress: bool = True,
     contributors: int | None = None,
     corpus_speakers: int | None = None,
+    release: bool = True,
 ) -> DemoSummary:
     """Create the demo's accounts, prompts and clips; what already exists is kept. ``contributors``
     limits how many simulated contributors record, ``corpus_speakers`` how many voices the imported seed
-    corpus has (all of them by default)."""
+    corpus has (all of them by default); ``release`` builds release demo-1 from the valid clips."""
     started = time.monotonic()
     espeak = _check_can_seed()
     speakers = SIMULATED if contributors is None else SIMULATED[: max(contributors, 0)]
@@ -248,7 +249,8 @@ def demo_seed(
     votes = _seed_votes(out=out)
     voices = CORPUS_VOICES if corpus_speakers is None else CORPUS_VOICES[: max(corpus_speakers, 0)]
     _seed_corpus(prompts, voices, espeak=espeak, out=out)
-    _seed_release(out=out)
+    if release:
+        _seed_release(out=out)
 
     summary = DemoSummary(
         founders=[s.username for s in FOUNDERS],

@@ -48,7 +48,7 @@ def spoken(text: str) -> bytes:
 @pytest.mark.django_db
 def test_a_newcomer_records_eight_clips_is_validated_by_the_demo_founders_and_validates_in_turn():
     call_command(
-        "demo", "--if-empty", "--contributors", "2", "--corpus-speakers", "0", "--train", "no", stdout=io.StringIO()
+        "demo", "--if-empty", "--contributors", "2", "--corpus-speakers", "0", "--no-release", stdout=io.StringIO()
     )
     signup = APIClient()
     response = signup.post(

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
+from benchmark.models import Release
 from contributors import demo
 from contributors.demo_sentences import SENTENCES_SOURCE, demo_sentences
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Vote
@@ -44,8 +45,9 @@ def test_demo_prompts_are_pronounceable_and_mixed():
 @pytest.mark.django_db
 def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
     out = io.StringIO()
+    # The release the demo ends with is tests/benchmark/test_demo_release.py's; here, what comes before it.
     call_command(
-        "demo", "--if-empty", "--contributors", "3", "--corpus-speakers", "2", "--train", "no", stdout=out, verbosity=0
+        "demo", "--if-empty", "--contributors", "3", "--corpus-speakers", "2", "--no-release", stdout=out, verbosity=0
     )
 
     assert demo.demo_is_seeded()
@@ -77,6 +79,7 @@ def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
     # Simulated trustees validated through the vote service, so the demo has valid clips.
     assert Vote.objects.count() > 0
     assert Clip.objects.filter(status=ClipStatus.VALID, votes_counted__gte=6).exists()
+    assert not Release.objects.exists()  # --no-release
     for clip in recorded:
         assert clip.duration_s > 1.0
         assert clip.clipping_ratio == 0.0
@@ -96,7 +99,7 @@ def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
 
     # Seeding again (without --if-empty) synthesises the same bytes and finds every clip already there.
     said: list[str] = []
-    again = demo.demo_seed(out=said.append, progress=False, contributors=3, corpus_speakers=2)
+    again = demo.demo_seed(out=said.append, progress=False, contributors=3, corpus_speakers=2, release=False)
     assert again.prompts_created == 0
     assert again.clips == len(recorded) and again.clips_created == 0  # every clip_submit found its clip
     assert Clip.objects.count() == counts[2]

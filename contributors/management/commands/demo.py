@@ -37,6 +37,11 @@ class Command(BaseCommand):
             help=f"How many voices read the imported seed corpus (0-{len(CORPUS_VOICES)}; default all).",
         )
         parser.add_argument(
+            "--no-release",
+            action="store_true",
+            help="Stop after the clips and votes: no release demo-1, and so nothing to train on.",
+        )
+        parser.add_argument(
             "--train",
             choices=["queue", "here", "no"],
             default="queue",
@@ -56,7 +61,10 @@ class Command(BaseCommand):
                 progress=options["verbosity"] >= 1,
                 contributors=options["contributors"],
                 corpus_speakers=options["corpus_speakers"],
+                release=not options["no_release"],
             )
+            if options["no_release"]:
+                return
             from training.demo import demo_training
 
             demo_training(version=DEMO_RELEASE, mode=options["train"], out=self.stdout.write)
