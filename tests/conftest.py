@@ -34,23 +34,23 @@ if _workers > 1:
 # 10 s) finish sooner spread over the workers than queued on one (measured on 2 cores, 4 workers: 469 s spread,
 # 516 s grouped).
 
-# The longest tests, longest first (measured: a minute or more on a loaded 2-core run, down to 20 s), so that
+# The longest tests, longest first (measured: two minutes on a loaded 2-core run, down to 20 s), so that
 # under xdist each starts on the first worker free and the short ones fill in around them. This needs the
 # Makefile's ``--maxschedchunk 1``: by default xdist hands each worker a first chunk of a quarter of its share of
 # consecutive tests, and all of these went to one worker, which then ran them one after another while the other
 # three finished 6 minutes sooner (920 s against 550 s of tests on a loaded run).
 _LONGEST_FIRST = (
-    "tests/training/test_demo_training.py::test_the_demo_trains",
     "tests/benchmark/test_release_shared_corpus.py",
     "tests/contributors/test_demo.py::test_demo_seeds",
-    "tests/contributors/test_crowd_grows.py",
-    "tests/training/test_features.py::test_filterbank_and_mel",
-    "tests/frontend/test_browser.py::test_a_contributor_signs_up",
-    "tests/config/test_runlocal.py",
-    "tests/frontend/test_csp_browser.py",
-    "tests/benchmark/test_submission_hardening.py::test_a_killed",
     "tests/training/test_run_worker.py::test_a_run_killed",
+    "tests/frontend/test_browser.py::test_a_contributor_signs_up",
+    "tests/contributors/test_crowd_grows.py",
+    "tests/benchmark/test_submission_hardening.py::test_a_killed",
     "tests/config/test_celery_worker.py",
+    "tests/frontend/test_csp_browser.py",
+    "tests/config/test_runlocal.py",
+    "tests/training/test_run_config.py::test_a_run_trains_evaluates_and_exports",
+    "tests/training/test_demo_training.py::test_the_demo_trains",
 )
 
 
