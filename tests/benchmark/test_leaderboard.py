@@ -140,4 +140,6 @@ def test_an_evaluated_submission_reaches_the_board(release, settings, monkeypatc
     rows = APIClient().get("/api/v1/leaderboard/").json()["results"]
 
     assert [(r["name"], r["release"]) for r in rows] == [("tiny linear", release.version)]
-    assert rows[0]["per_hidden"] >= 0
+    # The board shows the evaluation's own score (an untrained model is far from perfect).
+    stored = submission.results.get(release=release)
+    assert rows[0]["per_hidden"] == pytest.approx(stored.per_hidden) and stored.per_hidden > 0.5

@@ -527,8 +527,10 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
     assert submission.status == SubmissionStatus.RUNNING and submission.attempts == 1
     assert sandbox_folders()  # the dead worker's test audio is still on disk
 
-    settings.SUBMISSION_HEARTBEAT_STALE_SECONDS = 2
-    time.sleep(3)
+    # Its heartbeat went silent with it: a while ago, as if the reaper's staleness limit had passed.
+    Submission.objects.filter(pk=submission.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.SUBMISSION_HEARTBEAT_STALE_SECONDS + 1)
+    )
     enqueued.clear()
     assert submissions_reap()["requeued"] == 1
     assert enqueued == [(submission.pk,)]

@@ -37,7 +37,7 @@ def tiny_config(tmp) -> Config:
 
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory, worker_id):
+def tiny(tmp_path_factory):
     """The tiny corpus, its store and its alignment, in a folder of this worker's own (tests train runs into it).
     Built once per test session: under pytest-xdist the first worker to get here builds it into the folder the
     workers' base folders share, and the others load that (about 10 CPU-seconds each, otherwise)."""
@@ -49,7 +49,7 @@ def tiny(tmp_path_factory, worker_id):
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))
     tmp = tmp_path_factory.mktemp("tiny")
-    if worker_id == "master":
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nothing to share
         built = _build_tiny(tmp)
     else:
         shared = tmp_path_factory.getbasetemp().parent / "tiny-built.pt"  # this run's, not a previous run's
