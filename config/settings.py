@@ -179,6 +179,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["prepare_threshold"] = None if _prepare == "off" else int(_prepare)
     _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+    # Django's backend, whose health check asks the server only when the socket says it may have closed
+    # (core/db/postgresql/base.py): a round trip less on every request.
+    DATABASES["default"]["ENGINE"] = "core.db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker share the file: WAL lets readers run beside the writer, IMMEDIATE
     # transactions queue writers behind a busy timeout instead of failing with "database is locked".
