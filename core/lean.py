@@ -98,7 +98,7 @@ class LeanTokenDispatch(APIView):
     def _lean_key(self, request: HttpRequest) -> str | None:
         """The token's key when the lean path may answer this request, else None (DRF's ``get_authorization_header``
         and ``TokenAuthentication.authenticate``, read the same way)."""
-        if request.method not in self.lean_methods or not getattr(settings, "API_LEAN_DISPATCH", True):
+        if request.method not in self.lean_methods or not settings.API_LEAN_DISPATCH:
             return None
         if request.META.get("HTTP_ACCEPT") not in _JSON_ACCEPTS or api_settings.URL_FORMAT_OVERRIDE in request.GET:
             return None

@@ -264,7 +264,7 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
 def _one_call_enabled() -> bool:
     """The one-call path: PostgreSQL, unless settings.VOTE_ONE_CALL is False (the tests that hold both paths equal
     turn it off)."""
-    return connection.vendor == "postgresql" and getattr(settings, "VOTE_ONE_CALL", True)
+    return connection.vendor == "postgresql" and settings.VOTE_ONE_CALL
 
 
 def _is_vote_duplicate(exc: IntegrityError) -> bool:
