@@ -588,3 +588,63 @@ def test_two_votes_racing_for_the_last_vote_left_spend_it_once():
     assert results["next"] == "quota_exhausted"
     assert results["second"] in {"clip_not_assigned", "quota_exhausted"}
     assert Vote.objects.filter(voter=trustee).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_that_waited_for_a_recompute_reads_the_state_it_left():
+    """A vote waiting for the shared trust lock while a recompute holds the exclusive one must read the ``exact``
+    flag the recompute commits: when it is false (a cycle, or the cap), no shortcut is exact and the vote runs under
+    the exclusive lock, which settles the state with a full recompute. Read in the locking statement, the flag was
+    as old as its snapshot, taken before the wait, and the vote took the shortcut on a state not a fixed point."""
+    if connection.vendor != "postgresql":
+        pytest.skip("READ COMMITTED snapshots are PostgreSQL's; SQLite serialises all writers")
+    from contributors.models import TrustRecompute, TrustState
+    from contributors.services.trust import trust_lock
+
+    founder = FounderFactory()
+    record(founder)
+    clip = record(ContributorFactory())[0]
+    call_command("trust_recompute")
+    assign(founder, clip)
+    settled = TrustRecompute.objects.filter(trigger="settle").count()  # the uploads' before the first recompute
+    held, release = threading.Event(), threading.Event()
+    results: list[object] = []
+
+    def recompute_leaving_it_inexact() -> None:
+        try:
+            with transaction.atomic():
+                trust_lock(exclusive=True)
+                TrustState.objects.filter(pk=1).update(exact=False)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def vote() -> None:
+        try:
+            results.append(vote_cast(voter=founder, clip_id=clip.pk, verdict="valid").clip.status)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=recompute_leaving_it_inexact)
+    holder.start()
+    assert held.wait(30)
+    voter = threading.Thread(target=vote)
+    voter.start()
+    for _ in range(400):  # until the vote waits for the trust lock
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.05)
+    else:
+        raise AssertionError("the vote never waited for the trust lock")
+    release.set()
+    holder.join(30)
+    voter.join(30)
+
+    assert results == [ClipStatus.PENDING]
+    assert TrustRecompute.objects.filter(trigger="settle").count() == settled + 1  # under the exclusive lock
+    assert TrustState.objects.get(pk=1).exact
