@@ -56,7 +56,7 @@ _STATUS_CODE = {
     ClipStatus.DISCARDED: Code.DISCARDED,
 }
 _CODE_STATUS = {int(code): status for status, code in _STATUS_CODE.items()}
-_LOCK_KEY = 0x7472757374  # "trust"
+TRUST_LOCK_KEY = 0x7472757374  # "trust": the advisory lock's key
 T = TypeVar("T")
 
 
@@ -66,7 +66,7 @@ def trust_lock(*, exclusive: bool = True) -> None:
     if connection.vendor == "postgresql":
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [_LOCK_KEY])
+            cursor.execute(f"SELECT {function}(%s)", [TRUST_LOCK_KEY])
 
 
 class TrustHandover(Exception):
@@ -620,25 +620,35 @@ def trust_write_lock(*, exclusive: bool) -> None:
 
 
 def _shared_lock_and_exact() -> bool:
-    """The shared trust lock and the stored state's ``exact`` flag, in one round trip (every vote takes it)."""
-    table = TrustState._meta.db_table
-    lock = "pg_advisory_xact_lock_shared(%s), " if connection.vendor == "postgresql" else ""
-    with prepared_cursor() as cursor:
+    """The shared trust lock and the stored state's ``exact`` flag, in one round trip (every vote takes it).
+
+    On PostgreSQL ``exact`` is read after the lock is granted, in a statement of its own
+    (contributors/sql_functions.py): read in the locking statement it was as old as that statement's snapshot,
+    taken before the wait, and missed what a recompute holding the exclusive lock had just committed."""
+    if connection.vendor == "postgresql":
+        from contributors.sql_functions import lock_exact_function
+
+        statement = f"SELECT {lock_exact_function().name}(%s::bigint)"
+        params: list[int] = [TRUST_LOCK_KEY]
+    else:
         # No row yet means never recomputed: not exact.
-        cursor.execute(
-            f"SELECT {lock}(SELECT exact FROM {table} WHERE id = 1)",  # noqa: S608
-            [_LOCK_KEY] if lock else [],
-        )
-        return bool(cursor.fetchone()[-1])
+        statement, params = f"SELECT (SELECT exact FROM {TrustState._meta.db_table} WHERE id = 1)", []  # noqa: S608
+    with prepared_cursor() as cursor:
+        cursor.execute(statement, params)
+        return bool(cursor.fetchone()[0])
 
 
-def trust_write(work: Callable[[bool], T]) -> T:
+def trust_write(work: Callable[[bool], T], *, locks_shared: bool = False) -> T:
     """Run ``work(exclusive)`` in a transaction holding the trust lock: shared first and, if the work hands
     over (:class:`TrustHandover`), again from the start under the exclusive lock, where it cannot. A refusal
-    the work raises (a ServiceError) rolls everything back as usual."""
+    the work raises (a ServiceError) rolls everything back as usual.
+
+    ``locks_shared``: ``work(False)`` takes the shared lock itself, and checks ``exact`` after it as
+    :func:`trust_write_lock` does (the vote's one-call path, whose one statement starts with it)."""
     try:
         with transaction.atomic():
-            trust_write_lock(exclusive=False)
+            if not locks_shared:
+                trust_write_lock(exclusive=False)
             return work(False)
     except TrustHandover:
         pass
