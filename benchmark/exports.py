@@ -331,7 +331,7 @@ def _dialects(entries: Iterable[ReleaseEntry]) -> str:
 # --- Kaldi ---------------------------------------------------------------------------------------------------------
 def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list[Path]:
     """A Kaldi data directory: ``wav.scp`` (paths relative to the release root: run from there, or copy the
-    directory with absolute paths with ``python -m benchmark.kaldi_paths``), ``text`` (words),
+    directory with absolute paths with ``python -m openphone.kaldi_paths``), ``text`` (words),
     ``text.phones`` (the canonical phones: copy it over ``text`` for a phone recogniser, as TIMIT recipes score),
     ``utt2spk``, ``spk2utt``, ``utt2dur``, ``reco2dur`` (each utterance is its own recording) and
     ``spk2gender`` when every speaker's gender is published as f or m.

@@ -14,10 +14,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from openphone import download as cli
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from benchmark import download as cli
 from benchmark.models import Release
 from benchmark.throttling import byte_rate_check, byte_rate_parse
 from tests.benchmark.conftest import build, make_corpus, release_root

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from openphone import download as cli
 from rest_framework.test import APIClient
 
-from benchmark import download as cli
 from benchmark.exports import timit_speaker_name
 from benchmark.models import Release
 from benchmark.services.releases import release_create, release_hidden_entries

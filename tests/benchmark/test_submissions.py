@@ -329,9 +329,8 @@ def test_the_fourth_submission_of_the_day_is_a_429(client, enqueued):
 # --- the command-line client --------------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_client_submits_a_model_and_explains_a_refusal(live_server, enqueued, tmp_path, capsys):
+    from openphone.submit import main
     from rest_framework.authtoken.models import Token
-
-    from benchmark.client import main
 
     token = Token.objects.create(user=UserFactory()).key
     model = tmp_path / "model.onnx"

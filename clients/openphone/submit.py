@@ -1,6 +1,6 @@
 """Submit an ONNX model to the leaderboard from a shell.
 
-    python -m benchmark.client submit model.onnx --name "Mimic 8k" --description "..." --url https://... \\
+    python -m openphone.submit submit model.onnx --name "Mimic 8k" --description "..." --url https://... \\
         [--decoder greedy|greedy_ctc] [--server https://openphone.example] [--token KEY]
 
 The token comes from ``--token`` or ``$OPENPHONE_TOKEN`` (get one with ``POST /api/v1/auth/token``). Errors exit
@@ -64,7 +64,7 @@ def submit(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.client", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m openphone.submit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     send = commands.add_parser("submit", help="Submit an ONNX model for evaluation.")
     send.add_argument("model", type=Path)

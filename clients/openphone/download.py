@@ -1,4 +1,4 @@
-"""python -m benchmark.download VERSION DEST [--split S] [--format F] [--server URL] [--files] [--quiet]
+"""python -m openphone.download VERSION DEST [--split S] [--format F] [--server URL] [--files] [--quiet]
 
 Downloads a release's files over the public API and finishes: waits out 429s (Retry-After) and network errors with
 bounded exponential backoff, fetches a whole split as its tar (with the format's files every split shares, so one
@@ -429,7 +429,7 @@ def _tar_pays(tar: dict, needed: list[dict], files: list[dict], dest: Path) -> b
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.download", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m openphone.download", description=__doc__.split("\n\n")[1])
     parser.add_argument("version")
     parser.add_argument("dest", type=Path)
     parser.add_argument("--split", choices=["train", "dev", "test"])

@@ -1,4 +1,4 @@
-"""python -m benchmark.kaldi_paths RELEASE_ROOT OUT_DIR [--split S ...]
+"""python -m openphone.kaldi_paths RELEASE_ROOT OUT_DIR [--split S ...]
 
 A release's Kaldi data directories with absolute audio paths: ``kaldi/SPLIT/wav.scp`` names files relative to the
 release root (so an unpacked release works wherever it lies); a recipe that runs elsewhere wants them absolute.
@@ -52,7 +52,7 @@ def write_absolute(release_root: Path, out: Path, splits: list[str] | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.kaldi_paths", description=__doc__.split("\n\n")[1])
+    parser = argparse.ArgumentParser(prog="python -m openphone.kaldi_paths", description=__doc__.split("\n\n")[1])
     parser.add_argument("release_root", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--split", action="append", choices=SPLITS, help="only this split (repeatable)")
