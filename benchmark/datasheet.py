@@ -16,8 +16,8 @@ from typing import Any
 from benchmark.exports import ReleaseEntry, scored_entries
 from contributors.services.prompt_selection import DIPHONES_POSSIBLE, diphones_of
 from core.licences import CC0, licence_get
-from core.phones import PHONES, SILENCE
-from core.splits import SPLITS
+from speech.phones import PHONES, SILENCE
+from speech.splits import SPLITS
 
 WITHHELD = "withheld"
 NOT_GIVEN = "not given"

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
-from core.phones import SILENCE
+from speech.phones import SILENCE
 
 SAMPLE_RATE = 16_000
 # A shard holds at most this much audio, as the Hub's own conversions keep shards to a few hundred MB.
@@ -88,7 +88,7 @@ def scored_entries(entries: Iterable[ReleaseEntry]) -> list[ReleaseEntry]:
 
 def bigram_transcripts(entries: Iterable[ReleaseEntry]) -> list[list[list[str]]]:
     """Per-word phones of the train split's entries without the shared prompts: what the leaderboard's
-    ``hmm_bigram`` decoder estimates its phone bigram from (``evaluation.decoding.hmm_bigram_decoder``)."""
+    ``hmm_bigram`` decoder estimates its phone bigram from (``speech.decoding.hmm_bigram_decoder``)."""
     return [[list(w) for w in e.phones] for e in scored_entries(entries) if e.split == "train"]
 
 

@@ -10,7 +10,7 @@ from django.db.models import Count, QuerySet, Sum
 from benchmark.models import Release, ReleaseFile, ReleaseStatus
 from contributors.models import Clip, ClipStatus
 from core.errors import ServiceError
-from core.splits import PUBLIC_SPLITS
+from speech.splits import PUBLIC_SPLITS
 
 FORMATS = (
     "manifest", "timit", "kaldi", "lhotse", "hf", "datasheet", "checksums", "delta", "metadata", "package",

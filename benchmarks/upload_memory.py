@@ -77,7 +77,7 @@ def model_bytes(megabytes: float) -> bytes:
     carrying ``megabytes`` MiB of float32 weights in a second initializer, as a large acoustic model would."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from core.phones import INVENTORY
+    from speech.phones import INVENTORY
 
     classes = len(INVENTORY)  # what the default (greedy) decoder reads
     rng = np.random.default_rng(0)

@@ -294,7 +294,7 @@ CLIP_LIMITS = {
 }
 
 # --- trust engine --------------------------------------------------------------------------------
-# z and MIN_TRUST are the proposal's; the rest are argued in contributors/trust.py. TRUST_PRESET=proposal
+# z and MIN_TRUST are the proposal's; the rest are argued in speech/trust.py. TRUST_PRESET=proposal
 # scores trust by the proposal's literal rule and quota (one vote per clip); the default, wilson, by the Wilson
 # bound over decided clips with QUOTA_VOTES_PER_CLIP (None: the preset's default) votes per clip recorded.
 TRUST = {
@@ -451,7 +451,7 @@ LOGGING = {
 }
 
 # --- releases (benchmark app) ----------------------------------------------------------------------
-# The key of the keyed hash that orders new speakers into splits (core.splits): from the environment, else
+# The key of the keyed hash that orders new speakers into splits (speech.splits): from the environment, else
 # generated once and kept in DATA_DIR like SECRET_KEY, so that nobody can predict or choose their split.
 RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).

@@ -6,7 +6,7 @@ from django.conf import settings
 
 from contributors.audio import ClipLimits
 from contributors.sentences import SentenceRules
-from contributors.trust import TrustParams
+from speech.trust import TrustParams
 
 
 def clip_limits() -> ClipLimits:

@@ -29,9 +29,9 @@ from contributors.models import (
     Vote,
     new_queue_key,
 )
-from contributors.trust import vote_quota
 from core import sql
 from core.sql import prepared_cursor
+from speech.trust import vote_quota
 
 
 def prompts_next_for(*, contributor: Contributor, count: int = 5, exclude: Collection[int] = ()) -> list[Prompt]:
@@ -170,7 +170,7 @@ def clip_with_prompt_sql() -> str:
 def validation_pick_for(*, contributor: Contributor, now: datetime | None = None) -> int | None:
     """A random pending clip this trustee may judge: not theirs, not voted on, skipped or reported by them,
     not held by another trustee's open assignment, and not contested past ``offer_max_votes`` counted votes
-    (contributors/trust.py says why).
+    (speech/trust.py says why).
 
     Random among the eligible clips with the most counted votes: a clip needs six unanimous trustee votes,
     and uniformly random assignment spreads a small trustee pool's quota so thin over a growing backlog that

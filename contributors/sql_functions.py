@@ -14,7 +14,7 @@ takes a new snapshot, so the reads that follow a lock inside one see what the lo
 :func:`lock_quota_function` and :func:`lock_exact_function` do that for the Python path too, in one round trip.
 
 One definition. No rule of the engine lives here: which clip a vote decides, trust, who is a trustee and the quota
-are computed in Python (contributors/trust.py) from what the function returns, exactly as on SQLite, where the same
+are computed in Python (speech/trust.py) from what the function returns, exactly as on SQLite, where the same
 services run their statements one by one. The function only gates its insert on the conditions the Python checks
 then apply to the rows it returns (the caller falls back to the Python statements, or refuses, whenever they
 disagree), and its SQL is the Python statements' text (``counted_votes_sql``, the queue's), with their ``%s``
@@ -133,7 +133,7 @@ def vote_function() -> SqlFunction:
     counted = _substituted(counted, [*(_quote_literal(p) for p in count_params), "p_clip"])
     open_, voted = _quote_literal(AssignmentOutcome.OPEN.value), _quote_literal(AssignmentOutcome.VOTED.value)
     pending = _quote_literal(ClipStatus.PENDING.value)
-    # contributors.trust.vote_quota's arithmetic, only to gate the insert: the caller computes the quota itself.
+    # speech.trust.vote_quota's arithmetic, only to gate the insert: the caller computes the quota itself.
     earned = "floor(p_quota_per_clip * o_clips + 1e-9::double precision) + greatest(o_voter.vote_allowance, 0)"
     signature = (
         "{name}(p_voter bigint, p_clip bigint, p_verdict text, p_reason text, p_now timestamptz, p_key bigint,"

@@ -65,8 +65,8 @@ from contributors.services.trust import trust_settled
 from core.errors import ServiceError
 from core.fencing import Fence, Heartbeat, Superseded
 from core.licences import UnknownLicence, licence_get
-from core.phones import INVENTORY, PHONES, SILENCE
-from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
+from speech.phones import INVENTORY, PHONES, SILENCE
+from speech.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
 
 if TYPE_CHECKING:  # training/ml (torch) is imported only when a build aligns
     from training.ml.release_align import Aligned

@@ -80,8 +80,8 @@ from benchmark.services.releases import release_hidden_entries
 from core.errors import HTTP_413, ServiceError
 from core.fencing import Fence, Heartbeat, Superseded
 from core.inputs import refuse_control_characters
-from core.phones import INVENTORY
-from training.ml.score import ErrorCounts, corpus_counts
+from speech.phones import INVENTORY
+from speech.score import ErrorCounts, corpus_counts
 
 logger = logging.getLogger(__name__)
 

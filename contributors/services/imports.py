@@ -26,11 +26,11 @@ from contributors.models import (
     PromptType,
     Provenance,
 )
-from contributors.pronunciation import cmudict_pronunciation
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import lexicon_add, lexicon_as_mapping, prompt_create
 from core.errors import ServiceError
 from core.licences import UnknownLicence, licence_get
+from speech.pronunciation import cmudict_pronunciation
 
 MANIFEST_COLUMNS = ("utt_id", "speaker", "gender", "age", "audio", "duration_s", "text")
 _GENDERS = {"m": Gender.MALE, "male": Gender.MALE, "f": Gender.FEMALE, "female": Gender.FEMALE}

@@ -1,7 +1,7 @@
 """The trust engine applied to the database: full recompute, the incremental path after a vote, founders.
 
 One definition. The stored statuses, counts, trust and trustees must always equal
-``trust_recompute(every vote, founders, trustees_before = the stored trustees)`` (contributors/trust.py
+``trust_recompute(every vote, founders, trustees_before = the stored trustees)`` (speech/trust.py
 explains why a recompute starts from the stored trustees). ``trust_check`` compares the two and
 ``manage.py trust_recompute --check`` prints the differences; a release is built only from a state that
 passes it.
@@ -12,7 +12,7 @@ upload), *exclusive* for a full recompute, so that votes on different clips run 
 interleaves with a recompute's read and write-back. On SQLite, IMMEDIATE transactions already serialise
 writers.
 
-The incremental path (exact, see contributors/trust.py, "Full and incremental"): re-score the voted clip
+The incremental path (exact, see speech/trust.py, "Full and incremental"): re-score the voted clip
 under the stored trustees; if its status changed, re-score its author's trust; if the author's trustee
 status would flip, or the stored state is not a fixed point (``TrustState.exact``), the vote restarts under
 the exclusive lock and runs the full recompute in its own transaction. Either way the database, when the
@@ -35,7 +35,10 @@ from django.utils import timezone
 
 from contributors.conf import trust_params
 from contributors.models import Clip, ClipStatus, Contributor, TrustRecompute, TrustState, Verdict, Vote
-from contributors.trust import (
+from core import sql
+from core.errors import ServiceError
+from core.sql import prepared_cursor
+from speech.trust import (
     NO_AUTHOR,
     NO_FIXED_STATUS,
     TrustResult,
@@ -44,10 +47,7 @@ from contributors.trust import (
     contributor_trust,
     trust_recompute,
 )
-from contributors.trust import ClipStatus as Code
-from core import sql
-from core.errors import ServiceError
-from core.sql import prepared_cursor
+from speech.trust import ClipStatus as Code
 
 _STATUS_CODE = {
     ClipStatus.PENDING: Code.PENDING,
@@ -209,7 +209,7 @@ def trust_recompute_all(*, trigger: str = "command", from_founders: bool = False
     """Recompute every status and trust from all the votes and write back only what changed.
 
     ``from_founders`` re-grounds the trustee set from the founders alone instead of starting from the
-    stored trustees (an operator's clean slate; contributors/trust.py explains the difference)."""
+    stored trustees (an operator's clean slate; speech/trust.py explains the difference)."""
     with transaction.atomic():
         trust_lock()
         return _recompute_logged(trigger=trigger, from_founders=from_founders)

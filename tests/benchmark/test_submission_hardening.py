@@ -38,7 +38,7 @@ from benchmark.services.submissions import (
     submission_quota_left,
     submissions_reap,
 )
-from core.phones import INVENTORY
+from speech.phones import INVENTORY
 from tests.benchmark.test_submission_sandbox import frame_model
 from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
 from tests.factories import UserFactory
@@ -296,8 +296,8 @@ def test_budgets_scale_with_the_audio():
 
 def test_decoding_and_metrics_come_from_the_sandbox(release, user, enqueued, monkeypatch):
     """The worker process decodes nothing and loads no model graph itself."""
-    import benchmark.evaluation.decoding as decoding
     import benchmark.evaluation.metrics as metrics
+    import speech.decoding as decoding
 
     def forbidden(*args, **kwargs):
         raise AssertionError("ran in the worker process")

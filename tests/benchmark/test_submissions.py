@@ -11,7 +11,6 @@ from django.db import connection
 from onnx import TensorProto, helper
 from rest_framework.test import APIClient
 
-from benchmark.evaluation.decoding import decode_greedy
 from benchmark.models import Submission, SubmissionResult, SubmissionStatus
 from benchmark.services import submissions as service
 from benchmark.services.submissions import (
@@ -21,7 +20,8 @@ from benchmark.services.submissions import (
     submissions_reevaluate,
 )
 from core.errors import ServiceError
-from core.phones import INVENTORY
+from speech.decoding import decode_greedy
+from speech.phones import INVENTORY
 from tests.benchmark.conftest import build
 from tests.benchmark.test_submission_sandbox import frame_model
 from tests.factories import UserFactory

@@ -15,9 +15,9 @@ from benchmark.models import Release
 from contributors import demo
 from contributors.demo_sentences import SENTENCES_SOURCE, demo_sentences
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Vote
-from contributors.pronunciation import pronounce
 from contributors.services.prompts import prompt_create
-from contributors.text import normalise_words
+from speech.pronunciation import pronounce
+from speech.text import normalise_words
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"

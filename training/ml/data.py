@@ -1,7 +1,7 @@
 """Corpus reading, the speaker-disjoint split, and the cached feature store that training reads frames from.
 
 Until releases exist the input is the speechocean762 manifest (utt_id speaker gender age audio duration_s
-text); the split is `core.splits.assign_splits`, the code the release builder uses.
+text); the split is `speech.splits.assign_splits`, the code the release builder uses.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ import soxr
 import torch
 from tqdm import tqdm
 
-from contributors.text import normalise_words
-from core.splits import SplitSpeaker, assign_splits
+from speech.lexicon import fallback_lexicon, read_lexicon, transcript_words
+from speech.splits import SplitSpeaker, assign_splits
+from speech.text import normalise_words
 from training.ml.config import Config, FeatureConfig, config_digest
 from training.ml.features import FeatureExtractor, Normaliser, feature_dim, splice_indices
-from training.ml.lexicon import fallback_lexicon, read_lexicon, transcript_words
 
 
 @dataclass
@@ -91,7 +91,7 @@ def read_release_manifest(path: str | Path, max_utterances: int = 0) -> list[Utt
 
 def read_corpus(config: Config) -> list[Utterance]:
     """Utterances with split and pronunciations: a release manifest (.jsonl) carries both; the shared corpus's
-    TSV manifest gets the speaker-disjoint split of core.splits and pronunciations from the lexicon."""
+    TSV manifest gets the speaker-disjoint split of speech.splits and pronunciations from the lexicon."""
     manifest = Path(config.data.manifest)
     if manifest.suffix == ".jsonl":
         return read_release_manifest(manifest, config.data.max_utterances)

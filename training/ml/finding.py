@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speech.score import paired_speaker_bootstrap
 from training.ml import pipeline
 from training.ml.config import LOCATION_SETTINGS, Config, _flatten, config_digest, load_config
 from training.ml.features import input_dim
 from training.ml.models import DNN, count_parameters, snn_width_for
-from training.ml.score import paired_speaker_bootstrap
 from training.ml.train import CHECKPOINT
 
 # Rows trained per size (the DNN teacher's width; every shallow net is parameter-matched to that teacher).

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.ml.lexicon import INVENTORY, N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
+from speech.lexicon import INVENTORY, N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 
 NEG = -1e30
 N_CEPSTRA = 12  # c1..c12; c0 is left out because log energy stands for it

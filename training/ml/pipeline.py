@@ -19,7 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmark.evaluation.decoding import decode_greedy
+from speech.decoding import decode_greedy
+from speech.lexicon import STATES_PER_PHONE
+from speech.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
+from speech.score import scored as scored_phones
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
 from training.ml.config import Config, ConfigMismatch, TrainConfig, apply_overrides, config_digest, save_config
 from training.ml.data import (
@@ -38,10 +41,7 @@ from training.ml.data import (
 from training.ml.decode import Decoder, DecodeWeights, PhoneBigram, collapse, to_phones, transition_logs, tune
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import Normaliser
-from training.ml.lexicon import STATES_PER_PHONE
 from training.ml.models import build_model, count_parameters, depth_of, outputs_for
-from training.ml.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
-from training.ml.score import scored as scored_phones
 from training.ml.train import (
     CHECKPOINT,
     Progress,

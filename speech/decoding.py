@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.phones import INVENTORY, SILENCE
+from speech.phones import INVENTORY, SILENCE
 
 HMM_SELF_LOOP = 0.6  # per-state self-loop probability: about 2.5 frames per state, 7.5 per phone
 HMM_BATCH = 32

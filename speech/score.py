@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from core.phones import SILENCE
+from speech.phones import SILENCE
 
 
 @dataclass

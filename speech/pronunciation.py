@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
-from core.phones import strip_stress
+from speech.phones import strip_stress
 
 
 class MissingPronunciations(Exception):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from contributors.pronunciation import cmudict_pronunciation, pronounce
-from contributors.text import normalise_words
-from core.phones import INVENTORY, SILENCE, parse_pronunciation
+from speech.phones import INVENTORY, SILENCE, parse_pronunciation
+from speech.pronunciation import cmudict_pronunciation, pronounce
+from speech.text import normalise_words
 
 STATES_PER_PHONE = 3
 N_PHONES = len(INVENTORY)  # 39 phones + silence, in the output order every model uses
