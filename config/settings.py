@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "benchmark",
     "training",
     "frontend",
+    "demo",  # last: it stands on every other app
 ]
 
 MIDDLEWARE = [

@@ -41,16 +41,16 @@ if _workers > 1:
 # three finished 6 minutes sooner (920 s against 550 s of tests on a loaded run).
 _LONGEST_FIRST = (
     "tests/benchmark/test_release_shared_corpus.py",
-    "tests/contributors/test_demo.py::test_demo_seeds",
+    "tests/demo/test_demo.py::test_demo_seeds",
     "tests/training/test_run_worker.py::test_a_run_killed",
     "tests/frontend/test_browser.py::test_a_contributor_signs_up",
-    "tests/contributors/test_crowd_grows.py",
+    "tests/demo/test_crowd_grows.py",
     "tests/benchmark/test_submission_hardening.py::test_a_killed",
     "tests/config/test_celery_worker.py",
     "tests/frontend/test_csp_browser.py",
     "tests/config/test_runlocal.py",
     "tests/training/test_run_config.py::test_a_run_trains_evaluates_and_exports",
-    "tests/training/test_demo_training.py::test_the_demo_trains",
+    "tests/demo/test_demo_training.py::test_the_demo_trains",
 )
 
 

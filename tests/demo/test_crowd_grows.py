@@ -12,9 +12,9 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from contributors import demo
 from contributors.models import Clip, ClipStatus, Contributor
 from contributors.services.trust import trust_check
+from demo import seed as demo
 
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from contributors import demo
+from demo import seed as demo
+from demo import training as training_demo
 from tests.benchmark.conftest import make_corpus
 from tests.training.runs import write_base_config
-from training import demo as training_demo
 from training.models import TrainingRun, TrainingRunStatus
 
 pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not demo.shutil.which("espeak-ng"), reason="needs espeak-ng")]
@@ -27,7 +27,7 @@ def _small(settings, tmp_path, monkeypatch):
 def test_the_demo_trains_a_teacher_and_its_mimic_onto_the_leaderboard():
     said: list[str] = []
     # The demo's release, built as the demo builds it, from a small corpus of valid clips: seeding the demo itself
-    # (its espeak-ng recordings and votes, tests/contributors/test_demo.py) would add 40 CPU-seconds here.
+    # (its espeak-ng recordings and votes, tests/demo/test_demo.py) would add 40 CPU-seconds here.
     make_corpus()
     demo._seed_release(out=said.append)
     runs = training_demo.demo_training(version=demo.DEMO_RELEASE, mode="here", out=said.append)

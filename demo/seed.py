@@ -343,7 +343,7 @@ def _seed_corpus(
         source, _ = corpus_source_register(
             name=CORPUS_SOURCE,
             licence="CC0-1.0",
-            citation="OpenPhone demo seed corpus: espeak-ng voices reading the demo prompts (contributors/demo.py).",
+            citation="OpenPhone demo seed corpus: espeak-ng voices reading the demo prompts (demo/seed.py).",
         )
         report = corpus_import(
             manifest=root / "manifest.tsv",

@@ -12,10 +12,10 @@ from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from benchmark.models import Release
-from contributors import demo
 from contributors.demo_sentences import SENTENCES_SOURCE, demo_sentences
 from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Vote
 from contributors.services.prompts import prompt_create
+from demo import seed as demo
 from speech.pronunciation import pronounce
 from speech.text import normalise_words
 
@@ -45,7 +45,7 @@ def test_demo_prompts_are_pronounceable_and_mixed():
 @pytest.mark.django_db
 def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
     out = io.StringIO()
-    # The release the demo ends with is tests/benchmark/test_demo_release.py's; here, what comes before it.
+    # The release the demo ends with is tests/demo/test_demo_release.py's; here, what comes before it.
     call_command(
         "demo", "--if-empty", "--contributors", "3", "--corpus-speakers", "2", "--no-release", stdout=out, verbosity=0
     )

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contributors.demo import CORPUS_VOICES, DEMO_RELEASE, SIMULATED, demo_database_is_empty, demo_seed
 from core.errors import ServiceError
+from demo.seed import CORPUS_VOICES, DEMO_RELEASE, SIMULATED, demo_database_is_empty, demo_seed
 
 
 class Command(BaseCommand):
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             )
             if options["no_release"]:
                 return
-            from training.demo import demo_training
+            from demo.training import demo_training
 
             demo_training(version=DEMO_RELEASE, mode=options["train"], out=self.stdout.write)
         except ServiceError as exc:

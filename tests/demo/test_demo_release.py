@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmark.models import Release
-from contributors.demo import DEMO_RELEASE, _seed_release
+from demo.seed import DEMO_RELEASE, _seed_release
 
 pytestmark = pytest.mark.django_db
 
