@@ -89,8 +89,8 @@ class Difference:
 
 def paired_speaker_bootstrap(
     speakers: Sequence[str],
-    errors_a: Sequence[int],
-    errors_b: Sequence[int],
+    errors_a: Sequence[float],  # per utterance: counts, or a row's mean over its seeds
+    errors_b: Sequence[float],
     references: Sequence[int],
     resamples: int = 2000,
     seed: int = 0,

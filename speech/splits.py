@@ -104,13 +104,12 @@ def assign_splits(
             # Below target within the stratum and overall, once this speaker is counted: the overall term
             # keeps the proportions when strata are tiny (free-text accents), the stratum term balances
             # the big ones. Ties go to the split listed first (train).
-            split = max(
-                SPLITS if speaker.speaker_id in eligible else PUBLIC_SPLITS,
-                key=lambda name, n_s=in_stratum, n_a=in_all, here=placed: (
-                    fractions[name] * n_s - here[name] + fractions[name] * n_a - overall[name],
-                    -SPLITS.index(name),
-                ),
-            )
+            def deficit(
+                name: str, n_s: int = in_stratum, n_a: int = in_all, here: Counter[str] = placed
+            ) -> tuple[float, int]:
+                return fractions[name] * n_s - here[name] + fractions[name] * n_a - overall[name], -SPLITS.index(name)
+
+            split = max(SPLITS if speaker.speaker_id in eligible else PUBLIC_SPLITS, key=deficit)
             assignment[speaker.speaker_id] = split
             placed[split] += 1
             overall[split] += 1
@@ -148,10 +147,11 @@ def _hidden_minimum(
     counts = Counter(split for split in assignment.values() if split != "hidden")
     for sid in sorted((sid for sid in new if assignment[sid] == "hidden"), key=lambda sid: _order_key(key, sid)):
         total = sum(counts.values()) + 1
-        split = max(
-            PUBLIC_SPLITS,
-            key=lambda name, n=total: (fractions[name] * n - counts[name], -PUBLIC_SPLITS.index(name)),
-        )
+
+        def deficit(name: str, n: int = total) -> tuple[float, int]:
+            return fractions[name] * n - counts[name], -PUBLIC_SPLITS.index(name)
+
+        split = max(PUBLIC_SPLITS, key=deficit)
         assignment[sid] = split
         counts[split] += 1
 

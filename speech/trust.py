@@ -291,7 +291,9 @@ def contributor_is_trustee(trust: float, founding: bool, params: TrustParams) ->
 def vote_quota(*, clips_submitted: int, votes_cast: int, allowance: int, params: TrustParams) -> int:
     """Votes a trustee may still cast: ``quota_votes_per_clip`` per clip submitted, plus an operator's
     allowance, minus the votes already cast; never negative."""
-    earned = math.floor(params.quota_votes_per_clip * clips_submitted + 1e-9) + max(allowance, 0)
+    per_clip = params.quota_votes_per_clip
+    assert per_clip is not None  # TrustParams.__post_init__ fills in the preset's default
+    earned = math.floor(per_clip * clips_submitted + 1e-9) + max(allowance, 0)
     return max(0, earned - votes_cast)
 
 

@@ -224,6 +224,7 @@ def summarise(cells: list[Cell], split: str = "test", resamples: int = 2000) -> 
                 or (a in UNSIZED_ROWS and b in UNSIZED_ROWS and size != sizes[0])
             ):
                 continue
+            assert reference is not None  # set with the first row's errors
             diff = paired_speaker_bootstrap(
                 reference["speaker"], mean_errors[la], mean_errors[lb], reference["n"], resamples=resamples
             )

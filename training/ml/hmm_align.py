@@ -185,7 +185,11 @@ class MonophoneHmm:
     def copy(self) -> MonophoneHmm:
         """A model to re-estimate without changing this one."""
         return MonophoneHmm(
-            *(t.clone() for t in (self.means, self.variances, self.log_weights, self.log_loop, self.log_exit)),
+            means=self.means.clone(),
+            variances=self.variances.clone(),
+            log_weights=self.log_weights.clone(),
+            log_loop=self.log_loop.clone(),
+            log_exit=self.log_exit.clone(),
             silence_prob=self.silence_prob,
             floor=self.floor.clone(),
         )

@@ -12,7 +12,7 @@ import dataclasses
 import fcntl
 import json
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -358,7 +358,7 @@ def _evaluate_ctc(
 
 
 def score_manifest(
-    run_dirs: list[str | Path],
+    run_dirs: Sequence[str | Path],
     manifest: str | Path,
     *,
     split: str = "",
@@ -383,7 +383,7 @@ def score_manifest(
     waves = [load_audio(u.audio) for u in utterances]
     references = [[p for word in u.words for p in word] for u in utterances]
     features: dict[str, list[torch.Tensor]] = {}  # by feature settings: runs trained alike share them
-    results = []
+    results: list[dict[str, Any]] = []
     for run_dir in map(Path, run_dirs):
         model, config = load_model(run_dir, "cpu")
         metrics_path = run_dir / "metrics.json"
@@ -488,7 +488,7 @@ def export(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return export_onnx(wrapper, out or run_dir / "model.onnx")
 
 
-def results_table(run_dirs: list[str | Path], split: str = "test") -> str:
+def results_table(run_dirs: Sequence[str | Path], split: str = "test") -> str:
     """Markdown: one row per evaluated run."""
     rows = [
         "| run | model | objective | params | depth | frame acc | PER | S | D | I |",
