@@ -78,7 +78,7 @@ from benchmark.models import (
 from benchmark.selectors import release_blind
 from benchmark.services.releases import release_hidden_entries
 from core.errors import HTTP_413, ServiceError
-from core.fencing import Fence, Heartbeat, Superseded
+from core.fencing import Fence, Heartbeat, Superseded, reap_silent
 from core.inputs import refuse_control_characters
 from speech.phones import INVENTORY
 from speech.score import ErrorCounts, corpus_counts
@@ -603,54 +603,58 @@ def submissions_reap() -> dict[str, int]:
     ``SUBMISSION_MAX_RECOVERIES`` times, then failed with ``eval_worker_lost``. A first evaluation's failure counts
     towards the submitter's quota (a model that kills its worker each time must not be evaluated for free); a
     re-evaluation's is recorded on its release. Dead workers' temp folders go."""
-    now = timezone.now()
-    stale = now - _stale_after()
-    # A re-queued row has neither a heartbeat nor a start until a worker claims it again: it is not reaped twice.
-    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
-    counts = {"requeued": 0, "failed": 0}
-    candidates = Submission.objects.filter(silent, status=SubmissionStatus.RUNNING).values_list("pk", flat=True)
-    for submission_id in list(candidates):
-        with transaction.atomic():
-            submission = Submission.objects.select_for_update().get(pk=submission_id)
-            if submission.status != SubmissionStatus.RUNNING or _is_live(submission, now):
-                continue
-            if submission.attempts <= _max_recoveries():
-                submission.status = SubmissionStatus.QUEUED
-                submission.heartbeat_at = None
-                submission.save(update_fields=["status", "heartbeat_at"])
-                transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
-                counts["requeued"] += 1
-                continue
-            code = "eval_worker_lost"
-            submission.status = SubmissionStatus.FAILED
-            submission.failure_code = code
-            submission.failure_message = failure_sentence(code)
-            submission.failure_detail = _lost_detail(submission)
-            submission.finished_at = now
-            submission.save(
-                update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"]
-            )
-            counts["failed"] += 1
-    reevaluations = SubmissionResult.objects.filter(silent, succeeded__isnull=True).values_list("pk", flat=True)
-    for result_id in list(reevaluations):
-        with transaction.atomic():
-            result = SubmissionResult.objects.select_for_update().filter(pk=result_id).first()
-            if result is None or result.succeeded is not None or _is_live(result, now):
-                continue
-            if result.attempts <= _max_recoveries():
-                result.started_at = result.heartbeat_at = None
-                result.save(update_fields=["started_at", "heartbeat_at"])
-                transaction.on_commit(lambda r=result: _enqueue(r.submission_id, r.release_id))
-                counts["requeued"] += 1
-                continue
-            code = "eval_worker_lost"
-            result.succeeded = False
-            result.failure_code = code
-            result.failure_message = failure_sentence(code)
-            result.failure_detail = _lost_detail(result)
-            result.save(update_fields=["succeeded", "failure_code", "failure_message", "failure_detail"])
-            counts["failed"] += 1
+    stale_after, max_attempts = _stale_after(), _max_recoveries() + 1  # the first try, then the recoveries
+    first = reap_silent(
+        Submission.objects.filter(status=SubmissionStatus.RUNNING),
+        stale_after=stale_after,
+        max_attempts=max_attempts,
+        requeue=_requeue_evaluation,
+        fail=_fail_evaluation,
+    )
+    again = reap_silent(
+        SubmissionResult.objects.filter(succeeded__isnull=True),
+        stale_after=stale_after,
+        max_attempts=max_attempts,
+        requeue=_requeue_reevaluation,
+        fail=_fail_reevaluation,
+    )
+    counts = {way: first[way] + again[way] for way in first}
     return {**counts, "folders": sweep_temp_folders()}
+
+
+def _requeue_evaluation(submission: Submission) -> None:
+    # Queued again, so the silent worker's fence (which holds only while it runs) no longer holds.
+    submission.status = SubmissionStatus.QUEUED
+    submission.heartbeat_at = None
+    submission.save(update_fields=["status", "heartbeat_at"])
+    transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
+
+
+def _fail_evaluation(submission: Submission, now: datetime) -> None:
+    _lost(submission)
+    submission.status = SubmissionStatus.FAILED
+    submission.finished_at = now
+    submission.save(update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"])
+
+
+def _requeue_reevaluation(result: SubmissionResult) -> None:
+    # The token (``attempts``) goes up at the next claim; a silent worker that comes back before it may still
+    # finish the re-score, and the re-queued message then finds nothing to do.
+    result.started_at = result.heartbeat_at = None
+    result.save(update_fields=["started_at", "heartbeat_at"])
+    transaction.on_commit(lambda r=result: _enqueue(r.submission_id, r.release_id))
+
+
+def _fail_reevaluation(result: SubmissionResult, now: datetime) -> None:
+    _lost(result)
+    result.succeeded = False
+    result.save(update_fields=["succeeded", "failure_code", "failure_message", "failure_detail"])
+
+
+def _lost(row: Submission | SubmissionResult) -> None:
+    row.failure_code = "eval_worker_lost"
+    row.failure_message = failure_sentence(row.failure_code)
+    row.failure_detail = _lost_detail(row)
 
 
 # --- an operator's re-run -----------------------------------------------------------------------------------------
