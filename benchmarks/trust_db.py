@@ -48,13 +48,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -67,15 +65,8 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import harness  # noqa: E402  (needs ROOT on sys.path)
 from benchmarks.trust import crowd_synthesise  # noqa: E402  (needs ROOT on sys.path)
-from benchmarks.upload import (  # noqa: E402
-    bench_database,
-    close_django_connections,
-    cpu_model,
-    django_setup,
-    load_average,
-    service_env,
-)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_trust_db"
 DEFAULT_SIZES = "100000:1000000:10000,1000000:10000000:100000"
@@ -617,7 +608,9 @@ def seconds_cell(value: float) -> str:
 
 def print_report(results: list[tuple[list[Row], float]], *, postgres_version: str, load_before: str) -> None:
     print()
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, PostgreSQL {postgres_version}, NumPy {np.__version__}")
+    print(
+        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, PostgreSQL {postgres_version}, NumPy {np.__version__}"
+    )
     print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
     print(
         "first: every status pending and every trust 0 beforehand; steady: the stored state is the fixed point "
@@ -675,17 +668,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    load_before = load_average()
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results: list[tuple[list[Row], float]] = []
     failures: list[str] = []
-    with ExitStack() as stack:
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-trust-db-")))
-        postgres_version = stack.enter_context(bench_database(args.database_url))
-        env = service_env(args.database_url, data_dir)
-        print(f"setting up {args.database_url} ...", flush=True)
-        django_setup(env)
-        stack.callback(close_django_connections)  # before the database is dropped
+    with harness.scratch_site(args.database_url, prefix="bench-trust-db-") as scratch:
         for size in args.sizes:
             if size.votes <= args.baseline_max_votes:
                 baseline = "both"
@@ -698,7 +683,7 @@ def main() -> int:
             )
             results.append((rows, peer))
             failures += size_failures
-    print_report(results, postgres_version=postgres_version, load_before=load_before)
+    print_report(results, postgres_version=scratch.postgres_version, load_before=scratch.load_before)
     for failure in failures:
         print(f"MISMATCH: {failure}")
     if not failures:
