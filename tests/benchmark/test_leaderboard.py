@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 from benchmark.models import Release, ReleaseStatus, Submission, SubmissionResult, SubmissionStatus
 from benchmark.services import submissions as submission_service
 from benchmark.services.submissions import submission_create, submission_evaluate
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
+from tests.benchmark.conftest import FAST_SANDBOX
+from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
 
 

@@ -39,31 +39,18 @@ from benchmark.services.submissions import (
     submissions_reap,
 )
 from speech.phones import INVENTORY
+from tests.benchmark.conftest import FAST_SANDBOX
 from tests.benchmark.test_submission_sandbox import frame_model
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
+from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
 
 CLASSES = len(INVENTORY)
 
 
 @pytest.fixture(autouse=True)
-def _fast_sandbox(settings, tmp_path, monkeypatch):
-    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    settings.SUBMISSION_DAILY_QUOTA = 3
+def _fast_sandbox(fast_sandbox, tmp_path, monkeypatch):
     # Evaluation folders go under this test's folder, so that "none left behind" can be checked.
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(service, "_enqueue", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory()
 
 
 @pytest.fixture

@@ -15,29 +15,14 @@ from benchmark.services.submissions import failure_sentence, submission_evaluate
 from tests.benchmark.conftest import build
 from tests.benchmark.test_leaderboard import ready_release, scored
 from tests.benchmark.test_submission_hardening import post
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
-from tests.factories import UserFactory
+from tests.benchmark.test_submissions import good_model
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings):
-    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    settings.SUBMISSION_DAILY_QUOTA = 3
+def _settings(fast_sandbox, settings):
     settings.SUBMISSION_MAX_RECOVERIES = 2
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(service, "_enqueue", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory()
 
 
 @pytest.fixture

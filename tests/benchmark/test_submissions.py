@@ -27,14 +27,7 @@ from tests.benchmark.test_submission_sandbox import frame_model
 from tests.factories import UserFactory
 
 GREEDY_CLASSES = len(INVENTORY)
-FAST_SANDBOX = {
-    "memory_bytes": 2 * 1024**3,
-    "cpu_seconds": 60,
-    "wall_seconds": 120,
-    "threads": 1,
-    "rtf_runs": 2,
-    "rtf_utterances": 2,
-}
+pytestmark = pytest.mark.usefixtures("fast_sandbox")
 
 
 def good_model(classes: int = GREEDY_CLASSES) -> bytes:
@@ -48,25 +41,6 @@ def nan_model() -> bytes:
         helper.make_node("Sqrt", ["negative"], ["not_a_number"]),  # sqrt of a negative: NaN
     ]
     return frame_model(classes=GREEDY_CLASSES, extra_nodes=extra, post="not_a_number").SerializeToString()
-
-
-@pytest.fixture(autouse=True)
-def _fast_sandbox(settings):
-    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    settings.SUBMISSION_DAILY_QUOTA = 3
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    """The evaluations the services enqueue, instead of sending them to a broker."""
-    calls: list[tuple] = []
-    monkeypatch.setattr(service, "_enqueue", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory()
 
 
 def submit(user, data: bytes | None = None, **kwargs) -> Submission:
