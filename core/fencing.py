@@ -156,9 +156,10 @@ def reap_silent(
     own transaction, and saves the row itself (and enqueues after commit). Returns how many rows went each way.
 
     A row is read again under its lock: one that finished, was taken over or beat again since the list was read is
-    left alone, and so is a re-queued one (neither a heartbeat nor a start until a worker claims it again), so no
-    row is reaped twice. A row locked by someone else (its worker's final write, a new claim) is skipped: what it
-    is doing decides the row, and a row still silent is found again at the next run."""
+    left alone, and so is a re-queued one (out of the ``claimed`` state, or with neither a heartbeat nor a start
+    until a worker claims it again), so no row is reaped twice. A row locked by someone else (its worker's final
+    write, a new claim) is skipped: what it is doing decides the row, and a row still silent is found again at the
+    next run."""
     now = timezone.now()
     stale = now - stale_after
     silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
