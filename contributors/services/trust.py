@@ -203,6 +203,9 @@ class TrustRecomputeSummary:
     capped: bool = False
     exact: bool = True
     seconds: float = 0.0
+    # Where the seconds went: reading the votes ("snapshot"), the pure engine ("engine"), writing back what changed
+    # ("write-back"); benchmarks/trust_db.py reports them.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def trust_recompute_all(*, trigger: str = "command", from_founders: bool = False) -> TrustRecomputeSummary:
@@ -234,8 +237,11 @@ def _recompute_logged(*, trigger: str, from_founders: bool = False) -> TrustReco
 
 
 def _recompute_locked(*, from_founders: bool = False) -> TrustRecomputeSummary:
+    began = time.perf_counter()
     snapshot = trust_snapshot()
+    read = time.perf_counter()
     result = snapshot.run(from_founders=from_founders)
+    computed = time.perf_counter()
     summary = TrustRecomputeSummary(
         iterations=result.iterations,
         cycle_resolved=result.cycle_resolved,
@@ -245,6 +251,7 @@ def _recompute_locked(*, from_founders: bool = False) -> TrustRecomputeSummary:
     )
     _clips_write_back(snapshot, result, summary)
     _contributors_write_back(snapshot, result, summary)
+    summary.phases = {"snapshot": read - began, "engine": computed - read, "write-back": time.perf_counter() - computed}
     TrustState.objects.update_or_create(pk=1, defaults={"exact": result.exact, "recomputed_at": timezone.now()})
     return summary
 
