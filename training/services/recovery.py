@@ -11,11 +11,10 @@ number) change nothing if it ever comes back, and the next claim resumes from th
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-
-from django.conf import settings
+from datetime import datetime
 
 from core.fencing import reap_silent
+from training.conf import training_settings
 from training.models import TrainingRun, TrainingRunStatus
 from training.services.execution import append_log
 from training.services.runs import enqueue_after_commit, students_fail
@@ -29,8 +28,8 @@ def runs_reap() -> dict[str, int]:
     by a live worker's final write is skipped."""
     return reap_silent(
         TrainingRun.objects.filter(status=TrainingRunStatus.RUNNING),
-        stale_after=timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS),
-        max_attempts=settings.TRAINING_MAX_ATTEMPTS,
+        stale_after=training_settings().heartbeat_stale,
+        max_attempts=training_settings().max_attempts,
         requeue=_requeue,
         fail=_fail,
     )
