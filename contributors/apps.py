@@ -1,4 +1,4 @@
-"""Accounts, prompts, clips, votes and (later) the trust engine."""
+"""Accounts, prompts, clips, votes and the trust engine's services."""
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
@@ -16,4 +16,9 @@ class ContributorsConfig(AppConfig):
     verbose_name = "Contributors"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from contributors.conf import contributors_settings_check
+
+        checks.register(contributors_settings_check)
         post_migrate.connect(_install_sql_functions, sender=self, dispatch_uid="contributors.sql_functions")

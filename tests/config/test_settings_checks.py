@@ -1,4 +1,4 @@
-"""The training settings are checked when Django starts (``manage.py check``), not when a run needs them."""
+"""The apps' settings are checked when Django starts (``manage.py check``), not when a run or an upload needs them."""
 
 from __future__ import annotations
 
@@ -28,3 +28,10 @@ def test_reports_too_sparse_for_the_heartbeat_are_a_warning(settings):
     settings.TRAINING_HEARTBEAT_STALE_SECONDS = 10
     settings.TRAINING_PROGRESS_SECONDS = 6
     assert _training_messages() == [("training.W001", "TRAINING_PROGRESS_SECONDS")]
+
+
+def test_unknown_or_impossible_contributor_settings_are_errors(settings):
+    settings.TRUST = {"MIN_TRUST": 1.5}
+    settings.CLIP_LIMITS = {"NO_SUCH_LIMIT": 1}
+    found = [(m.id, m.obj) for m in checks.run_checks() if m.id == "contributors.E001"]
+    assert sorted(found) == [("contributors.E001", "CLIP_LIMITS"), ("contributors.E001", "TRUST")]
