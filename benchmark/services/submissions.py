@@ -48,7 +48,6 @@ from typing import IO, Any
 
 import numpy as np
 import soundfile as sf
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -57,6 +56,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from benchmark import exports
+from benchmark.conf import submission_settings
 from benchmark.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
 from benchmark.evaluation.sandbox import (
     Cancelled,
@@ -175,7 +175,7 @@ def submission_quota_left(*, user) -> int:
     was at fault; cancelled ones give theirs back."""
     counted = Q(status__in=QUOTA_STATUSES) | (Q(status=SubmissionStatus.FAILED) & ~Q(failure_code__in=PLATFORM_FAULTS))
     used = Submission.objects.filter(counted, submitter=user, created_at__gte=_day_start(), is_baseline=False).count()
-    return max(0, settings.SUBMISSION_DAILY_QUOTA - used)
+    return max(0, submission_settings().daily_quota - used)
 
 
 def submission_create(
@@ -193,7 +193,7 @@ def submission_create(
     if decoder not in SubmissionDecoder.values:
         raise ServiceError("decoder_unknown", f"Decoder must be one of {', '.join(SubmissionDecoder.values)}.")
     refuse_control_characters(name, field="name")  # shown on the public board: no bidi spoofing, one line
-    max_bytes = settings.SUBMISSION_MAX_BYTES
+    max_bytes = submission_settings().max_bytes
     with tempfile.TemporaryDirectory(prefix="submission-") as folder:
         path, sha256, size = _on_disk(file, folder=Path(folder), max_bytes=max_bytes)
         try:
@@ -228,7 +228,7 @@ def submission_create(
                 if not is_baseline and submission_quota_left(user=user) <= 0:
                     raise ServiceError(
                         "quota_exhausted",
-                        f"You have made {settings.SUBMISSION_DAILY_QUOTA} submissions today; try again tomorrow.",
+                        f"You have made {submission_settings().daily_quota} submissions today; try again tomorrow.",
                         status_code=429,
                         quota_left=0,
                     )
@@ -312,7 +312,7 @@ def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
 
 
 def _stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "SUBMISSION_HEARTBEAT_STALE_SECONDS", 120))
+    return submission_settings().heartbeat_stale
 
 
 def _is_live(row: Submission | SubmissionResult, now: datetime) -> bool:
@@ -402,11 +402,11 @@ def _ticker(fence: Fence[Any], heartbeat: Heartbeat) -> Callable[[], bool]:
 
 
 def _beat_seconds() -> float:
-    return getattr(settings, "SUBMISSION_HEARTBEAT_SECONDS", 10)
+    return submission_settings().heartbeat_s
 
 
 def _sandbox_limits() -> SandboxLimits:
-    return SandboxLimits(**settings.SUBMISSION_SANDBOX)
+    return SandboxLimits(**submission_settings().sandbox)
 
 
 def _latest_ready_release() -> Release | None:
@@ -591,7 +591,7 @@ def _record_failure(fence: Fence[Any], release: Release | None, code: str, messa
 
 # --- the reaper ---------------------------------------------------------------------------------------------------
 def _max_recoveries() -> int:
-    return int(getattr(settings, "SUBMISSION_MAX_RECOVERIES", 2))
+    return submission_settings().max_recoveries
 
 
 def _lost_detail(row: Submission | SubmissionResult) -> str:

@@ -35,3 +35,15 @@ def test_unknown_or_impossible_contributor_settings_are_errors(settings):
     settings.CLIP_LIMITS = {"NO_SUCH_LIMIT": 1}
     found = [(m.id, m.obj) for m in checks.run_checks() if m.id == "contributors.E001"]
     assert sorted(found) == [("contributors.E001", "CLIP_LIMITS"), ("contributors.E001", "TRUST")]
+
+
+def test_impossible_release_and_submission_settings_are_errors(settings):
+    settings.RELEASE_AUDIO_FORMAT = "mp3"
+    settings.RELEASE_MAX_ATTEMPTS = 0
+    settings.SUBMISSION_SANDBOX = {**settings.SUBMISSION_SANDBOX, "cpu_secs": 10}
+    found = sorted((m.id, m.obj) for m in checks.run_checks() if m.id and m.id.startswith("benchmark."))
+    assert found == [
+        ("benchmark.E002", "RELEASE_AUDIO_FORMAT"),
+        ("benchmark.E004", "RELEASE_MAX_ATTEMPTS"),
+        ("benchmark.E005", "SUBMISSION_SANDBOX"),
+    ]
