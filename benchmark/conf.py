@@ -11,6 +11,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import checks
 
+from core.settings_checks import whole_numbers
+
 AUDIO_FORMATS = ("wav", "flac")
 
 
@@ -86,19 +88,18 @@ def benchmark_settings_check(**kwargs) -> list[checks.CheckMessage]:
         )
     if not releases.split_key:
         problems.append(checks.Error("RELEASE_SPLIT_KEY is empty.", obj="RELEASE_SPLIT_KEY", id="benchmark.E003"))
-    for name, value, least in (
-        ("RELEASE_MIN_GROUP_SPEAKERS", releases.min_group_speakers, 1),
-        ("RELEASE_HEARTBEAT_SECONDS", releases.heartbeat_s, 1),
-        ("RELEASE_HEARTBEAT_STALE_SECONDS", releases.heartbeat_stale_s, 1),
-        ("RELEASE_MAX_ATTEMPTS", releases.max_attempts, 1),
-        ("SUBMISSION_MAX_BYTES", submissions.max_bytes, 1),
-        ("SUBMISSION_DAILY_QUOTA", submissions.daily_quota, 0),
-        ("SUBMISSION_MAX_RECOVERIES", submissions.max_recoveries, 0),
-    ):
-        if not isinstance(value, int) or value < least:
-            problems.append(
-                checks.Error(f"{name} must be a whole number, at least {least}.", obj=name, id="benchmark.E004")
-            )
+    problems += whole_numbers(
+        (
+            ("RELEASE_MIN_GROUP_SPEAKERS", releases.min_group_speakers, 1),
+            ("RELEASE_HEARTBEAT_SECONDS", releases.heartbeat_s, 1),
+            ("RELEASE_HEARTBEAT_STALE_SECONDS", releases.heartbeat_stale_s, 1),
+            ("RELEASE_MAX_ATTEMPTS", releases.max_attempts, 1),
+            ("SUBMISSION_MAX_BYTES", submissions.max_bytes, 1),
+            ("SUBMISSION_DAILY_QUOTA", submissions.daily_quota, 0),
+            ("SUBMISSION_MAX_RECOVERIES", submissions.max_recoveries, 0),
+        ),
+        id="benchmark.E004",
+    )
     known = {f.name for f in dataclasses.fields(SandboxLimits)}
     unknown = sorted(set(submissions.sandbox) - known)
     if unknown:

@@ -10,6 +10,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core import checks
 
+from core.settings_checks import whole_numbers
+
 
 @dataclass(frozen=True)
 class TrainingSettings:
@@ -43,15 +45,14 @@ def training_settings_check(**kwargs) -> list[checks.CheckMessage]:
         problems.append(
             checks.Error(f"{conf.base_config} is not a file.", obj="TRAINING_BASE_CONFIG", id="training.E001")
         )
-    for name, value, least in (
-        ("TRAINING_HEARTBEAT_STALE_SECONDS", conf.heartbeat_stale_s, 1),
-        ("TRAINING_MAX_ATTEMPTS", conf.max_attempts, 1),
-        ("TRAINING_PROGRESS_SECONDS", conf.progress_s, 0),
-    ):
-        if not isinstance(value, int) or value < least:
-            problems.append(
-                checks.Error(f"{name} must be a whole number, at least {least}.", obj=name, id="training.E002")
-            )
+    problems += whole_numbers(
+        (
+            ("TRAINING_HEARTBEAT_STALE_SECONDS", conf.heartbeat_stale_s, 1),
+            ("TRAINING_MAX_ATTEMPTS", conf.max_attempts, 1),
+            ("TRAINING_PROGRESS_SECONDS", conf.progress_s, 0),
+        ),
+        id="training.E002",
+    )
     if conf.heartbeat_stale_s >= 1 and conf.progress_s * 2 > conf.heartbeat_stale_s:
         problems.append(
             checks.Warning(
