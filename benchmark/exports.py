@@ -118,11 +118,6 @@ def write_jsonl(path: Path, entries: Sequence[ReleaseEntry]) -> Path:
     return _write(path, "".join(line + "\n" for line in lines))
 
 
-def read_jsonl(path: Path) -> list[ReleaseEntry]:
-    with path.open(encoding="utf-8") as handle:
-        return [entry_from_json(json.loads(line)) for line in handle if line.strip()]
-
-
 def _order(entry: ReleaseEntry) -> tuple[str, str]:
     return (entry.split, entry.utt_id)
 

@@ -1027,10 +1027,3 @@ def _reevaluate_submissions(release: Release) -> None:
 def release_checksums(*, release: Release) -> dict[str, str]:
     with default_storage.open(f"{release.storage_prefix}/SHA256SUMS", "rb") as handle:
         return parse_sha256sums(handle.read().decode())
-
-
-def release_hidden_entries(*, release: Release) -> list[ReleaseEntry]:
-    """The hidden split's clips, for the leaderboard (server side only); audio paths are relative to
-    ``release.private_prefix``."""
-    with default_storage.open(release.hidden_manifest_path, "rb") as handle:
-        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import logging
 import math
 import statistics
@@ -75,8 +74,7 @@ from benchmark.models import (
     SubmissionStatus,
     submission_upload_to,
 )
-from benchmark.selectors import release_blind
-from benchmark.services.releases import release_hidden_entries
+from benchmark.selectors import release_blind, release_hidden_entries, release_public_entries
 from core.errors import HTTP_413, ServiceError
 from core.fencing import Fence, Heartbeat, Superseded, reap_silent
 from core.inputs import refuse_control_characters
@@ -304,11 +302,6 @@ def _waveform(name: str) -> np.ndarray:
     if rate != exports.SAMPLE_RATE:
         raise ValueError(f"{name} is {rate} Hz, not {exports.SAMPLE_RATE}")
     return samples if samples.ndim == 1 else samples.mean(axis=1)
-
-
-def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
-    with default_storage.open(release.manifest_path, "rb") as handle:
-        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]
 
 
 def _stale_after() -> timedelta:

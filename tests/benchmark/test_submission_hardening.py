@@ -27,8 +27,8 @@ from benchmark.evaluation.sandbox import (
     sweep_temp_folders,
 )
 from benchmark.models import Submission, SubmissionStatus
+from benchmark.selectors import release_hidden_entries
 from benchmark.services import submissions as service
-from benchmark.services.releases import release_hidden_entries
 from benchmark.services.submissions import (
     EvaluationBusy,
     failure_sentence,
