@@ -21,8 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from benchmark import selectors
+from benchmark.leaderboard.board import SORTS, Board, leaderboard_board, leaderboard_csv
 from benchmark.models import Release, ReleaseFile, Submission, SubmissionDecoder
-from benchmark.services.leaderboard import SORTS, Board, leaderboard_board, leaderboard_csv
 from benchmark.services.releases import release_checksums
 from benchmark.services.submissions import (
     submission_cancel,
