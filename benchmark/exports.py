@@ -1,13 +1,15 @@
 """Release exports, all written from one frozen list of entries: JSONL, TIMIT tree, Kaldi, Lhotse, HF Parquet.
 
 Plain Python, no Django: the builder freezes the entries, then each writer here turns them into one format under
-a staging folder. Paths inside every format are relative to the release root, so an unpacked release works
-wherever it lies (Kaldi's ``wav.scp`` is read from the release root; Lhotse takes ``with_path_prefix``).
+a staging folder, through the builder's :class:`~benchmark.packaging.FileWriter` (which keeps each file's
+checksum). Paths inside every format are relative to the release root, so an unpacked release works wherever it
+lies (Kaldi's ``wav.scp`` is read from the release root; Lhotse takes ``with_path_prefix``).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import re
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
+from benchmark.packaging import FileWriter
 from core.phones import SILENCE
 
 SAMPLE_RATE = 16_000
@@ -107,15 +110,10 @@ def by_split(entries: Iterable[ReleaseEntry]) -> dict[str, list[ReleaseEntry]]:
     return {split: sorted(items, key=lambda e: e.utt_id) for split, items in grouped.items()}
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def write_jsonl(path: Path, entries: Sequence[ReleaseEntry]) -> Path:
+def write_jsonl(out: FileWriter, rel: str, entries: Sequence[ReleaseEntry]) -> str:
     lines = (json.dumps(e.as_json(), ensure_ascii=False, sort_keys=True) for e in sorted(entries, key=_order))
-    return _write(path, "".join(line + "\n" for line in lines))
+    out.put(rel, "".join(line + "\n" for line in lines))
+    return rel
 
 
 def read_jsonl(path: Path) -> list[ReleaseEntry]:
@@ -236,31 +234,31 @@ def _label_files(entry: ReleaseEntry) -> dict[str, str]:
     }
 
 
-def write_timit_labels(root: Path, entries: Sequence[ReleaseEntry]) -> list[Path]:
+def write_timit_labels(out: FileWriter, entries: Sequence[ReleaseEntry]) -> list[str]:
     """Beside each clip's audio, TIMIT's ``.TXT`` (``0 N prompt``), ``.WRD`` and ``.PHN`` (``start end label`` in
     samples), in the case of the audio's suffix. Every entry must be aligned."""
-    written: list[Path] = []
+    written: list[str] = []
     for e in entries:
-        audio = root / e.audio
-        upper = audio.suffix.isupper()
-        for suffix, text in _label_files(e).items():
-            written.append(_write(audio.with_suffix("." + (suffix.upper() if upper else suffix)), text))
+        stem, _, suffix = e.audio.rpartition(".")
+        upper = suffix.isupper()
+        for label, text in _label_files(e).items():
+            written.append(f"{stem}.{label.upper() if upper else label}")
+            out.put(written[-1], text)
     return written
 
 
-def write_timit(root: Path, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
+def write_timit(out: FileWriter, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
     """The public TIMIT tree's labels and documents, and NLTK's view of it: relative path -> split ('' for the
-    documents every split shares). The audio is already in place (the builder wrote it while freezing)."""
+    documents every split shares). The audio is already in place (the builder wrote it while freezing). NLTK's
+    files have the bytes of the tree's under other names: hard links (:meth:`FileWriter.link`), half the files
+    to create."""
     written: dict[str, str] = {}
-    folders: set[str] = set()  # made already: thousands of files share a few hundred folders
 
-    def put(rel: str, text: str, split: str = "") -> None:
-        folder = rel.rpartition("/")[0]
-        if folder not in folders:
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            folders.add(folder)
-        with open(root / rel, "w", encoding="utf-8") as handle:
-            handle.write(text)
+    def put(rel: str, text: str, split: str = "", same_as: str = "") -> None:
+        if same_as:
+            out.link(rel, same_as)
+        else:
+            out.put(rel, text)
         written[rel] = split
 
     speakers: dict[str, tuple[ReleaseEntry, tuple[str, int, str, str]]] = {}
@@ -269,15 +267,16 @@ def write_timit(root: Path, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
         speakers.setdefault(e.speaker_id, (e, place))
         written[e.audio] = e.split
         nltk_stem = f"{NLTK_ROOT}/dr{place[1]}-{place[2].lower()}/{place[3].lower()}"
+        stem = e.audio.rpartition(".")[0]
         for suffix, text in _label_files(e).items():
-            put(str(PurePosixPath(e.audio).with_suffix("." + suffix.upper())), text, e.split)
-            put(f"{nltk_stem}.{suffix}", text, e.split)
+            put(f"{stem}.{suffix.upper()}", text, e.split)
+            put(f"{nltk_stem}.{suffix}", text, e.split, same_as=f"{stem}.{suffix.upper()}")
     info = _spkrinfo(speakers.values())
     dictionary = _timitdic(entries)
     put(f"{TIMIT_ROOT}/DOC/SPKRINFO.TXT", info)
     put(f"{TIMIT_ROOT}/DOC/TIMITDIC.TXT", dictionary)
-    put(f"{NLTK_ROOT}/spkrinfo.txt", info)
-    put(f"{NLTK_ROOT}/timitdic.txt", dictionary)
+    put(f"{NLTK_ROOT}/spkrinfo.txt", info, same_as=f"{TIMIT_ROOT}/DOC/SPKRINFO.TXT")
+    put(f"{NLTK_ROOT}/timitdic.txt", dictionary, same_as=f"{TIMIT_ROOT}/DOC/TIMITDIC.TXT")
     put(f"{TIMIT_ROOT}/DOC/DIALECTS.TXT", _dialects(e for e, _ in speakers.values()))
     for split in ("dev", "test"):
         names = sorted(place[2].lower() for e, place in speakers.values() if e.split == split)
@@ -329,7 +328,7 @@ def _dialects(entries: Iterable[ReleaseEntry]) -> str:
 
 
 # --- Kaldi ---------------------------------------------------------------------------------------------------------
-def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list[Path]:
+def write_kaldi(out: FileWriter, split: str, entries: Sequence[ReleaseEntry]) -> list[str]:
     """A Kaldi data directory: ``wav.scp`` (paths relative to the release root: run from there, or copy the
     directory with absolute paths with ``python -m benchmark.kaldi_paths``), ``text`` (words),
     ``text.phones`` (the canonical phones: copy it over ``text`` for a phone recogniser, as TIMIT recipes score),
@@ -338,25 +337,27 @@ def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list
 
     Utterance ids start with the speaker id (fixed length), so sorting by utterance sorts by speaker too, as
     ``utils/validate_data_dir.sh`` requires."""
-    folder = root / "kaldi" / split
+    folder = f"kaldi/{split}"
     entries = sorted(entries, key=lambda e: e.utt_id)
     spk2utt: dict[str, list[str]] = defaultdict(list)
     genders: dict[str, str] = {}
     for e in entries:
         spk2utt[e.speaker_id].append(e.utt_id)
         genders[e.speaker_id] = KALDI_GENDERS.get(e.gender, "")
-    files = [
-        _write(folder / "wav.scp", "".join(f"{e.utt_id} {kaldi_wav(e.audio)}\n" for e in entries)),
-        _write(folder / "text", "".join(f"{e.utt_id} {e.transcript}\n" for e in entries)),
-        _write(folder / "text.phones", "".join(f"{e.utt_id} {e.phone_string}\n" for e in entries)),
-        _write(folder / "utt2spk", "".join(f"{e.utt_id} {e.speaker_id}\n" for e in entries)),
-        _write(folder / "utt2dur", "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries)),
-        _write(folder / "reco2dur", "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries)),
-        _write(folder / "spk2utt", "".join(f"{s} {' '.join(u)}\n" for s, u in sorted(spk2utt.items()))),
-    ]
+    files = {
+        "wav.scp": "".join(f"{e.utt_id} {kaldi_wav(e.audio)}\n" for e in entries),
+        "text": "".join(f"{e.utt_id} {e.transcript}\n" for e in entries),
+        "text.phones": "".join(f"{e.utt_id} {e.phone_string}\n" for e in entries),
+        "utt2spk": "".join(f"{e.utt_id} {e.speaker_id}\n" for e in entries),
+        "utt2dur": "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries),
+        "reco2dur": "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries),
+        "spk2utt": "".join(f"{s} {' '.join(u)}\n" for s, u in sorted(spk2utt.items())),
+    }
     if genders and all(genders.values()):
-        files.append(_write(folder / "spk2gender", "".join(f"{s} {g}\n" for s, g in sorted(genders.items()))))
-    return files
+        files["spk2gender"] = "".join(f"{s} {g}\n" for s, g in sorted(genders.items()))
+    for name, text in files.items():
+        out.put(f"{folder}/{name}", text)
+    return [f"{folder}/{name}" for name in files]
 
 
 def kaldi_wav(audio: str) -> str:
@@ -364,22 +365,24 @@ def kaldi_wav(audio: str) -> str:
     return f"flac -c -d -s {audio} |" if audio.lower().endswith(".flac") else audio
 
 
-def write_kaldi_lang(root: Path, phones: Sequence[str], silence: str, lexicon: Mapping[str, str]) -> list[Path]:
+def write_kaldi_lang(out: FileWriter, phones: Sequence[str], silence: str, lexicon: Mapping[str, str]) -> list[str]:
     """The phone set as Kaldi takes it: ``kaldi/dict/`` for ``utils/prepare_lang.sh`` (``lexicon.txt`` with
     ``<unk>`` as silence, ``nonsilence_phones.txt``, ``silence_phones.txt``, ``optional_silence.txt``, an empty
     ``extra_questions.txt``) and ``kaldi/lang/phones.txt``, the phone symbol table (``<eps>`` 0, then silence and
     the phones), for phone-level scoring without building a lang directory."""
-    dict_dir, lang_dir = root / "kaldi" / "dict", root / "kaldi" / "lang"
     table = ["<eps>", silence, *phones]
     entries = [("<unk>", silence), *sorted(lexicon.items())]
-    return [
-        _write(dict_dir / "lexicon.txt", "".join(f"{w} {p}\n" for w, p in entries)),
-        _write(dict_dir / "nonsilence_phones.txt", "".join(f"{p}\n" for p in phones)),
-        _write(dict_dir / "silence_phones.txt", f"{silence}\n"),
-        _write(dict_dir / "optional_silence.txt", f"{silence}\n"),
-        _write(dict_dir / "extra_questions.txt", ""),
-        _write(lang_dir / "phones.txt", "".join(f"{p} {i}\n" for i, p in enumerate(table))),
-    ]
+    files = {
+        "kaldi/dict/lexicon.txt": "".join(f"{w} {p}\n" for w, p in entries),
+        "kaldi/dict/nonsilence_phones.txt": "".join(f"{p}\n" for p in phones),
+        "kaldi/dict/silence_phones.txt": f"{silence}\n",
+        "kaldi/dict/optional_silence.txt": f"{silence}\n",
+        "kaldi/dict/extra_questions.txt": "",
+        "kaldi/lang/phones.txt": "".join(f"{p} {i}\n" for i, p in enumerate(table)),
+    }
+    for rel, text in files.items():
+        out.put(rel, text)
+    return list(files)
 
 
 # --- Lhotse --------------------------------------------------------------------------------------------------------
@@ -387,7 +390,7 @@ def lhotse_paths(split: str) -> tuple[str, str]:
     return (f"lhotse/openphone_recordings_{split}.jsonl.gz", f"lhotse/openphone_supervisions_{split}.jsonl.gz")
 
 
-def write_lhotse(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list[Path]:
+def write_lhotse(out: FileWriter, split: str, entries: Sequence[ReleaseEntry]) -> list[str]:
     """Lhotse ``RecordingSet`` and ``SupervisionSet`` manifests (its JSONL serialisation, written without
     importing lhotse); audio sources are relative to the release root."""
     recordings_name, supervisions_name = lhotse_paths(split)
@@ -425,19 +428,18 @@ def write_lhotse(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> lis
         if e.gender:
             supervision["gender"] = e.gender
         supervisions.append(supervision)
-    return [
-        _write_gz_jsonl(root / recordings_name, recordings),
-        _write_gz_jsonl(root / supervisions_name, supervisions),
-    ]
+    out.put(recordings_name, _gz_jsonl(recordings_name, recordings))
+    out.put(supervisions_name, _gz_jsonl(supervisions_name, supervisions))
+    return [recordings_name, supervisions_name]
 
 
-def _write_gz_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0: the same rows give the same bytes, so a rebuilt release has the same checksums.
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
-        for row in rows:
-            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-    return path
+def _gz_jsonl(rel: str, rows: list[dict]) -> bytes:
+    """The rows as gzipped JSON lines, compressed in memory. mtime=0: the same rows give the same bytes, so a
+    rebuilt release has the same checksums; the header names the file, as gzip writing to it does."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename=PurePosixPath(rel).name, fileobj=buffer, mode="wb", mtime=0) as handle:
+        handle.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode())
+    return buffer.getvalue()
 
 
 # --- Hugging Face Parquet ------------------------------------------------------------------------------------------
@@ -582,6 +584,7 @@ def hf_card_header(
     return "\n".join([*lines, "---", ""]) + "\n"
 
 
-def write_hf_card(root: Path, header: str, body: str) -> Path:
+def write_hf_card(out: FileWriter, header: str, body: str) -> str:
     """``hf/README.md``: the card (``header`` with shard paths relative to ``hf/``) over ``body``."""
-    return _write(root / "hf" / "README.md", header + body)
+    out.put("hf/README.md", header + body)
+    return "hf/README.md"
