@@ -488,9 +488,14 @@ def hf_shard_prefix(split: str) -> str:
 
 
 def _hf_columns(rows: Sequence[ReleaseEntry], audio_root: Path) -> dict[str, list]:
+    audio = [{"bytes": (audio_root / e.audio).read_bytes(), "path": PurePosixPath(e.audio).name} for e in rows]
+    return {"audio": audio, **_hf_values(rows)}
+
+
+def _hf_values(rows: Sequence[ReleaseEntry]) -> dict[str, list]:
+    """Every column but the audio."""
     return {
         "id": [e.utt_id for e in rows],
-        "audio": [{"bytes": (audio_root / e.audio).read_bytes(), "path": Path(e.audio).name} for e in rows],
         "speaker_id": [e.speaker_id for e in rows],
         "text": [e.transcript for e in rows],
         "prompt": [e.text for e in rows],
@@ -513,11 +518,11 @@ def _hf_columns(rows: Sequence[ReleaseEntry], audio_root: Path) -> dict[str, lis
 def write_parquet(root: Path, split: str, entries: Sequence[ReleaseEntry], *, audio_root: Path) -> list[Path]:
     """``hf/data/{train|validation|test}-0000i-of-0000n.parquet`` with the audio bytes embedded, one row group per
     100 clips."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     entries = sorted(entries, key=lambda e: e.utt_id)
-    total = sum((audio_root / e.audio).stat().st_size for e in entries)
+    sizes = {e.audio: (audio_root / e.audio).stat().st_size for e in entries}
+    total = sum(sizes.values())
     shards = max(1, math.ceil(total / PARQUET_SHARD_BYTES))
     per_shard = math.ceil(len(entries) / shards) if entries else 0
     schema = hf_schema()
@@ -529,9 +534,40 @@ def write_parquet(root: Path, split: str, entries: Sequence[ReleaseEntry], *, au
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for start in range(0, max(len(chunk), 1), PARQUET_ROW_GROUP):
                 rows = chunk[start : start + PARQUET_ROW_GROUP]
-                writer.write_table(pa.Table.from_pydict(_hf_columns(rows, audio_root), schema=schema))
+                writer.write_table(_hf_table(rows, audio_root, sizes, schema))
         written.append(path)
     return written
+
+
+def _hf_table(rows: Sequence[ReleaseEntry], audio_root: Path, sizes: Mapping[str, int], schema):
+    """A row group's table: the table ``from_pydict`` makes of :func:`_hf_columns`, with the audio column built
+    without the GIL's help. Each clip's file is read straight into one Arrow buffer (reads release the GIL) and
+    the buffer is the column's data, where converting 100 Python ``bytes`` copied 13 MB while holding the GIL: the
+    shards are written on threads beside the text exports, whose every small write waited for it."""
+    import numpy as np
+    import pyarrow as pa
+
+    ends = np.cumsum([sizes[e.audio] for e in rows], dtype=np.int64)
+    if len(rows) and ends[-1] >= 2**31:  # past a binary column's 32-bit offsets: Arrow's own conversion splits it
+        return pa.Table.from_pydict(_hf_columns(rows, audio_root), schema=schema)
+    offsets = np.concatenate([[0], ends]).astype(np.int32)
+    data = pa.allocate_buffer(int(offsets[-1]))
+    view = memoryview(data)
+    for e, start, end in zip(rows, offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+        with open(audio_root / e.audio, "rb", buffering=0) as handle:
+            while start < end:
+                read = handle.readinto(view[start:end])
+                if not read:
+                    raise OSError(f"{e.audio} ended {end - start} bytes early: it changed while it was read")
+                start += read
+    audio_type = schema.field("audio").type
+    blobs = pa.Array.from_buffers(audio_type.field("bytes").type, len(rows), [None, pa.py_buffer(offsets), data])
+    names = pa.array([PurePosixPath(e.audio).name for e in rows], audio_type.field("path").type)
+    audio = pa.StructArray.from_arrays([blobs, names], fields=list(audio_type))
+    values = _hf_values(rows)
+    return pa.Table.from_arrays(
+        [audio if f.name == "audio" else pa.array(values[f.name], f.type) for f in schema], schema=schema
+    )
 
 
 def _size_category(n: int) -> str:

@@ -183,6 +183,7 @@ def write_tar(
     held = held or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     offset = 0
+    buffer = memoryview(bytearray(CHUNK))  # every member read into the same memory: no allocation per read
     with path.open("wb") as sink:
 
         def put(data: bytes) -> None:
@@ -198,7 +199,7 @@ def write_tar(
             if source is None:
                 put(data)
             else:
-                _copy_exactly(source, size, put)
+                _copy_exactly(source, size, put, buffer)
             padding = -size % tarfile.BLOCKSIZE
             put(tarfile.NUL * padding)
             offset += len(header) + size + padding
@@ -235,16 +236,17 @@ def tar_header(name: str, size: int, mtime: int) -> bytes:
     return bytes(head)
 
 
-def _copy_exactly(source: Path, size: int, put) -> None:
-    """``size`` bytes of ``source``, as its header promised (a file that changed size is an error, as in tarfile)."""
+def _copy_exactly(source: Path, size: int, put, buffer: memoryview) -> None:
+    """``size`` bytes of ``source``, as its header promised (a file that changed size is an error, as in tarfile),
+    read into ``buffer`` piece by piece."""
     left = size
-    with source.open("rb") as handle:
+    with source.open("rb", buffering=0) as handle:
         while left:
-            chunk = handle.read(min(CHUNK, left))
-            if not chunk:
+            read = handle.readinto(buffer[: min(len(buffer), left)])
+            if not read:
                 raise OSError(f"{source} ended {left} bytes early: it changed while it was packed")
-            put(chunk)
-            left -= len(chunk)
+            put(buffer[:read])
+            left -= read
         if handle.read(1):
             raise OSError(f"{source} grew while it was packed")
 

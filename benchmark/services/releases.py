@@ -24,7 +24,7 @@ import struct
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
@@ -38,7 +38,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -1039,20 +1039,9 @@ def _commit_ready(release: Release, built: _Built, *, fence: Fence[Release], sta
         _publish(staging / "public", release.storage_prefix)
         _publish(staging / "private", release.private_prefix)
         ReleaseFile.objects.filter(release=release).delete()
-        ReleaseFile.objects.bulk_create(
-            [
-                ReleaseFile(
-                    release_id=release.pk,  # not release=: the relation's descriptor costs more than the row
-                    path=rel,
-                    storage_name=f"{release.storage_prefix}/{rel}",
-                    split=split,
-                    format=fmt,
-                    size=built.sizes[rel],
-                    sha256=built.sums[rel],
-                )
-                for rel, (fmt, split) in sorted(built.files.items())
-            ],
-            batch_size=2000,
+        _files_insert(
+            (release.pk, rel, f"{release.storage_prefix}/{rel}", split, fmt, built.sizes[rel], built.sums[rel])
+            for rel, (fmt, split) in sorted(built.files.items())
         )
         release.status = ReleaseStatus.READY
         release.finished_at = timezone.now()
@@ -1067,6 +1056,27 @@ def _commit_ready(release: Release, built: _Built, *, fence: Fence[Release], sta
         release.error = ""
         release.save()
     _reevaluate_submissions(release)
+
+
+FILE_COLUMNS = ("release", "path", "storage_name", "split", "format", "size", "sha256")
+
+
+def _files_insert(rows: Iterable[tuple]) -> None:
+    """One ``ReleaseFile`` row per tuple of :data:`FILE_COLUMNS` values, as plain values: a release has some 17,500
+    files, and the ORM's ``bulk_create`` spent more on making model instances and compiling each batch's values
+    than the database spent storing them (1.8 s of a build). PostgreSQL: one COPY; elsewhere executemany."""
+    meta = ReleaseFile._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = ", ".join(quote(meta.get_field(name).column) for name in FILE_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(FILE_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))  # noqa: S608
 
 
 def _reevaluate_submissions(release: Release) -> None:
