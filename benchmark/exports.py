@@ -250,15 +250,12 @@ def write_timit_labels(out: FileWriter, entries: Sequence[ReleaseEntry]) -> list
 def write_timit(out: FileWriter, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
     """The public TIMIT tree's labels and documents, and NLTK's view of it: relative path -> split ('' for the
     documents every split shares). The audio is already in place (the builder wrote it while freezing). NLTK's
-    files have the bytes of the tree's under other names: hard links (:meth:`FileWriter.link`), half the files
-    to create."""
+    files have the bytes of the tree's, but as files of their own: hard links would halve the files to create,
+    and NLTK's reader refuses a file with more than one link (``nltk.pathsec``: one could point outside its root)."""
     written: dict[str, str] = {}
 
-    def put(rel: str, text: str, split: str = "", same_as: str = "") -> None:
-        if same_as:
-            out.link(rel, same_as)
-        else:
-            out.put(rel, text)
+    def put(rel: str, text: str, split: str = "") -> None:
+        out.put(rel, text)
         written[rel] = split
 
     speakers: dict[str, tuple[ReleaseEntry, tuple[str, int, str, str]]] = {}
@@ -270,13 +267,13 @@ def write_timit(out: FileWriter, entries: Sequence[ReleaseEntry]) -> dict[str, s
         stem = e.audio.rpartition(".")[0]
         for suffix, text in _label_files(e).items():
             put(f"{stem}.{suffix.upper()}", text, e.split)
-            put(f"{nltk_stem}.{suffix}", text, e.split, same_as=f"{stem}.{suffix.upper()}")
+            put(f"{nltk_stem}.{suffix}", text, e.split)
     info = _spkrinfo(speakers.values())
     dictionary = _timitdic(entries)
     put(f"{TIMIT_ROOT}/DOC/SPKRINFO.TXT", info)
     put(f"{TIMIT_ROOT}/DOC/TIMITDIC.TXT", dictionary)
-    put(f"{NLTK_ROOT}/spkrinfo.txt", info, same_as=f"{TIMIT_ROOT}/DOC/SPKRINFO.TXT")
-    put(f"{NLTK_ROOT}/timitdic.txt", dictionary, same_as=f"{TIMIT_ROOT}/DOC/TIMITDIC.TXT")
+    put(f"{NLTK_ROOT}/spkrinfo.txt", info)
+    put(f"{NLTK_ROOT}/timitdic.txt", dictionary)
     put(f"{TIMIT_ROOT}/DOC/DIALECTS.TXT", _dialects(e for e, _ in speakers.values()))
     for split in ("dev", "test"):
         names = sorted(place[2].lower() for e, place in speakers.values() if e.split == split)

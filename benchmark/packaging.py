@@ -37,9 +37,6 @@ class FileWriter:
         self.held: dict[str, bytes] = {}
         self._folders: set[str] = set()
 
-    def path(self, rel: str) -> Path:
-        return self.root / rel
-
     def _folder(self, rel: str) -> None:
         folder = rel.rpartition("/")[0]
         if folder and folder not in self._folders:
@@ -51,8 +48,6 @@ class FileWriter:
         if isinstance(data, str):
             data = data.encode("utf-8")
         self._folder(rel)
-        if rel in self.sums:  # written before, perhaps linked since: truncating would change the other name too
-            os.unlink(self.root / rel)
         view = memoryview(data)
         fd = os.open(self.root / rel, _CREATE, 0o666)
         try:
@@ -62,21 +57,8 @@ class FileWriter:
             os.close(fd)
         self._record(rel, data)
 
-    def link(self, rel: str, same_as: str) -> None:
-        """``rel`` with the bytes of ``same_as`` (written here before): a hard link, the same file under a second
-        name (a release's files are never changed once written); a copy where the filesystem has no links."""
-        self._folder(rel)
-        try:
-            os.link(self.root / same_as, self.root / rel)
-        except OSError:
-            self.put(rel, self.held.get(same_as) or (self.root / same_as).read_bytes())
-            return
-        self.sums[rel], self.sizes[rel] = self.sums[same_as], self.sizes[same_as]
-        if same_as in self.held:
-            self.held[rel] = self.held[same_as]
-
     def adopt(self, rel: str) -> None:
-        """Record a file that another writer made under ``root`` (Parquet, plots), hashing it now, on the thread
+        """Record a file that another writer made under ``root`` (a Parquet shard), hashing it now, on the thread
         that made it, while its pages are still in the cache."""
         path = self.root / rel
         self.sums[rel], self.sizes[rel] = file_sha256(path), path.stat().st_size
@@ -98,7 +80,7 @@ class FileWriter:
 
 
 def files_under(root: Path) -> dict[str, int]:
-    """{relative path: size} of every file under ``root`` (``os.scandir``: a third of ``Path.rglob``'s time)."""
+    """{relative path: size} of every file under ``root``, sorted (``os.scandir``: no ``Path`` per file)."""
     found: dict[str, int] = {}
     stack = [("", os.fspath(root))]
     while stack:
