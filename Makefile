@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test install lint format clean
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
+$(STAMP): pyproject.toml clients/pyproject.toml scripts/bootstrap.sh
 	scripts/bootstrap.sh
 	touch $(STAMP)
 
@@ -21,10 +21,11 @@ run: install
 ## make test: the whole suite (SQLite and the embedded broker unless DATABASE_URL / CELERY_BROKER_URL say otherwise),
 ## two pytest workers per core, at most four (PYTEST_WORKERS=0 runs it in one process): much of the suite waits on
 ## subprocesses, Chromium and the database, so two workers per core finish sooner (on 2 cores: 469 s against 688 s);
-## the tests' Redis databases are laid out for up to four workers
+## the tests' Redis databases are laid out for up to four workers. --maxschedchunk 1 hands out tests one at a time,
+## so the longest (tests/conftest.py's _LONGEST_FIRST) start on different workers instead of queuing on one
 PYTEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 2 )); echo $$(( n > 4 ? 4 : n )))
 test: install
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist load --maxschedchunk 1 $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

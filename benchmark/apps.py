@@ -1,4 +1,4 @@
-"""Corpus releases, the leaderboard and submissions (built in later issues)."""
+"""Corpus releases, the leaderboard and submissions."""
 
 from django.apps import AppConfig
 
@@ -10,6 +10,6 @@ class BenchmarkConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from benchmark.throttling import byte_rate_check
+        from benchmark.conf import benchmark_settings_check
 
-        checks.register(byte_rate_check)
+        checks.register(benchmark_settings_check)

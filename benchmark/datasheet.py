@@ -16,8 +16,8 @@ from typing import Any
 from benchmark.exports import ReleaseEntry, scored_entries
 from contributors.services.prompt_selection import DIPHONES_POSSIBLE, diphones_of
 from core.licences import CC0, licence_get
-from core.phones import PHONES, SILENCE
-from core.splits import SPLITS
+from speech.phones import PHONES, SILENCE
+from speech.splits import SPLITS
 
 WITHHELD = "withheld"
 NOT_GIVEN = "not given"
@@ -605,7 +605,7 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "",
         *_timit_formats(facts),
         "- `kaldi/SPLIT/`: `wav.scp` (paths relative to the release root: run Kaldi from here, or write a copy with "
-        "absolute paths with `python -m benchmark.kaldi_paths RELEASE_ROOT OUT_DIR`), `text` (words), `text.phones` "
+        "absolute paths with `python -m openphone.kaldi_paths RELEASE_ROOT OUT_DIR`), `text` (words), `text.phones` "
         "(canonical phones: copy it over `text` to train or score a phone recogniser), `utt2spk`, `spk2utt`, "
         "`utt2dur`, `reco2dur`, `spk2gender` where every gender is published. `kaldi/dict/` is the input of "
         "`utils/prepare_lang.sh` (lexicon, silence and non-silence phones), `kaldi/lang/phones.txt` the phone "

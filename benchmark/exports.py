@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
 from benchmark.packaging import FileWriter
-from core.phones import SILENCE
+from speech.phones import SILENCE
 
 SAMPLE_RATE = 16_000
 # A shard holds at most this much audio, as the Hub's own conversions keep shards to a few hundred MB.
@@ -91,7 +91,7 @@ def scored_entries(entries: Iterable[ReleaseEntry]) -> list[ReleaseEntry]:
 
 def bigram_transcripts(entries: Iterable[ReleaseEntry]) -> list[list[list[str]]]:
     """Per-word phones of the train split's entries without the shared prompts: what the leaderboard's
-    ``hmm_bigram`` decoder estimates its phone bigram from (``evaluation.decoding.hmm_bigram_decoder``)."""
+    ``hmm_bigram`` decoder estimates its phone bigram from (``speech.decoding.hmm_bigram_decoder``)."""
     return [[list(w) for w in e.phones] for e in scored_entries(entries) if e.split == "train"]
 
 
@@ -114,11 +114,6 @@ def write_jsonl(out: FileWriter, rel: str, entries: Sequence[ReleaseEntry]) -> s
     lines = (json.dumps(e.as_json(), ensure_ascii=False, sort_keys=True) for e in sorted(entries, key=_order))
     out.put(rel, "".join(line + "\n" for line in lines))
     return rel
-
-
-def read_jsonl(path: Path) -> list[ReleaseEntry]:
-    with path.open(encoding="utf-8") as handle:
-        return [entry_from_json(json.loads(line)) for line in handle if line.strip()]
 
 
 def _order(entry: ReleaseEntry) -> tuple[str, str]:
@@ -327,7 +322,7 @@ def _dialects(entries: Iterable[ReleaseEntry]) -> str:
 # --- Kaldi ---------------------------------------------------------------------------------------------------------
 def write_kaldi(out: FileWriter, split: str, entries: Sequence[ReleaseEntry]) -> list[str]:
     """A Kaldi data directory: ``wav.scp`` (paths relative to the release root: run from there, or copy the
-    directory with absolute paths with ``python -m benchmark.kaldi_paths``), ``text`` (words),
+    directory with absolute paths with ``python -m openphone.kaldi_paths``), ``text`` (words),
     ``text.phones`` (the canonical phones: copy it over ``text`` for a phone recogniser, as TIMIT recipes score),
     ``utt2spk``, ``spk2utt``, ``utt2dur``, ``reco2dur`` (each utterance is its own recording) and
     ``spk2gender`` when every speaker's gender is published as f or m.

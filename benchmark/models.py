@@ -139,7 +139,7 @@ class SubmissionStatus(models.TextChoices):
 
 
 class SubmissionDecoder(models.TextChoices):
-    """The platform's published decoders (benchmark.evaluation.decoding): frame argmax with repeats collapsed and
+    """The platform's published decoders (speech.decoding): frame argmax with repeats collapsed and
     silence (and the CTC blank) dropped, or Viterbi through 3-state phone HMMs with the release's phone bigram."""
 
     GREEDY = "greedy", "Greedy (40 classes: 39 phones + sil)"

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.files.storage import default_storage
 from django.db.models import Count, QuerySet, Sum
 
+from benchmark import exports
+from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus
 from contributors.models import Clip, ClipStatus
 from core.errors import ServiceError
-from core.splits import PUBLIC_SPLITS
+from speech.splits import PUBLIC_SPLITS
 
 FORMATS = (
     "manifest", "timit", "kaldi", "lhotse", "hf", "datasheet", "checksums", "delta", "metadata", "package",
@@ -146,3 +150,20 @@ def release_file_summary(*, release: Release) -> list[dict]:
     """Files and bytes per format and split."""
     rows = release.files.values("format", "split").annotate(files=Count("id"), bytes=Sum("size"))
     return sorted(rows, key=lambda r: (r["format"], r["split"]))
+
+
+# --- a release's manifests: the one reader of each, for the leaderboard, training and the tests ----------------------
+def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
+    """The published manifest's clips (train, dev and test), as the release wrote them."""
+    return _manifest_entries(release.manifest_path)
+
+
+def release_hidden_entries(*, release: Release) -> list[ReleaseEntry]:
+    """The hidden split's clips, for the leaderboard (server side only); audio paths are relative to
+    ``release.private_prefix``."""
+    return _manifest_entries(release.hidden_manifest_path)
+
+
+def _manifest_entries(path: str) -> list[ReleaseEntry]:
+    with default_storage.open(path, "rb") as handle:
+        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]

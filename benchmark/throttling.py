@@ -14,7 +14,6 @@ import re
 import time
 
 from django.conf import settings
-from django.core import checks
 from django.core.cache import cache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
@@ -33,15 +32,6 @@ def byte_rate_parse(rate: str) -> tuple[int, int] | None:
         raise ValueError(f"A byte rate looks like '1GB/min' or '500MB/s', not {rate!r}.")
     amount, unit, period = match.groups()
     return int(amount) * UNITS[unit.upper()], PERIODS[period.lower()]
-
-
-def byte_rate_check(**kwargs) -> list[checks.CheckMessage]:
-    """A mistyped budget fails at start-up, not as a 500 on every download."""
-    try:
-        byte_rate_parse(settings.THROTTLE_DOWNLOAD_BYTES)
-    except ValueError as exc:
-        return [checks.Error(str(exc), obj="THROTTLE_DOWNLOAD_BYTES", id="benchmark.E001")]
-    return []
 
 
 class ReleaseBytesThrottle(BaseThrottle):

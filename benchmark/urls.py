@@ -2,17 +2,23 @@
 
 from django.urls import path
 
-from benchmark import apis
+from benchmark import leaderboard_apis, release_apis, submission_apis
 
 urlpatterns = [
-    path("releases/", apis.ReleaseListApi.as_view(), name="releases"),
-    path("releases/<str:version>/", apis.ReleaseDetailApi.as_view(), name="release-detail"),
-    path("releases/<str:version>/files", apis.ReleaseFilesApi.as_view(), name="release-files"),
-    path("releases/<str:version>/files/<path:path>", apis.ReleaseFileDownloadApi.as_view(), name="release-file"),
-    path("submissions/", apis.SubmissionCreateApi.as_view(), name="submissions"),
-    path("submissions/mine", apis.SubmissionMineApi.as_view(), name="submissions-mine"),
-    path("submissions/<int:submission_id>", apis.SubmissionDetailApi.as_view(), name="submission-detail"),
-    path("submissions/<int:submission_id>/cancel", apis.SubmissionCancelApi.as_view(), name="submission-cancel"),
-    path("leaderboard/", apis.LeaderboardApi.as_view(), name="leaderboard"),
-    path("leaderboard.csv", apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"),
+    path("releases/", release_apis.ReleaseListApi.as_view(), name="releases"),
+    path("releases/<str:version>/", release_apis.ReleaseDetailApi.as_view(), name="release-detail"),
+    path("releases/<str:version>/files", release_apis.ReleaseFilesApi.as_view(), name="release-files"),
+    path(
+        "releases/<str:version>/files/<path:path>", release_apis.ReleaseFileDownloadApi.as_view(), name="release-file"
+    ),
+    path("submissions/", submission_apis.SubmissionCreateApi.as_view(), name="submissions"),
+    path("submissions/mine", submission_apis.SubmissionMineApi.as_view(), name="submissions-mine"),
+    path("submissions/<int:submission_id>", submission_apis.SubmissionDetailApi.as_view(), name="submission-detail"),
+    path(
+        "submissions/<int:submission_id>/cancel",
+        submission_apis.SubmissionCancelApi.as_view(),
+        name="submission-cancel",
+    ),
+    path("leaderboard/", leaderboard_apis.LeaderboardApi.as_view(), name="leaderboard"),
+    path("leaderboard.csv", leaderboard_apis.LeaderboardCsvApi.as_view(), name="leaderboard-csv"),
 ]

@@ -11,7 +11,8 @@ from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
 from benchmark import selectors
-from benchmark.services import leaderboard as leaderboard_service
+from benchmark.leaderboard.board import leaderboard_board
+from benchmark.leaderboard.plot import leaderboard_plot
 from core.errors import ServiceError
 
 
@@ -92,11 +93,11 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     board that is not blind (no hidden split) drops the hidden column and says so above the table."""
     version = request.GET.get("release") or None
     try:
-        board = leaderboard_service.leaderboard_board(version=version, sort=request.GET.get("sort") or None)
+        board = leaderboard_board(version=version, sort=request.GET.get("sort") or None)
     except ServiceError as exc:
         if exc.status_code == 404:
             raise Http404(exc.message) from exc
-        board = leaderboard_service.leaderboard_board(version=version)  # an unknown sort: the default
+        board = leaderboard_board(version=version)  # an unknown sort: the default
     release, sort = board.release, board.sort
     query = f"?release={release.version}&sort={sort}" if release else ""
     columns = [
@@ -117,7 +118,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         "rows": board.rows,
         "sort": sort,
         "columns": columns,
-        "plot": leaderboard_service.leaderboard_plot(board.rows, per=board.ranked_by),
+        "plot": leaderboard_plot(board.rows, per=board.ranked_by),
         "json_url": f"/api/v1/leaderboard/{query}",
         "csv_url": f"/api/v1/leaderboard.csv{query}",
     }

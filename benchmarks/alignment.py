@@ -151,25 +151,39 @@ def hand_labelled_references() -> list[Reference]:
     return []
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--utterances", type=int, default=300)
-    parser.add_argument("--mlp-rounds", type=int, default=4, help="the documented small_cpu recipe's rounds")
-    parser.add_argument("--config", default=str(ROOT / "training/ml/configs/small_cpu.json"))
+def corpus_arguments(parser: argparse.ArgumentParser, *, utterances_help: str | None = None) -> None:
+    """The options of the espeak-ng corpus that :func:`corpus_read` reads (``benchmarks/alignment_start.py`` too)."""
+    parser.add_argument("--utterances", type=int, default=300, help=utterances_help)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+
+
+def corpus_read(args: argparse.Namespace) -> list[Reference] | None:
+    """``args.utterances`` espeak-ng readings, of the demo's sentences first (they cover every phone), then of the
+    other texts in an order drawn from ``args.seed``, with torch on ``args.threads`` threads. None (said on stderr)
+    without libespeak-ng."""
     import torch
 
     torch.set_num_threads(args.threads)
     if not espeak_available():
         print("libespeak-ng is not installed (apt-get install espeak-ng): nothing to measure.", file=sys.stderr)
-        return 1
+        return None
     texts = benchmark_texts()
     rng = np.random.default_rng(args.seed)
     texts = list(DEMO_SENTENCES) + [texts[i] for i in rng.permutation(len(texts))]
+    return espeak_corpus(texts, args.utterances, seed=args.seed)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    corpus_arguments(parser)
+    parser.add_argument("--mlp-rounds", type=int, default=4, help="the documented small_cpu recipe's rounds")
+    parser.add_argument("--config", default=str(ROOT / "training/ml/configs/small_cpu.json"))
+    args = parser.parse_args()
     started = time.perf_counter()
-    references = espeak_corpus(texts, args.utterances, seed=args.seed)
+    references = corpus_read(args)
+    if references is None:
+        return 1
     seconds = sum(len(r.wave) for r in references) / RATE
     n_boundaries = sum(len(r.phones) for r in references)
     print(

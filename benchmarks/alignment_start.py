@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.alignment import DEMO_SENTENCES, benchmark_texts  # noqa: E402
-from training.ml.espeak_reference import RATE, VOICES, Reference, Scores, espeak_available, espeak_corpus  # noqa: E402
+from benchmarks.alignment import corpus_arguments, corpus_read  # noqa: E402
+from training.ml.espeak_reference import RATE, VOICES, Reference, Scores  # noqa: E402
 
 
 def write_waves(references: list[Reference], folder: Path) -> list[Path]:
@@ -55,23 +55,14 @@ def score(references: list[Reference], found) -> Scores:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--utterances", type=int, default=300, help="readings in all, about half in each set")
+    corpus_arguments(parser, utterances_help="readings in all, about half in each set")
     parser.add_argument("--passes", default="0,1,2,3,5", help="the K values (Viterbi EM passes on B) to compare")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    import torch
-
+    references = corpus_read(args)
+    if references is None:
+        return 1
     from training.ml.release_align import align_files
 
-    torch.set_num_threads(args.threads)
-    if not espeak_available():
-        print("libespeak-ng is not installed (apt-get install espeak-ng): nothing to measure.", file=sys.stderr)
-        return 1
-    texts = benchmark_texts()
-    rng = np.random.default_rng(args.seed)
-    texts = list(DEMO_SENTENCES) + [texts[i] for i in rng.permutation(len(texts))]
-    references = espeak_corpus(texts, args.utterances, seed=args.seed)
     first = set(VOICES[: len(VOICES) // 2])
     set_a = [r for r in references if r.voice in first]
     set_b = [r for r in references if r.voice not in first]

@@ -4,7 +4,7 @@
 
 The model is the paper's teacher shape (a 3 x 2000 ReLU MLP on 15 spliced frames of 123 features, features
 inside the graph: about 12M parameters) exported through the same path as the platform's baselines; its weights
-are random (time does not depend on them). The audio is the speechocean762 utterances that core.splits puts in
+are random (time does not depend on them). The audio is the speechocean762 utterances that speech.splits puts in
 the hidden split, as release entries: scored through ``exports.scored_entries`` and decoded with the bigram of
 ``exports.bigram_transcripts``, exactly the entries and the bigram the leaderboard uses (shared prompts left out;
 an imported corpus has none, and the table says how many were dropped). Limits: the deployment's
@@ -31,17 +31,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.evaluation.decoding import decode_hmm_bigram, hmm_bigram_decoder
 from benchmark.evaluation.metrics import graph_metrics
 from benchmark.evaluation.sandbox import SandboxLimits, budgets, run_sandboxed
 from benchmark.exports import ReleaseEntry, bigram_transcripts, scored_entries
-from core.phones import INVENTORY
+from speech.decoding import decode_hmm_bigram, hmm_bigram_decoder
+from speech.phones import INVENTORY
+from speech.score import corpus_counts
 from training.ml.config import Config
 from training.ml.data import attach_pronunciations, load_audio, read_manifest, split_speakers
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import N_FEATURES, Normaliser
 from training.ml.models import DNN, count_parameters
-from training.ml.score import corpus_counts
 
 MANIFEST = Path(__file__).resolve().parents[1] / "../shared/data/speechocean762-train/manifest.tsv"
 IMPORTED_PROMPT_TYPE = "diverse"  # what import_corpus gives every prompt of an imported corpus

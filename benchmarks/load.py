@@ -52,7 +52,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -69,20 +68,14 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.upload import (  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks import harness  # noqa: E402  (needs ROOT on sys.path)
+from benchmarks.upload import (  # noqa: E402
     UPLOAD_KINDS,
     Recording,
     Upload,
-    bench_database,
-    close_django_connections,
     contributors_create,
     corpus_recordings,
-    cpu_model,
-    django_setup,
-    gunicorn_server,
-    load_average,
     make_upload,
-    service_env,
     synthetic_recordings,
 )
 
@@ -442,12 +435,10 @@ def main() -> int:
     cache_url = f"{base}/{int(number) + 1}"
     for url in (args.redis_url, cache_url):
         redis.Redis.from_url(url).flushdb()
-    load_before = load_average()
     with ExitStack() as stack:
-        postgres = stack.enter_context(bench_database(args.database_url))
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-load-")))
-        env = {**service_env(args.database_url, data_dir), "CELERY_BROKER_URL": args.redis_url, "CACHE_URL": cache_url}
-        django_setup(env)
+        services = {"CELERY_BROKER_URL": args.redis_url, "CACHE_URL": cache_url}
+        scratch = stack.enter_context(harness.scratch_site(args.database_url, prefix="bench-load-", env=services))
+        env, data_dir, postgres = scratch.env, scratch.data_dir, scratch.postgres_version
         from contributors.audio import ClipLimits
 
         recordings = corpus_recordings(ClipLimits()) or synthetic_recordings(2000)
@@ -456,13 +447,13 @@ def main() -> int:
         prompt_ids = prompts_create(per_contributor)
         authors = [(c.pk, token) for c, token in contributors_create(args.contributors, "author")]
         founders = founders_create(args.trustees)
-        close_django_connections()
+        harness.close_django_connections()
         print(f"set up: {len(prompt_ids)} prompts, {len(authors)} contributors, {len(founders)} founders", flush=True)
 
         logs_dir = data_dir / "logs"
         logs_dir.mkdir()
         worker = stack.enter_context(supervised_worker(env, logs_dir / "worker.log"))
-        base_url = stack.enter_context(gunicorn_server(env, args.workers, logs_dir / "gunicorn.log"))
+        base_url = stack.enter_context(harness.gunicorn_server(env, args.workers, logs_dir / "gunicorn.log"))
 
         clients_n = args.contributors + args.trustees
         floor_logs, floor_s = run_for(20.0, [lambda stop: floor_client(base_url, stop)] * clients_n)
@@ -498,19 +489,19 @@ def main() -> int:
         logs, elapsed = run_for(seconds, clients)
         load = endpoint_rows(logs, elapsed)
 
-        django_setup(env)  # migrate is a no-op now; it gives this process its connection again
+        harness.django_setup(env)  # migrate is a no-op now; it gives this process its connection again
         drain_s = drain(env, DRAIN_TIMEOUT_S)
         result = checks(logs, data_dir / "media")
         errors = [e for log in logs for e in log.errors]
         result["5xx_and_transport_errors"] = len(errors)
         meta = {"elapsed_s": elapsed, "killed_at_s": killed_at, "drain_s": drain_s, "postgres": postgres,
-                "cpu": cpu_model(), "load_before": load_before, "source": source}  # fmt: skip
+                "cpu": harness.cpu_model(), "load_before": scratch.load_before, "source": source}  # fmt: skip
         print_report(floor, load, result, args, meta)
         for line in errors[:10]:
             print("  ", line)
         if args.json:
             args.json.write_text(json.dumps({"meta": meta, "peer": floor, "load": load, "checks": result}, indent=2))
-        close_django_connections()
+        harness.close_django_connections()
         failed = [k for k in (*FAILING_IF_NONZERO, "5xx_and_transport_errors") if result[k]]
         if failed:
             print(f"\nFAILED: {', '.join(failed)}")

@@ -18,9 +18,9 @@ import time
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from speech.lexicon import N_STATES
 from training.ml.data import FrameStore, Utterance
 from training.ml.features import N_FEATURES, Normaliser
-from training.ml.lexicon import N_STATES
 from training.ml.models import DNN, SNN, count_parameters, snn_width_for
 from training.ml.train import autocast, objective_loss
 

@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contributors.trust import ClipStatus, TrustResult, trust_recompute
+from speech.trust import ClipStatus, TrustResult, trust_recompute
 
 SEED = 20240601
 

@@ -10,8 +10,8 @@ For each size (default 100,000 clips / 1,000,000 votes / 10,000 contributors, th
 100,000) the script loads the seeded synthetic crowd of ``benchmarks/trust.py`` into a fresh PostgreSQL
 database through binary COPY (duplicate (clip, voter) pairs and votes on one's own clip dropped; 1 % of the
 clips imported with a fixed status), then calls the real ``trust_recompute_all()`` and times it end to end
-(its transaction, the trust lock, the TrustRecompute log row) and by phase, by wrapping the service
-functions it calls:
+(its transaction, the trust lock, the TrustRecompute log row) and by phase, as the service times itself
+(``TrustRecomputeSummary.phases``):
 
 1. **snapshot**: ``trust_snapshot``, contributors, clips and votes into the engine's index arrays, with the
    stored statuses and trust the write-back compares with;
@@ -48,13 +48,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -67,15 +65,8 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import harness  # noqa: E402  (needs ROOT on sys.path)
 from benchmarks.trust import crowd_synthesise  # noqa: E402  (needs ROOT on sys.path)
-from benchmarks.upload import (  # noqa: E402
-    bench_database,
-    close_django_connections,
-    cpu_model,
-    django_setup,
-    load_average,
-    service_env,
-)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_trust_db"
 DEFAULT_SIZES = "100000:1000000:10000,1000000:10000000:100000"
@@ -483,14 +474,48 @@ class Timed:
     summary: Any
 
 
-def recompute_timed(size: Size, scenario: str, *, orm: bool = False) -> Timed:
+def recompute_timed(size: Size, scenario: str, *, orm: bool = False, keep_snapshot: bool = False) -> Timed:
     """One call of the real ``trust_recompute_all()``, end to end (its transaction, the trust lock, the
-    TrustRecompute log row), with its phases timed by wrapping the service functions it calls:
-    ``trust_snapshot``, ``TrustSnapshot.run`` and the two write-backs. ``orm``: with the ORM implementation's
-    snapshot and write-back in their place."""
+    TrustRecompute log row), its phases as the service itself times them (``summary.phases``). ``keep_snapshot``:
+    also read the state it starts from (outside the timing), to compare with the ORM's or time the engine alone.
+    ``orm``: the peer, the ORM implementation's snapshot and write-back put in the service's place."""
+    from django.db import transaction
+
     import contributors.services.trust as service
 
-    seconds = {"snapshot": 0.0, "engine": 0.0, "write-back": 0.0}
+    if orm:
+        return _orm_recompute_timed(size, scenario)
+    snapshot = None
+    if keep_snapshot:
+        with transaction.atomic():
+            snapshot = service.trust_snapshot()
+    started = time.perf_counter()
+    summary = service.trust_recompute_all(trigger="benchmark")
+    total = time.perf_counter() - started
+    phases = summary.phases
+    row = Row(
+        size, "trust_recompute_all()", scenario, phases["snapshot"], phases["engine"], phases["write-back"], total,
+        summary.clips_changed, summary.contributors_changed, summary.iterations,
+    )  # fmt: skip
+    _print_row(row, scenario)
+    return Timed(row, snapshot, summary)
+
+
+def _print_row(row: Row, scenario: str) -> None:
+    print(
+        f"  {row.implementation}, {scenario}: snapshot {row.snapshot_s:.2f} s, engine {row.engine_s:.2f} s "
+        f"({row.iterations} evaluations), write-back {row.write_s:.2f} s ({row.clips_written:,} clips, "
+        f"{row.people_written:,} people), total {row.total_s:.2f} s",
+        flush=True,
+    )
+
+
+def _orm_recompute_timed(size: Size, scenario: str) -> Timed:
+    """The peer: the service's own transaction, lock and engine, with the ORM implementation's snapshot and
+    write-back in place of its own (put there for the call, timed around them)."""
+    import contributors.services.trust as service
+
+    seconds = {"snapshot": 0.0, "write-back": 0.0}
     taken: list[Any] = []
 
     def timed(phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -503,34 +528,25 @@ def recompute_timed(size: Size, scenario: str, *, orm: bool = False) -> Timed:
 
         return wrapper
 
-    originals = (service.trust_snapshot, service.TrustSnapshot.run, service._clips_write_back,
-                 service._contributors_write_back)  # fmt: skip
-
     def snapshot() -> Any:
-        taken.append((orm_snapshot if orm else originals[0])())
+        taken.append(orm_snapshot())
         return taken[-1]
 
+    originals = (service.trust_snapshot, service._clips_write_back, service._contributors_write_back)
     service.trust_snapshot = timed("snapshot", snapshot)
-    service.TrustSnapshot.run = timed("engine", originals[1])
-    service._clips_write_back = timed("write-back", orm_write_back if orm else originals[2])
-    service._contributors_write_back = timed("write-back", (lambda *args: None) if orm else originals[3])
+    service._clips_write_back = timed("write-back", orm_write_back)
+    service._contributors_write_back = lambda *args: None  # the ORM write-back writes both tables
     try:
         started = time.perf_counter()
         summary = service.trust_recompute_all(trigger="benchmark")
         total = time.perf_counter() - started
     finally:
-        (service.trust_snapshot, service.TrustSnapshot.run, service._clips_write_back,
-         service._contributors_write_back) = originals  # fmt: skip
+        service.trust_snapshot, service._clips_write_back, service._contributors_write_back = originals
     row = Row(
-        size, "before (ORM)" if orm else "trust_recompute_all()", scenario, seconds["snapshot"], seconds["engine"],
-        seconds["write-back"], total, summary.clips_changed, summary.contributors_changed, summary.iterations,
+        size, "before (ORM)", scenario, seconds["snapshot"], summary.phases["engine"], seconds["write-back"], total,
+        summary.clips_changed, summary.contributors_changed, summary.iterations,
     )  # fmt: skip
-    print(
-        f"  {row.implementation}, {scenario}: snapshot {row.snapshot_s:.2f} s, engine {row.engine_s:.2f} s "
-        f"({row.iterations} evaluations), write-back {row.write_s:.2f} s ({row.clips_written:,} clips, "
-        f"{row.people_written:,} people), total {row.total_s:.2f} s",
-        flush=True,
-    )
+    _print_row(row, scenario)
     return Timed(row, taken[-1], summary)
 
 
@@ -558,7 +574,7 @@ def snapshots_equal(a: Any, b: Any) -> bool:
 
 
 def summaries_equal(a: Any, b: Any) -> bool:
-    names = [f.name for f in fields(a) if f.name != "seconds"]
+    names = [f.name for f in fields(a) if f.name not in ("seconds", "phases")]  # timings differ by nature
     return all((Counter(getattr(a, n)) if n == "status_changes" else getattr(a, n)) == getattr(b, n) for n in names)
 
 
@@ -583,7 +599,7 @@ def measure_size(database_url: str, size: Size, *, baseline: str, new_votes: int
         first_rows = state_fingerprint(database_url)
         rows.append(orm_first.row)
     state_reset(database_url)
-    first = recompute_timed(size, "first")
+    first = recompute_timed(size, "first", keep_snapshot=baseline == "both")
     rows.append(first.row)
     if baseline == "both":
         compare("first", orm_first, first)
@@ -593,7 +609,9 @@ def measure_size(database_url: str, size: Size, *, baseline: str, new_votes: int
     # steady rows measure the state it leaves rather than its race with the benchmark.
     vacuum(database_url, ["contributors_clip", "contributors_contributor"])
     for repeat in range(1, STEADY_REPEATS + 1):  # a shared machine's noise shows in the spread
-        steady = recompute_timed(size, f"steady: nothing changed ({repeat}/{STEADY_REPEATS})")
+        steady = recompute_timed(
+            size, f"steady: nothing changed ({repeat}/{STEADY_REPEATS})", keep_snapshot=repeat == STEADY_REPEATS
+        )
         rows.append(steady.row)
     if baseline in ("both", "steady"):  # the state is the fixed point: the ORM's steady run is comparable
         orm_steady = recompute_timed(size, "steady: nothing changed", orm=True)
@@ -617,7 +635,9 @@ def seconds_cell(value: float) -> str:
 
 def print_report(results: list[tuple[list[Row], float]], *, postgres_version: str, load_before: str) -> None:
     print()
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, PostgreSQL {postgres_version}, NumPy {np.__version__}")
+    print(
+        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, PostgreSQL {postgres_version}, NumPy {np.__version__}"
+    )
     print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
     print(
         "first: every status pending and every trust 0 beforehand; steady: the stored state is the fixed point "
@@ -675,17 +695,9 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    load_before = load_average()
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     results: list[tuple[list[Row], float]] = []
     failures: list[str] = []
-    with ExitStack() as stack:
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-trust-db-")))
-        postgres_version = stack.enter_context(bench_database(args.database_url))
-        env = service_env(args.database_url, data_dir)
-        print(f"setting up {args.database_url} ...", flush=True)
-        django_setup(env)
-        stack.callback(close_django_connections)  # before the database is dropped
+    with harness.scratch_site(args.database_url, prefix="bench-trust-db-") as scratch:
         for size in args.sizes:
             if size.votes <= args.baseline_max_votes:
                 baseline = "both"
@@ -698,7 +710,7 @@ def main() -> int:
             )
             results.append((rows, peer))
             failures += size_failures
-    print_report(results, postgres_version=postgres_version, load_before=load_before)
+    print_report(results, postgres_version=scratch.postgres_version, load_before=scratch.load_before)
     for failure in failures:
         print(f"MISMATCH: {failure}")
     if not failures:

@@ -104,7 +104,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from contributors.trust import (
+from speech.trust import (
     PRESETS,
     ClipStatus,
     TrustParams,

@@ -38,30 +38,23 @@ import csv
 import os
 import platform
 import secrets
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-import psycopg
 import requests
 import soundfile as sf
 import soxr
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import harness  # noqa: E402  (needs ROOT on sys.path)
 from contributors.audio import AudioRejected, ClipLimits, normalise  # noqa: E402  (needs ROOT on sys.path)
 
 CORPUS = ROOT.parent / "shared" / "data" / "speechocean762-train"
@@ -72,7 +65,6 @@ SOURCE_RATE = 16_000
 UPLOAD_KINDS = ("flac16k", "flac16k", "flac16k", "wav44k_stereo", "wav48k_stereo")
 KIND_RATES = {"wav44k_stereo": 44_100, "wav48k_stereo": 48_000}
 MIX_LINE = "3/5 16 kHz mono FLAC as recorded, 1/5 44.1 kHz stereo WAV, 1/5 48 kHz stereo WAV"
-HEALTH_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 120.0
 
 
@@ -202,62 +194,6 @@ def make_uploads(recordings: list[Recording], *, start: int, count: int) -> list
 # --- database and Django --------------------------------------------------------------------------
 
 
-def admin_conninfo(database_url: str) -> tuple[str, str]:
-    """(the URL of the server's ``postgres`` database, the benchmark database's name)."""
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    if parts.scheme not in {"postgres", "postgresql"} or not name:
-        raise SystemExit(f"--database-url must be postgres://user@host:port/name, not {database_url!r}")
-    return urlunsplit(parts._replace(scheme="postgresql", path="/postgres")), name
-
-
-@contextmanager
-def bench_database(database_url: str) -> Iterator[str]:
-    """Create the database, yield the server's version, drop the database."""
-    admin_url, name = admin_conninfo(database_url)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if exists:  # never drop what this run did not create
-            raise SystemExit(f"database {name!r} already exists; drop it or pass another --database-url")
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        version = str(admin.execute("SHOW server_version").fetchone()[0])
-    try:
-        yield version
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def service_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    """The settings both the in-process service and gunicorn run with."""
-    return {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "DATA_DIR": str(data_dir),
-        "MEDIA_ROOT": str(data_dir / "media"),
-        "CELERY_BROKER_URL": "memory://",  # enqueueing analysis stays in-process and cheap
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DEBUG": "false",  # with DEBUG on Django keeps every query in memory
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def django_setup(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-
-
-def close_django_connections() -> None:
-    from django.db import connections
-
-    connections.close_all()
-
-
 def prompts_create(count: int) -> list[int]:
     """Fixtures, not measured: plain rows, because prompt_create's pronunciation lookup is beside the point."""
     from contributors.models import Prompt
@@ -288,20 +224,6 @@ def contributors_create(count: int, label: str) -> list[tuple[object, str]]:
 
 
 # --- measurements ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def single_core() -> Iterator[None]:
-    """Pin this process to one CPU (Linux); other processes, PostgreSQL included, keep the rest."""
-    if not hasattr(os, "sched_setaffinity"):
-        yield
-        return
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {min(allowed)})
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, allowed)
 
 
 def measure_floor(uploads: list[Upload], limits: ClipLimits) -> Row:
@@ -337,62 +259,6 @@ def measure_service(uploads: list[Upload], contributor: object, prompt_ids: list
         latencies.append((time.perf_counter() - began) * 1000)
     elapsed = time.perf_counter() - start
     return Row("service (clip_submit)", 1, len(uploads), elapsed, audio_seconds(uploads), latencies, failures)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def gunicorn_server(env: dict[str, str], workers: int, log_path: Path, threads: int = 1) -> Iterator[str]:
-    """Start gunicorn (sync workers, or gthread with ``threads`` > 1), wait until /healthz answers, yield its
-    base URL; stop it on the way out."""
-    port = free_port()
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "config.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-    ]
-    if threads > 1:
-        command += ["--worker-class", "gthread", "--threads", str(threads)]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, server, log_path)
-        yield base_url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_healthy(base_url: str, server: subprocess.Popen, log_path: Path) -> None:
-    """Until /healthz answers 200 (the workers import Django on their first request, slowly when several
-    start at once on two cores)."""
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.returncode}:\n{log_tail(log_path)}")
-        try:
-            if requests.get(f"{base_url}/healthz", timeout=10).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or a worker still importing Django
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn did not answer /healthz in {HEALTH_TIMEOUT_S:g} s:\n{log_tail(log_path)}")
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def measure_http(base_url: str, uploads: list[Upload], tokens: list[str], prompt_ids: list[int]) -> Row:
@@ -436,25 +302,11 @@ def audio_seconds(uploads: list[Upload]) -> float:
 # --- report ---------------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    return " ".join(f"{load:.2f}" for load in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-
-
 def print_report(rows: list[Row], *, postgres_version: str, source: str, workers: int, load_before: str) -> None:
     floor = rows[0].rate
     print()
     print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"PostgreSQL {postgres_version}"
     )
     print(f"inputs: {source}; mix: {MIX_LINE}")
@@ -477,9 +329,7 @@ def print_report(rows: list[Row], *, postgres_version: str, source: str, workers
         f"({total_audio / total_time:.0f}x real time over all rows; "
         f"{rows[0].audio_s / rows[0].clips:.2f} s mean clip)"
     )
-    for row in rows:
-        for failure in row.failures[:5]:
-            print(f"  {row.path} x{row.clients}: {failure}")
+    harness.print_failures(rows)
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -488,30 +338,22 @@ def print_report(rows: list[Row], *, postgres_version: str, source: str, workers
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=400, help="Clips per row (default 400).")
-    parser.add_argument("--clients", default="1,4,8", help="Concurrent HTTP clients, one level per row.")
+    parser.add_argument(
+        "--clients", type=harness.client_levels, default="1,4,8", help="Concurrent HTTP clients, one level per row."
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL, help="Created and dropped by the run.")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, one per core).")
     args = parser.parse_args()
-    args.clients = [int(level) for level in args.clients.split(",") if level.strip()]
-    if args.clips < 1 or not args.clients or min(args.clients) < 1:
-        parser.error("--clips and every --clients level must be at least 1")
+    if args.clips < 1:
+        parser.error("--clips must be at least 1")
     return args
 
 
 def main() -> int:
     args = parse_args()
-    load_before = load_average()
-    # SIGTERM unwinds like Ctrl-C, so gunicorn, the database and the temporary folder are still cleaned up.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     rows: list[Row] = []
     with ExitStack() as stack:
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-upload-")))
-        postgres_version = stack.enter_context(bench_database(args.database_url))
-        env = service_env(args.database_url, data_dir)
-        print(f"setting up {args.database_url} and Django in {data_dir} ...", flush=True)
-        django_setup(env)
-        stack.callback(close_django_connections)  # before the database is dropped
-
+        scratch = stack.enter_context(harness.scratch_site(args.database_url, prefix="bench-upload-"))
         from contributors.conf import clip_limits
 
         limits = clip_limits()
@@ -523,20 +365,28 @@ def main() -> int:
 
         uploads = make_uploads(recordings, start=0, count=args.clips)
         print(f"floor and service on {args.clips} clips ...", flush=True)
-        with single_core():
+        with harness.single_core():
             rows.append(measure_floor(uploads, limits))
             rows.append(measure_service(uploads, service_contributor, prompt_ids))
 
-        server = stack.enter_context(gunicorn_server(env, args.workers, data_dir / "gunicorn.log"))
+        server = stack.enter_context(
+            harness.gunicorn_server(scratch.env, args.workers, scratch.data_dir / "gunicorn.log")
+        )
         for level_index, clients in enumerate(args.clients, start=1):
             tokens = [token for _, token in contributors_create(clients, f"http{level_index}")]
             uploads = make_uploads(recordings, start=level_index * args.clips, count=args.clips)
             print(f"http with {clients} clients on {args.clips} clips ...", flush=True)
             rows.append(measure_http(server, uploads, tokens, prompt_ids))
         if any(row.failures for row in rows[2:]):
-            print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
+            print(f"gunicorn log:\n{harness.log_tail(scratch.data_dir / 'gunicorn.log')}")
 
-    print_report(rows, postgres_version=postgres_version, source=source, workers=args.workers, load_before=load_before)
+    print_report(
+        rows,
+        postgres_version=scratch.postgres_version,
+        source=source,
+        workers=args.workers,
+        load_before=scratch.load_before,
+    )
     return 1 if any(row.failures for row in rows) else 0
 
 

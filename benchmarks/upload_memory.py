@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,16 +43,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.upload import (  # noqa: E402  (needs ROOT on sys.path)
-    bench_database,
-    close_django_connections,
-    cpu_model,
-    django_setup,
-    free_port,
-    load_average,
-    service_env,
-    wait_healthy,
-)
+from benchmarks import harness  # noqa: E402  (needs ROOT on sys.path)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_upload_memory"
 REQUEST_TIMEOUT_S = 600.0
@@ -77,7 +65,7 @@ def model_bytes(megabytes: float) -> bytes:
     carrying ``megabytes`` MiB of float32 weights in a second initializer, as a large acoustic model would."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from core.phones import INVENTORY
+    from speech.phones import INVENTORY
 
     classes = len(INVENTORY)  # what the default (greedy) decoder reads
     rng = np.random.default_rng(0)
@@ -123,27 +111,7 @@ def tokens_create(count: int) -> list[str]:
     return [Token.objects.create(user=user).key for user in made]
 
 
-# --- gunicorn and its workers' memory -------------------------------------------------------------------------------
-@contextmanager
-def gunicorn(env: dict[str, str], workers: int, log_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
-    port = free_port()
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--timeout", str(int(REQUEST_TIMEOUT_S))]  # fmt: skip
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, server, log_path)
-        yield base_url, server
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
+# --- gunicorn's workers' memory ------------------------------------------------------------------------------------
 def worker_pids(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return sorted(int(pid) for pid in children)
@@ -200,8 +168,8 @@ def print_report(rows: list[Row], limit_row: Row, *, size: int, uploads: int, lo
     mib = 1024 * 1024
     print()
     print(f"upload memory: {uploads} concurrent uploads of a {size / mib:.1f} MiB ONNX model")
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load average before: {load_before}, after: "
-          f"{load_average()}; gunicorn {uploads + 1} sync workers, PostgreSQL")  # fmt: skip
+    print(f"machine: {harness.cpu_model()}, {os.cpu_count()} cores; load average before: {load_before}, after: "
+          f"{harness.load_average()}; gunicorn {uploads + 1} sync workers, PostgreSQL")  # fmt: skip
     print()
     print("| row      | answers        | peak growth per worker, MiB | x file | over receive, x file |")
     print("|----------|----------------|-----------------------------|--------|----------------------|")
@@ -226,32 +194,28 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    load_before = load_average()
     with ExitStack() as stack:
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-upload-memory-")))
-        stack.enter_context(bench_database(args.database_url))
-        env = {
-            **service_env(args.database_url, data_dir),
-            "UPLOAD_LARGE_CONCURRENT": str(args.uploads),
-            "SUBMISSION_DAILY_QUOTA": "100",
-            "TMPDIR": str(data_dir / "tmp"),  # Django's temporary upload files, on the same disk as the media
-        }
-        (data_dir / "tmp").mkdir()
-        django_setup(env)
+        # Django's temporary upload files, on the same disk as the media (both under the system's temporary folder)
+        upload_tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-upload-memory-tmp-"))
+        env = {"UPLOAD_LARGE_CONCURRENT": str(args.uploads), "SUBMISSION_DAILY_QUOTA": "100", "TMPDIR": upload_tmp}
+        scratch = stack.enter_context(harness.scratch_site(args.database_url, prefix="bench-upload-memory-", env=env))
         tokens = tokens_create(args.uploads + 1)
-        close_django_connections()
+        harness.close_django_connections()
         model = model_bytes(args.megabytes)
         full, content_type = multipart(model, name="bench")
         nameless, _ = multipart(model, name=None)
         workers = args.uploads + 1  # one free to answer the upload beyond the limit
-        base_url, server = stack.enter_context(gunicorn(env, workers, data_dir / "gunicorn.log"))
+        log_path = scratch.data_dir / "gunicorn.log"
+        base_url, server = stack.enter_context(
+            harness.gunicorn_process(scratch.env, workers, log_path, timeout_s=REQUEST_TIMEOUT_S)
+        )
         warm(base_url, workers)
         rows = [
             measure("receive", base_url, server.pid, nameless, content_type, tokens[: args.uploads]),
             measure("submit", base_url, server.pid, full, content_type, tokens[: args.uploads]),
         ]
         limit_row = measure("limit", base_url, server.pid, full, content_type, tokens)
-        print_report(rows, limit_row, size=len(model), uploads=args.uploads, load_before=load_before)
+        print_report(rows, limit_row, size=len(model), uploads=args.uploads, load_before=scratch.load_before)
         failed = rows[0].statuses != Counter({400: args.uploads}) or rows[1].statuses != Counter({201: args.uploads})
         if failed:
             print("unexpected answers:", *rows[0].refusals[:1], *rows[1].refusals[:1], sep="\n")

@@ -69,9 +69,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +84,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import harness  # noqa: E402  (needs ROOT on sys.path)
 from benchmarks.cpu_accounting import GROUPS, CpuMeter  # noqa: E402  (needs ROOT on sys.path)
 from benchmarks.trust_db import (  # noqa: E402
     TABLES,
@@ -96,16 +95,6 @@ from benchmarks.trust_db import (  # noqa: E402
     sequences_sync,
     vacuum,
     votes_load,
-)
-from benchmarks.upload import (  # noqa: E402
-    bench_database,
-    close_django_connections,
-    cpu_model,
-    django_setup,
-    gunicorn_server,
-    load_average,
-    log_tail,
-    service_env,
 )
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_vote_api"
@@ -518,24 +507,24 @@ def level_rows(base_url: str, plan: Plan, contributor_ids: list[int], n: int, me
     request is per validated clip, on the pair's row) and the chain, each with its CPU time."""
     clients = len(contributor_ids)
     tokens = tokens_for(contributor_ids)
-    close_django_connections()
+    harness.close_django_connections()
     print(f"{clients} client(s), {n} of each ...", flush=True)
     floor, floor.cpu_s = meter.measure(lambda: measure_floor(base_url, tokens, n))
     trustees_before, recomputes_before = trustees_among(plan.authors), recomputes_logged()
-    close_django_connections()
+    harness.close_django_connections()
     rows, cpu_s = meter.measure(lambda: measure_pairs(base_url, tokens, n, plan.invalid))
     rows[-1].cpu_s = cpu_s
     flips = len(trustees_among(plan.authors) ^ trustees_before)
-    close_django_connections()
+    harness.close_django_connections()
     recomputes = recomputes_logged() - recomputes_before
     for row in rows[1:]:
         row.trustee_flips, row.recomputes = flips, recomputes
     trustees_before, recomputes_before = trustees_among(plan.authors), recomputes_logged()
-    close_django_connections()
+    harness.close_django_connections()
     chain, chain.cpu_s = meter.measure(lambda: measure_chain(base_url, tokens, n, plan.invalid))
     chain.trustee_flips = len(trustees_among(plan.authors) ^ trustees_before)
     chain.recomputes = recomputes_logged() - recomputes_before
-    close_django_connections()
+    harness.close_django_connections()
     return [floor, *rows, chain]
 
 
@@ -554,7 +543,7 @@ def print_report(
 ) -> None:
     print()
     print(
-        f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"PostgreSQL {postgres_version}"
     )
     kind = f"gthread workers x {threads} threads" if threads > 1 else "sync workers"
@@ -608,9 +597,7 @@ def print_report(
     print("| --- | ---: | ---: | ---: |")
     for sql_row in sql_rows:
         print(f"| {sql_row.label} | {sql_row.p50_ms:.2f} | {sql_row.p99_ms:.2f} | {sql_row.picked} |")
-    for row in rows:
-        for failure in row.failures[:5]:
-            print(f"  {row.path} x{row.clients}: {failure}")
+    harness.print_failures(rows)
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -619,7 +606,12 @@ def print_report(
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=600, help="Validated clips per level (default 600).")
-    parser.add_argument("--clients", default="1,4,8", help="Concurrent clients, one level per group of rows.")
+    parser.add_argument(
+        "--clients",
+        type=harness.client_levels,
+        default="1,4,8",
+        help="Concurrent clients, one level per group of rows.",
+    )
     parser.add_argument(
         "--pending-clips", type=int, default=25_000, help="Pending clips in the queue (default 25,000)."
     )
@@ -639,9 +631,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--sql-repeats", type=int, default=50, help="Runs of each queue query (default 50).")
     args = parser.parse_args()
-    args.clients = [int(level) for level in args.clients.split(",") if level.strip()]
-    if args.requests < 1 or not args.clients or min(args.clients) < 1 or args.background_clips < 0:
-        parser.error("--requests and every --clients level must be at least 1, --background-clips at least 0")
+    if args.requests < 1 or args.background_clips < 0:
+        parser.error("--requests must be at least 1, --background-clips at least 0")
     needed = WARM_UP + args.requests * len(args.clients)
     if args.pending_clips < max(needed, IN_PROGRESS_PER_LEVEL * (SEEDERS - 1)):
         parser.error(f"--pending-clips must be at least {max(needed, IN_PROGRESS_PER_LEVEL * (SEEDERS - 1))}")
@@ -652,23 +643,13 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    load_before = load_average()
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     rows: list[Row] = []
     with ExitStack() as stack:
-        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-vote-api-")))
-        postgres_version = stack.enter_context(bench_database(args.database_url))
         # The vote throttle (120/min) would stop the benchmark, not a trustee; it still runs on every vote.
-        env = {
-            **service_env(args.database_url, data_dir),
-            "THROTTLE_VOTES": "1000000/min",
-            # The throttles count in the shared cache: Redis, as docker-compose.yml deploys (without it, one
-            # upsert and commit on the database per request).
-            "CACHE_URL": args.cache_url,
-        }
-        print(f"setting up {args.database_url} and Django in {data_dir} ...", flush=True)
-        django_setup(env)
-        stack.callback(close_django_connections)  # before the database is dropped
+        # The throttles count in the shared cache: Redis, as docker-compose.yml deploys (without it, one upsert and
+        # commit on the database per request).
+        env = {"THROTTLE_VOTES": "1000000/min", "CACHE_URL": args.cache_url}
+        scratch = stack.enter_context(harness.scratch_site(args.database_url, prefix="bench-vote-api-", env=env))
 
         from contributors.models import TrustState
         from contributors.services.trust import trust_recompute_all
@@ -683,7 +664,7 @@ def main() -> int:
         summary = trust_recompute_all(trigger="benchmark")  # statuses and trust as the votes make them
         if not TrustState.objects.get(pk=1).exact:
             raise SystemExit("the loaded crowd has no exact fixed point; every vote would run a full recompute")
-        close_django_connections()
+        harness.close_django_connections()
         vacuum(args.database_url, ["contributors_clip", "contributors_contributor"])  # as autovacuum would
         print(
             f"loaded {plan.clips:,} clips and {plan.votes:,} votes; a full recompute decided "
@@ -691,31 +672,31 @@ def main() -> int:
             flush=True,
         )
         sql_rows = queue_sql(plan.client_ids[0][0], args.sql_repeats)
-        close_django_connections()
+        harness.close_django_connections()
 
         server = stack.enter_context(
-            gunicorn_server(env, args.workers, data_dir / "gunicorn.log", threads=args.threads)
+            harness.gunicorn_server(scratch.env, args.workers, scratch.data_dir / "gunicorn.log", threads=args.threads)
         )
         meter = CpuMeter(gunicorn_bind=urlsplit(server).netloc, database=urlsplit(args.database_url).path.lstrip("/"))
         warm_up = level_rows(server, plan, [plan.warm_up_client], WARM_UP, meter)
         if any(row.failures for row in warm_up):
             rows += warm_up
         for contributor_ids in plan.client_ids:
-            print(f"load average (1/5/15 min): {load_average()}", flush=True)
+            print(f"load average (1/5/15 min): {harness.load_average()}", flush=True)
             rows += level_rows(server, plan, contributor_ids, args.requests, meter)
         if any(row.failures for row in rows):
-            print(f"gunicorn log:\n{log_tail(data_dir / 'gunicorn.log')}")
+            print(f"gunicorn log:\n{harness.log_tail(scratch.data_dir / 'gunicorn.log')}")
         after = trust_recompute_all(trigger="benchmark")
-        close_django_connections()
+        harness.close_django_connections()
 
     print_report(
         rows,
         sql_rows,
         plan=plan,
-        postgres_version=postgres_version,
+        postgres_version=scratch.postgres_version,
         workers=args.workers,
         threads=args.threads,
-        load_before=load_before,
+        load_before=scratch.load_before,
     )
     queue_empty = sum(row.queue_empty for row in rows if row.path == PAIR)
     if queue_empty:

@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "benchmark",
     "training",
     "frontend",
+    "demo",  # last: it stands on every other app
 ]
 
 MIDDLEWARE = [
@@ -179,6 +180,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["prepare_threshold"] = None if _prepare == "off" else int(_prepare)
     _options["options"] = f"{_options.get('options', '')} -c plan_cache_mode=force_generic_plan".strip()
+    # Django's backend, whose health check asks the server only when the socket says it may have closed
+    # (core/db/postgresql/base.py): a round trip less on every request.
+    DATABASES["default"]["ENGINE"] = "core.db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker share the file: WAL lets readers run beside the writer, IMMEDIATE
     # transactions queue writers behind a busy timeout instead of failing with "database is locked".
@@ -291,7 +295,7 @@ CLIP_LIMITS = {
 }
 
 # --- trust engine --------------------------------------------------------------------------------
-# z and MIN_TRUST are the proposal's; the rest are argued in contributors/trust.py. TRUST_PRESET=proposal
+# z and MIN_TRUST are the proposal's; the rest are argued in speech/trust.py. TRUST_PRESET=proposal
 # scores trust by the proposal's literal rule and quota (one vote per clip); the default, wilson, by the Wilson
 # bound over decided clips with QUOTA_VOTES_PER_CLIP (None: the preset's default) votes per clip recorded.
 TRUST = {
@@ -305,6 +309,12 @@ TRUST = {
     "MAX_ITERATIONS": 100,
 }
 VALIDATION_ASSIGNMENT_TTL_S = 600  # how long a trustee holds the clip validation/next handed them
+# The validation path's two shortcuts, each answering exactly as the plain path does (tests send the same requests
+# both ways): on PostgreSQL a vote's statements up to its next pick as one PL/pgSQL call
+# (contributors/sql_functions.py), and token requests to votes and validation/next answered without DRF's
+# per-request machinery (core/lean.py). Off, the plain paths run (SQLite always runs the vote's statements one by one).
+VOTE_ONE_CALL = env_bool("VOTE_ONE_CALL", True)
+API_LEAN_DISPATCH = env_bool("API_LEAN_DISPATCH", True)
 
 # --- sentences (contributors.sentences.SentenceRules holds the defaults and says why) ----------------------
 SENTENCES = {
@@ -442,7 +452,7 @@ LOGGING = {
 }
 
 # --- releases (benchmark app) ----------------------------------------------------------------------
-# The key of the keyed hash that orders new speakers into splits (core.splits): from the environment, else
+# The key of the keyed hash that orders new speakers into splits (speech.splits): from the environment, else
 # generated once and kept in DATA_DIR like SECRET_KEY, so that nobody can predict or choose their split.
 RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).

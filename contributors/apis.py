@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -32,6 +32,7 @@ from contributors.services.votes import VoteOutcome, clip_report, clip_skip, vot
 from core.errors import ServiceError
 from core.http import parse_range
 from core.inputs import StrictIntegerField
+from core.lean import LeanTokenDispatch, NotLean, json_object
 from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s
 from core.pagination import Pagination, paginated
 from core.schema import error_responses
@@ -419,11 +420,13 @@ class ValidationClipOutput(serializers.ModelSerializer):
         return f"/api/v1/clips/{obj.pk}/audio"
 
 
-class ValidationNextApi(APIView):
+class ValidationNextApi(LeanTokenDispatch):
     """The server's pick of a clip to validate, recorded as an assignment: votes, skips and reports are
     accepted only on it, until ``expires_at``. Asking again while it lasts returns the same clip. ``clip``
     is null when none is served, and ``reason`` says why: ``quota_exhausted`` (record more to earn votes)
-    or ``queue_empty``."""
+    or ``queue_empty``. A token request is answered by the lean dispatch (core/lean.py), the same way."""
+
+    lean_methods = frozenset({"GET"})
 
     class AssignmentOutput(serializers.Serializer):
         id = serializers.IntegerField()
@@ -445,6 +448,9 @@ class ValidationNextApi(APIView):
     def get(self, request: Request) -> Response:
         offer = validation_assign(trustee=contributor_for_user(request.user))
         return Response(offer_json(offer))
+
+    def lean(self, request: HttpRequest, user: Any, data: None) -> tuple[dict[str, Any], int]:
+        return offer_json(validation_assign(trustee=contributor_for_user(user))), status.HTTP_200_OK
 
 
 _EXPIRES_AT = serializers.DateTimeField()  # its format (ISO 8601, "Z" for UTC) without a serializer per request
@@ -472,9 +478,12 @@ def offer_json(offer: ValidationOffer) -> dict[str, Any]:
     }
 
 
-class VoteCreateApi(APIView):
+class VoteCreateApi(LeanTokenDispatch):
+    """A token request is answered by the lean dispatch (core/lean.py), the same way."""
+
     throttle_classes = [ScopedThrottle]
     throttle_scope = "votes"
+    lean_methods = frozenset({"POST"})
 
     class VoteInput(serializers.Serializer):
         verdict = serializers.ChoiceField(choices=Verdict.choices)
@@ -510,6 +519,25 @@ class VoteCreateApi(APIView):
             reason=serializer.validated_data.get("reason", ""),
         )
         return Response(vote_json(outcome), status=status.HTTP_201_CREATED)
+
+    def lean_input(self, request: HttpRequest) -> tuple[str | None, str]:
+        """``VoteInput`` for string values (anything else goes to the serializer): the verdict, None when missing,
+        and the reason, "" when missing or blank."""
+        data = json_object(request)
+        if any(name in data and not isinstance(data[name], str) for name in ("verdict", "reason")):
+            raise NotLean
+        return data.get("verdict"), data.get("reason", "")
+
+    def lean(
+        self, request: HttpRequest, user: Any, data: tuple[str | None, str], clip_id: str
+    ) -> tuple[dict[str, Any], int]:
+        verdict, reason = data
+        if verdict not in Verdict.values:  # missing, blank or unknown: the serializer's error on "verdict"
+            raise ServiceError("verdict_invalid", f"Send a verdict: one of {', '.join(Verdict.values)}.")
+        if reason and reason not in InvalidReason.values:
+            raise ServiceError("reason_invalid", f"A reason is one of {', '.join(InvalidReason.values)}.")
+        outcome = vote_cast(voter=contributor_for_user(user), clip_id=clip_id, verdict=verdict, reason=reason)
+        return vote_json(outcome), status.HTTP_201_CREATED
 
 
 def vote_json(outcome: VoteOutcome) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from collections import Counter
 from itertools import pairwise
 from pathlib import Path
 
-from contributors.pronunciation import cmudict_entries
+from speech.pronunciation import cmudict_entries
 
 SENTENCES_PATH = Path(__file__).resolve().parent / "data" / "sentences.txt"
 SENTENCES_SOURCE = "openphone-sentences"  # Prompt.source of these sentences

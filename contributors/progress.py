@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from contributors.conf import trust_params
 from contributors.models import Clip, ClipStatus, Contributor
-from contributors.trust import TrustParams, wilson_lower_bound
+from speech.trust import TrustParams, wilson_lower_bound
 
 # A minute of validated speech a week: about fifteen sentences, three sets of five: a habit a volunteer can
 # keep in ten minutes a week. Counted in seconds of validated audio, not in clicks or takes, so that the goal

@@ -29,9 +29,9 @@ from contributors.models import (
     Vote,
     new_queue_key,
 )
-from contributors.trust import vote_quota
 from core import sql
 from core.sql import prepared_cursor
+from speech.trust import vote_quota
 
 
 def prompts_next_for(*, contributor: Contributor, count: int = 5, exclude: Collection[int] = ()) -> list[Prompt]:
@@ -93,13 +93,23 @@ def vote_quota_left(*, contributor: Contributor) -> int:
 
 
 def contributor_locked_with_quota(*, contributor_id: int) -> tuple[Contributor, int]:
-    """The contributor's row, locked until the transaction ends, and their votes left, read in one
-    statement: the lock makes "check the quota, then spend it" one step per voter."""
+    """The contributor's row, locked until the transaction ends, and their votes left, in one round trip: the lock
+    makes "check the quota, then spend it" one step per voter.
+
+    On PostgreSQL the counts are read after the lock is granted, in statements of their own
+    (contributors/sql_functions.py): counted in the locking statement they were as old as its snapshot, taken
+    before the wait, so a vote that committed while this one waited went uncounted and one vote past the quota
+    (or a clip served at none left) was possible."""
     with prepared_cursor() as cursor:
         cursor.execute(_locked_with_quota_sql(), [contributor_id])
         row = cursor.fetchone()
-    if row is None:
+    if row is None or row[0] is None:
         raise Contributor.DoesNotExist(f"no contributor {contributor_id}")
+    return contributor_with_quota(row)
+
+
+def contributor_with_quota(row: Sequence[Any]) -> tuple[Contributor, int]:
+    """The contributor and their votes left from their :func:`core.sql.columns` followed by their clips and votes."""
     n = sql.width(Contributor)
     contributor = sql.from_row(Contributor, row[:n])
     quota_left = vote_quota(
@@ -110,7 +120,15 @@ def contributor_locked_with_quota(*, contributor_id: int) -> tuple[Contributor, 
 
 @functools.cache
 def _locked_with_quota_sql() -> str:
-    """Written out once (core.sql): the row, locked, and both counts in one statement."""
+    """Written out once (core.sql): the row, locked, and both counts in one statement (one function call on
+    PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        from contributors.sql_functions import lock_quota_function
+
+        return (
+            f"SELECT {sql.columns(Contributor, '(r.o_row)')}, r.o_clips, r.o_votes"  # noqa: S608 (names only)
+            f" FROM {lock_quota_function().name}(%s::bigint) r"
+        )
     contributors, clips, votes = (model._meta.db_table for model in (Contributor, Clip, Vote))
     lock = " FOR UPDATE OF c" if connection.features.has_select_for_update_of else ""
     return (
@@ -121,7 +139,7 @@ def _locked_with_quota_sql() -> str:
     )
 
 
-_PICK_AMONG = 8  # clips read at a random point of the queue, of which one is drawn
+PICK_AMONG = 8  # clips read at a random point of the queue, of which one is drawn
 
 
 def validation_next_for(*, contributor: Contributor, now: datetime | None = None) -> Clip | None:
@@ -132,10 +150,10 @@ def validation_next_for(*, contributor: Contributor, now: datetime | None = None
 
 def clip_with_prompt(clip_id: int, *, row: Sequence[Any] | None = None) -> Clip:
     """The clip and its prompt (``select_related`` written out: core.sql), from ``row`` when a statement has read
-    them already (``_queue_statements().clip_with_prompt``'s columns)."""
+    them already (``queue_statements().clip_with_prompt``'s columns)."""
     if row is None:
         with prepared_cursor() as cursor:
-            cursor.execute(_queue_statements().clip_with_prompt, [clip_id])
+            cursor.execute(queue_statements().clip_with_prompt, [clip_id])
             row = cursor.fetchone()
     n = sql.width(Clip)
     clip = sql.from_row(Clip, row[:n])
@@ -146,13 +164,13 @@ def clip_with_prompt(clip_id: int, *, row: Sequence[Any] | None = None) -> Clip:
 def clip_with_prompt_sql() -> str:
     """The statement :func:`clip_with_prompt` reads (the clip's id its one parameter), for a statement that reads
     it along with its own work."""
-    return _queue_statements().clip_with_prompt
+    return queue_statements().clip_with_prompt
 
 
 def validation_pick_for(*, contributor: Contributor, now: datetime | None = None) -> int | None:
     """A random pending clip this trustee may judge: not theirs, not voted on, skipped or reported by them,
     not held by another trustee's open assignment, and not contested past ``offer_max_votes`` counted votes
-    (contributors/trust.py says why).
+    (speech/trust.py says why).
 
     Random among the eligible clips with the most counted votes: a clip needs six unanimous trustee votes,
     and uniformly random assignment spreads a small trustee pool's quota so thin over a growing backlog that
@@ -162,7 +180,7 @@ def validation_pick_for(*, contributor: Contributor, now: datetime | None = None
 
     Two index walks on (status, votes_counted, queue_key) in one statement, no sort: the highest count that
     has an eligible clip, then the next few eligible clips at that count from a random point of the clips' random keys
-    (wrapping round), one of which is drawn uniformly. A level of up to ``_PICK_AMONG`` clips is drawn from
+    (wrapping round), one of which is drawn uniformly. A level of up to ``PICK_AMONG`` clips is drawn from
     exactly uniformly; in a larger one a clip's chance also follows the gap before its key, which the draw
     among several evens out: random and unpredictable to the voter, if not exactly uniform. Clips are locked
     as they are picked, and a clip another trustee is being handed right now is skipped, so two trustees
@@ -170,13 +188,13 @@ def validation_pick_for(*, contributor: Contributor, now: datetime | None = None
     now = now or timezone.now()
     me = contributor.pk
     eligible = [trust_params().offer_max_votes, me, me, me, me, connection.ops.adapt_datetimefield_value(now), me]
-    statements = _queue_statements()
+    statements = queue_statements()
     with prepared_cursor() as cursor:
         start = new_queue_key()
         cursor.execute(statements.from_key, [*eligible, *eligible, start])
         candidates = [row[0] for row in cursor.fetchall()]
-        if len(candidates) < _PICK_AMONG:  # wrap round to the smallest keys
-            cursor.execute(statements.before_key, [*eligible, *eligible, start, _PICK_AMONG - len(candidates)])
+        if len(candidates) < PICK_AMONG:  # wrap round to the smallest keys
+            cursor.execute(statements.before_key, [*eligible, *eligible, start, PICK_AMONG - len(candidates)])
             candidates += [row[0] for row in cursor.fetchall()]
         if not candidates:
             # Nothing eligible, or every clip at that count is being handed to someone else right now: the
@@ -196,7 +214,7 @@ class _QueueStatements:
 
 
 @functools.cache
-def _queue_statements() -> _QueueStatements:
+def queue_statements() -> _QueueStatements:
     """The queue's SQL, written out once: the ORM compiles these Exists-heavy statements in more time than
     PostgreSQL runs them (benchmarks/vote_api.py), on every request."""
     table = {model: model._meta.db_table for model in (Clip, Vote, ClipSkip, ClipReport, ValidationAssignment)}
@@ -218,11 +236,11 @@ def _queue_statements() -> _QueueStatements:
     top = f"(SELECT x.votes_counted FROM {table[Clip]} x WHERE {eligible('x')} ORDER BY x.votes_counted DESC LIMIT 1)"  # noqa: S608
     level = f"SELECT c.id FROM {table[Clip]} c WHERE {eligible('c')} AND c.votes_counted = {top}"  # noqa: S608
     return _QueueStatements(
-        from_key=f"{level} AND c.queue_key >= %s ORDER BY c.queue_key LIMIT {_PICK_AMONG}{lock}",
+        from_key=f"{level} AND c.queue_key >= %s ORDER BY c.queue_key LIMIT {PICK_AMONG}{lock}",
         before_key=f"{level} AND c.queue_key < %s ORDER BY c.queue_key LIMIT %s{lock}",
         most_voted=(
             f"SELECT c.id, c.votes_counted FROM {table[Clip]} c WHERE {eligible('c')}"  # noqa: S608
-            f" ORDER BY c.votes_counted DESC, c.queue_key LIMIT {_PICK_AMONG}{lock}"
+            f" ORDER BY c.votes_counted DESC, c.queue_key LIMIT {PICK_AMONG}{lock}"
         ),
         clip_with_prompt=(
             f"SELECT {sql.columns(Clip, 'c')}, {sql.columns(Prompt, 'p')} FROM {table[Clip]} c"  # noqa: S608

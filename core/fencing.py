@@ -10,16 +10,23 @@ paused (a stopped process, a lost network) wakes up believing it still owns the 
 :class:`Heartbeat` beats the row from a background thread through every long stage (feature extraction, a wait
 on another run's file lock, loading test audio), not only where the work happens to report progress, so that a
 row goes stale, and may be taken over, only when its worker is really gone.
+
+:func:`reap_silent` is the other side, run periodically for each kind of claimed row (release builds, evaluations
+and re-evaluations, training runs): a row whose heartbeat went stale is re-queued while it has attempts left, else
+failed with the reason. Each caller says what re-queueing and failing write; a new token, or a state the dead
+worker's claim does not hold, fences that worker out.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from django.db import DatabaseError, connections, models
+from django.db import DatabaseError, connections, models, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
@@ -133,3 +140,39 @@ class Heartbeat:
         logger.warning("%s was claimed again while this worker held it; the worker stops", self.fence)
         self._lost.set()
         return False
+
+
+def reap_silent(
+    claimed: models.QuerySet[M],
+    *,
+    stale_after: timedelta,
+    max_attempts: int,
+    requeue: Callable[[M], None],
+    fail: Callable[[M, datetime], None],
+) -> dict[str, int]:
+    """Re-queue or fail each of the ``claimed`` rows (those in the state a worker holds) whose worker went silent:
+    no heartbeat for ``stale_after``, or none yet and claimed that long ago. ``requeue(row)`` while its
+    ``attempts`` are under ``max_attempts``, else ``fail(row, now)``; each is called under the row's lock, in its
+    own transaction, and saves the row itself (and enqueues after commit). Returns how many rows went each way.
+
+    A row is read again under its lock: one that finished, was taken over or beat again since the list was read is
+    left alone, and so is a re-queued one (out of the ``claimed`` state, or with neither a heartbeat nor a start
+    until a worker claims it again), so no row is reaped twice. A row locked by someone else (its worker's final
+    write, a new claim) is skipped: what it is doing decides the row, and a row still silent is found again at the
+    next run."""
+    now = timezone.now()
+    stale = now - stale_after
+    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
+    counts = {"requeued": 0, "failed": 0}
+    for pk in list(claimed.filter(silent).values_list("pk", flat=True)):
+        with transaction.atomic():
+            row = claimed.select_for_update(skip_locked=True).filter(silent, pk=pk).first()
+            if row is None:
+                continue
+            if row.attempts < max_attempts:
+                requeue(row)
+                counts["requeued"] += 1
+            else:
+                fail(row, now)
+                counts["failed"] += 1
+    return counts

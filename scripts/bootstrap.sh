@@ -41,4 +41,9 @@ if ! .venv/bin/python -c 'import torch' 2>/dev/null; then
     fi
 fi
 "${PIP[@]}" install -e '.[dev]'
+"${PIP[@]}" install -e ./clients  # the researcher's tools, a package of their own (clients/README.md)
+# librosa's numba functions compile on their first use (about 12 CPU-seconds) and numba caches them beside
+# their sources: compile them here, as pip compiles bytecode, not in whichever process first calls librosa.
+.venv/bin/python -c 'import numpy, librosa; librosa.stft(numpy.zeros(4000, "float32")); librosa.filters.mel(sr=16000, n_fft=512)' \
+    2>/dev/null || true
 echo "bootstrap: ready ($(.venv/bin/python -c 'import torch, django; print("torch", torch.__version__, "django", django.__version__)'))"

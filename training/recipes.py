@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from training.ml.config import Config, apply_overrides, load_config
-from training.ml.features import input_dim
-from training.ml.models import DNN, count_parameters, snn_width_for
 from training.models import TrainingRecipe
 
 OBJECTIVES = ("mimic_l2", "mimic_soft")
@@ -51,6 +49,11 @@ def recipe_config(
         config.model.depth, config.model.width = BLSTM_SHAPE["depth"], BLSTM_SHAPE["width"]
         config.train.objective = "ctc" if recipe == TrainingRecipe.BLSTM_CTC else "labels"
     else:
+        # Here, not at the top: this module is imported wherever Django starts (the admin, the web server, every
+        # worker), and training.ml's models bring PyTorch (a second of CPU and 300 MB per process that never trains).
+        from training.ml.features import input_dim
+        from training.ml.models import DNN, count_parameters, snn_width_for
+
         config.model.kind = "snn"
         config.model.dropout = 0.0
         inputs = input_dim(config.features)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
+
+from training.conf import training_settings
 
 
 @shared_task(name="training.tasks.run_train", bind=True, acks_late=True, max_retries=None)
@@ -19,7 +20,7 @@ def run_train(self, run_id: int) -> str:
 
     outcome = run_execute(run_id=run_id)
     if outcome == Outcome.BUSY:
-        raise self.retry(countdown=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+        raise self.retry(countdown=training_settings().heartbeat_stale_s)
     return outcome
 
 

@@ -6,12 +6,16 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import onnx
-from onnx import TensorProto
+# onnx (and the modules that use it) is imported in the functions that parse a model, not here: Django imports
+# this module in every process it starts (the admin, the web server, every worker), and onnx costs half a second
+# of CPU in each.
+if TYPE_CHECKING:
+    import onnx
 
-from benchmark.evaluation.metrics import count_parameters
-from benchmark.evaluation.skeleton import Skeleton, SkeletonError, payload_mismatch, read_skeleton
+    from benchmark.evaluation.skeleton import Skeleton
+
 
 # Operators a phone recogniser needs (feature extraction, convolutions, recurrences, attention), from the
 # default ONNX domain. Anything else is refused before it runs; control flow is allowed and bounded by the
@@ -150,6 +154,8 @@ class CheckedModel:
 
 
 def _all_graphs(graph: onnx.GraphProto):
+    import onnx
+
     yield graph
     for node in graph.node:
         for attribute in node.attribute:
@@ -161,6 +167,8 @@ def _all_graphs(graph: onnx.GraphProto):
 
 def _has_external_data(model: onnx.ModelProto) -> bool:
     """Any tensor, in the main graph or an If/Loop/Scan body, that points at a file outside the model."""
+    import onnx
+
     tensors = []
     for graph in _all_graphs(model.graph):
         tensors += list(graph.initializer)
@@ -169,10 +177,12 @@ def _has_external_data(model: onnx.ModelProto) -> bool:
             tensors += [a.t for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
             tensors += [a.sparse_tensor.values for a in node.attribute if a.type == onnx.AttributeProto.SPARSE_TENSOR]
             tensors += [t for a in node.attribute for t in a.tensors]
-    return any(t.data_location == TensorProto.EXTERNAL or t.external_data for t in tensors)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL or t.external_data for t in tensors)
 
 
 def _all_nodes(graph: onnx.GraphProto):
+    import onnx
+
     for node in graph.node:
         yield node
         for attribute in node.attribute:
@@ -193,6 +203,8 @@ def check_submission(path: Path, limits: SubmissionLimits | None = None) -> Chec
     The checks read the model's skeleton (benchmark.evaluation.skeleton): the file mapped and its structure
     copied without the bytes of its large weights, so that checking a model costs a fraction of its size in
     memory, not the four times its size that parsing it here and again in onnx.checker took."""
+    from benchmark.evaluation.skeleton import SkeletonError, read_skeleton  # onnx: see the top
+
     limits = limits or SubmissionLimits()
     size = os.path.getsize(path)
     if size > limits.max_bytes:
@@ -216,6 +228,10 @@ def check_submission(path: Path, limits: SubmissionLimits | None = None) -> Chec
 def _checker(path: Path, skeleton: Skeleton) -> None:
     """onnx.checker (full check: shape inference too) on the skeleton whose large tensors point at their bytes in
     the submitted file, beside it; the payloads' lengths, which it then cannot see, are checked here."""
+    import onnx
+
+    from benchmark.evaluation.skeleton import payload_mismatch
+
     for payload in skeleton.payloads:
         mismatch = payload_mismatch(payload)
         if mismatch is not None:
@@ -232,6 +248,8 @@ def _checker(path: Path, skeleton: Skeleton) -> None:
 def _parsed_checks(data: bytes, limits: SubmissionLimits) -> CheckedModel | Exception:
     """The checks on the parsed skeleton; raises the refusals that come before onnx.checker's and returns the
     signature's verdict (a refusal included) for after it, so that the checker's verdict comes first."""
+    import onnx
+
     try:
         # External-data references are never followed: a path like ../../etc/passwd must not even be opened.
         model = onnx.load_model_from_string(data)
@@ -269,18 +287,22 @@ def _parsed_checks(data: bytes, limits: SubmissionLimits) -> CheckedModel | Exce
 
 def _signature(model: onnx.ModelProto, opset: int) -> CheckedModel:
     """One float32 [1, samples] input, one [1, frames, classes] output: what the evaluation feeds and reads."""
+    import onnx
+
     inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
     if len(inputs) != 1 or len(model.graph.output) != 1:
         raise SubmissionRejected(
             "model_signature", "The model must take one input (waveform [1, samples]) and give one output."
         )
     (waveform,) = inputs
-    if waveform.type.tensor_type.elem_type != TensorProto.FLOAT or len(_dims(waveform)) != 2:
+    if waveform.type.tensor_type.elem_type != onnx.TensorProto.FLOAT or len(_dims(waveform)) != 2:
         raise SubmissionRejected("model_signature", "The input must be float32 [1, samples].")
     output_dims = _dims(model.graph.output[0])
     if output_dims and len(output_dims) != 3:
         raise SubmissionRejected("model_signature", "The output must be [1, frames, classes] log-probabilities.")
     classes = output_dims[2] if output_dims and isinstance(output_dims[2], int) and output_dims[2] > 0 else None
+    from benchmark.evaluation.metrics import count_parameters  # onnx's numpy helpers: see the top
+
     parameters = count_parameters(model)  # every weight tensor, Constant nodes and subgraphs included
     return CheckedModel(
         opset=opset,

@@ -142,11 +142,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _decode(decoder: str, log_probs: list[np.ndarray], workdir: Path) -> list[list[str]]:
     if decoder == "hmm_bigram":
-        from benchmark.evaluation.decoding import decode_hmm_bigram, hmm_bigram_decoder
+        from speech.decoding import decode_hmm_bigram, hmm_bigram_decoder
 
         transcripts = json.loads((workdir / "train.json").read_text())
         return decode_hmm_bigram(hmm_bigram_decoder(transcripts), log_probs)
-    from benchmark.evaluation.decoding import decode_greedy
+    from speech.decoding import decode_greedy
 
     return [decode_greedy(lp, ctc=decoder == "greedy_ctc") for lp in log_probs]
 

@@ -67,10 +67,10 @@ from contributors.demo_prompts import COVERAGE_PROMPTS, SHARED_PROMPTS
 from contributors.models import PLATFORM_LICENCE, PLATFORM_SOURCE, Clip, Provenance, Verdict, Vote
 from contributors.services.trust import trust_settled
 from core.errors import ServiceError
-from core.fencing import Fence, Heartbeat, Superseded
+from core.fencing import Fence, Heartbeat, Superseded, reap_silent
 from core.licences import UnknownLicence, licence_get
-from core.phones import INVENTORY, PHONES, SILENCE
-from core.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
+from speech.phones import INVENTORY, PHONES, SILENCE
+from speech.splits import CHILD_AGE_BANDS, PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed
 
 if TYPE_CHECKING:  # training/ml (torch) is imported only when a build aligns
     from training.ml.release_align import Aligned
@@ -236,40 +236,31 @@ def releases_reap() -> dict[str, int]:
     stayed building: Redis hands its message out again only after the visibility timeout (hours), and the embedded
     broker's prompt redelivery finds the claim still fresh and leaves it. Re-queueing raises the fencing token, so
     a silent worker that comes back changes nothing; a row locked by a worker in its final step is skipped."""
-    now = timezone.now()
-    stale = now - _stale_after()
-    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
-    counts = {"requeued": 0, "failed": 0}
-    candidates = Release.objects.filter(silent, status=ReleaseStatus.BUILDING).values_list("pk", flat=True)
-    for release_id in list(candidates):
-        with transaction.atomic():
-            release = (
-                Release.objects.select_for_update(skip_locked=True)
-                .filter(pk=release_id, status=ReleaseStatus.BUILDING, started_at__isnull=False)
-                .first()
-            )
-            if release is None or _is_live(release, now):
-                continue
-            if release.attempts < _max_attempts():
-                # Waiting for a worker again: no start, no heartbeat (so it is not reaped twice), a new token.
-                release.started_at = release.heartbeat_at = None
-                release.claims += 1
-                release.save(update_fields=["started_at", "heartbeat_at", "claims"])
-                release_build_enqueue(release=release)
-                logger.warning("release %s: its worker went silent; build re-queued", release.version)
-                counts["requeued"] += 1
-                continue
-            _remove_stored(release)
-            release.status = ReleaseStatus.FAILED
-            release.error = (
-                f"The build's worker was lost on each of its {release.attempts} attempts "
-                f"(the last heartbeat at {release.heartbeat_at or release.started_at})."
-            )
-            release.finished_at = now
-            release.claims += 1
-            release.save(update_fields=["status", "error", "finished_at", "claims"])
-            counts["failed"] += 1
-    return counts
+    building = Release.objects.filter(status=ReleaseStatus.BUILDING)
+    return reap_silent(
+        building, stale_after=_stale_after(), max_attempts=_max_attempts(), requeue=_requeue_silent, fail=_fail_silent
+    )
+
+
+def _requeue_silent(release: Release) -> None:
+    # Waiting for a worker again: no start, no heartbeat (so it is not reaped twice), a new token.
+    release.started_at = release.heartbeat_at = None
+    release.claims += 1
+    release.save(update_fields=["started_at", "heartbeat_at", "claims"])
+    release_build_enqueue(release=release)
+    logger.warning("release %s: its worker went silent; build re-queued", release.version)
+
+
+def _fail_silent(release: Release, now) -> None:
+    _remove_stored(release)
+    release.status = ReleaseStatus.FAILED
+    release.error = (
+        f"The build's worker was lost on each of its {release.attempts} attempts "
+        f"(the last heartbeat at {release.heartbeat_at or release.started_at})."
+    )
+    release.finished_at = now
+    release.claims += 1
+    release.save(update_fields=["status", "error", "finished_at", "claims"])
 
 
 def release_withdraw(*, release_id: int) -> Release:
@@ -1097,10 +1088,3 @@ def _reevaluate_submissions(release: Release) -> None:
 def release_checksums(*, release: Release) -> dict[str, str]:
     with default_storage.open(f"{release.storage_prefix}/SHA256SUMS", "rb") as handle:
         return parse_sha256sums(handle.read().decode())
-
-
-def release_hidden_entries(*, release: Release) -> list[ReleaseEntry]:
-    """The hidden split's clips, for the leaderboard (server side only); audio paths are relative to
-    ``release.private_prefix``."""
-    with default_storage.open(release.hidden_manifest_path, "rb") as handle:
-        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]

@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import json
 import logging
 import math
 import statistics
@@ -48,7 +47,6 @@ from typing import IO, Any
 
 import numpy as np
 import soundfile as sf
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -57,6 +55,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from benchmark import exports
+from benchmark.conf import submission_settings
 from benchmark.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
 from benchmark.evaluation.sandbox import (
     Cancelled,
@@ -75,13 +74,12 @@ from benchmark.models import (
     SubmissionStatus,
     submission_upload_to,
 )
-from benchmark.selectors import release_blind
-from benchmark.services.releases import release_hidden_entries
+from benchmark.selectors import release_blind, release_hidden_entries, release_public_entries
 from core.errors import HTTP_413, ServiceError
-from core.fencing import Fence, Heartbeat, Superseded
+from core.fencing import Fence, Heartbeat, Superseded, reap_silent
 from core.inputs import refuse_control_characters
-from core.phones import INVENTORY
-from training.ml.score import ErrorCounts, corpus_counts
+from speech.phones import INVENTORY
+from speech.score import ErrorCounts, corpus_counts
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +173,7 @@ def submission_quota_left(*, user) -> int:
     was at fault; cancelled ones give theirs back."""
     counted = Q(status__in=QUOTA_STATUSES) | (Q(status=SubmissionStatus.FAILED) & ~Q(failure_code__in=PLATFORM_FAULTS))
     used = Submission.objects.filter(counted, submitter=user, created_at__gte=_day_start(), is_baseline=False).count()
-    return max(0, settings.SUBMISSION_DAILY_QUOTA - used)
+    return max(0, submission_settings().daily_quota - used)
 
 
 def submission_create(
@@ -193,7 +191,7 @@ def submission_create(
     if decoder not in SubmissionDecoder.values:
         raise ServiceError("decoder_unknown", f"Decoder must be one of {', '.join(SubmissionDecoder.values)}.")
     refuse_control_characters(name, field="name")  # shown on the public board: no bidi spoofing, one line
-    max_bytes = settings.SUBMISSION_MAX_BYTES
+    max_bytes = submission_settings().max_bytes
     with tempfile.TemporaryDirectory(prefix="submission-") as folder:
         path, sha256, size = _on_disk(file, folder=Path(folder), max_bytes=max_bytes)
         try:
@@ -228,7 +226,7 @@ def submission_create(
                 if not is_baseline and submission_quota_left(user=user) <= 0:
                     raise ServiceError(
                         "quota_exhausted",
-                        f"You have made {settings.SUBMISSION_DAILY_QUOTA} submissions today; try again tomorrow.",
+                        f"You have made {submission_settings().daily_quota} submissions today; try again tomorrow.",
                         status_code=429,
                         quota_left=0,
                     )
@@ -306,13 +304,8 @@ def _waveform(name: str) -> np.ndarray:
     return samples if samples.ndim == 1 else samples.mean(axis=1)
 
 
-def release_public_entries(*, release: Release) -> list[ReleaseEntry]:
-    with default_storage.open(release.manifest_path, "rb") as handle:
-        return [exports.entry_from_json(json.loads(line)) for line in handle if line.strip()]
-
-
 def _stale_after() -> timedelta:
-    return timedelta(seconds=getattr(settings, "SUBMISSION_HEARTBEAT_STALE_SECONDS", 120))
+    return submission_settings().heartbeat_stale
 
 
 def _is_live(row: Submission | SubmissionResult, now: datetime) -> bool:
@@ -402,11 +395,11 @@ def _ticker(fence: Fence[Any], heartbeat: Heartbeat) -> Callable[[], bool]:
 
 
 def _beat_seconds() -> float:
-    return getattr(settings, "SUBMISSION_HEARTBEAT_SECONDS", 10)
+    return submission_settings().heartbeat_s
 
 
 def _sandbox_limits() -> SandboxLimits:
-    return SandboxLimits(**settings.SUBMISSION_SANDBOX)
+    return SandboxLimits(**submission_settings().sandbox)
 
 
 def _latest_ready_release() -> Release | None:
@@ -591,7 +584,7 @@ def _record_failure(fence: Fence[Any], release: Release | None, code: str, messa
 
 # --- the reaper ---------------------------------------------------------------------------------------------------
 def _max_recoveries() -> int:
-    return int(getattr(settings, "SUBMISSION_MAX_RECOVERIES", 2))
+    return submission_settings().max_recoveries
 
 
 def _lost_detail(row: Submission | SubmissionResult) -> str:
@@ -603,54 +596,58 @@ def submissions_reap() -> dict[str, int]:
     ``SUBMISSION_MAX_RECOVERIES`` times, then failed with ``eval_worker_lost``. A first evaluation's failure counts
     towards the submitter's quota (a model that kills its worker each time must not be evaluated for free); a
     re-evaluation's is recorded on its release. Dead workers' temp folders go."""
-    now = timezone.now()
-    stale = now - _stale_after()
-    # A re-queued row has neither a heartbeat nor a start until a worker claims it again: it is not reaped twice.
-    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
-    counts = {"requeued": 0, "failed": 0}
-    candidates = Submission.objects.filter(silent, status=SubmissionStatus.RUNNING).values_list("pk", flat=True)
-    for submission_id in list(candidates):
-        with transaction.atomic():
-            submission = Submission.objects.select_for_update().get(pk=submission_id)
-            if submission.status != SubmissionStatus.RUNNING or _is_live(submission, now):
-                continue
-            if submission.attempts <= _max_recoveries():
-                submission.status = SubmissionStatus.QUEUED
-                submission.heartbeat_at = None
-                submission.save(update_fields=["status", "heartbeat_at"])
-                transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
-                counts["requeued"] += 1
-                continue
-            code = "eval_worker_lost"
-            submission.status = SubmissionStatus.FAILED
-            submission.failure_code = code
-            submission.failure_message = failure_sentence(code)
-            submission.failure_detail = _lost_detail(submission)
-            submission.finished_at = now
-            submission.save(
-                update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"]
-            )
-            counts["failed"] += 1
-    reevaluations = SubmissionResult.objects.filter(silent, succeeded__isnull=True).values_list("pk", flat=True)
-    for result_id in list(reevaluations):
-        with transaction.atomic():
-            result = SubmissionResult.objects.select_for_update().filter(pk=result_id).first()
-            if result is None or result.succeeded is not None or _is_live(result, now):
-                continue
-            if result.attempts <= _max_recoveries():
-                result.started_at = result.heartbeat_at = None
-                result.save(update_fields=["started_at", "heartbeat_at"])
-                transaction.on_commit(lambda r=result: _enqueue(r.submission_id, r.release_id))
-                counts["requeued"] += 1
-                continue
-            code = "eval_worker_lost"
-            result.succeeded = False
-            result.failure_code = code
-            result.failure_message = failure_sentence(code)
-            result.failure_detail = _lost_detail(result)
-            result.save(update_fields=["succeeded", "failure_code", "failure_message", "failure_detail"])
-            counts["failed"] += 1
+    stale_after, max_attempts = _stale_after(), _max_recoveries() + 1  # the first try, then the recoveries
+    first = reap_silent(
+        Submission.objects.filter(status=SubmissionStatus.RUNNING),
+        stale_after=stale_after,
+        max_attempts=max_attempts,
+        requeue=_requeue_evaluation,
+        fail=_fail_evaluation,
+    )
+    again = reap_silent(
+        SubmissionResult.objects.filter(succeeded__isnull=True),
+        stale_after=stale_after,
+        max_attempts=max_attempts,
+        requeue=_requeue_reevaluation,
+        fail=_fail_reevaluation,
+    )
+    counts = {way: first[way] + again[way] for way in first}
     return {**counts, "folders": sweep_temp_folders()}
+
+
+def _requeue_evaluation(submission: Submission) -> None:
+    # Queued again, so the silent worker's fence (which holds only while it runs) no longer holds.
+    submission.status = SubmissionStatus.QUEUED
+    submission.heartbeat_at = None
+    submission.save(update_fields=["status", "heartbeat_at"])
+    transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
+
+
+def _fail_evaluation(submission: Submission, now: datetime) -> None:
+    _lost(submission)
+    submission.status = SubmissionStatus.FAILED
+    submission.finished_at = now
+    submission.save(update_fields=["status", "failure_code", "failure_message", "failure_detail", "finished_at"])
+
+
+def _requeue_reevaluation(result: SubmissionResult) -> None:
+    # The token (``attempts``) goes up at the next claim; a silent worker that comes back before it may still
+    # finish the re-score, and the re-queued message then finds nothing to do.
+    result.started_at = result.heartbeat_at = None
+    result.save(update_fields=["started_at", "heartbeat_at"])
+    transaction.on_commit(lambda r=result: _enqueue(r.submission_id, r.release_id))
+
+
+def _fail_reevaluation(result: SubmissionResult, now: datetime) -> None:
+    _lost(result)
+    result.succeeded = False
+    result.save(update_fields=["succeeded", "failure_code", "failure_message", "failure_detail"])
+
+
+def _lost(row: Submission | SubmissionResult) -> None:
+    row.failure_code = "eval_worker_lost"
+    row.failure_message = failure_sentence(row.failure_code)
+    row.failure_detail = _lost_detail(row)
 
 
 # --- an operator's re-run -----------------------------------------------------------------------------------------

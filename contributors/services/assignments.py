@@ -9,6 +9,7 @@ see the same clip), so that a reload does not spend the queue.
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,23 +67,32 @@ def validation_assign(*, trustee: Contributor) -> ValidationOffer:
         return _offer_new(trustee=trustee, quota_left=quota_left, now=now)
 
 
-def validation_assign_next(*, trustee: Contributor, quota_left: int) -> ValidationOffer | None:
+def validation_assign_next(
+    *, trustee: Contributor, quota_left: int, candidates: list[int] | None = None
+) -> ValidationOffer | None:
     """The next assignment, handed out with a vote's answer so that judging a clip is one request: call
     inside the vote's transaction, with the trustee's row locked and their assignment just closed. None
-    when the trustee is no longer a trustee (their ``validation/next`` then says why)."""
+    when the trustee is no longer a trustee (their ``validation/next`` then says why). ``candidates``: the
+    clips the queue's walk (``validation_pick_for``'s first statements) found in this transaction, when the
+    vote's own call ran it; none or empty: the walk runs here."""
     if not trustee.is_trustee:
         return None
-    return _offer_new(trustee=trustee, quota_left=quota_left, now=timezone.now())
+    return _offer_new(trustee=trustee, quota_left=quota_left, now=timezone.now(), candidates=candidates)
 
 
 _PICK_ATTEMPTS = 3  # another trustee took the picked clip between the pick and the insert: pick again
 
 
-def _offer_new(*, trustee: Contributor, quota_left: int, now: datetime) -> ValidationOffer:
+def _offer_new(
+    *, trustee: Contributor, quota_left: int, now: datetime, candidates: list[int] | None = None
+) -> ValidationOffer:
     if quota_left <= 0:
         return ValidationOffer(clip=None, assignment=None, quota_left=0, reason="quota_exhausted")
-    for _ in range(_PICK_ATTEMPTS):
-        clip_id = validation_pick_for(contributor=trustee, now=now)
+    for attempt in range(_PICK_ATTEMPTS):
+        if attempt == 0 and candidates:
+            clip_id = secrets.choice(candidates)  # as validation_pick_for draws
+        else:
+            clip_id = validation_pick_for(contributor=trustee, now=now)
         if clip_id is None:
             break
         opened = _assignment_open(trustee=trustee, clip_id=clip_id, now=now)

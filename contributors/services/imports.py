@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -18,7 +17,6 @@ from django.utils import timezone
 from contributors.conf import clip_limits
 from contributors.models import (
     PLATFORM_SOURCE,
-    AgeBand,
     ClipStatus,
     Contributor,
     CorpusSource,
@@ -26,18 +24,14 @@ from contributors.models import (
     PromptType,
     Provenance,
 )
-from contributors.pronunciation import cmudict_pronunciation
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import lexicon_add, lexicon_as_mapping, prompt_create
 from core.errors import ServiceError
 from core.licences import UnknownLicence, licence_get
+from speech.corpus import ManifestError, age_band, read_manifest
+from speech.pronunciation import cmudict_pronunciation
 
-MANIFEST_COLUMNS = ("utt_id", "speaker", "gender", "age", "audio", "duration_s", "text")
 _GENDERS = {"m": Gender.MALE, "male": Gender.MALE, "f": Gender.FEMALE, "female": Gender.FEMALE}
-
-
-class ManifestError(Exception):
-    """The manifest as a whole cannot be read (missing file or columns)."""
 
 
 # Descriptions of the corpora this project imports (name, licence, URL, citation), for --source-file.
@@ -112,30 +106,6 @@ class ImportReport:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (utt_id, reason)
 
 
-def age_band_for(age: str) -> str:
-    """Map a numeric age to the platform's bands; anything unreadable is 'not given'."""
-    try:
-        years = int(float(age))
-    except ValueError:
-        return ""
-    bounds = [(12, AgeBand.CHILD), (17, AgeBand.TEEN), (29, AgeBand.A18), (44, AgeBand.A30), (59, AgeBand.A45)]
-    for upper, band in bounds:
-        if years <= upper:
-            return band
-    return AgeBand.A60
-
-
-def read_manifest(path: Path) -> Iterator[dict[str, str]]:
-    if not path.is_file():
-        raise ManifestError(f"{path} does not exist.")
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ManifestError(f"{path} lacks the columns: {', '.join(missing)}.")
-        yield from reader
-
-
 def read_lexicon(path: Path) -> dict[str, str]:
     """'WORD PH1 PH2 ...' per line; the first pronunciation of a word wins (CMUdict's convention)."""
     if not path.is_file():
@@ -169,7 +139,7 @@ def _contributor_for_speaker(
             user=user,
             defaults={
                 "gender": _GENDERS.get(row["gender"].strip().lower(), ""),
-                "age_band": age_band_for(row["age"]),
+                "age_band": age_band(row["age"]),
                 "accent": accent,
                 "first_language": first_language,
                 # The corpus's own licence covers publication; the import records when it was accepted.

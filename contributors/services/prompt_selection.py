@@ -13,7 +13,7 @@ from django.db import transaction
 from contributors.models import Prompt, PromptType
 from contributors.services.prompts import lexicon_as_mapping, prompt_create
 from core.errors import ServiceError
-from core.phones import PHONES
+from speech.phones import PHONES
 
 Diphone = tuple[str, str]
 DIPHONES_POSSIBLE = len(PHONES) * len(PHONES)

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from django.db import IntegrityError, transaction
 
 from contributors.models import LexiconEntry, Prompt, PromptType
-from contributors.pronunciation import MissingPronunciations, pronounce
-from contributors.text import display_text, normalise_words
 from core.errors import ServiceError
-from core.phones import parse_pronunciation
+from speech.phones import parse_pronunciation
+from speech.pronunciation import MissingPronunciations, pronounce
+from speech.text import display_text, normalise_words
 
 
 def lexicon_as_mapping() -> dict[str, list[str]]:

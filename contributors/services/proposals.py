@@ -17,12 +17,12 @@ from contributors.models import (
     ProposalStatus,
     SentenceProposal,
 )
-from contributors.pronunciation import MissingPronunciations, pronounce
 from contributors.sentences import sentence_text_check
 from contributors.services.prompts import lexicon_as_mapping, prompt_create
-from contributors.text import normalise_words
 from core.errors import ServiceError
 from core.inputs import parse_id
+from speech.pronunciation import MissingPronunciations, pronounce
+from speech.text import normalise_words
 
 PROPOSAL_SOURCE = "proposal"  # Prompt.source of a sentence a volunteer wrote and trustees accepted
 

@@ -1,7 +1,7 @@
 """The trust engine applied to the database: full recompute, the incremental path after a vote, founders.
 
 One definition. The stored statuses, counts, trust and trustees must always equal
-``trust_recompute(every vote, founders, trustees_before = the stored trustees)`` (contributors/trust.py
+``trust_recompute(every vote, founders, trustees_before = the stored trustees)`` (speech/trust.py
 explains why a recompute starts from the stored trustees). ``trust_check`` compares the two and
 ``manage.py trust_recompute --check`` prints the differences; a release is built only from a state that
 passes it.
@@ -12,7 +12,7 @@ upload), *exclusive* for a full recompute, so that votes on different clips run 
 interleaves with a recompute's read and write-back. On SQLite, IMMEDIATE transactions already serialise
 writers.
 
-The incremental path (exact, see contributors/trust.py, "Full and incremental"): re-score the voted clip
+The incremental path (exact, see speech/trust.py, "Full and incremental"): re-score the voted clip
 under the stored trustees; if its status changed, re-score its author's trust; if the author's trustee
 status would flip, or the stored state is not a fixed point (``TrustState.exact``), the vote restarts under
 the exclusive lock and runs the full recompute in its own transaction. Either way the database, when the
@@ -35,7 +35,11 @@ from django.utils import timezone
 
 from contributors.conf import trust_params
 from contributors.models import Clip, ClipStatus, Contributor, TrustRecompute, TrustState, Verdict, Vote
-from contributors.trust import (
+from core import sql
+from core.errors import ServiceError
+from core.pgbulk import columns_fetch, ordered_by, positions, rows_update, table_name
+from core.sql import prepared_cursor
+from speech.trust import (
     NO_AUTHOR,
     NO_FIXED_STATUS,
     TrustResult,
@@ -44,10 +48,7 @@ from contributors.trust import (
     contributor_trust,
     trust_recompute,
 )
-from contributors.trust import ClipStatus as Code
-from core import sql
-from core.errors import ServiceError
-from core.sql import prepared_cursor
+from speech.trust import ClipStatus as Code
 
 _STATUS_CODE = {
     ClipStatus.PENDING: Code.PENDING,
@@ -56,7 +57,7 @@ _STATUS_CODE = {
     ClipStatus.DISCARDED: Code.DISCARDED,
 }
 _CODE_STATUS = {int(code): status for status, code in _STATUS_CODE.items()}
-_LOCK_KEY = 0x7472757374  # "trust"
+TRUST_LOCK_KEY = 0x7472757374  # "trust": the advisory lock's key
 T = TypeVar("T")
 
 
@@ -66,7 +67,7 @@ def trust_lock(*, exclusive: bool = True) -> None:
     if connection.vendor == "postgresql":
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {function}(%s)", [_LOCK_KEY])
+            cursor.execute(f"SELECT {function}(%s)", [TRUST_LOCK_KEY])
 
 
 class TrustHandover(Exception):
@@ -124,11 +125,11 @@ def trust_snapshot() -> TrustSnapshot:
     on. The stored columns are read here rather than again by the write-back: under the exclusive trust
     lock that every writer of them takes, they cannot change in between, and the clip table, the widest,
     is scanned once instead of twice."""
-    contributor_ids, founders, trustees, trust = _columns_fetch(
+    contributor_ids, founders, trustees, trust = columns_fetch(
         Contributor, ("id", "i8"), ("is_founding_trustee", "?"), ("is_trustee", "?"), ("trust", "f8")
     )
-    contributor_ids, founders, trustees, trust = _ordered_by(contributor_ids, founders, trustees, trust)
-    clip_ids, clip_contributor, clip_status_fixed, clip_status, clip_score, clip_counted, clip_valid = _columns_fetch(
+    contributor_ids, founders, trustees, trust = ordered_by(contributor_ids, founders, trustees, trust)
+    clip_ids, clip_contributor, clip_status_fixed, clip_status, clip_score, clip_counted, clip_valid = columns_fetch(
         Clip,
         ("id", "i8"),
         ("contributor_id", "i8"),
@@ -138,13 +139,13 @@ def trust_snapshot() -> TrustSnapshot:
         ("votes_counted", "i8"),
         ("votes_valid_counted", "i8"),
     )
-    clip_ids, clip_contributor, clip_status_fixed, clip_status, clip_score, clip_counted, clip_valid = _ordered_by(
+    clip_ids, clip_contributor, clip_status_fixed, clip_status, clip_score, clip_counted, clip_valid = ordered_by(
         clip_ids, clip_contributor, clip_status_fixed, clip_status, clip_score, clip_counted, clip_valid
     )
     vote_clip_ids, vote_voter_ids, vote_valid = _votes_fetch(contributor_ids, clip_ids)
     # A clip with a fixed (imported) status has no author in the engine's eyes: a curated corpus's
     # speakers did not earn trust on the platform, and must not become trustees through it.
-    authors = _positions(contributor_ids, clip_contributor)
+    authors = positions(contributor_ids, clip_contributor)
     return TrustSnapshot(
         contributor_ids=contributor_ids,
         founders=founders,
@@ -152,8 +153,8 @@ def trust_snapshot() -> TrustSnapshot:
         clip_ids=clip_ids,
         clip_author=np.where(clip_status_fixed, NO_AUTHOR, authors).astype(np.int64),
         clip_fixed=np.where(clip_status_fixed, clip_status, NO_FIXED_STATUS).astype(np.int64),
-        vote_clip=_positions(clip_ids, vote_clip_ids, overwrite=True),
-        vote_voter=_positions(contributor_ids, vote_voter_ids, overwrite=True),
+        vote_clip=positions(clip_ids, vote_clip_ids, overwrite=True),
+        vote_voter=positions(contributor_ids, vote_voter_ids, overwrite=True),
         vote_valid=vote_valid,
         clips_stored=(clip_status, clip_score, clip_counted, clip_valid),
         contributors_stored=(trust,),
@@ -174,20 +175,20 @@ def _votes_fetch(contributor_ids: np.ndarray, clip_ids: np.ndarray) -> tuple[np.
         bits = int(contributor_ids[-1]).bit_length()
         clip_limit = 2 ** (62 - bits - 1)  # then every key is below 2^62
         if contributor_ids[0] >= 0 and clip_ids[0] >= 0 and int(clip_ids[-1]) < clip_limit:
-            contributors, clips = _table(Contributor), _table(Clip)
+            contributors, clips = table_name(Contributor), table_name(Clip)
             guard = (
                 f"(SELECT min(id) >= 0 AND max(id) < {2**bits} FROM {contributors})"  # noqa: S608 (our SQL)
                 f" AND (SELECT min(id) >= 0 AND max(id) < {clip_limit} FROM {clips})"
             )
             key_sql = f"clip_id * {2 ** (bits + 1)} + voter_id * 2 + CAST(NOT ({valid_sql}) AS integer)"
-            (keys,) = _columns_fetch(Vote, (key_sql, "i8"), guard=guard)
+            (keys,) = columns_fetch(Vote, (key_sql, "i8"), guard=guard)
             if len(keys):
                 valid = (keys & 1) == 0
                 clip_ids = keys >> (bits + 1)
                 keys >>= 1
                 keys &= 2**bits - 1  # now the voter ids
                 return clip_ids, keys, valid
-    return tuple(_columns_fetch(Vote, ("clip_id", "i8"), ("voter_id", "i8"), (valid_sql, "?")))
+    return tuple(columns_fetch(Vote, ("clip_id", "i8"), ("voter_id", "i8"), (valid_sql, "?")))
 
 
 @dataclass
@@ -203,13 +204,16 @@ class TrustRecomputeSummary:
     capped: bool = False
     exact: bool = True
     seconds: float = 0.0
+    # Where the seconds went: reading the votes ("snapshot"), the pure engine ("engine"), writing back what changed
+    # ("write-back"); benchmarks/trust_db.py reports them.
+    phases: dict[str, float] = field(default_factory=dict)
 
 
 def trust_recompute_all(*, trigger: str = "command", from_founders: bool = False) -> TrustRecomputeSummary:
     """Recompute every status and trust from all the votes and write back only what changed.
 
     ``from_founders`` re-grounds the trustee set from the founders alone instead of starting from the
-    stored trustees (an operator's clean slate; contributors/trust.py explains the difference)."""
+    stored trustees (an operator's clean slate; speech/trust.py explains the difference)."""
     with transaction.atomic():
         trust_lock()
         return _recompute_logged(trigger=trigger, from_founders=from_founders)
@@ -234,8 +238,11 @@ def _recompute_logged(*, trigger: str, from_founders: bool = False) -> TrustReco
 
 
 def _recompute_locked(*, from_founders: bool = False) -> TrustRecomputeSummary:
+    began = time.perf_counter()
     snapshot = trust_snapshot()
+    read = time.perf_counter()
     result = snapshot.run(from_founders=from_founders)
+    computed = time.perf_counter()
     summary = TrustRecomputeSummary(
         iterations=result.iterations,
         cycle_resolved=result.cycle_resolved,
@@ -245,6 +252,7 @@ def _recompute_locked(*, from_founders: bool = False) -> TrustRecomputeSummary:
     )
     _clips_write_back(snapshot, result, summary)
     _contributors_write_back(snapshot, result, summary)
+    summary.phases = {"snapshot": read - began, "engine": computed - read, "write-back": time.perf_counter() - computed}
     TrustState.objects.update_or_create(pk=1, defaults={"exact": result.exact, "recomputed_at": timezone.now()})
     return summary
 
@@ -380,7 +388,7 @@ def _clips_write_back(snapshot: TrustSnapshot, result: TrustResult, summary: Tru
     for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
         old, new = divmod(pair, 256)
         summary.status_changes[(_CODE_STATUS[old].value, _CODE_STATUS[new])] += count
-    _rows_update(
+    rows_update(
         Clip,
         clips.ids[changed],
         {
@@ -403,7 +411,7 @@ def _contributors_write_back(snapshot: TrustSnapshot, result: TrustResult, summa
     changed, (_, trustee), (new_trust, new_trustee) = contributors.changed, contributors.stored, contributors.new
     summary.trustees_gained += int((new_trustee & ~trustee).sum())
     summary.trustees_lost += int((trustee & ~new_trustee).sum())
-    _rows_update(
+    rows_update(
         Contributor,
         contributors.ids[changed],
         {"trust": ("f8", new_trust[changed], None), "is_trustee": ("?", new_trustee[changed], None)},
@@ -411,27 +419,7 @@ def _contributors_write_back(snapshot: TrustSnapshot, result: TrustResult, summa
     summary.contributors_changed = int(changed.sum())
 
 
-# --- bulk reads and writes ------------------------------------------------------------------------
-# On PostgreSQL no Python object is made per row or value. A read packs each row into fixed-width binary
-# on the server (int8send || boolsend ...) and aggregates each range of the table into one bytea, which
-# NumPy reads in place: COPY or a cursor would hand Python one message per row, several seconds for ten
-# million votes. The ranges are aggregated in one statement, side by side when the server plans it in
-# parallel. A write builds a binary COPY payload in NumPy. Elsewhere (SQLite in the tests): the cursor.
-
-_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-_COPY_TRAILER = b"\xff\xff"
-_SQL_TYPES = {"i8": "bigint", "f8": "double precision", "?": "boolean"}
-_SEND = {"i8": "int8send", "f8": "float8send", "?": "boolsend"}
-# PostgreSQL caps a value at 1 GB; a table is read in ranges of at most this much heap each, and a row
-# packed is always smaller than the row stored, so one range's bytea stays well under the cap.
-_READ_RANGE_BYTES = 2**30
-# From this much heap a table is read in as many ranges as the server may scan in parallel (its default
-# min_parallel_table_scan_size): a parallel plan costs more than it saves below.
-_PARALLEL_MIN_BYTES = 8 * 2**20
-
-
-def _table(model: type) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
+# --- status codes in SQL (core.pgbulk moves whole columns) ----------------------------------------
 
 
 def _status_code_sql(column: str) -> str:
@@ -444,167 +432,6 @@ def _status_text_sql(column: str) -> str:
     """SQL for an engine code as the status it stands for."""
     cases = " ".join(f"WHEN {code} THEN '{status.value}'" for code, status in _CODE_STATUS.items())
     return f"CASE {column} {cases} END"
-
-
-def _columns_fetch(model: type, *columns: tuple[str, str], guard: str | None = None) -> list[np.ndarray]:
-    """Every row of ``model``'s table as one array per column, each column given as (an SQL expression,
-    its NumPy dtype: 'i8', 'f8' or '?'), in table order. A NULL is refused. ``guard``, an SQL condition on
-    no column (evaluated once, in the statement's snapshot), reads no row at all when false.
-
-    PostgreSQL: one statement, the table split into ranges of heap blocks (``_block_ranges``) whose
-    aggregates the server may compute side by side (a Parallel Append; the guard sits above it, where the
-    leader evaluates it once), each range's rows packed into one bytea."""
-    table = _table(model)
-    dtypes = [dtype for _, dtype in columns]
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":
-            where = f" WHERE {guard}" if guard else ""
-            cursor.execute(f"SELECT {', '.join(sql for sql, _ in columns)} FROM {table}{where}")  # noqa: S608 (our SQL)
-            rows = np.array(cursor.fetchall(), dtype=object).reshape(-1, len(columns))
-            return [rows[:, i].astype(dtype) for i, dtype in enumerate(dtypes)]
-        record = np.dtype([(f"c{i}", f">{dtype}") for i, dtype in enumerate(dtypes)])
-        packed = " || ".join(f"{_SEND[dtype]}(CAST({sql} AS {_SQL_TYPES[dtype]}))" for sql, dtype in columns)
-        ranges = _block_ranges(cursor, model)
-        query = " UNION ALL ".join(
-            f"SELECT {i}, count(*), string_agg({packed}, ''::bytea) FROM {table}{f' WHERE {where}' if where else ''}"  # noqa: S608 (our SQL)
-            for i, where in enumerate(ranges)
-        )
-        if guard:
-            query = f"SELECT * FROM ({query}) AS ranges WHERE {guard}"  # noqa: S608 (our SQL)
-        with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT BINARY)") as copy:
-            data = b"".join(copy)
-    parts = _packed_rows(data, record, len(ranges), guarded=bool(guard))
-    total = sum(len(part) for part in parts)
-    arrays = [np.empty(total, dtype=dtype) for dtype in dtypes]
-    at = 0
-    for part in parts:  # in range order, so in table order
-        for i, array in enumerate(arrays):
-            array[at : at + len(part)] = part[f"c{i}"]
-        at += len(part)
-    return arrays
-
-
-def _block_ranges(cursor: Any, model: type) -> list[str]:
-    """WHERE clauses (on ``ctid``, a TID range scan each) that split the table into ranges of heap blocks:
-    at most _READ_RANGE_BYTES each, and, from _PARALLEL_MIN_BYTES of heap, one per process the server may
-    give a parallel query (``max_parallel_workers_per_gather`` and the leader). The last range is open, so
-    that rows in blocks added since the size was read are not missed. One empty clause (the whole table)
-    for a small one."""
-    cursor.execute(
-        "SELECT pg_relation_size(%s::regclass), current_setting('block_size')::bigint,"
-        " current_setting('max_parallel_workers_per_gather')::int",
-        [model._meta.db_table],
-    )
-    size, block_size, workers = cursor.fetchone()
-    ranges = -(-size // _READ_RANGE_BYTES)
-    if size >= _PARALLEL_MIN_BYTES:
-        ranges = max(ranges, 1 + workers)
-    blocks = size // block_size
-    if ranges <= 1 or blocks < ranges:
-        return [""]
-    bounds = [blocks * k // ranges for k in range(1, ranges)]
-    clauses = [f"ctid < '({bounds[0]},0)'"]
-    clauses += [f"ctid >= '({bounds[k]},0)' AND ctid < '({bounds[k + 1]},0)'" for k in range(len(bounds) - 1)]
-    clauses.append(f"ctid >= '({bounds[-1]},0)'")
-    return clauses
-
-
-def _packed_rows(data: bytes, record: np.dtype, ranges: int, *, guarded: bool = False) -> list[np.ndarray]:
-    """The rows of each range, in range order, from a binary COPY of ``SELECT range, count(*),
-    string_agg(packed rows)`` per range (none at all, when ``guarded``, if the guard was false)."""
-    if not data.startswith(_COPY_SIGNATURE) or not data.endswith(_COPY_TRAILER):
-        raise RuntimeError("unexpected COPY BINARY framing")
-    at = 19 + int.from_bytes(data[15:19], "big")  # past the header and its extension
-    parts: dict[int, np.ndarray] = {}
-    while at + len(_COPY_TRAILER) < len(data):
-        # Three fields: the range (4 bytes), the count (8), the packed rows.
-        if data[at : at + 6] != b"\x00\x03\x00\x00\x00\x04" or data[at + 10 : at + 14] != b"\x00\x00\x00\x08":
-            raise RuntimeError("unexpected COPY BINARY row")
-        index = int.from_bytes(data[at + 6 : at + 10], "big")
-        count = int.from_bytes(data[at + 14 : at + 22], "big")
-        length = int.from_bytes(data[at + 22 : at + 26], "big", signed=True)
-        if count * record.itemsize != max(length, 0):  # string_agg skips a row with a NULL: refuse it
-            raise RuntimeError(f"{count} rows packed into {length} bytes: a column is NULL")
-        parts[index] = np.frombuffer(data, dtype=record, count=count, offset=at + 26)
-        at += 26 + max(length, 0)
-    if at + len(_COPY_TRAILER) != len(data) or sorted(parts) != list(range(ranges if parts or not guarded else 0)):
-        raise RuntimeError("unexpected COPY BINARY rows")
-    return [parts[index] for index in sorted(parts)]
-
-
-def _ordered_by(ids: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
-    """The arrays sorted by ``ids`` (a table comes back nearly in id order, which a stable sort exploits,
-    and often exactly, which costs one comparison)."""
-    if not len(ids) or bool((ids[1:] >= ids[:-1]).all()):
-        return [ids, *columns]
-    order = np.argsort(ids, kind="stable")
-    return [ids[order], *(column[order] for column in columns)]
-
-
-def _positions(sorted_ids: np.ndarray, ids: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
-    """``np.searchsorted(sorted_ids, ids)``; when the ids are dense (as auto-increment keys are), an offset
-    from the first (no gap at all) or a lookup table over the id range, several times faster for millions.
-    ``overwrite``: ``ids`` (an int64 array) may be overwritten, which spares allocating another as large."""
-    if not len(sorted_ids) or not len(ids):
-        return np.searchsorted(sorted_ids, ids)
-    low = int(sorted_ids[0])
-    span = int(sorted_ids[-1]) - low + 1
-    if span > 4 * len(sorted_ids) + 1024:
-        return np.searchsorted(sorted_ids, ids)
-    offsets = np.subtract(ids, low, out=ids) if overwrite and ids.dtype == np.intp else ids - low
-    if span == len(sorted_ids) and np.array_equal(sorted_ids, np.arange(low, low + span)):
-        # Every id from low to high, once: the position is the offset (searchsorted's 0 or len outside).
-        if offsets.min() < 0 or offsets.max() > span:  # never for a foreign key
-            np.clip(offsets, 0, span, out=offsets)
-        return offsets
-    lookup = np.empty(span + 1, dtype=np.intp)
-    lookup[:span] = np.searchsorted(sorted_ids, np.arange(low, low + span))
-    lookup[span] = len(sorted_ids)  # ids past the range, as searchsorted places them
-    return lookup.take(offsets, mode="clip")  # an id below the range takes lookup[0] = 0, as searchsorted
-
-
-def _rows_update(
-    model: type, ids: np.ndarray, columns: dict[str, tuple[str, np.ndarray, Callable[[str], str] | None]]
-) -> None:
-    """``UPDATE`` the rows ``ids`` of ``model``'s table. ``columns`` maps a column to (the NumPy dtype of its
-    values in transit: 'i8', 'f8' or '?'; the values; an optional function from an SQL expression for the
-    value in transit to one for the value stored).
-
-    PostgreSQL: one binary COPY into a temporary table and one ``UPDATE ... FROM``; elsewhere executemany."""
-    if not len(ids):
-        return
-    table = _table(model)
-
-    def stored(name: str, value: str) -> str:
-        to_stored = columns[name][2]
-        return to_stored(value) if to_stored else value
-
-    if connection.vendor != "postgresql":
-        assignments = ", ".join(f"{name} = {stored(name, '%s')}" for name in columns)
-        rows = zip(*(array.tolist() for _, array, _ in columns.values()), ids.tolist(), strict=True)
-        with connection.cursor() as cursor:
-            cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", list(rows))  # noqa: S608
-        return
-    # A binary COPY row: the field count, then each field's length and big-endian value.
-    values = [("i8", ids), *((dtype, array) for dtype, array, _ in columns.values())]
-    layout = [("fields", ">i2")]
-    for i, (dtype, _) in enumerate(values):
-        layout += [(f"length{i}", ">i4"), (f"value{i}", f">{dtype}")]
-    records = np.empty(len(ids), dtype=np.dtype(layout))
-    records["fields"] = len(values)
-    for i, (dtype, array) in enumerate(values):
-        records[f"length{i}"] = np.dtype(dtype).itemsize
-        records[f"value{i}"] = array
-    definition = ", ".join(["id bigint", *(f"{name} {_SQL_TYPES[dtype]}" for name, (dtype, _, _) in columns.items())])
-    assignments = ", ".join(f"{name} = {stored(name, f'c.{name}')}" for name in columns)
-    with connection.cursor() as cursor:
-        # Dropped at the end, so that a second recompute in the same transaction can make it again.
-        cursor.execute(f"CREATE TEMPORARY TABLE trust_changes ({definition}) ON COMMIT DROP")
-        with cursor.copy("COPY trust_changes FROM STDIN (FORMAT BINARY)") as copy:
-            copy.write(_COPY_SIGNATURE + bytes(8) + records.tobytes() + _COPY_TRAILER)
-        cursor.execute("ANALYZE trust_changes")  # a join plan for the rows actually there
-        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM trust_changes AS c WHERE t.id = c.id")  # noqa: S608
-        cursor.execute("DROP TABLE trust_changes")
 
 
 # --- the incremental path -------------------------------------------------------------------------
@@ -620,25 +447,35 @@ def trust_write_lock(*, exclusive: bool) -> None:
 
 
 def _shared_lock_and_exact() -> bool:
-    """The shared trust lock and the stored state's ``exact`` flag, in one round trip (every vote takes it)."""
-    table = TrustState._meta.db_table
-    lock = "pg_advisory_xact_lock_shared(%s), " if connection.vendor == "postgresql" else ""
-    with prepared_cursor() as cursor:
+    """The shared trust lock and the stored state's ``exact`` flag, in one round trip (every vote takes it).
+
+    On PostgreSQL ``exact`` is read after the lock is granted, in a statement of its own
+    (contributors/sql_functions.py): read in the locking statement it was as old as that statement's snapshot,
+    taken before the wait, and missed what a recompute holding the exclusive lock had just committed."""
+    if connection.vendor == "postgresql":
+        from contributors.sql_functions import lock_exact_function
+
+        statement = f"SELECT {lock_exact_function().name}(%s::bigint)"
+        params: list[int] = [TRUST_LOCK_KEY]
+    else:
         # No row yet means never recomputed: not exact.
-        cursor.execute(
-            f"SELECT {lock}(SELECT exact FROM {table} WHERE id = 1)",  # noqa: S608
-            [_LOCK_KEY] if lock else [],
-        )
-        return bool(cursor.fetchone()[-1])
+        statement, params = f"SELECT (SELECT exact FROM {TrustState._meta.db_table} WHERE id = 1)", []  # noqa: S608
+    with prepared_cursor() as cursor:
+        cursor.execute(statement, params)
+        return bool(cursor.fetchone()[0])
 
 
-def trust_write(work: Callable[[bool], T]) -> T:
+def trust_write(work: Callable[[bool], T], *, locks_shared: bool = False) -> T:
     """Run ``work(exclusive)`` in a transaction holding the trust lock: shared first and, if the work hands
     over (:class:`TrustHandover`), again from the start under the exclusive lock, where it cannot. A refusal
-    the work raises (a ServiceError) rolls everything back as usual."""
+    the work raises (a ServiceError) rolls everything back as usual.
+
+    ``locks_shared``: ``work(False)`` takes the shared lock itself, and checks ``exact`` after it as
+    :func:`trust_write_lock` does (the vote's one-call path, whose one statement starts with it)."""
     try:
         with transaction.atomic():
-            trust_write_lock(exclusive=False)
+            if not locks_shared:
+                trust_write_lock(exclusive=False)
             return work(False)
     except TrustHandover:
         pass
@@ -698,7 +535,7 @@ def _author_retrust(author: Contributor, *, exclusive: bool, trigger: str) -> bo
         author.trust, author.is_trustee = trust, trustee
         with prepared_cursor() as cursor:
             cursor.execute(
-                f"UPDATE {_table(Contributor)} SET trust = %s, is_trustee = %s WHERE id = %s",  # noqa: S608
+                f"UPDATE {table_name(Contributor)} SET trust = %s, is_trustee = %s WHERE id = %s",  # noqa: S608
                 [trust, trustee, author.pk],
             )
     return False
@@ -706,7 +543,7 @@ def _author_retrust(author: Contributor, *, exclusive: bool, trigger: str) -> bo
 
 def _has_voted(contributor: Contributor) -> bool:
     with prepared_cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {_table(Vote)} WHERE voter_id = %s LIMIT 1", [contributor.pk])  # noqa: S608
+        cursor.execute(f"SELECT 1 FROM {table_name(Vote)} WHERE voter_id = %s LIMIT 1", [contributor.pk])  # noqa: S608
         return cursor.fetchone() is not None
 
 
@@ -714,7 +551,7 @@ def _contributor_locked(pk: int) -> Contributor:
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with prepared_cursor() as cursor:
         cursor.execute(
-            f"SELECT {sql.columns(Contributor, 'c')} FROM {_table(Contributor)} c WHERE c.id = %s{lock}",  # noqa: S608
+            f"SELECT {sql.columns(Contributor, 'c')} FROM {table_name(Contributor)} c WHERE c.id = %s{lock}",  # noqa: S608
             [pk],
         )
         return sql.from_row(Contributor, cursor.fetchone())
@@ -725,7 +562,7 @@ def counted_votes_sql() -> tuple[str, list[str]]:
     who are trustees now. The statement and its leading parameters; the clip's id is the last."""
     return (
         f"SELECT COUNT(CASE WHEN v.verdict = %s THEN 1 END) AS valid, COUNT(CASE WHEN v.verdict = %s THEN 1 END)"  # noqa: S608
-        f" AS invalid FROM {_table(Vote)} v JOIN {_table(Contributor)} t ON t.id = v.voter_id"
+        f" AS invalid FROM {table_name(Vote)} v JOIN {table_name(Contributor)} t ON t.id = v.voter_id"
         " WHERE v.clip_id = %s AND t.is_trustee",
         [Verdict.VALID.value, Verdict.INVALID.value],
     )
@@ -748,7 +585,7 @@ def _clip_rescore(clip: Clip, counted: tuple[int, int] | None = None) -> bool:
         clip.votes_counted, clip.votes_valid_counted = outcome.counted, valid
         clip.updated_at = timezone.now()  # auto_now, as save() would
         cursor.execute(
-            f"UPDATE {_table(Clip)} SET status = %s, score = %s, votes_counted = %s, votes_valid_counted = %s,"  # noqa: S608
+            f"UPDATE {table_name(Clip)} SET status = %s, score = %s, votes_counted = %s, votes_valid_counted = %s,"  # noqa: S608
             " updated_at = %s WHERE id = %s",
             [
                 clip.status.value if isinstance(clip.status, ClipStatus) else clip.status,
@@ -767,7 +604,7 @@ def _contributor_trust_now(contributor: Contributor) -> tuple[float, bool]:
     counted = ", ".join(["COUNT(CASE WHEN status = %s THEN 1 END)"] * 3 + ["COUNT(*)"])
     with prepared_cursor() as cursor:
         cursor.execute(
-            f"SELECT {counted} FROM {_table(Clip)} WHERE contributor_id = %s AND NOT status_fixed",  # noqa: S608
+            f"SELECT {counted} FROM {table_name(Clip)} WHERE contributor_id = %s AND NOT status_fixed",  # noqa: S608
             [ClipStatus.VALID.value, ClipStatus.INVALID.value, ClipStatus.DISCARDED.value, contributor.pk],
         )
         valid, invalid, discarded, total = cursor.fetchone()

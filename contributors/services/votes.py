@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from contributors.conf import trust_params
 from contributors.models import (
     AssignmentOutcome,
     Clip,
@@ -20,8 +23,9 @@ from contributors.models import (
     ValidationAssignment,
     Verdict,
     Vote,
+    new_queue_key,
 )
-from contributors.selectors import contributor_locked_with_quota
+from contributors.selectors import contributor_locked_with_quota, contributor_with_quota
 from contributors.services.assignments import (
     ValidationOffer,
     assignment_close,
@@ -29,7 +33,15 @@ from contributors.services.assignments import (
     assignment_unexpired,
     validation_assign_next,
 )
-from contributors.services.trust import counted_votes_sql, trust_after_vote, trust_write
+from contributors.services.trust import (
+    TRUST_LOCK_KEY,
+    TrustHandover,
+    counted_votes_sql,
+    trust_after_vote,
+    trust_write,
+    trust_write_lock,
+)
+from contributors.sql_functions import vote_function
 from core import sql
 from core.errors import ServiceError
 from core.inputs import parse_id
@@ -168,23 +180,41 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
     Refused: a malformed verdict (400), an unknown clip (404), a non-trustee or one's own clip (403), a
     clip no longer pending, a second vote, or a clip not assigned to the voter (or no longer: expired)
     (409, also when two arrive at once), past the quota (429). An "invalid" verdict needs a ``reason``
-    (one of ``InvalidReason``), a "valid" one takes none (400 ``reason_invalid`` otherwise)."""
+    (one of ``InvalidReason``), a "valid" one takes none (400 ``reason_invalid`` otherwise).
+
+    On PostgreSQL the vote's statements up to the next assignment's pick are one call
+    (:func:`_vote_in_one_call`); what it returns goes through the same checks and the same trust code as the
+    statements run one by one, which SQLite, the exclusive path and ``settings.VOTE_ONE_CALL = False`` use."""
     if verdict not in Verdict.values:
         raise ServiceError("verdict_invalid", f"A verdict is one of {', '.join(Verdict.values)}.")
     _vote_reason_check(verdict=verdict, reason=reason)
+    pk = parse_id(clip_id)
+    one_call = pk is not None and _one_call_enabled()
 
     exclusive_ran = False
 
     def cast(exclusive: bool) -> VoteOutcome:
         nonlocal exclusive_ran
         exclusive_ran = exclusive
-        # Locking the voter's row makes the quota check and the insert one step for this voter.
-        locked_voter, quota_left = contributor_locked_with_quota(contributor_id=voter.pk)
+        now = timezone.now()
+        called = None
+        if exclusive or not one_call:
+            if not exclusive:
+                trust_write_lock(exclusive=False)
+            # Locking the voter's row makes the quota check and the insert one step for this voter.
+            locked_voter, quota_left = contributor_locked_with_quota(contributor_id=voter.pk)
+        else:
+            called = _vote_in_one_call(voter=voter, clip_pk=pk, verdict=verdict, reason=reason, now=now)
+            locked_voter, quota_left = called.voter, called.quota_left
         try:
-            clip, assignment = _clip_and_assignment(voter=locked_voter, clip_id=clip_id)
+            if called is not None and called.clip is not None:
+                clip = _clip_access(voter=locked_voter, clip=called.clip)
+                assignment = assignment_unexpired(called.assignment, now=now)
+            else:
+                clip, assignment = _clip_and_assignment(voter=locked_voter, clip_id=clip_id)
         except ServiceError as refusal:
             # A vote closes its assignment, so a second vote finds none: say what actually happened.
-            voted = Vote.objects.filter(clip_id=parse_id(clip_id), voter=locked_voter)
+            voted = Vote.objects.filter(clip_id=pk, voter=locked_voter)
             if refusal.code == "clip_not_assigned" and voted.exists():
                 raise _vote_duplicate() from refusal
             raise
@@ -195,25 +225,133 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
                 status_code=429,
                 quota_left=0,
             )
-        try:
-            # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
-            vote, counted = _vote_record(
-                clip=clip, voter=locked_voter, verdict=verdict, reason=reason, assignment=assignment
+        if called is not None and called.vote_id is not None:
+            vote = Vote(
+                pk=called.vote_id, clip=clip, voter=locked_voter, verdict=verdict, reason=reason, created_at=now
             )
-        except IntegrityError as exc:
-            raise _vote_duplicate() from exc
+            vote._state.adding = False
+            assignment.outcome, assignment.closed_at = AssignmentOutcome.VOTED, now
+            counted = called.counted
+        else:
+            try:
+                # No savepoint: a duplicate (two tabs, same instant) ends the whole transaction with the 409.
+                vote, counted = _vote_record(
+                    clip=clip, voter=locked_voter, verdict=verdict, reason=reason, assignment=assignment
+                )
+            except IntegrityError as exc:
+                raise _vote_duplicate() from exc
         if trust_after_vote(clip=clip, exclusive=exclusive, counted=counted):
             # The full recompute ran: statuses, trust and trustees may all have moved.
             clip.refresh_from_db()
             locked_voter.refresh_from_db(fields=["is_trustee", "trust"])
-        next_offer = validation_assign_next(trustee=locked_voter, quota_left=quota_left - 1)
+        candidates = called.candidates if called is not None and called.vote_id is not None else None
+        next_offer = validation_assign_next(trustee=locked_voter, quota_left=quota_left - 1, candidates=candidates)
         return VoteOutcome(vote=vote, clip=clip, quota_left=quota_left - 1, next=next_offer)
 
-    outcome = trust_write(cast)
+    try:
+        outcome = trust_write(cast, locks_shared=True)
+    except IntegrityError as exc:
+        # The one call's insert met the unique constraint (two tabs, same instant): its transaction is over.
+        if not _is_vote_duplicate(exc):
+            raise
+        raise _vote_duplicate() from exc
     if exclusive_ran:
         # Under the exclusive lock a settling recompute may follow the vote inside trust_write.
         outcome.clip.refresh_from_db()
     return outcome
+
+
+def _one_call_enabled() -> bool:
+    """The one-call path: PostgreSQL, unless settings.VOTE_ONE_CALL is False (the tests that hold both paths equal
+    turn it off)."""
+    return connection.vendor == "postgresql" and settings.VOTE_ONE_CALL
+
+
+def _is_vote_duplicate(exc: IntegrityError) -> bool:
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == "vote_one_per_clip_voter"
+
+
+@dataclass(frozen=True)
+class _OneCall:
+    """What :func:`contributors.sql_functions.vote_function` returned, as models."""
+
+    voter: Contributor  # locked
+    quota_left: int  # before this vote
+    clip: Clip | None  # with the voter's open assignment on it, both locked; None when there is none
+    assignment: ValidationAssignment | None
+    vote_id: int | None  # None: not inserted (a check below refuses the vote, or the statements run one by one)
+    counted: tuple[int, int] | None  # the clip's counted (valid, invalid) votes, this one included
+    candidates: list[int]  # the queue's picks for the next assignment; empty: the queue's own walk decides
+
+
+def _vote_in_one_call(*, voter: Contributor, clip_pk: int, verdict: str, reason: str, now: datetime) -> _OneCall:
+    """The vote's statements up to the next assignment's pick in one round trip (contributors/sql_functions.py);
+    raises :class:`TrustHandover` when the stored state is not exact (nothing was done then)."""
+    params = trust_params()
+    with prepared_cursor() as cursor:
+        cursor.execute(
+            _one_call_sql(),
+            [
+                voter.pk,
+                clip_pk,
+                verdict,
+                reason,
+                now,
+                TRUST_LOCK_KEY,
+                float(params.quota_votes_per_clip),
+                params.offer_max_votes,
+                new_queue_key(),
+            ],
+        )
+        row = cursor.fetchone()
+    if not row[0]:
+        raise TrustHandover
+    at = 1 + sql.width(Contributor) + 2
+    if row[1] is None:
+        raise Contributor.DoesNotExist(f"no contributor {voter.pk}")
+    locked_voter, quota_left = contributor_with_quota(row[1:at])
+    clip = assignment = None
+    if row[at] is not None:
+        clip = sql.from_row(Clip, row[at : at + sql.width(Clip)])
+        at += sql.width(Clip)
+        assignment = sql.from_row(ValidationAssignment, row[at : at + sql.width(ValidationAssignment)])
+        at += sql.width(ValidationAssignment)
+    else:
+        at += sql.width(Clip) + sql.width(ValidationAssignment)
+    vote_id, valid, invalid, candidates = row[at:]
+    return _OneCall(
+        voter=locked_voter,
+        quota_left=quota_left,
+        clip=clip,
+        assignment=assignment,
+        vote_id=vote_id,
+        counted=None if vote_id is None else (valid, invalid),
+        candidates=list(candidates or ()),
+    )
+
+
+@functools.cache
+def _one_call_sql() -> str:
+    function = vote_function()
+    columns = ", ".join(
+        [
+            "r.o_exact",
+            sql.columns(Contributor, "(r.o_voter)"),
+            "r.o_clips",
+            "r.o_votes",
+            sql.columns(Clip, "(r.o_clip)"),
+            sql.columns(ValidationAssignment, "(r.o_assignment)"),
+            "r.o_vote_id",
+            "r.o_valid",
+            "r.o_invalid",
+            "r.o_candidates",
+        ]
+    )
+    return (
+        f"SELECT {columns} FROM {function.name}(%s::bigint, %s::bigint, %s::text, %s::text, %s::timestamptz,"  # noqa: S608
+        " %s::bigint, %s::double precision, %s::integer, %s::double precision) r"
+    )
 
 
 def clip_skip(*, contributor: Contributor, clip_id: object) -> None:

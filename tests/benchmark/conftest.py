@@ -1,4 +1,5 @@
-"""Small synthetic releases: contributors with demographics, real prompts, valid clips through the upload service."""
+"""Small synthetic releases: contributors with demographics, real prompts, valid clips through the upload service;
+and what the submission tests share: small sandbox limits, a user, the evaluations enqueued."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from benchmark.services import submissions as submission_service
 from benchmark.services.releases import release_build, release_create
 from contributors.models import ClipStatus, Provenance
 from contributors.services.clips import clip_submit
 from contributors.services.imports import corpus_source_register
 from contributors.services.prompts import prompt_create
-from tests.factories import ContributorFactory, speechlike, wav_bytes
+from tests.factories import ContributorFactory, UserFactory, speechlike, wav_bytes
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -21,6 +23,14 @@ SENTENCES = (
     "Please call me back when you have a moment.",
     "The yellow kite flew over the church tower.",
 )
+FAST_SANDBOX = {
+    "memory_bytes": 2 * 1024**3,
+    "cpu_seconds": 60,
+    "wall_seconds": 120,
+    "threads": 1,
+    "rtf_runs": 2,
+    "rtf_utterances": 2,
+}
 SHARED = (
     Path(os.environ.get("SHARED_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))
     / "speechocean762-train"
@@ -98,3 +108,24 @@ def release(corpus, settings):
 
 def release_root(settings, release) -> Path:
     return Path(settings.MEDIA_ROOT) / release.storage_prefix
+
+
+# --- submissions ----------------------------------------------------------------------------------------------------
+@pytest.fixture
+def fast_sandbox(settings):
+    """Evaluations under small sandbox limits, and three submissions a day."""
+    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
+    settings.SUBMISSION_DAILY_QUOTA = 3
+
+
+@pytest.fixture
+def enqueued(monkeypatch) -> list[tuple]:
+    """The evaluations the services enqueue, instead of sending them to a broker."""
+    calls: list[tuple] = []
+    monkeypatch.setattr(submission_service, "_enqueue", lambda *args: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()

@@ -8,7 +8,7 @@ import pytest
 from benchmark.evaluation.checks import check_submission
 from benchmark.evaluation.metrics import graph_metrics
 from benchmark.evaluation.sandbox import SandboxLimits, run_sandboxed
-from core.phones import INVENTORY
+from speech.phones import INVENTORY
 
 torch = pytest.importorskip("torch")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.evaluation.decoding import decode_greedy, decode_hmm_bigram, hmm_bigram_decoder, training_sequences
-from core.phones import INVENTORY
-from training.ml.lexicon import PHONE_INDEX, SILENCE_INDEX
+from speech.decoding import decode_greedy, decode_hmm_bigram, hmm_bigram_decoder, training_sequences
+from speech.lexicon import PHONE_INDEX, SILENCE_INDEX
+from speech.phones import INVENTORY
 
 TRANSCRIPTS = [[["HH", "AH", "L", "OW"], ["W", "ER", "L", "D"]], [["HH", "AH", "L", "OW"]]] * 5
 
@@ -68,9 +68,9 @@ def test_the_leaderboards_numpy_decoder_gives_the_phones_of_the_training_decoder
     published weights it must agree with ``training.ml.decode`` on every utterance, ties and padding included."""
     import torch
 
-    from benchmark.evaluation.decoding import HMM_SELF_LOOP
+    from speech.decoding import HMM_SELF_LOOP
+    from speech.lexicon import N_STATES, STATES_PER_PHONE
     from training.ml.decode import Decoder, DecodeWeights, PhoneBigram
-    from training.ml.lexicon import N_STATES, STATES_PER_PHONE
 
     rng = np.random.default_rng(7)
     transcripts = [

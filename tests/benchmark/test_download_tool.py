@@ -14,12 +14,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from openphone import download as cli
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from benchmark import download as cli
+from benchmark.conf import benchmark_settings_check
 from benchmark.models import Release
-from benchmark.throttling import byte_rate_check, byte_rate_parse
+from benchmark.throttling import byte_rate_parse
 from tests.benchmark.conftest import build, make_corpus, release_root
 
 live = pytest.mark.django_db(transaction=True)
@@ -290,4 +291,4 @@ def test_byte_rates_read_as_written(rate, parsed):
 def test_no_byte_rate_is_no_budget_and_a_typo_is_a_system_check_error(settings):
     assert byte_rate_parse("") is None
     settings.THROTTLE_DOWNLOAD_BYTES = "lots"
-    assert [e.id for e in byte_rate_check()] == ["benchmark.E001"]
+    assert [e.id for e in benchmark_settings_check()] == ["benchmark.E001"]

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 from benchmark.evaluation import metrics as metrics_module
 from benchmark.evaluation.checks import check_submission
 from benchmark.evaluation.metrics import graph_metrics
-from benchmark.services.leaderboard import csv_safe, leaderboard_csv
+from benchmark.leaderboard.board import csv_safe, leaderboard_csv
 from tests.benchmark.test_leaderboard import ready_release, scored
 
 HOP, HIDDEN, CLASSES = 160, 64, 41

@@ -13,12 +13,13 @@ from rest_framework.test import APIClient
 
 from benchmark.exports import scored_entries
 from benchmark.models import Release, ReleaseStatus, Submission, SubmissionResult, SubmissionStatus
+from benchmark.selectors import release_public_entries
 from benchmark.services import submissions as service
-from benchmark.services.submissions import release_public_entries, submission_evaluate
+from benchmark.services.submissions import submission_evaluate
 from contributors.models import Prompt, Provenance
-from tests.benchmark.conftest import SENTENCES, build, make_corpus
+from tests.benchmark.conftest import FAST_SANDBOX, SENTENCES, build, make_corpus
 from tests.benchmark.test_submission_hardening import post
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
+from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

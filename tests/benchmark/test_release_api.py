@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from openphone import download as cli
 from rest_framework.test import APIClient
 
-from benchmark import download as cli
 from benchmark.exports import timit_speaker_name
 from benchmark.models import Release
-from benchmark.services.releases import release_create, release_hidden_entries
+from benchmark.selectors import release_hidden_entries
+from benchmark.services.releases import release_create
 from tests.benchmark.conftest import build, make_corpus, release_root
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 
 from benchmark.models import Release, ReleaseFile, SpeakerSplit
 from benchmark.packaging import file_sha256, parse_sha256sums
-from benchmark.services.releases import release_create, release_hidden_entries
+from benchmark.selectors import release_hidden_entries
+from benchmark.services.releases import release_create
 from benchmark.tasks import release_build as release_build_task
 from contributors.models import Clip, ClipStatus
 from tests.benchmark.conftest import build, make_corpus, release_root

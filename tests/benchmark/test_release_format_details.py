@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from openphone.kaldi_paths import main as kaldi_paths_main
 
-from benchmark.kaldi_paths import main as kaldi_paths_main
-from core.phones import INVENTORY, PHONES
+from speech.phones import INVENTORY, PHONES
 from tests.benchmark.conftest import release_root
 from tests.benchmark.test_release_formats import validate_kaldi_dir
 

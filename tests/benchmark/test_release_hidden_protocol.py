@@ -8,7 +8,7 @@ import pytest
 
 from benchmark.exports import bigram_transcripts, scored_entries
 from benchmark.models import SpeakerSplit
-from benchmark.services.releases import release_hidden_entries
+from benchmark.selectors import release_hidden_entries
 from contributors.models import Prompt, Provenance
 from tests.benchmark.conftest import SENTENCES, build, make_corpus, release_root
 

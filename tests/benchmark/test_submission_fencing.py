@@ -14,8 +14,8 @@ from django.utils import timezone
 from benchmark.models import Submission, SubmissionStatus
 from benchmark.services import submissions as service
 from benchmark.services.submissions import submission_create, submission_evaluate, submissions_reap
-from tests.benchmark.conftest import build, make_corpus
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
+from tests.benchmark.conftest import FAST_SANDBOX, build, make_corpus
+from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
 
 

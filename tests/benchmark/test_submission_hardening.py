@@ -27,8 +27,8 @@ from benchmark.evaluation.sandbox import (
     sweep_temp_folders,
 )
 from benchmark.models import Submission, SubmissionStatus
+from benchmark.selectors import release_hidden_entries
 from benchmark.services import submissions as service
-from benchmark.services.releases import release_hidden_entries
 from benchmark.services.submissions import (
     EvaluationBusy,
     failure_sentence,
@@ -38,32 +38,19 @@ from benchmark.services.submissions import (
     submission_quota_left,
     submissions_reap,
 )
-from core.phones import INVENTORY
+from speech.phones import INVENTORY
+from tests.benchmark.conftest import FAST_SANDBOX
 from tests.benchmark.test_submission_sandbox import frame_model
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
+from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
 
 CLASSES = len(INVENTORY)
 
 
 @pytest.fixture(autouse=True)
-def _fast_sandbox(settings, tmp_path, monkeypatch):
-    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    settings.SUBMISSION_DAILY_QUOTA = 3
+def _fast_sandbox(fast_sandbox, tmp_path, monkeypatch):
     # Evaluation folders go under this test's folder, so that "none left behind" can be checked.
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(service, "_enqueue", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory()
 
 
 @pytest.fixture
@@ -296,8 +283,8 @@ def test_budgets_scale_with_the_audio():
 
 def test_decoding_and_metrics_come_from_the_sandbox(release, user, enqueued, monkeypatch):
     """The worker process decodes nothing and loads no model graph itself."""
-    import benchmark.evaluation.decoding as decoding
     import benchmark.evaluation.metrics as metrics
+    import speech.decoding as decoding
 
     def forbidden(*args, **kwargs):
         raise AssertionError("ran in the worker process")
@@ -527,8 +514,10 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
     assert submission.status == SubmissionStatus.RUNNING and submission.attempts == 1
     assert sandbox_folders()  # the dead worker's test audio is still on disk
 
-    settings.SUBMISSION_HEARTBEAT_STALE_SECONDS = 2
-    time.sleep(3)
+    # Its heartbeat went silent with it: a while ago, as if the reaper's staleness limit had passed.
+    Submission.objects.filter(pk=submission.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.SUBMISSION_HEARTBEAT_STALE_SECONDS + 1)
+    )
     enqueued.clear()
     assert submissions_reap()["requeued"] == 1
     assert enqueued == [(submission.pk,)]

@@ -3,9 +3,11 @@ re-evaluations (a new release's re-score, an operator's re-run) beat the heartbe
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -15,29 +17,14 @@ from benchmark.services.submissions import failure_sentence, submission_evaluate
 from tests.benchmark.conftest import build
 from tests.benchmark.test_leaderboard import ready_release, scored
 from tests.benchmark.test_submission_hardening import post
-from tests.benchmark.test_submissions import FAST_SANDBOX, good_model
-from tests.factories import UserFactory
+from tests.benchmark.test_submissions import good_model
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _settings(settings):
-    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    settings.SUBMISSION_DAILY_QUOTA = 3
+def _settings(fast_sandbox, settings):
     settings.SUBMISSION_MAX_RECOVERIES = 2
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(service, "_enqueue", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory()
 
 
 @pytest.fixture
@@ -166,3 +153,37 @@ def test_an_operators_rerun_goes_through_the_heartbeat_path(admin_client, enqueu
     assert (failed.status, failed.attempts, failed.failure_code) == (SubmissionStatus.QUEUED, 0, "")
     _, running = service._claim(succeeded.pk, new.pk)  # the re-run's worker holds a beating row
     assert running.heartbeat_at is not None and running.succeeded is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_silent_evaluation_whose_row_is_locked_is_skipped_then_reaped_once_free(user, enqueued, settings):
+    """The reaper (core.fencing.reap_silent, as for builds and training runs) does not wait behind a row that
+    another transaction holds (a worker's final write, a new claim, a cancel): it leaves it to that transaction,
+    and its next run re-queues the row if it is still silent."""
+    submission = service.submission_create(user=user, file=good_model(), name="m")
+    enqueued.clear()  # the upload's own evaluation
+    service._claim(submission.pk, None)
+    worker_dies(settings, Submission, pk=submission.pk)
+    locked, done = threading.Event(), threading.Event()
+
+    def hold_the_row() -> None:
+        try:
+            with transaction.atomic():
+                Submission.objects.select_for_update().get(pk=submission.pk)
+                locked.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        assert submissions_reap()["requeued"] == 0  # skipped at once, not waited for
+    finally:
+        done.set()
+        holder.join()
+
+    assert submissions_reap()["requeued"] == 1
+    assert Submission.objects.get(pk=submission.pk).status == SubmissionStatus.QUEUED
+    assert enqueued == [(submission.pk,)]

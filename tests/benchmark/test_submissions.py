@@ -11,7 +11,6 @@ from django.db import connection
 from onnx import TensorProto, helper
 from rest_framework.test import APIClient
 
-from benchmark.evaluation.decoding import decode_greedy
 from benchmark.models import Submission, SubmissionResult, SubmissionStatus
 from benchmark.services import submissions as service
 from benchmark.services.submissions import (
@@ -21,20 +20,14 @@ from benchmark.services.submissions import (
     submissions_reevaluate,
 )
 from core.errors import ServiceError
-from core.phones import INVENTORY
+from speech.decoding import decode_greedy
+from speech.phones import INVENTORY
 from tests.benchmark.conftest import build
 from tests.benchmark.test_submission_sandbox import frame_model
 from tests.factories import UserFactory
 
 GREEDY_CLASSES = len(INVENTORY)
-FAST_SANDBOX = {
-    "memory_bytes": 2 * 1024**3,
-    "cpu_seconds": 60,
-    "wall_seconds": 120,
-    "threads": 1,
-    "rtf_runs": 2,
-    "rtf_utterances": 2,
-}
+pytestmark = pytest.mark.usefixtures("fast_sandbox")
 
 
 def good_model(classes: int = GREEDY_CLASSES) -> bytes:
@@ -48,25 +41,6 @@ def nan_model() -> bytes:
         helper.make_node("Sqrt", ["negative"], ["not_a_number"]),  # sqrt of a negative: NaN
     ]
     return frame_model(classes=GREEDY_CLASSES, extra_nodes=extra, post="not_a_number").SerializeToString()
-
-
-@pytest.fixture(autouse=True)
-def _fast_sandbox(settings):
-    settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    settings.SUBMISSION_DAILY_QUOTA = 3
-
-
-@pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    """The evaluations the services enqueue, instead of sending them to a broker."""
-    calls: list[tuple] = []
-    monkeypatch.setattr(service, "_enqueue", lambda *args: calls.append(args))
-    return calls
-
-
-@pytest.fixture
-def user(db):
-    return UserFactory()
 
 
 def submit(user, data: bytes | None = None, **kwargs) -> Submission:
@@ -329,9 +303,8 @@ def test_the_fourth_submission_of_the_day_is_a_429(client, enqueued):
 # --- the command-line client --------------------------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_client_submits_a_model_and_explains_a_refusal(live_server, enqueued, tmp_path, capsys):
+    from openphone.submit import main
     from rest_framework.authtoken.models import Token
-
-    from benchmark.client import main
 
     token = Token.objects.create(user=UserFactory()).key
     model = tmp_path / "model.onnx"

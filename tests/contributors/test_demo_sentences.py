@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from contributors.demo_sentences import demo_sentences, needed_diphones
-from contributors.pronunciation import pronounce
 from contributors.services.prompt_selection import coverage_of, diphones_of
-from contributors.text import normalise_words
-from core.phones import PHONES
+from speech.phones import PHONES
+from speech.pronunciation import pronounce
+from speech.text import normalise_words
 
 
 def test_the_demo_sentences_are_a_few_hundred_distinct_pronounceable_prompts_covering_every_needed_diphone():

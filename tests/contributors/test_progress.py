@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from contributors.conf import trust_params
 from contributors.models import Clip, ClipStatus
 from contributors.progress import RECENT_CLIPS, WEEKLY_GOAL_S, votes_to_validate, week_goal_of
-from contributors.trust import TrustParams
+from speech.trust import TrustParams
 from tests.contributors.test_lean_reads import _clip
 from tests.factories import ContributorFactory, FounderFactory
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from contributors.models import LexiconEntry, Prompt
-from contributors.pronunciation import MissingPronunciations, pronounce
 from contributors.services.prompts import lexicon_add, prompt_create
-from contributors.text import normalise_words, number_to_words, ordinal_to_words
 from core.errors import ServiceError
+from speech.pronunciation import MissingPronunciations, pronounce
+from speech.text import normalise_words, number_to_words, ordinal_to_words
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Properties of the pure trust engine (contributors/trust.py): the bound, the rules, the presets, the quota
+"""Properties of the pure trust engine (speech/trust.py): the bound, the rules, the presets, the quota
 and the fixed point (descent, ascent, the cycle rule and the cap)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from contributors.trust import (
+from speech.trust import (
     DEFAULT_QUOTA_VOTES_PER_CLIP,
     NO_AUTHOR,
     NO_FIXED_STATUS,

@@ -64,6 +64,9 @@ def test_recompute_writes_only_what_changed_and_logs_itself():
     assert TrustRecompute.objects.count() == 2
     assert all(refreshed(f).is_trustee for f in founders)
     assert TrustState.objects.get().exact
+    # It times its own phases (benchmarks/trust_db.py reports them): the three parts of what the log records.
+    assert set(first.phases) == {"snapshot", "engine", "write-back"}
+    assert 0 < sum(first.phases.values()) <= first.seconds
 
 
 def test_six_valid_clips_make_a_trustee_and_recording_more_does_not_demote(founders):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
@@ -79,37 +80,58 @@ def test_the_answers_written_out_equal_the_serializers():
     assert vote_json(last) == VoteCreateApi.VoteOutput(last).data
 
 
-def test_the_vote_its_assignment_and_the_clips_counts_are_one_statement_that_counts_as_the_separate_ones():
-    """On PostgreSQL the vote's insert, its assignment's close and the clip's counted votes are one statement whose
-    snapshot cannot see its own insert; the counts stored must still be what counted_votes_sql reads afterwards
-    (trustees' votes only, this one included), for a valid and for an invalid verdict."""
+@pytest.mark.parametrize("one_call", [True, False])
+def test_the_vote_its_assignment_and_the_clips_counts_are_one_statement_that_counts_as_the_separate_ones(
+    one_call, settings
+):
+    """On PostgreSQL the vote's insert, its assignment's close and the clip's counted votes are one statement: the
+    vote function's call (contributors/sql_functions.py), or, statement by statement (``VOTE_ONE_CALL`` off), a
+    data-modifying CTE whose snapshot cannot see its own insert. The counts stored must still be what
+    counted_votes_sql reads afterwards (trustees' votes only, this one included), for a valid and for an invalid
+    verdict."""
     from contributors.models import Vote
     from contributors.services.trust import counted_votes_sql
     from contributors.services.votes import vote_cast
+    from contributors.sql_functions import lock_exact_function, lock_quota_function, vote_function
     from tests.factories import assign
 
+    settings.VOTE_ONE_CALL = one_call
     founders = [FounderFactory() for _ in range(3)]
     for founder in founders:
         record(founder, 1)
+    record(ContributorFactory(), 1)  # the next assignment's clip
     clip = record(ContributorFactory(), 1)[0]
     Vote.objects.create(clip=clip, voter=founders[0], verdict="invalid", reason="noise")
     Vote.objects.create(clip=clip, voter=ContributorFactory(is_trustee=False), verdict="valid")  # counts nowhere
+    call_command("trust_recompute")  # a fixed point: the votes take the shared lock, as on a live database
 
     for voter, verdict, reason in ((founders[1], "valid", ""), (founders[2], "invalid", "noise")):
         assign(voter, clip)
         with CaptureQueriesContext(connection) as captured:
-            vote_cast(voter=voter, clip_id=clip.pk, verdict=verdict, reason=reason)
+            outcome = vote_cast(voter=voter, clip_id=clip.pk, verdict=verdict, reason=reason)
+        assert outcome.next is not None and outcome.next.clip is not None
         statement, params = counted_votes_sql()
         with connection.cursor() as cursor:
             cursor.execute(statement, [*params, clip.pk])
             valid, invalid = cursor.fetchone()
         clip.refresh_from_db()
         assert (clip.votes_valid_counted, clip.votes_counted) == (valid, valid + invalid)
-        inserts = [q["sql"] for q in captured.captured_queries if "INSERT INTO contributors_vote" in q["sql"]]
-        assert len(inserts) == 1
-        if connection.vendor == "postgresql":
+        statements = [q["sql"] for q in captured.captured_queries]
+        inserts = [sql for sql in statements if "INSERT INTO contributors_vote" in sql]
+        calls = [sql for sql in statements if vote_function().name in sql]
+        if connection.vendor != "postgresql":
+            assert len(inserts) == 1 and calls == []
+            continue
+        if one_call:
+            # Nothing the call does runs again on its own: the lock, the voter, the clip, the insert, the pick.
+            assert len(calls) == 1 and inserts == []
+            separate = (lock_exact_function().name, lock_quota_function().name, "FOR UPDATE OF c, a")
+            assert not any(name in sql for sql in statements for name in separate)
+            assert not any("queue_key >=" in sql for sql in statements)
+        else:
+            assert calls == [] and len(inserts) == 1
             assert "UPDATE contributors_validationassignment" in inserts[0] and "COUNT(" in inserts[0]
-            # The next assignment's insert reads the clip it opens on, with its prompt: no statement of its own.
-            prompt_reads = [q["sql"] for q in captured.captured_queries if "JOIN contributors_prompt" in q["sql"]]
-            assert len(prompt_reads) == 1 and "INSERT INTO contributors_validationassignment" in prompt_reads[0]
+        # The next assignment's insert reads the clip it opens on, with its prompt: no statement of its own.
+        prompt_reads = [sql for sql in statements if "JOIN contributors_prompt" in sql]
+        assert len(prompt_reads) == 1 and "INSERT INTO contributors_validationassignment" in prompt_reads[0]
     assert (valid, invalid) == (1, 2)

@@ -512,3 +512,139 @@ def test_parallel_votes_never_double_count_and_the_state_stays_a_full_recompute(
     assert (deciding.status, deciding.votes_counted) == (ClipStatus.VALID, 6)
     assert author.is_trustee
     assert trust_check().passed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_votes_racing_for_the_last_vote_left_spend_it_once():
+    """One vote left, two votes by the same trustee at once, each on its own connection: the first on the clip
+    assigned to them, the second on the clip that a ``validation/next`` from another tab opens when the first has
+    closed its assignment. All three wait behind the trustee's row lock (held here until they all wait), so each of
+    the later statements starts before the first vote commits, and must still count it once the lock is theirs.
+    Read in the locking statement, the counts were as old as its snapshot: the tab was served a clip with no vote
+    left and the second vote was accepted, one past the quota."""
+    if connection.vendor != "postgresql":
+        pytest.skip("READ COMMITTED snapshots are PostgreSQL's; SQLite serialises all writers")
+    from contributors.services.assignments import validation_assign
+
+    trustee = FounderFactory(vote_allowance=1)  # no clips: one vote in all
+    first, second = record(ContributorFactory(), 2)
+    call_command("trust_recompute")  # a fixed point: the votes take the shared lock, as on a live database
+    assign(trustee, first)
+    held, release = threading.Event(), threading.Event()
+    results: dict[str, object] = {}
+
+    def hold_the_trustees_row() -> None:
+        try:
+            with transaction.atomic():
+                Contributor.objects.select_for_update().get(pk=trustee.pk)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def vote(name: str, clip: Clip) -> None:
+        try:
+            results[name] = vote_cast(voter=trustee, clip_id=clip.pk, verdict="valid").clip.status
+        except ServiceError as exc:
+            results[name] = exc.code
+        finally:
+            connection.close()
+
+    def next_clip() -> None:
+        try:
+            offer = validation_assign(trustee=trustee)
+            results["next"] = offer.clip.pk if offer.clip is not None else offer.reason
+        finally:
+            connection.close()
+
+    def waiting_for_locks(n: int) -> None:
+        for _ in range(400):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+                if cursor.fetchone()[0] >= n:
+                    return
+            threading.Event().wait(0.05)
+        raise AssertionError(f"{n} sessions never waited for the trustee's row")
+
+    holder = threading.Thread(target=hold_the_trustees_row)
+    holder.start()
+    assert held.wait(30)
+    threads = [
+        threading.Thread(target=vote, args=("first", first)),
+        threading.Thread(target=next_clip),
+        threading.Thread(target=vote, args=("second", second)),
+    ]
+    for n, thread in enumerate(threads, start=1):  # in this order behind the lock
+        thread.start()
+        waiting_for_locks(n)
+    release.set()
+    for thread in [holder, *threads]:
+        thread.join(30)
+
+    assert results["first"] == ClipStatus.PENDING  # accepted
+    assert results["next"] == "quota_exhausted"
+    assert results["second"] in {"clip_not_assigned", "quota_exhausted"}
+    assert Vote.objects.filter(voter=trustee).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_vote_that_waited_for_a_recompute_reads_the_state_it_left():
+    """A vote waiting for the shared trust lock while a recompute holds the exclusive one must read the ``exact``
+    flag the recompute commits: when it is false (a cycle, or the cap), no shortcut is exact and the vote runs under
+    the exclusive lock, which settles the state with a full recompute. Read in the locking statement, the flag was
+    as old as its snapshot, taken before the wait, and the vote took the shortcut on a state not a fixed point."""
+    if connection.vendor != "postgresql":
+        pytest.skip("READ COMMITTED snapshots are PostgreSQL's; SQLite serialises all writers")
+    from contributors.models import TrustRecompute, TrustState
+    from contributors.services.trust import trust_lock
+
+    founder = FounderFactory()
+    record(founder)
+    clip = record(ContributorFactory())[0]
+    call_command("trust_recompute")
+    assign(founder, clip)
+    settled = TrustRecompute.objects.filter(trigger="settle").count()  # the uploads' before the first recompute
+    held, release = threading.Event(), threading.Event()
+    results: list[object] = []
+
+    def recompute_leaving_it_inexact() -> None:
+        try:
+            with transaction.atomic():
+                trust_lock(exclusive=True)
+                TrustState.objects.filter(pk=1).update(exact=False)
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def vote() -> None:
+        try:
+            results.append(vote_cast(voter=founder, clip_id=clip.pk, verdict="valid").clip.status)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=recompute_leaving_it_inexact)
+    holder.start()
+    assert held.wait(30)
+    voter = threading.Thread(target=vote)
+    voter.start()
+    for _ in range(400):  # until the vote waits for the trust lock
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'advisory'"
+            )
+            if cursor.fetchone()[0]:
+                break
+        threading.Event().wait(0.05)
+    else:
+        raise AssertionError("the vote never waited for the trust lock")
+    release.set()
+    holder.join(30)
+    voter.join(30)
+
+    assert results == [ClipStatus.PENDING]
+    assert TrustRecompute.objects.filter(trigger="settle").count() == settled + 1  # under the exclusive lock
+    assert TrustState.objects.get(pk=1).exact

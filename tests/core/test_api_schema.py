@@ -159,7 +159,7 @@ def test_a_refusal_of_the_machinery_is_documented_and_the_error_shape(api_schema
 
 # Inputs the schema allowed and the API refused (schemathesis' positive_data_acceptance check, run once by hand).
 def test_the_inputs_documented_are_the_inputs_accepted(api_schema):
-    from benchmark.services.leaderboard import SORTS
+    from benchmark.leaderboard.board import SORTS
 
     for method, path, operation in _operations(api_schema):
         for parameter in operation.get("parameters", []):

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from core.splits import SPLITS, SplitSpeaker, assign_splits, split_counts
+from speech.splits import SPLITS, SplitSpeaker, assign_splits, split_counts
 
 KEY = b"release-key"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.splits import PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed, split_counts
+from speech.splits import PUBLIC_SPLITS, SplitSpeaker, assign_splits, hidden_split_formed, split_counts
 
 KEY = b"release-key"
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from tests.training import corpus
 from training.ml.config import Config
@@ -36,23 +38,42 @@ def tiny_config(tmp) -> Config:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory):
+    """The tiny corpus, its store and its alignment, in a folder of this worker's own (tests train runs into it).
+    Built once per test session: under pytest-xdist the first worker to get here builds it into the folder the
+    workers' base folders share, and the others load that (about 10 CPU-seconds each, otherwise)."""
     if not corpus.espeak_available():
         pytest.skip("espeak-ng is not installed")
-    from training.ml.align import align_corpus, save_alignment
-    from training.ml.data import build_store, store_dir
+    from training.ml.align import save_alignment
+    from training.ml.data import store_dir
     from training.ml.pipeline import alignment_dir
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 2)))
     tmp = tmp_path_factory.mktemp("tiny")
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # one process: nothing to share
+        built = _build_tiny(tmp)
+    else:
+        shared = tmp_path_factory.getbasetemp().parent / "tiny-built.pt"  # this run's, not a previous run's
+        with FileLock(f"{shared}.lock"):
+            if not shared.is_file():
+                torch.save(_build_tiny(shared.parent / "tiny-build"), shared)
+        built = torch.load(shared, weights_only=False)
     config = tiny_config(tmp)
+    store_dir(config).mkdir(parents=True)
+    built["store"].save(store_dir(config) / "store.pt")
+    alignment_dir(config).mkdir(parents=True)
+    save_alignment(alignment_dir(config) / "alignment.pt", built["labels"], built["history"])
+    return {"config": config, **built, "dir": tmp}
+
+
+def _build_tiny(folder: Path) -> dict:
+    from training.ml.align import align_corpus
+    from training.ml.data import build_store
+
+    config = tiny_config(folder)
     data = corpus.build()
     store = build_store(data.utterances, data.waves, config)
-    store_dir(config).mkdir(parents=True)
-    store.save(store_dir(config) / "store.pt")
     labels, history = align_corpus(store, config, progress=False)
-    alignment_dir(config).mkdir(parents=True)
-    save_alignment(alignment_dir(config) / "alignment.pt", labels, history)
-    return {"config": config, "corpus": data, "store": store, "labels": labels, "history": history, "dir": tmp}
+    return {"corpus": data, "store": store, "labels": labels, "history": history}
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import numpy as np
 import soundfile
 import soxr
 
+from speech.lexicon import transcript_words
 from training.ml.data import Utterance
-from training.ml.lexicon import transcript_words
 
 WORDS = [
     "we",

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from speech.lexicon import SILENCE_INDEX
 from training.ml.align import flat_start_labels, phone_segments
-from training.ml.lexicon import SILENCE_INDEX
 
 
 def word_agreement(store, labels: torch.Tensor, truths: list[np.ndarray]) -> float:

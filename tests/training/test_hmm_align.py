@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
+from speech.lexicon import PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 from training.ml import hmm_align
 from training.ml.align import phone_segments
 from training.ml.config import Config
-from training.ml.lexicon import PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 
 PHONES = ["HH", "AH", "L", "OW", "W", "ER", "D", "S", "IY", "DH", "K", "AE", "T", "IH", "M", "N"]
 # Random words, so that each phone is heard in many contexts (as in speech): EM tells phones apart by their contexts.

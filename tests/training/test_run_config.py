@@ -125,7 +125,7 @@ def test_a_run_trains_evaluates_and_exports_with_any_documented_shape(tiny, smal
     assert state["shape"]["kind"] == config.model.kind and state["shape"]["context"] == config.features.context
     model, _ = load_model(run)
     metrics = pipeline.evaluate(run, splits=("test",))
-    assert metrics["test"]["per"] >= 0 and metrics["parameters"] == sum(p.numel() for p in model.parameters())
+    assert 0 < metrics["test"]["per"] <= 1.5 and metrics["parameters"] == sum(p.numel() for p in model.parameters())
 
     path = pipeline.export(run)
     saved = torch.load(run / CHECKPOINT, weights_only=True)["normaliser"]

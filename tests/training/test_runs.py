@@ -29,11 +29,13 @@ def test_a_teacher_and_its_mimic_train_publish_and_reach_the_leaderboard(release
     assert teacher.status == TrainingRunStatus.SUCCEEDED and teacher.attempts == 1
     assert [r["epoch"] for r in teacher.history] == [1, 2]
     assert all(r["loss"] > 0 and r["frames_per_s"] > 0 for r in teacher.history)
-    assert teacher.metrics["test"]["per"] >= 0 and teacher.metrics["test"]["frame_acc"] >= 0
+    # Scored, not defaulted: a two-epoch net is neither perfect nor silent.
+    assert 0 < teacher.metrics["test"]["per"] <= 1.5 and 0 < teacher.metrics["test"]["frame_acc"] < 1
     assert teacher.hardware["device"] == "cpu"
     assert default_storage.exists(teacher.onnx) and default_storage.exists(teacher.checkpoint)
-    # Finishing the teacher enqueued its waiting student (the on-commit hooks hold the task sends).
-    assert len(callbacks) >= 1
+    # Finishing the teacher enqueued its waiting student and its baseline's evaluation (the on-commit hooks hold
+    # the two task sends).
+    assert len(callbacks) == 2
 
     # The baseline went through the researcher's path: a queued submission, then the sandboxed evaluation.
     baseline = teacher.submission

@@ -1,10 +1,10 @@
 import numpy as np
 import torch
 
+from speech.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX
+from speech.score import align_counts, corpus_counts
 from training.ml.align import viterbi_align
 from training.ml.decode import Decoder, DecodeWeights, PhoneBigram, collapse, to_phones
-from training.ml.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX
-from training.ml.score import align_counts, corpus_counts
 
 
 def test_per_counts_substitutions_deletions_insertions_and_ignores_silence():

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.phones import INVENTORY
+from speech.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
+from speech.phones import INVENTORY
 from training.ml.config import Config
 from training.ml.data import FrameStore, require_splits
-from training.ml.lexicon import N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 from training.ml.models import DNN
 from training.ml.train import Progress, fit, frame_accuracy, resolve_device, utterance_log_probs
 

@@ -31,7 +31,7 @@ class FeatureConfig:
 class DataConfig:
     manifest: str = DEFAULT_MANIFEST  # a release's manifest.jsonl, or a corpus TSV (utt_id speaker ... text)
     lexicon: str = ""  # word -> ARPAbet lines; empty: lexicon.txt beside the manifest when present
-    split_key: str = "speechocean762-train"  # HMAC key of core.splits: the same key gives the same split
+    split_key: str = "speechocean762-train"  # HMAC key of speech.splits: the same key gives the same split
     max_utterances: int = 0  # 0: all (small values for smoke runs)
 
 

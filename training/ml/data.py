@@ -1,12 +1,11 @@
 """Corpus reading, the speaker-disjoint split, and the cached feature store that training reads frames from.
 
 Until releases exist the input is the speechocean762 manifest (utt_id speaker gender age audio duration_s
-text); the split is `core.splits.assign_splits`, the code the release builder uses.
+text); the split is `speech.splits.assign_splits`, the code the release builder uses.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -19,11 +18,12 @@ import soxr
 import torch
 from tqdm import tqdm
 
-from contributors.text import normalise_words
-from core.splits import SplitSpeaker, assign_splits
+from speech import corpus
+from speech.lexicon import fallback_lexicon, read_lexicon, transcript_words
+from speech.splits import SplitSpeaker, assign_splits
+from speech.text import normalise_words
 from training.ml.config import Config, FeatureConfig, config_digest
 from training.ml.features import FeatureExtractor, Normaliser, feature_dim, splice_indices
-from training.ml.lexicon import fallback_lexicon, read_lexicon, transcript_words
 
 
 @dataclass
@@ -39,27 +39,25 @@ class Utterance:
     sha256: str = ""  # of the audio file, when the manifest gives it (releases do)
 
 
-def age_band(age: int) -> str:
-    return "0-12" if 0 < age <= 12 else "13+" if age else ""
-
-
 def read_manifest(path: str | Path, max_utterances: int = 0) -> list[Utterance]:
+    """An outside corpus's TSV manifest (speech.corpus, the format the platform imports), audio beside it."""
     path = Path(path)
     utterances = []
-    with path.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter="\t"):
-            age = row.get("age", "") or "0"
-            utterances.append(
-                Utterance(
-                    utt_id=row["utt_id"],
-                    speaker=row["speaker"],
-                    audio=str((path.parent / row["audio"]).resolve()),
-                    text=row["text"],
-                    gender=row.get("gender", ""),
-                    age=int(age) if age.isdigit() else 0,
-                )
+    for row in corpus.read_manifest(path):
+        age = row.get("age", "") or "0"
+        utterances.append(
+            Utterance(
+                utt_id=row["utt_id"],
+                speaker=row["speaker"],
+                audio=str((path.parent / row["audio"]).resolve()),
+                text=row["text"],
+                gender=row.get("gender", ""),
+                age=int(age) if age.isdigit() else 0,
             )
-    return utterances[:max_utterances] if max_utterances else utterances
+        )
+        if len(utterances) == max_utterances:
+            break
+    return utterances
 
 
 def read_release_manifest(path: str | Path, max_utterances: int = 0) -> list[Utterance]:
@@ -91,7 +89,7 @@ def read_release_manifest(path: str | Path, max_utterances: int = 0) -> list[Utt
 
 def read_corpus(config: Config) -> list[Utterance]:
     """Utterances with split and pronunciations: a release manifest (.jsonl) carries both; the shared corpus's
-    TSV manifest gets the speaker-disjoint split of core.splits and pronunciations from the lexicon."""
+    TSV manifest gets the speaker-disjoint split of speech.splits and pronunciations from the lexicon."""
     manifest = Path(config.data.manifest)
     if manifest.suffix == ".jsonl":
         return read_release_manifest(manifest, config.data.max_utterances)
@@ -103,7 +101,7 @@ def read_corpus(config: Config) -> list[Utterance]:
 
 def split_speakers(utterances: list[Utterance], key: str) -> None:
     """Set each utterance's split, speaker-disjoint and balanced by gender and children/adults."""
-    speakers = {u.speaker: SplitSpeaker(u.speaker, u.gender, age_band(u.age)) for u in utterances}
+    speakers = {u.speaker: SplitSpeaker(u.speaker, u.gender, corpus.age_band(u.age)) for u in utterances}
     assignment = assign_splits(speakers.values(), key=key.encode())
     for u in utterances:
         u.split = assignment[u.speaker]

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.phones import INVENTORY
+from speech.lexicon import N_PHONES, N_STATES, STATES_PER_PHONE
+from speech.phones import INVENTORY
 from training.ml.align import phone_segments
-from training.ml.lexicon import N_PHONES, N_STATES, STATES_PER_PHONE
 
 NEG = -1e30
 

@@ -166,7 +166,7 @@ def reference_from_events(
         words[-1].append(phone)
         marks.append((phone, sample))
     marks.append(("sil", len(wave)))
-    phones = []
+    phones: list[tuple[str, float, float]] = []
     for i, (phone, sample) in enumerate(marks[:-1]):
         if phone == "sil":
             continue
@@ -182,8 +182,8 @@ def reference_from_events(
         phones.append((phone, start / rate, end / rate))
     # A stop's closure moved its start back: the phone before it ends there at the latest.
     for i in range(len(phones) - 1):
-        phone, start, end = phones[i]
-        phones[i] = (phone, start, min(end, phones[i + 1][1]))
+        phone, begins, ends = phones[i]
+        phones[i] = (phone, begins, min(ends, phones[i + 1][1]))
     return words, phones
 
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech.lexicon import N_PHONES, STATES_PER_PHONE
 from training.ml.config import FeatureConfig
 from training.ml.features import FeatureExtractor, Normaliser
-from training.ml.lexicon import N_PHONES, STATES_PER_PHONE
 
 OPSET = 18
 

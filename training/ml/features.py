@@ -119,6 +119,12 @@ def deltas(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor
 class FeatureExtractor(nn.Module):
     """Waveform (B, N) at 16 kHz -> (B, T, 123) un-normalised features; with lengths, per-utterance edges."""
 
+    # Buffers (register_buffer), typed for the checker: torch types a module attribute as Tensor | Module.
+    dft: torch.Tensor
+    dc: torch.Tensor
+    fbank: torch.Tensor
+    window: torch.Tensor
+
     def __init__(self, config: FeatureConfig | None = None) -> None:
         super().__init__()
         self.config = config or FeatureConfig()
@@ -189,7 +195,7 @@ class FeatureExtractor(nn.Module):
         else:
             static = self.static_fft(wave)
         static = static.transpose(1, 2)
-        frames = None if lengths is None else num_frames(lengths, self.config)
+        frames = None if lengths is None else torch.as_tensor(num_frames(lengths, self.config))
         d1 = deltas(static, frames)
         d2 = deltas(d1, frames)
         return torch.cat([static, d1, d2], dim=1).transpose(1, 2)
@@ -212,6 +218,9 @@ def splice(frames: torch.Tensor, context: int) -> torch.Tensor:
 
 class Normaliser(nn.Module):
     """Training-set mean and standard deviation per feature dimension."""
+
+    mean: torch.Tensor  # buffers, typed for the checker
+    std: torch.Tensor
 
     def __init__(self, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> None:
         super().__init__()

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from speech.score import paired_speaker_bootstrap
 from training.ml import pipeline
 from training.ml.config import LOCATION_SETTINGS, Config, _flatten, config_digest, load_config
 from training.ml.features import input_dim
 from training.ml.models import DNN, count_parameters, snn_width_for
-from training.ml.score import paired_speaker_bootstrap
 from training.ml.train import CHECKPOINT
 
 # Rows trained per size (the DNN teacher's width; every shallow net is parameter-matched to that teacher).
@@ -224,6 +224,7 @@ def summarise(cells: list[Cell], split: str = "test", resamples: int = 2000) -> 
                 or (a in UNSIZED_ROWS and b in UNSIZED_ROWS and size != sizes[0])
             ):
                 continue
+            assert reference is not None  # set with the first row's errors
             diff = paired_speaker_bootstrap(
                 reference["speaker"], mean_errors[la], mean_errors[lb], reference["n"], resamples=resamples
             )

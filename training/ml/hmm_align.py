@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from training.ml.lexicon import INVENTORY, N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
+from speech.lexicon import INVENTORY, N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
 
 NEG = -1e30
 N_CEPSTRA = 12  # c1..c12; c0 is left out because log energy stands for it
@@ -185,7 +185,11 @@ class MonophoneHmm:
     def copy(self) -> MonophoneHmm:
         """A model to re-estimate without changing this one."""
         return MonophoneHmm(
-            *(t.clone() for t in (self.means, self.variances, self.log_weights, self.log_loop, self.log_exit)),
+            means=self.means.clone(),
+            variances=self.variances.clone(),
+            log_weights=self.log_weights.clone(),
+            log_loop=self.log_loop.clone(),
+            log_exit=self.log_exit.clone(),
             silence_prob=self.silence_prob,
             floor=self.floor.clone(),
         )

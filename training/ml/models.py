@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech.lexicon import N_PHONES, N_STATES
 from training.ml.config import ModelConfig
 from training.ml.features import N_FEATURES, N_STATIC
-from training.ml.lexicon import N_PHONES, N_STATES
 
 CTC_OUTPUTS = N_PHONES + 1  # the 40 units, then the blank
 

@@ -12,14 +12,17 @@ import dataclasses
 import fcntl
 import json
 import platform
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmark.evaluation.decoding import decode_greedy
+from speech.decoding import decode_greedy
+from speech.lexicon import STATES_PER_PHONE
+from speech.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
+from speech.score import scored as scored_phones
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
 from training.ml.config import Config, ConfigMismatch, TrainConfig, apply_overrides, config_digest, save_config
 from training.ml.data import (
@@ -38,10 +41,7 @@ from training.ml.data import (
 from training.ml.decode import Decoder, DecodeWeights, PhoneBigram, collapse, to_phones, transition_logs, tune
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import Normaliser
-from training.ml.lexicon import STATES_PER_PHONE
 from training.ml.models import build_model, count_parameters, depth_of, outputs_for
-from training.ml.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
-from training.ml.score import scored as scored_phones
 from training.ml.train import (
     CHECKPOINT,
     Progress,
@@ -358,7 +358,7 @@ def _evaluate_ctc(
 
 
 def score_manifest(
-    run_dirs: list[str | Path],
+    run_dirs: Sequence[str | Path],
     manifest: str | Path,
     *,
     split: str = "",
@@ -383,7 +383,7 @@ def score_manifest(
     waves = [load_audio(u.audio) for u in utterances]
     references = [[p for word in u.words for p in word] for u in utterances]
     features: dict[str, list[torch.Tensor]] = {}  # by feature settings: runs trained alike share them
-    results = []
+    results: list[dict[str, Any]] = []
     for run_dir in map(Path, run_dirs):
         model, config = load_model(run_dir, "cpu")
         metrics_path = run_dir / "metrics.json"
@@ -488,7 +488,7 @@ def export(run_dir: str | Path, out: str | Path | None = None) -> Path:
     return export_onnx(wrapper, out or run_dir / "model.onnx")
 
 
-def results_table(run_dirs: list[str | Path], split: str = "test") -> str:
+def results_table(run_dirs: Sequence[str | Path], split: str = "test") -> str:
     """Markdown: one row per evaluated run."""
     rows = [
         "| run | model | objective | params | depth | frame acc | PER | S | D | I |",

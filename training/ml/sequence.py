@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from speech.lexicon import N_PHONES, PHONE_INDEX
 from training.ml.data import FrameStore
-from training.ml.lexicon import N_PHONES, PHONE_INDEX
 
 BLANK = N_PHONES  # the CTC blank is the last output, after the 40 units
 IGNORE = -100  # padded frames' target: cross-entropy skips them

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from speech.lexicon import N_STATES
 from training.ml.config import Config, ConfigMismatch, InvalidConfig, TrainConfig, config_differences, save_config
 from training.ml.data import FrameStore
 from training.ml.features import input_dim
-from training.ml.lexicon import N_STATES
 from training.ml.models import (
     Ensemble,
     build_model,

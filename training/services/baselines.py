@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 
 from benchmark.models import Release
 from core.errors import ServiceError
+from training.conf import training_settings
 from training.models import TrainingRecipe, TrainingRun, TrainingRunStatus
 from training.recipes import RecipeError
 from training.recipes import base_config as read_base_config
@@ -71,7 +71,7 @@ def seed_overrides(base_config: str | Path | None, seeds: int) -> list[dict[str,
     if seeds == 1:
         return [{}]
     try:
-        config = read_base_config(base_config or settings.TRAINING_BASE_CONFIG)
+        config = read_base_config(base_config or training_settings().base_config)
     except RecipeError as exc:
         raise ServiceError("run_config", str(exc)) from exc
     first = config.train.seed

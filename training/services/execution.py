@@ -30,7 +30,6 @@ from datetime import timedelta
 from typing import Any
 
 import torch
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -41,6 +40,7 @@ from benchmark.models import SubmissionDecoder
 from benchmark.services.submissions import submission_create
 from core.errors import ServiceError
 from core.fencing import Fence, Heartbeat, Superseded
+from training.conf import training_settings
 from training.ml import pipeline
 from training.ml.config import Config, save_config
 from training.ml.data import store_dir
@@ -72,12 +72,12 @@ class Outcome:
 
 
 def _stale_after() -> timedelta:
-    return timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+    return training_settings().heartbeat_stale
 
 
 def _beat_seconds() -> float:
     """Ten beats per stale period: a run goes stale only after ten missed beats in a row."""
-    return settings.TRAINING_HEARTBEAT_STALE_SECONDS / 10
+    return training_settings().heartbeat_stale_s / 10
 
 
 def run_fence(run: TrainingRun) -> Fence[TrainingRun]:
@@ -290,7 +290,7 @@ def _train(run: TrainingRun, fence: Fence[TrainingRun]) -> tuple[str, dict[str, 
     """Everything between the claim and the final status, under the heartbeat thread; returns the status and the
     fields to finish with. The heartbeat stops before the caller takes the row's lock to finish."""
     with Heartbeat(fence, every=_beat_seconds()) as heartbeat:
-        reporter = Reporter(run, fence, heartbeat, every=settings.TRAINING_PROGRESS_SECONDS)
+        reporter = Reporter(run, fence, heartbeat, every=training_settings().progress_s)
         try:
             config = run_config(run)
             folder = files.fetch_run(run)

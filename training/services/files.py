@@ -17,11 +17,11 @@ import json
 import shutil
 from pathlib import Path
 
-from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
 from benchmark.models import Release
+from training.conf import training_settings
 from training.ml.train import CHECKPOINT
 from training.models import TrainingRun
 
@@ -29,7 +29,7 @@ CHUNK = 1024 * 1024
 
 
 def training_dir() -> Path:
-    return Path(settings.TRAINING_DIR)
+    return training_settings().directory
 
 
 def release_work_dir(release: Release) -> Path:

@@ -11,13 +11,10 @@ number) change nothing if it ever comes back, and the next claim resumes from th
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime
 
-from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
-
+from core.fencing import reap_silent
+from training.conf import training_settings
 from training.models import TrainingRun, TrainingRunStatus
 from training.services.execution import append_log
 from training.services.runs import enqueue_after_commit, students_fail
@@ -29,34 +26,29 @@ def runs_reap() -> dict[str, int]:
     """Periodic (beat): every running run whose heartbeat went stale is queued again while it has attempts left
     (``TRAINING_MAX_ATTEMPTS`` claims in all), else failed with ``worker_lost`` (its students with it). A row locked
     by a live worker's final write is skipped."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
-    silent = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, started_at__lt=stale)
-    counts = {"requeued": 0, "failed": 0}
-    candidates = TrainingRun.objects.filter(silent, status=TrainingRunStatus.RUNNING).values_list("pk", flat=True)
-    for run_id in list(candidates):
-        with transaction.atomic():
-            run = (
-                TrainingRun.objects.select_for_update(skip_locked=True)
-                .filter(silent, pk=run_id, status=TrainingRunStatus.RUNNING)
-                .first()
-            )
-            if run is None:  # finished, taken over or beating again since the list was read
-                continue
-            last = run.heartbeat_at or run.started_at
-            if run.attempts < settings.TRAINING_MAX_ATTEMPTS:
-                run.status, run.heartbeat_at = TrainingRunStatus.QUEUED, None
-                append_log(run, f"worker {run.worker or '?'} went silent at {last}; queued again")
-                run.save(update_fields=["status", "heartbeat_at", "log"])
-                enqueue_after_commit(run.pk)
-                logger.warning("training run %s: its worker %s went silent; queued again", run.pk, run.worker)
-                counts["requeued"] += 1
-                continue
-            run.status, run.finished_at = TrainingRunStatus.FAILED, now
-            run.error_code = "worker_lost"
-            run.error = f"The run's worker was lost on each of its {run.attempts} attempts (last heard from at {last})."
-            append_log(run, "failed: worker_lost")
-            run.save(update_fields=["status", "finished_at", "error_code", "error", "log"])
-            students_fail(run=run)
-            counts["failed"] += 1
-    return counts
+    return reap_silent(
+        TrainingRun.objects.filter(status=TrainingRunStatus.RUNNING),
+        stale_after=training_settings().heartbeat_stale,
+        max_attempts=training_settings().max_attempts,
+        requeue=_requeue,
+        fail=_fail,
+    )
+
+
+def _requeue(run: TrainingRun) -> None:
+    last = run.heartbeat_at or run.started_at
+    run.status, run.heartbeat_at = TrainingRunStatus.QUEUED, None
+    append_log(run, f"worker {run.worker or '?'} went silent at {last}; queued again")
+    run.save(update_fields=["status", "heartbeat_at", "log"])
+    enqueue_after_commit(run.pk)
+    logger.warning("training run %s: its worker %s went silent; queued again", run.pk, run.worker)
+
+
+def _fail(run: TrainingRun, now: datetime) -> None:
+    last = run.heartbeat_at or run.started_at
+    run.status, run.finished_at = TrainingRunStatus.FAILED, now
+    run.error_code = "worker_lost"
+    run.error = f"The run's worker was lost on each of its {run.attempts} attempts (last heard from at {last})."
+    append_log(run, "failed: worker_lost")
+    run.save(update_fields=["status", "finished_at", "error_code", "error", "log"])
+    students_fail(run=run)

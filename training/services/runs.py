@@ -10,12 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from benchmark.models import Release, ReleaseStatus
 from core.errors import ServiceError
+from training.conf import training_settings
 from training.models import FINISHED, TrainingRecipe, TrainingRun, TrainingRunStatus
 from training.recipes import RecipeError, recipe_config
 
@@ -69,7 +69,7 @@ def run_create(
         raise ServiceError("run_members", "An ensemble needs at least two different member runs.")
     try:
         config = recipe_config(
-            recipe, base=base_config or settings.TRAINING_BASE_CONFIG, overrides=overrides, objective=objective
+            recipe, base=base_config or training_settings().base_config, overrides=overrides, objective=objective
         )
     except RecipeError as exc:
         raise ServiceError("run_config_invalid", str(exc)) from exc

@@ -1,0 +1,1 @@
+"""The leaderboard's reads: the board (rows, sorts, CSV) and its plot."""

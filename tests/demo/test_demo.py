@@ -1,0 +1,139 @@
+"""The demo seed: accounts, prompts and espeak-ng clips through the real upload pipeline."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+import soundfile as sf
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.core.management import CommandError, call_command
+
+from benchmark.models import Release
+from contributors.demo_sentences import SENTENCES_SOURCE, demo_sentences
+from contributors.models import Clip, ClipStatus, Contributor, Prompt, PromptType, Vote
+from contributors.services.prompts import prompt_create
+from demo import seed as demo
+from speech.pronunciation import pronounce
+from speech.text import normalise_words
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _fast_isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    # The demo signs up several accounts; the production hasher would make that the slowest part.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_demo_prompts_are_pronounceable_and_mixed():
+    for text, _ in demo.DEMO_PROMPTS:
+        pronounce(normalise_words(text))  # raises MissingPronunciations naming any word CMUdict lacks
+    types = [prompt_type for _, prompt_type in demo.DEMO_PROMPTS]
+    assert types.count(PromptType.SHARED) == 4
+    assert types.count(PromptType.COVERAGE) == 20
+    assert types.count(PromptType.DIVERSE) == 16
+    assert len({text for text, _ in demo.DEMO_PROMPTS}) == len(demo.DEMO_PROMPTS)
+
+
+@needs_espeak
+@pytest.mark.django_db
+def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
+    out = io.StringIO()
+    # The release the demo ends with is tests/demo/test_demo_release.py's; here, what comes before it.
+    call_command(
+        "demo", "--if-empty", "--contributors", "3", "--corpus-speakers", "2", "--no-release", stdout=out, verbosity=0
+    )
+
+    assert demo.demo_is_seeded()
+    assert Prompt.objects.filter(source=demo.DEMO_SOURCE).count() == len(demo.DEMO_PROMPTS)
+    assert Prompt.objects.filter(source=SENTENCES_SOURCE).count() == len(demo_sentences())
+    founders = Contributor.objects.filter(is_founding_trustee=True).select_related("user")
+    assert sorted(c.user.username for c in founders) == [f"founder{i}" for i in range(1, 8)]
+    assert all(c.is_trustee for c in founders)
+    assert all(c.has_consented and c.user.check_password(demo.DEMO_PASSWORD) for c in founders)
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_staff and admin.is_superuser and admin.check_password(demo.DEMO_PASSWORD)
+    assert demo.DEMO_PASSWORD in out.getvalue()
+
+    shared = set(Prompt.objects.filter(prompt_type=PromptType.SHARED).values_list("pk", flat=True))
+    simulated = [s.username for s in demo.SIMULATED[:3]]
+    for username in simulated:
+        their_clips = Clip.objects.filter(contributor__user__username=username)
+        read = set(their_clips.values_list("prompt_id", flat=True))
+        assert shared <= read
+        assert len(read) == len(shared) + demo.SIMULATED_PROMPTS_EACH
+    for founder in founders:
+        assert founder.clips.count() == demo.FOUNDER_PROMPTS_EACH
+
+    imported = Clip.objects.filter(contributor__user__username__startswith=demo.CORPUS_SOURCE)
+    assert imported.count() == 2 * (4 + demo.CORPUS_PROMPTS_EACH)  # every shared prompt and a share of the others
+    assert not imported.exclude(status=ClipStatus.VALID).exists()
+    recorded = list(Clip.objects.exclude(pk__in=imported.values("pk")))
+    assert len(recorded) == 3 * (len(shared) + demo.SIMULATED_PROMPTS_EACH) + 7 * demo.FOUNDER_PROMPTS_EACH
+    # Simulated trustees validated through the vote service, so the demo has valid clips.
+    assert Vote.objects.count() > 0
+    assert Clip.objects.filter(status=ClipStatus.VALID, votes_counted__gte=6).exists()
+    assert not Release.objects.exists()  # --no-release
+    for clip in recorded:
+        assert clip.duration_s > 1.0
+        assert clip.clipping_ratio == 0.0
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            info = sf.info(io.BytesIO(handle.read()))
+        assert (info.format, info.samplerate, info.channels) == ("FLAC", 16_000, 1)
+        assert info.duration == pytest.approx(clip.duration_s)
+    # The first three simulated contributors upload WAV at 22.05 kHz, FLAC, and 48 kHz stereo WAV.
+    assert {c.original_format for c in recorded} >= {"WAV/PCM_16", "FLAC/PCM_16"}
+    assert any(c.original_sample_rate == 48_000 and c.original_channels == 2 for c in recorded)
+
+    counts = (get_user_model().objects.count(), Prompt.objects.count(), Clip.objects.count(), Vote.objects.count())
+    out = io.StringIO()
+    call_command("demo", "--if-empty", stdout=out)
+    assert "no demo seeded" in out.getvalue()
+    assert (get_user_model().objects.count(), Prompt.objects.count(), Clip.objects.count()) == counts[:3]
+
+    # Seeding again (without --if-empty) synthesises the same bytes and finds every clip already there.
+    said: list[str] = []
+    again = demo.demo_seed(out=said.append, progress=False, contributors=3, corpus_speakers=2, release=False)
+    assert again.prompts_created == 0
+    assert again.clips == len(recorded) and again.clips_created == 0  # every clip_submit found its clip
+    assert Clip.objects.count() == counts[2]
+    assert any(f"0 clips imported as validated ({imported.count()} already there)" in line for line in said)
+
+
+@pytest.mark.django_db
+def test_if_empty_leaves_a_database_with_prompts_alone():
+    prompt_create(text="The cat sat on the mat.", source="operator")
+    out = io.StringIO()
+    call_command("demo", "--if-empty", stdout=out)
+    assert "no demo seeded" in out.getvalue()
+    assert not demo.demo_is_seeded()
+    assert not Contributor.objects.exists()
+
+
+@pytest.mark.django_db
+def test_missing_espeak_is_a_command_error(monkeypatch):
+    monkeypatch.setattr(demo, "ESPEAK", "espeak-ng-not-installed")
+    with pytest.raises(CommandError, match="apt-get install espeak-ng"):
+        call_command("demo")
+    assert not Prompt.objects.exists()
+
+
+@pytest.mark.django_db
+def test_demo_is_refused_over_https(settings):
+    settings.HTTPS = True
+    with pytest.raises(CommandError, match="production"):
+        call_command("demo")
+
+
+def test_demo_voices_keep_their_variant():
+    # espeak-ng 1.51 silently drops the variant of a bare language code such as "en-gb+f3", so every
+    # British speaker would come out as the same default male voice.
+    for speaker in demo.FOUNDERS + demo.SIMULATED:
+        assert not speaker.voice.startswith("en-gb+"), speaker.username
+    assert len({s.username for s in demo.FOUNDERS + demo.SIMULATED}) == len(demo.FOUNDERS + demo.SIMULATED)
