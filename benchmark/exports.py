@@ -1,13 +1,15 @@
 """Release exports, all written from one frozen list of entries: JSONL, TIMIT tree, Kaldi, Lhotse, HF Parquet.
 
 Plain Python, no Django: the builder freezes the entries, then each writer here turns them into one format under
-a staging folder. Paths inside every format are relative to the release root, so an unpacked release works
-wherever it lies (Kaldi's ``wav.scp`` is read from the release root; Lhotse takes ``with_path_prefix``).
+a staging folder, through the builder's :class:`~benchmark.packaging.FileWriter` (which keeps each file's
+checksum). Paths inside every format are relative to the release root, so an unpacked release works wherever it
+lies (Kaldi's ``wav.scp`` is read from the release root; Lhotse takes ``with_path_prefix``).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import math
 import re
@@ -16,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
+from benchmark.packaging import FileWriter
 from speech.phones import SILENCE
 
 SAMPLE_RATE = 16_000
@@ -107,15 +110,10 @@ def by_split(entries: Iterable[ReleaseEntry]) -> dict[str, list[ReleaseEntry]]:
     return {split: sorted(items, key=lambda e: e.utt_id) for split, items in grouped.items()}
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def write_jsonl(path: Path, entries: Sequence[ReleaseEntry]) -> Path:
+def write_jsonl(out: FileWriter, rel: str, entries: Sequence[ReleaseEntry]) -> str:
     lines = (json.dumps(e.as_json(), ensure_ascii=False, sort_keys=True) for e in sorted(entries, key=_order))
-    return _write(path, "".join(line + "\n" for line in lines))
+    out.put(rel, "".join(line + "\n" for line in lines))
+    return rel
 
 
 def _order(entry: ReleaseEntry) -> tuple[str, str]:
@@ -231,31 +229,28 @@ def _label_files(entry: ReleaseEntry) -> dict[str, str]:
     }
 
 
-def write_timit_labels(root: Path, entries: Sequence[ReleaseEntry]) -> list[Path]:
+def write_timit_labels(out: FileWriter, entries: Sequence[ReleaseEntry]) -> list[str]:
     """Beside each clip's audio, TIMIT's ``.TXT`` (``0 N prompt``), ``.WRD`` and ``.PHN`` (``start end label`` in
     samples), in the case of the audio's suffix. Every entry must be aligned."""
-    written: list[Path] = []
+    written: list[str] = []
     for e in entries:
-        audio = root / e.audio
-        upper = audio.suffix.isupper()
-        for suffix, text in _label_files(e).items():
-            written.append(_write(audio.with_suffix("." + (suffix.upper() if upper else suffix)), text))
+        stem, _, suffix = e.audio.rpartition(".")
+        upper = suffix.isupper()
+        for label, text in _label_files(e).items():
+            written.append(f"{stem}.{label.upper() if upper else label}")
+            out.put(written[-1], text)
     return written
 
 
-def write_timit(root: Path, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
+def write_timit(out: FileWriter, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
     """The public TIMIT tree's labels and documents, and NLTK's view of it: relative path -> split ('' for the
-    documents every split shares). The audio is already in place (the builder wrote it while freezing)."""
+    documents every split shares). The audio is already in place (the builder wrote it while freezing). NLTK's
+    files have the bytes of the tree's, but as files of their own: hard links would halve the files to create,
+    and NLTK's reader refuses a file with more than one link (``nltk.pathsec``: one could point outside its root)."""
     written: dict[str, str] = {}
-    folders: set[str] = set()  # made already: thousands of files share a few hundred folders
 
     def put(rel: str, text: str, split: str = "") -> None:
-        folder = rel.rpartition("/")[0]
-        if folder not in folders:
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            folders.add(folder)
-        with open(root / rel, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        out.put(rel, text)
         written[rel] = split
 
     speakers: dict[str, tuple[ReleaseEntry, tuple[str, int, str, str]]] = {}
@@ -264,8 +259,9 @@ def write_timit(root: Path, entries: Sequence[ReleaseEntry]) -> dict[str, str]:
         speakers.setdefault(e.speaker_id, (e, place))
         written[e.audio] = e.split
         nltk_stem = f"{NLTK_ROOT}/dr{place[1]}-{place[2].lower()}/{place[3].lower()}"
+        stem = e.audio.rpartition(".")[0]
         for suffix, text in _label_files(e).items():
-            put(str(PurePosixPath(e.audio).with_suffix("." + suffix.upper())), text, e.split)
+            put(f"{stem}.{suffix.upper()}", text, e.split)
             put(f"{nltk_stem}.{suffix}", text, e.split)
     info = _spkrinfo(speakers.values())
     dictionary = _timitdic(entries)
@@ -324,7 +320,7 @@ def _dialects(entries: Iterable[ReleaseEntry]) -> str:
 
 
 # --- Kaldi ---------------------------------------------------------------------------------------------------------
-def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list[Path]:
+def write_kaldi(out: FileWriter, split: str, entries: Sequence[ReleaseEntry]) -> list[str]:
     """A Kaldi data directory: ``wav.scp`` (paths relative to the release root: run from there, or copy the
     directory with absolute paths with ``python -m openphone.kaldi_paths``), ``text`` (words),
     ``text.phones`` (the canonical phones: copy it over ``text`` for a phone recogniser, as TIMIT recipes score),
@@ -333,25 +329,27 @@ def write_kaldi(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list
 
     Utterance ids start with the speaker id (fixed length), so sorting by utterance sorts by speaker too, as
     ``utils/validate_data_dir.sh`` requires."""
-    folder = root / "kaldi" / split
+    folder = f"kaldi/{split}"
     entries = sorted(entries, key=lambda e: e.utt_id)
     spk2utt: dict[str, list[str]] = defaultdict(list)
     genders: dict[str, str] = {}
     for e in entries:
         spk2utt[e.speaker_id].append(e.utt_id)
         genders[e.speaker_id] = KALDI_GENDERS.get(e.gender, "")
-    files = [
-        _write(folder / "wav.scp", "".join(f"{e.utt_id} {kaldi_wav(e.audio)}\n" for e in entries)),
-        _write(folder / "text", "".join(f"{e.utt_id} {e.transcript}\n" for e in entries)),
-        _write(folder / "text.phones", "".join(f"{e.utt_id} {e.phone_string}\n" for e in entries)),
-        _write(folder / "utt2spk", "".join(f"{e.utt_id} {e.speaker_id}\n" for e in entries)),
-        _write(folder / "utt2dur", "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries)),
-        _write(folder / "reco2dur", "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries)),
-        _write(folder / "spk2utt", "".join(f"{s} {' '.join(u)}\n" for s, u in sorted(spk2utt.items()))),
-    ]
+    files = {
+        "wav.scp": "".join(f"{e.utt_id} {kaldi_wav(e.audio)}\n" for e in entries),
+        "text": "".join(f"{e.utt_id} {e.transcript}\n" for e in entries),
+        "text.phones": "".join(f"{e.utt_id} {e.phone_string}\n" for e in entries),
+        "utt2spk": "".join(f"{e.utt_id} {e.speaker_id}\n" for e in entries),
+        "utt2dur": "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries),
+        "reco2dur": "".join(f"{e.utt_id} {e.duration_s:.4f}\n" for e in entries),
+        "spk2utt": "".join(f"{s} {' '.join(u)}\n" for s, u in sorted(spk2utt.items())),
+    }
     if genders and all(genders.values()):
-        files.append(_write(folder / "spk2gender", "".join(f"{s} {g}\n" for s, g in sorted(genders.items()))))
-    return files
+        files["spk2gender"] = "".join(f"{s} {g}\n" for s, g in sorted(genders.items()))
+    for name, text in files.items():
+        out.put(f"{folder}/{name}", text)
+    return [f"{folder}/{name}" for name in files]
 
 
 def kaldi_wav(audio: str) -> str:
@@ -359,22 +357,24 @@ def kaldi_wav(audio: str) -> str:
     return f"flac -c -d -s {audio} |" if audio.lower().endswith(".flac") else audio
 
 
-def write_kaldi_lang(root: Path, phones: Sequence[str], silence: str, lexicon: Mapping[str, str]) -> list[Path]:
+def write_kaldi_lang(out: FileWriter, phones: Sequence[str], silence: str, lexicon: Mapping[str, str]) -> list[str]:
     """The phone set as Kaldi takes it: ``kaldi/dict/`` for ``utils/prepare_lang.sh`` (``lexicon.txt`` with
     ``<unk>`` as silence, ``nonsilence_phones.txt``, ``silence_phones.txt``, ``optional_silence.txt``, an empty
     ``extra_questions.txt``) and ``kaldi/lang/phones.txt``, the phone symbol table (``<eps>`` 0, then silence and
     the phones), for phone-level scoring without building a lang directory."""
-    dict_dir, lang_dir = root / "kaldi" / "dict", root / "kaldi" / "lang"
     table = ["<eps>", silence, *phones]
     entries = [("<unk>", silence), *sorted(lexicon.items())]
-    return [
-        _write(dict_dir / "lexicon.txt", "".join(f"{w} {p}\n" for w, p in entries)),
-        _write(dict_dir / "nonsilence_phones.txt", "".join(f"{p}\n" for p in phones)),
-        _write(dict_dir / "silence_phones.txt", f"{silence}\n"),
-        _write(dict_dir / "optional_silence.txt", f"{silence}\n"),
-        _write(dict_dir / "extra_questions.txt", ""),
-        _write(lang_dir / "phones.txt", "".join(f"{p} {i}\n" for i, p in enumerate(table))),
-    ]
+    files = {
+        "kaldi/dict/lexicon.txt": "".join(f"{w} {p}\n" for w, p in entries),
+        "kaldi/dict/nonsilence_phones.txt": "".join(f"{p}\n" for p in phones),
+        "kaldi/dict/silence_phones.txt": f"{silence}\n",
+        "kaldi/dict/optional_silence.txt": f"{silence}\n",
+        "kaldi/dict/extra_questions.txt": "",
+        "kaldi/lang/phones.txt": "".join(f"{p} {i}\n" for i, p in enumerate(table)),
+    }
+    for rel, text in files.items():
+        out.put(rel, text)
+    return list(files)
 
 
 # --- Lhotse --------------------------------------------------------------------------------------------------------
@@ -382,7 +382,7 @@ def lhotse_paths(split: str) -> tuple[str, str]:
     return (f"lhotse/openphone_recordings_{split}.jsonl.gz", f"lhotse/openphone_supervisions_{split}.jsonl.gz")
 
 
-def write_lhotse(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> list[Path]:
+def write_lhotse(out: FileWriter, split: str, entries: Sequence[ReleaseEntry]) -> list[str]:
     """Lhotse ``RecordingSet`` and ``SupervisionSet`` manifests (its JSONL serialisation, written without
     importing lhotse); audio sources are relative to the release root."""
     recordings_name, supervisions_name = lhotse_paths(split)
@@ -420,19 +420,18 @@ def write_lhotse(root: Path, split: str, entries: Sequence[ReleaseEntry]) -> lis
         if e.gender:
             supervision["gender"] = e.gender
         supervisions.append(supervision)
-    return [
-        _write_gz_jsonl(root / recordings_name, recordings),
-        _write_gz_jsonl(root / supervisions_name, supervisions),
-    ]
+    out.put(recordings_name, _gz_jsonl(recordings_name, recordings))
+    out.put(supervisions_name, _gz_jsonl(supervisions_name, supervisions))
+    return [recordings_name, supervisions_name]
 
 
-def _write_gz_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mtime=0: the same rows give the same bytes, so a rebuilt release has the same checksums.
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
-        for row in rows:
-            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
-    return path
+def _gz_jsonl(rel: str, rows: list[dict]) -> bytes:
+    """The rows as gzipped JSON lines, compressed in memory. mtime=0: the same rows give the same bytes, so a
+    rebuilt release has the same checksums; the header names the file, as gzip writing to it does."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename=PurePosixPath(rel).name, fileobj=buffer, mode="wb", mtime=0) as handle:
+        handle.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode())
+    return buffer.getvalue()
 
 
 # --- Hugging Face Parquet ------------------------------------------------------------------------------------------
@@ -481,9 +480,14 @@ def hf_shard_prefix(split: str) -> str:
 
 
 def _hf_columns(rows: Sequence[ReleaseEntry], audio_root: Path) -> dict[str, list]:
+    audio = [{"bytes": (audio_root / e.audio).read_bytes(), "path": PurePosixPath(e.audio).name} for e in rows]
+    return {"audio": audio, **_hf_values(rows)}
+
+
+def _hf_values(rows: Sequence[ReleaseEntry]) -> dict[str, list]:
+    """Every column but the audio."""
     return {
         "id": [e.utt_id for e in rows],
-        "audio": [{"bytes": (audio_root / e.audio).read_bytes(), "path": Path(e.audio).name} for e in rows],
         "speaker_id": [e.speaker_id for e in rows],
         "text": [e.transcript for e in rows],
         "prompt": [e.text for e in rows],
@@ -506,11 +510,11 @@ def _hf_columns(rows: Sequence[ReleaseEntry], audio_root: Path) -> dict[str, lis
 def write_parquet(root: Path, split: str, entries: Sequence[ReleaseEntry], *, audio_root: Path) -> list[Path]:
     """``hf/data/{train|validation|test}-0000i-of-0000n.parquet`` with the audio bytes embedded, one row group per
     100 clips."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     entries = sorted(entries, key=lambda e: e.utt_id)
-    total = sum((audio_root / e.audio).stat().st_size for e in entries)
+    sizes = {e.audio: (audio_root / e.audio).stat().st_size for e in entries}
+    total = sum(sizes.values())
     shards = max(1, math.ceil(total / PARQUET_SHARD_BYTES))
     per_shard = math.ceil(len(entries) / shards) if entries else 0
     schema = hf_schema()
@@ -522,9 +526,40 @@ def write_parquet(root: Path, split: str, entries: Sequence[ReleaseEntry], *, au
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for start in range(0, max(len(chunk), 1), PARQUET_ROW_GROUP):
                 rows = chunk[start : start + PARQUET_ROW_GROUP]
-                writer.write_table(pa.Table.from_pydict(_hf_columns(rows, audio_root), schema=schema))
+                writer.write_table(_hf_table(rows, audio_root, sizes, schema))
         written.append(path)
     return written
+
+
+def _hf_table(rows: Sequence[ReleaseEntry], audio_root: Path, sizes: Mapping[str, int], schema):
+    """A row group's table: the table ``from_pydict`` makes of :func:`_hf_columns`, with the audio column built
+    without the GIL's help. Each clip's file is read straight into one Arrow buffer (reads release the GIL) and
+    the buffer is the column's data, where converting 100 Python ``bytes`` copied 13 MB while holding the GIL: the
+    shards are written on threads beside the text exports, whose every small write waited for it."""
+    import numpy as np
+    import pyarrow as pa
+
+    ends = np.cumsum([sizes[e.audio] for e in rows], dtype=np.int64)
+    if len(rows) and ends[-1] >= 2**31:  # past a binary column's 32-bit offsets: Arrow's own conversion splits it
+        return pa.Table.from_pydict(_hf_columns(rows, audio_root), schema=schema)
+    offsets = np.concatenate([[0], ends]).astype(np.int32)
+    data = pa.allocate_buffer(int(offsets[-1]))
+    view = memoryview(data)
+    for e, start, end in zip(rows, offsets[:-1].tolist(), offsets[1:].tolist(), strict=True):
+        with open(audio_root / e.audio, "rb", buffering=0) as handle:
+            while start < end:
+                read = handle.readinto(view[start:end])
+                if not read:
+                    raise OSError(f"{e.audio} ended {end - start} bytes early: it changed while it was read")
+                start += read
+    audio_type = schema.field("audio").type
+    blobs = pa.Array.from_buffers(audio_type.field("bytes").type, len(rows), [None, pa.py_buffer(offsets), data])
+    names = pa.array([PurePosixPath(e.audio).name for e in rows], audio_type.field("path").type)
+    audio = pa.StructArray.from_arrays([blobs, names], fields=list(audio_type))
+    values = _hf_values(rows)
+    return pa.Table.from_arrays(
+        [audio if f.name == "audio" else pa.array(values[f.name], f.type) for f in schema], schema=schema
+    )
 
 
 def _size_category(n: int) -> str:
@@ -577,6 +612,7 @@ def hf_card_header(
     return "\n".join([*lines, "---", ""]) + "\n"
 
 
-def write_hf_card(root: Path, header: str, body: str) -> Path:
+def write_hf_card(out: FileWriter, header: str, body: str) -> str:
     """``hf/README.md``: the card (``header`` with shard paths relative to ``hf/``) over ``body``."""
-    return _write(root / "hf" / "README.md", header + body)
+    out.put("hf/README.md", header + body)
+    return "hf/README.md"

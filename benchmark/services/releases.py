@@ -20,22 +20,25 @@ import json
 import logging
 import os
 import shutil
+import struct
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import soundfile as sf
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -51,9 +54,10 @@ from benchmark.datasheet import (
 from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
 from benchmark.packaging import (
+    FileWriter,
     bytes_sha256,
-    file_sha256,
     files_sha256,
+    files_under,
     parse_sha256sums,
     sha256sums_text,
     write_tar,
@@ -353,11 +357,15 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     audio_format = options.get("audio_format", "flac")  # a release created before the option had FLAC
     say(f"{len(clips)} clips from {len(built.assignment)} speakers")
 
+    # Every file the build writes itself goes through a writer, which keeps its checksum (and a small file's bytes
+    # for the tars): nothing it wrote is read again to be hashed.
+    out, hidden_out = FileWriter(public), FileWriter(private)
     places = {"public": public, "private": private, "layout": layout, "audio_format": audio_format}
     audio = [_audio_place(clip, built.assignment, **places) for clip in clips]
+    writers = [out if root == public else hidden_out for _, root in audio]
     # The copies (a FLAC decoded to RIFF per clip) are libsndfile's work, outside the GIL: a thread per core.
     with ThreadPoolExecutor(BUILD_WORKERS) as pool:
-        frames = list(pool.map(_copy_audio, [c.audio.name for c in clips], [root / rel for rel, root in audio]))
+        frames = list(pool.map(_copy_audio, [c.audio.name for c in clips], [rel for rel, _ in audio], writers))
     for clip, (rel, _), n in zip(clips, audio, frames, strict=True):
         built.entries.append(_freeze(clip, built.assignment, withheld, alignments, audio=rel, frames=n))
     built.timings["freeze_s"] = time.monotonic() - tick
@@ -384,83 +392,93 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
     facts["alignment"] = alignment_facts
     facts["options"] = options  # the datasheet names the audio format
 
-    tick = time.monotonic()
-    # On this thread alone: thousands of small writes, each of which gives up the GIL, ran four times as long
-    # beside a thread that holds it (the Parquet shards, the plots), waiting for it at every write.
-    exports.write_jsonl(public / "manifest.jsonl", entries_public)
-    exports.write_jsonl(private / "hidden" / "manifest.jsonl", entries_hidden)
-    exports.write_timit_labels(private, entries_hidden)
-    timit_files = exports.write_timit(public, entries_public)
-    for split in splits_present:
-        exports.write_kaldi(public, split, grouped[split])
-        exports.write_lhotse(public, split, grouped[split])
-    built.timings["text_exports_s"] = time.monotonic() - tick
-    tick = time.monotonic()
-    # pyarrow encodes and compresses outside the GIL: the splits' shards side by side.
-    with ThreadPoolExecutor(BUILD_WORKERS) as pool:
-        list(pool.map(lambda split: exports.write_parquet(public, split, grouped[split], audio_root=public),
-                      splits_present))  # fmt: skip
-    built.timings["parquet_s"] = time.monotonic() - tick
-    tick = time.monotonic()
-    write_plots(public, facts)
-    built.timings["plots_s"] = time.monotonic() - tick
+    # The Parquet shards (pyarrow reads, encodes and compresses mostly outside the GIL) and the plots on the pool's
+    # threads, the text exports on this one meanwhile. The plots hold the GIL, and the text exports' thousands of
+    # small writes each give it up and wait for it again, but on a loaded 2-core machine the three side by side
+    # took a second less than the plots after the text exports (benchmarks/release.py, session 8).
+    tick = started = time.monotonic()
+    with ThreadPoolExecutor(BUILD_WORKERS) as pool:  # leaving it waits for the threads, an error here or not
+        parquet = [pool.submit(_write_parquet, out, split, grouped[split]) for split in splits_present]
+        plots = pool.submit(_write_plots, public, facts)  # after the shards: the train shard is the longest
+        exports.write_jsonl(out, "manifest.jsonl", entries_public)
+        exports.write_jsonl(hidden_out, "hidden/manifest.jsonl", entries_hidden)
+        exports.write_timit_labels(hidden_out, entries_hidden)
+        timit_files = exports.write_timit(out, entries_public)
+        for split in splits_present:
+            exports.write_kaldi(out, split, grouped[split])
+            exports.write_lhotse(out, split, grouped[split])
+        built.timings["text_exports_s"] = time.monotonic() - tick
+        tick = time.monotonic()
+        # Each from the start of this step to its end, on its thread; exports_wait_s is what the build waited after
+        # its own text exports.
+        built.timings["plots_s"] = plots.result() - started
+        built.timings["parquet_s"] = max((future.result() for future in parquet), default=started) - started
+        built.timings["exports_wait_s"] = time.monotonic() - tick
     say("exports written")
 
     tick = time.monotonic()
-    (public / "phones.txt").write_text("".join(f"{p}\n" for p in INVENTORY))
+    out.put("phones.txt", "".join(f"{p}\n" for p in INVENTORY))
     lexicon: dict[str, str] = {}
     for e in entries_public:
         for word, phones in zip(e.words, e.phones, strict=True):
             lexicon.setdefault(word, " ".join(phones))
-    (public / "lexicon.txt").write_text("".join(f"{w} {p}\n" for w, p in sorted(lexicon.items())))
-    exports.write_kaldi_lang(public, PHONES, SILENCE, lexicon)
-    (public / "phone_map_timit39.tsv").write_text(phone_map_tsv())
+    out.put("lexicon.txt", "".join(f"{w} {p}\n" for w, p in sorted(lexicon.items())))
+    exports.write_kaldi_lang(out, PHONES, SILENCE, lexicon)
+    out.put("phone_map_timit39.tsv", phone_map_tsv())
     # The leaderboard's contract travels with the data it is scored on; its version is in its title.
-    shutil.copyfile(SUBMISSION_SPEC, public / "SUBMISSION_SPEC.md")
+    out.put("SUBMISSION_SPEC.md", SUBMISSION_SPEC.read_bytes())
     delta = _delta(release, entries_public)
-    (public / "DELTA.json").write_text(json.dumps(delta, indent=1, sort_keys=True) + "\n")
+    out.put("DELTA.json", json.dumps(delta, indent=1, sort_keys=True) + "\n")
     created = timezone.localtime(release.created_at).strftime("%Y-%m-%d")
     readme = render_readme(facts, created=created, delta=delta if delta["previous"] else None)
     # Each source's terms; the datasheet is also the release's dataset card (`load_dataset(release root)`).
-    (public / "LICENSE").write_text(render_licence(facts))
-    hf_sizes = _hf_sizes(public, grouped)
+    out.put("LICENSE", render_licence(facts))
+    hf_sizes = _hf_sizes(out, grouped)
     cards = {"README.md": readme, "hf/README.md": hf_card_body(facts, created=created)}
-    (public / "README.md").write_text(_card(release.version, hf_sizes, facts, "hf/data/") + readme)
-    exports.write_hf_card(public, _card(release.version, hf_sizes, facts, "data/"), cards["hf/README.md"])
+    out.put("README.md", _card(release.version, hf_sizes, facts, "hf/data/") + readme)
+    exports.write_hf_card(out, _card(release.version, hf_sizes, facts, "data/"), cards["hf/README.md"])
     facts["delta"] = {k: (len(v) if isinstance(v, list) else v) for k, v in delta.items()}
     facts["options"] = release.facts.get("options", {})
-    (public / "datasheet.json").write_text(
-        json.dumps({k: v for k, v in facts.items() if k != "durations_s"}, indent=1, sort_keys=True) + "\n"
+    out.put(
+        "datasheet.json",
+        json.dumps({k: v for k, v in facts.items() if k != "durations_s"}, indent=1, sort_keys=True) + "\n",
     )
     built.timings["datasheet_s"] = time.monotonic() - tick
 
     tick = time.monotonic()
-    content = sorted(p.relative_to(public).as_posix() for p in public.rglob("*") if p.is_file())
-    built.sums.update(files_sha256(public, content, workers=BUILD_WORKERS))
+    sizes = files_under(public)
+    content = list(sizes)
+    out.verified(sizes)  # a file written over by other means since is hashed from disk below
+    built.sums.update({rel: out.sums[rel] for rel in content if rel in out.sums})
+    built.sums.update(files_sha256(public, [rel for rel in content if rel not in out.sums], workers=BUILD_WORKERS))
     built.timings["checksums_s"] = time.monotonic() - tick
 
     tick = time.monotonic()
     classified = {rel: _classify(rel, release.version) for rel in content}
     # The tree's split is its speaker's, not its folder's (dev and test share TEST, as in TIMIT).
     classified.update({rel: ("timit", split) for rel, split in timit_files.items()})
-    package_sums = _write_packages(release, public, content, classified, built.sums, splits_present, hf_sizes, facts,
+    package_sums = _write_packages(release, out, content, classified, built.sums, splits_present, hf_sizes, facts,
                                    cards)  # fmt: skip
     for rel in package_sums:
         classified[rel] = _classify(rel, release.version)
-    (public / "packages" / "SHA256SUMS").write_text(
-        "".join(f"{digest}  {Path(rel).name}\n" for rel, digest in sorted(package_sums.items()))
+        sizes[rel] = (public / rel).stat().st_size
+    out.put(
+        "packages/SHA256SUMS",
+        "".join(f"{digest}  {Path(rel).name}\n" for rel, digest in sorted(package_sums.items())),
     )
     built.sums.update(package_sums)
-    built.sums["packages/SHA256SUMS"] = file_sha256(public / "packages" / "SHA256SUMS")
     classified["packages/SHA256SUMS"] = ("checksums", "")
     # The release's own list covers every file beside it, the tars included (each tar has its own inside).
-    (public / "SHA256SUMS").write_text(sha256sums_text(built.sums))
-    built.sums["SHA256SUMS"] = file_sha256(public / "SHA256SUMS")
+    built.sums["packages/SHA256SUMS"] = out.sums["packages/SHA256SUMS"]
+    out.put("SHA256SUMS", sha256sums_text(built.sums))
+    built.sums["SHA256SUMS"] = out.sums["SHA256SUMS"]
     classified["SHA256SUMS"] = ("checksums", "")
+    for rel in ("packages/SHA256SUMS", "SHA256SUMS"):
+        sizes[rel] = out.sizes[rel]
     built.timings["packages_s"] = time.monotonic() - tick
 
     built.files = classified
-    built.sizes = {rel: (public / rel).stat().st_size for rel in classified}
+    built.sizes = {rel: sizes[rel] for rel in classified}
     facts["bytes"] = {"content": sum(built.sizes[r] for r in content), "total": sum(built.sizes.values())}
     facts["timings"] = {k: round(v, 3) for k, v in built.timings.items()}
     built.facts = facts
@@ -488,16 +506,30 @@ def _source_details(clips: list[Clip]) -> dict[str, dict[str, str]]:
     return details
 
 
-def _hf_sizes(public: Path, grouped: Mapping[str, list[ReleaseEntry]]) -> dict[str, tuple[int, int]]:
+def _hf_sizes(out: FileWriter, grouped: Mapping[str, list[ReleaseEntry]]) -> dict[str, tuple[int, int]]:
     """Per split present: (clips, bytes of its Parquet shards), for the dataset cards."""
     return {
         split: (
             len(entries),
-            sum(p.stat().st_size for p in public.glob(exports.hf_shard_prefix(split) + "*.parquet")),
+            sum(p.stat().st_size for p in out.root.glob(exports.hf_shard_prefix(split) + "*.parquet")),
         )
         for split, entries in grouped.items()
         if entries
     }
+
+
+def _write_plots(public: Path, facts: Mapping) -> float:
+    """The datasheet's plots; returns when they were done (``time.monotonic``)."""
+    write_plots(public, facts)
+    return time.monotonic()
+
+
+def _write_parquet(out: FileWriter, split: str, entries: list[ReleaseEntry]) -> float:
+    """A split's Parquet shards, each hashed as soon as it is written (on this thread, its pages still cached);
+    returns when it finished (``time.monotonic``)."""
+    for path in exports.write_parquet(out.root, split, entries, audio_root=out.root):
+        out.adopt(path.relative_to(out.root).as_posix())
+    return time.monotonic()
 
 
 def _card(version: str, sizes: Mapping[str, tuple[int, int]], facts: Mapping, prefix: str) -> str:
@@ -507,7 +539,7 @@ def _card(version: str, sizes: Mapping[str, tuple[int, int]], facts: Mapping, pr
 
 def _write_packages(
     release: Release,
-    public: Path,
+    out: FileWriter,
     content: list[str],
     classified: Mapping[str, tuple[str, str]],
     sums: Mapping[str, str],
@@ -536,7 +568,7 @@ def _write_packages(
         folder, members, extra = plans[rel]
         own = {m: sums[m] for m in members} | {m: bytes_sha256(data) for m, data in extra.items()}
         extra = {**extra, "SHA256SUMS": sha256sums_text(own).encode()}
-        return write_tar(public / rel, public, members, top=folder, mtime=mtime, extra=extra)
+        return write_tar(out.root / rel, out.root, members, top=folder, mtime=mtime, extra=extra, held=out.held)
 
     # Side by side: the whole release's tar (half the bytes) on one thread, the split tars on the other.
     with ThreadPoolExecutor(BUILD_WORKERS) as pool:
@@ -712,26 +744,45 @@ def _freeze(
     )
 
 
-def _copy_audio(name: str, target: Path) -> int:
-    """The stored FLAC as it is, or decoded into RIFF PCM (16-bit, the stored samples exactly) for a .WAV; returns
-    the number of samples. The WAV is encoded in memory and written in one go: libsndfile fsyncs a file it closes
-    (``sf_write_sync``), which cost more than the decoding; a local clip is read by its path (libsndfile's own
-    I/O, not Python callbacks)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    local = _local_path(name)
-    if target.suffix.lower() == ".flac":
-        with default_storage.open(name, "rb") as source, target.open("wb") as sink:
-            shutil.copyfileobj(source, sink, 1024 * 1024)
-        return sf.info(str(target)).frames
-    if local is not None:
-        samples, rate = sf.read(str(local), dtype="int16")
-    else:
+def _copy_audio(name: str, rel: str, out: FileWriter) -> int:
+    """The stored FLAC as it is, or decoded into RIFF PCM (16-bit, the stored samples exactly) for a .WAV, written
+    to ``rel`` through ``out``; returns the number of samples. The WAV is made in memory and written in one go
+    (libsndfile fsyncs a file it closes, ``sf_write_sync``, which cost more than the decoding); a local clip is
+    read by its path (libsndfile's own I/O, not Python callbacks)."""
+    if rel.lower().endswith(".flac"):
         with default_storage.open(name, "rb") as source:
-            samples, rate = sf.read(source, dtype="int16")
-    encoded = io.BytesIO()
-    sf.write(encoded, samples, rate, subtype="PCM_16", format="WAV")
-    target.write_bytes(encoded.getbuffer())
-    return len(samples)
+            data = source.read()
+        out.put(rel, data)
+        return sf.info(io.BytesIO(data)).frames
+    local = _local_path(name)
+    with ExitStack() as stack:
+        source = stack.enter_context(default_storage.open(name, "rb")) if local is None else str(local)
+        wav, frames = wav_pcm16(stack.enter_context(sf.SoundFile(source)))
+    out.put(rel, wav)
+    return frames
+
+
+WAV_HEADER = 44  # RIFF, fmt and data chunk headers of a plain PCM file
+
+
+def wav_pcm16(source: sf.SoundFile) -> tuple[bytes | bytearray | memoryview, int]:
+    """(the bytes libsndfile writes for ``source``'s samples as a 16-bit RIFF WAV, the number of samples). A mono
+    clip (every clip the platform stores) is decoded straight after a header made here, the canonical 44 bytes
+    libsndfile writes for mono 16-bit PCM (``test_release_speed`` compares the two): one buffer, no encoding
+    pass. Anything else goes through libsndfile."""
+    if source.channels != 1 or not 0 <= source.frames < (1 << 31):
+        samples = source.read(dtype="int16")
+        encoded = io.BytesIO()
+        sf.write(encoded, samples, source.samplerate, subtype="PCM_16", format="WAV")
+        return encoded.getbuffer(), len(samples)
+    buffer = bytearray(WAV_HEADER + 2 * source.frames)
+    frames = len(source.read(dtype="int16", out=np.frombuffer(buffer, dtype="<i2", offset=WAV_HEADER)))
+    del buffer[WAV_HEADER + 2 * frames :]  # a file that held fewer samples than its header said
+    data = 2 * frames
+    rate = source.samplerate
+    struct.pack_into("<4sI4s4sIHHIIHH4sI", buffer, 0, b"RIFF", 36 + data, b"WAVE", b"fmt ", 16, 1, 1, rate,
+                     2 * rate, 2, 16, b"data", data)  # fmt: skip
+    return buffer, frames
 
 
 def _timit_layout(
@@ -986,20 +1037,9 @@ def _commit_ready(release: Release, built: _Built, *, fence: Fence[Release], sta
         _publish(staging / "public", release.storage_prefix)
         _publish(staging / "private", release.private_prefix)
         ReleaseFile.objects.filter(release=release).delete()
-        ReleaseFile.objects.bulk_create(
-            [
-                ReleaseFile(
-                    release_id=release.pk,  # not release=: the relation's descriptor costs more than the row
-                    path=rel,
-                    storage_name=f"{release.storage_prefix}/{rel}",
-                    split=split,
-                    format=fmt,
-                    size=built.sizes[rel],
-                    sha256=built.sums[rel],
-                )
-                for rel, (fmt, split) in sorted(built.files.items())
-            ],
-            batch_size=2000,
+        _files_insert(
+            (release.pk, rel, f"{release.storage_prefix}/{rel}", split, fmt, built.sizes[rel], built.sums[rel])
+            for rel, (fmt, split) in sorted(built.files.items())
         )
         release.status = ReleaseStatus.READY
         release.finished_at = timezone.now()
@@ -1014,6 +1054,27 @@ def _commit_ready(release: Release, built: _Built, *, fence: Fence[Release], sta
         release.error = ""
         release.save()
     _reevaluate_submissions(release)
+
+
+FILE_COLUMNS = ("release", "path", "storage_name", "split", "format", "size", "sha256")
+
+
+def _files_insert(rows: Iterable[tuple]) -> None:
+    """One ``ReleaseFile`` row per tuple of :data:`FILE_COLUMNS` values, as plain values: a release has some 17,500
+    files, and the ORM's ``bulk_create`` spent more on making model instances and compiling each batch's values
+    than the database spent storing them (1.8 s of a build). PostgreSQL: one COPY; elsewhere executemany."""
+    meta = ReleaseFile._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = ", ".join(quote(meta.get_field(name).column) for name in FILE_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(FILE_COLUMNS))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", list(rows))  # noqa: S608
 
 
 def _reevaluate_submissions(release: Release) -> None:

@@ -1,17 +1,26 @@
 """The builder's fast paths write the bytes the plain ones did: its tar writer gives ``tarfile``'s stream bytes and
-their SHA-256, whatever the member sizes and names (a whole rebuild: test_release_durations_rebuild.py)."""
+their SHA-256, whatever the member sizes and names; its WAV copies, Parquet row groups and gzipped manifests are
+those libsndfile, Arrow and ``gzip`` made; its file writer's checksums are its files' (a whole rebuild:
+test_release_durations_rebuild.py)."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import json
 import os
 import tarfile
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
+import soundfile as sf
 
-from benchmark.packaging import write_tar
+from benchmark import exports
+from benchmark.packaging import HELD_BYTES, FileWriter, files_under, write_tar
+from benchmark.services.releases import wav_pcm16
 
 
 def tarfile_stream(path: Path, root: Path, members: list[str], *, top: str, mtime: int, extra: dict) -> None:
@@ -65,3 +74,70 @@ def test_a_file_that_changes_size_while_packed_is_an_error(tmp_path, monkeypatch
     monkeypatch.setattr(Path, "stat", smaller)
     with pytest.raises(OSError, match="grew"):
         write_tar(tmp_path / "t.tar", tmp_path, ["f"], top="t", mtime=0)
+
+
+def test_wav_copies_are_libsndfiles_bytes(tmp_path):
+    """The builder decodes a mono clip behind its own header: the bytes ``sf.write`` gave, at any length and rate;
+    other channel counts go through libsndfile itself."""
+    rng = np.random.default_rng(0)
+    for n, (frames, rate, channels) in enumerate([(1, 16_000, 1), (2, 16_000, 1), (16_001, 16_000, 1),
+                                                  (4_800, 48_000, 1), (999, 16_000, 2)]):  # fmt: skip
+        samples = rng.integers(-32768, 32767, size=(frames, channels) if channels > 1 else frames, dtype=np.int16)
+        flac = tmp_path / f"clip{n}.flac"
+        sf.write(flac, samples, rate, subtype="PCM_16", format="FLAC")
+        reference = io.BytesIO()
+        sf.write(reference, sf.read(flac, dtype="int16")[0], rate, subtype="PCM_16", format="WAV")
+        with sf.SoundFile(flac) as source:
+            wav, count = wav_pcm16(source)
+        assert bytes(wav) == reference.getvalue() and count == frames
+
+
+def _entry(**kwargs) -> exports.ReleaseEntry:
+    values = dict(
+        utt_id="u", split="train", speaker_id="spk-a", text="a cat", words=["a", "cat"],
+        phones=[["AH"], ["K", "AE", "T"]], audio="a.WAV", sha256="0" * 64, num_samples=1000, duration_s=0.0625,
+        prompt_id=1, prompt_type="diverse", provenance="recorded", votes_counted=2, votes_valid_counted=1, score=0.5,
+    )  # fmt: skip
+    return exports.ReleaseEntry(**{**values, **kwargs})
+
+
+def test_parquet_row_groups_are_the_tables_arrow_converts(tmp_path):
+    """The audio column read straight into an Arrow buffer makes the table ``from_pydict`` made of the same rows."""
+    rows = []
+    for n, size in enumerate([0, 1, 5000, 77]):
+        audio = f"timit/data/TRAIN/DR0/XA/SI{n}.WAV"
+        (tmp_path / audio).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / audio).write_bytes(os.urandom(size))
+        rows.append(_entry(utt_id=f"u{n}", audio=audio, gender="female" if n else ""))
+    schema = exports.hf_schema()
+    sizes = {e.audio: (tmp_path / e.audio).stat().st_size for e in rows}
+    ours = exports._hf_table(rows, tmp_path, sizes, schema)
+    assert ours.equals(pa.Table.from_pydict(exports._hf_columns(rows, tmp_path), schema=schema))
+    assert ours.schema.equals(schema, check_metadata=True)
+
+
+def test_the_file_writer_records_what_is_on_disk(tmp_path):
+    """Checksums, sizes and held bytes are those of the files; a file written over by other means since is
+    forgotten, to be hashed from disk."""
+    out = FileWriter(tmp_path)
+    out.put("a/x.TXT", "0 10 hellö\n")
+    out.put("big.bin", os.urandom(HELD_BYTES + 1))
+    out.put("big.bin", os.urandom(HELD_BYTES + 2))
+    for rel in ("a/x.TXT", "big.bin"):
+        data = (tmp_path / rel).read_bytes()
+        assert out.sums[rel] == hashlib.sha256(data).hexdigest() and out.sizes[rel] == len(data)
+    assert out.held == {"a/x.TXT": "0 10 hellö\n".encode()}
+    (tmp_path / "big.bin").write_bytes(b"written over by other means")
+    out.verified(files_under(tmp_path))
+    assert "big.bin" not in out.sums and "a/x.TXT" in out.sums
+
+
+def test_lhotse_manifests_are_gzips_bytes(tmp_path):
+    """Compressed in memory, the bytes ``GzipFile`` wrote to the file (its name in the header, mtime 0)."""
+    rows = [{"id": f"u{n}", "text": "ünïcode " * n} for n in range(50)]
+    path = tmp_path / "lhotse" / "openphone_recordings_train.jsonl.gz"
+    path.parent.mkdir()
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+        for row in rows:
+            handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+    assert exports._gz_jsonl("lhotse/openphone_recordings_train.jsonl.gz", rows) == path.read_bytes()
