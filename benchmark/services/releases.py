@@ -43,6 +43,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from benchmark import exports
+from benchmark.conf import release_settings
 from benchmark.datasheet import (
     hf_card_body,
     phone_map_tsv,
@@ -94,7 +95,7 @@ BUILD_WORKERS = max(1, min(4, os.cpu_count() or 1))
 def release_create(*, version: str, limit: int | None = None, alignments: str = "", audio_format: str = "") -> Release:
     """A release row in status building, to be built by ``release_build``. A failed release of the same version
     is reset and built again; any other existing version is refused (409). ``audio_format``: the TIMIT tree's
-    audio, ``wav`` or ``flac`` (``settings.RELEASE_AUDIO_FORMAT`` when empty)."""
+    audio, ``wav`` or ``flac`` (``RELEASE_AUDIO_FORMAT`` when empty)."""
     version = (version or "").strip()
     if limit is not None and limit < 1:
         raise ServiceError("limit_invalid", "The clip limit must be at least 1.")
@@ -102,7 +103,7 @@ def release_create(*, version: str, limit: int | None = None, alignments: str = 
         raise ServiceError("release_empty", "There are no valid clips to release.")
     if alignments and not Path(alignments).is_file():
         raise ServiceError("alignments_missing", f"{alignments} does not exist.")
-    audio_format = (audio_format or settings.RELEASE_AUDIO_FORMAT).lower()
+    audio_format = (audio_format or release_settings().audio_format).lower()
     if audio_format not in exports.AUDIO_FORMATS:
         raise ServiceError("audio_format_invalid", f"The audio format is one of {', '.join(exports.AUDIO_FORMATS)}.")
     options = {"alignments": alignments} if alignments else {}
@@ -146,11 +147,11 @@ def release_build_enqueue(*, release: Release) -> None:
 
 # --- building -----------------------------------------------------------------------------------------------------
 def _stale_after() -> timedelta:
-    return timedelta(seconds=settings.RELEASE_HEARTBEAT_STALE_SECONDS)
+    return release_settings().heartbeat_stale
 
 
 def _max_attempts() -> int:
-    return max(1, settings.RELEASE_MAX_ATTEMPTS)
+    return max(1, release_settings().max_attempts)
 
 
 def _is_live(release: Release, now) -> bool:
@@ -200,7 +201,7 @@ def release_build(*, release_id: int, progress: Callable[[str], None] | None = N
     staging = _staging_dir(release)
     started = time.monotonic()
     try:
-        with Heartbeat(fence, every=settings.RELEASE_HEARTBEAT_SECONDS) as heartbeat:
+        with Heartbeat(fence, every=release_settings().heartbeat_s) as heartbeat:
             built = _build(release, staging=staging, say=say)
             heartbeat.check()
         built.facts["build_seconds"] = round(time.monotonic() - started, 2)
@@ -383,7 +384,7 @@ def _build(release: Release, *, staging: Path, say: Callable[[str], None]) -> _B
         built.entries,
         withheld=withheld,
         version=release.version,
-        min_group_speakers=settings.RELEASE_MIN_GROUP_SPEAKERS,
+        min_group_speakers=release_settings().min_group_speakers,
         trust=getattr(settings, "TRUST", {}),
         hidden=built.hidden,
         sources=sources,
@@ -577,7 +578,7 @@ def _write_packages(
 
 def _min_hidden_speakers() -> int:
     """A hidden split has at least as many speakers as the smallest published demographic group (5)."""
-    return max(int(settings.RELEASE_MIN_GROUP_SPEAKERS), 1)
+    return max(int(release_settings().min_group_speakers), 1)
 
 
 def _hidden_eligible(speaker_ids: set[str]) -> set[str]:
@@ -610,7 +611,7 @@ def _splits_for(clips: list[Clip], release: Release) -> tuple[dict[str, str], se
     previous = dict(SpeakerSplit.objects.filter(speaker_id__in=speakers).values_list("speaker_id", "split"))
     assignment = assign_splits(
         speakers.values(),
-        key=settings.RELEASE_SPLIT_KEY.encode(),
+        key=release_settings().split_key.encode(),
         previous=previous,
         hidden_eligible=eligible,
         min_hidden=_min_hidden_speakers(),
@@ -659,7 +660,7 @@ def _withheld_groups(clips: list[Clip]) -> dict[str, set[str]]:
     """Per attribute, the speakers whose (given) value is shared by fewer than the minimum number of speakers in
     the release: their value is published as empty."""
     contributors = {c.contributor.speaker_id: c.contributor for c in clips}
-    minimum = settings.RELEASE_MIN_GROUP_SPEAKERS
+    minimum = release_settings().min_group_speakers
     withheld: dict[str, set[str]] = {}
     for attr in PUBLISHED_DEMOGRAPHICS:
         sizes = Counter(_demographic(c, attr).lower() for c in contributors.values())
