@@ -319,7 +319,8 @@ def _seed_corpus(
 ) -> None:
     """Write the seed corpus as a corpus on disk (FLAC files and a TSV manifest) and import it through the
     import service, validated; a second seed finds every clip already there."""
-    from contributors.services.imports import MANIFEST_COLUMNS, corpus_import, corpus_source_register
+    from contributors.services.imports import corpus_import, corpus_source_register
+    from speech.corpus import MANIFEST_COLUMNS
 
     if not voices:
         return

@@ -8,14 +8,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from contributors.services.imports import (
-    ManifestError,
-    corpus_import,
-    corpus_source_register,
-    read_manifest,
-    read_source_file,
-)
+from contributors.services.imports import corpus_import, corpus_source_register, read_source_file
 from core.errors import ServiceError
+from speech.corpus import ManifestError, read_manifest
 
 
 class Command(BaseCommand):
