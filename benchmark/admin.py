@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from benchmark.leaderboard.services import submission_rerun
 from benchmark.models import Release, ReleaseFile, SpeakerSplit, Submission, SubmissionResult
-from benchmark.services.releases import release_withdraw
-from benchmark.services.submissions import submission_rerun
+from benchmark.releases.services import release_withdraw
 from core.errors import ServiceError
 
 

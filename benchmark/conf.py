@@ -69,7 +69,7 @@ def submission_settings() -> SubmissionSettings:
 
 def benchmark_settings_check(**kwargs) -> list[checks.CheckMessage]:
     """Registered in BenchmarkConfig.ready()."""
-    from benchmark.evaluation.sandbox import SandboxLimits
+    from benchmark.leaderboard.evaluation.sandbox import SandboxLimits
     from benchmark.throttling import byte_rate_parse
 
     problems: list[checks.CheckMessage] = []

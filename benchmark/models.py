@@ -17,7 +17,7 @@ class ReleaseStatus(models.TextChoices):
     BUILDING = "building", "Building"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
-    # Taken down by an operator (benchmark.services.releases.release_withdraw): no longer listed, served or
+    # Taken down by an operator (benchmark.releases.services.release_withdraw): no longer listed, served or
     # offered to new submissions and runs; its files and rows are kept, as the record of what was published.
     WITHDRAWN = "withdrawn", "Withdrawn"
 

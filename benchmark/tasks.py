@@ -8,7 +8,7 @@ from celery import shared_task
 @shared_task(name="benchmark.tasks.release_build", acks_late=True)
 def release_build(release_id: int) -> str | None:
     """Build a release; guarded by the row's status and fenced claim, so a redelivery is a no-op."""
-    from benchmark.services.releases import release_build as build
+    from benchmark.releases.services import release_build as build
 
     release = build(release_id=release_id)
     return None if release is None else release.status
@@ -17,7 +17,7 @@ def release_build(release_id: int) -> str | None:
 @shared_task(name="benchmark.tasks.releases_reap")
 def releases_reap() -> dict[str, int]:
     """Periodic: re-queue or fail release builds whose worker went silent."""
-    from benchmark.services.releases import releases_reap as reap
+    from benchmark.releases.services import releases_reap as reap
 
     return reap()
 
@@ -29,8 +29,8 @@ BUSY_RETRY_SECONDS = 30
 def submission_evaluate(submission_id: int, release_id: int | None = None) -> str | None:
     """Evaluate a submission in the sandbox (queue ``eval``); a redelivery on a finished submission is a no-op.
     While the same account has another evaluation running, the task is sent again in 30 s."""
-    from benchmark.services.submissions import EvaluationBusy
-    from benchmark.services.submissions import submission_evaluate as evaluate
+    from benchmark.leaderboard.services import EvaluationBusy
+    from benchmark.leaderboard.services import submission_evaluate as evaluate
 
     try:
         submission = evaluate(submission_id=submission_id, release_id=release_id)
@@ -43,7 +43,7 @@ def submission_evaluate(submission_id: int, release_id: int | None = None) -> st
 @shared_task(name="benchmark.tasks.submissions_reap")
 def submissions_reap() -> dict[str, int]:
     """Periodic: re-queue or fail submissions whose worker went silent; remove dead workers' temp folders."""
-    from benchmark.services.submissions import submissions_reap as reap
+    from benchmark.leaderboard.services import submissions_reap as reap
 
     return reap()
 
@@ -51,6 +51,6 @@ def submissions_reap() -> dict[str, int]:
 @shared_task(name="benchmark.tasks.submissions_reevaluate", acks_late=True)
 def submissions_reevaluate(release_id: int) -> int:
     """Enqueue the evaluation of every succeeded submission on a release that has just become ready."""
-    from benchmark.services.submissions import submissions_reevaluate as reevaluate
+    from benchmark.leaderboard.services import submissions_reevaluate as reevaluate
 
     return reevaluate(release_id=release_id)

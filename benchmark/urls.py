@@ -2,7 +2,9 @@
 
 from django.urls import path
 
-from benchmark import leaderboard_apis, release_apis, submission_apis
+from benchmark.leaderboard import apis as leaderboard_apis
+from benchmark.leaderboard import submission_apis
+from benchmark.releases import apis as release_apis
 
 urlpatterns = [
     path("releases/", release_apis.ReleaseListApi.as_view(), name="releases"),

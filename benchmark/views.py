@@ -10,9 +10,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.safestring import mark_safe
 
-from benchmark import selectors
 from benchmark.leaderboard.board import leaderboard_board
 from benchmark.leaderboard.plot import leaderboard_plot
+from benchmark.releases import selectors
 from core.errors import ServiceError
 
 

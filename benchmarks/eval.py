@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.evaluation.metrics import graph_metrics
-from benchmark.evaluation.sandbox import SandboxLimits, budgets, run_sandboxed
-from benchmark.exports import ReleaseEntry, bigram_transcripts, scored_entries
+from benchmark.leaderboard.evaluation.metrics import graph_metrics
+from benchmark.leaderboard.evaluation.sandbox import SandboxLimits, budgets, run_sandboxed
+from benchmark.releases.exports import ReleaseEntry, bigram_transcripts, scored_entries
 from speech.decoding import decode_hmm_bigram, hmm_bigram_decoder
 from speech.phones import INVENTORY
 from speech.score import corpus_counts

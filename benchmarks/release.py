@@ -57,7 +57,7 @@ def main() -> int:
         from django.conf import settings
         from django.core.management import call_command
 
-        from benchmark.services.releases import release_build, release_create
+        from benchmark.releases.services import release_build, release_create
         from contributors.services.imports import SPEECHOCEAN762_SOURCE
 
         call_command("migrate", verbosity=0)

@@ -13,7 +13,7 @@ size: what one upload costs the process that handles it.
 1. **receive**: the same multipart body, with the form's ``name`` left out: Django streams the file to a temporary
    file and the API answers 400 without looking at the model. The cost of receiving alone: the peer.
 2. **submit**: a whole submission (201): the upload streamed to a temporary file, hashed and checked there (its
-   skeleton: the structure without the large weights' bytes, benchmark.evaluation.skeleton) and moved into
+   skeleton: the structure without the large weights' bytes, benchmark.leaderboard.evaluation.skeleton) and moved into
    storage. "over receive" is its growth less the peer's, over the file's size: what the submission's own code
    costs.
 

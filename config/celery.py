@@ -18,6 +18,6 @@ app.autodiscover_tasks()
 @worker_ready.connect
 def _sweep_evaluation_folders(**kwargs) -> None:
     """Test audio a killed worker left in the temp directory (``eval-<pid>-*`` of a dead pid) goes at start."""
-    from benchmark.evaluation.sandbox import sweep_temp_folders
+    from benchmark.leaderboard.evaluation.sandbox import sweep_temp_folders
 
     sweep_temp_folders()

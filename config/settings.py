@@ -485,7 +485,7 @@ SUBMISSION_DAILY_QUOTA = env_int("SUBMISSION_DAILY_QUOTA", 3)
 SUBMISSION_HEARTBEAT_SECONDS = env_int("SUBMISSION_HEARTBEAT_SECONDS", 10)
 SUBMISSION_HEARTBEAT_STALE_SECONDS = env_int("SUBMISSION_HEARTBEAT_STALE_SECONDS", 120)
 SUBMISSION_MAX_RECOVERIES = env_int("SUBMISSION_MAX_RECOVERIES", 2)
-# benchmark.evaluation.sandbox.SandboxLimits for each evaluation (keys are its field names).
+# benchmark.leaderboard.evaluation.sandbox.SandboxLimits for each evaluation (keys are its field names).
 SUBMISSION_SANDBOX = {
     "memory_bytes": env_int("SUBMISSION_SANDBOX_MEMORY_BYTES", 4 * 1024**3),
     "cpu_seconds": env_int("SUBMISSION_SANDBOX_CPU_SECONDS", 900),

@@ -42,7 +42,7 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     path("releases/", include("benchmark.page_urls")),
-    path("leaderboard/", include("benchmark.leaderboard_urls")),
+    path("leaderboard/", include("benchmark.leaderboard.urls")),
     path("training/", include("training.page_urls")),
     path("", include("frontend.urls")),
 ]

@@ -364,7 +364,7 @@ def _seed_release(*, out: Callable[[str], None]) -> None:
     """Freeze the demo's valid clips into a release through the same service as `release_build`, so the
     releases page has something to show; kept when it already exists."""
     from benchmark.models import Release, ReleaseStatus
-    from benchmark.services.releases import release_build, release_create
+    from benchmark.releases.services import release_build, release_create
 
     if Release.objects.filter(version=DEMO_RELEASE, status=ReleaseStatus.READY).exists():
         out(f"Release {DEMO_RELEASE} already exists.")

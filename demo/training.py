@@ -9,8 +9,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from benchmark.leaderboard.services import submission_evaluate
 from benchmark.models import Release, ReleaseStatus
-from benchmark.services.submissions import submission_evaluate
 from training.models import TrainingRun
 from training.services.baselines import release_baselines_create, release_baselines_train
 

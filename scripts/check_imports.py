@@ -3,7 +3,9 @@
 
 1. ``speech/`` is the bottom layer: it imports nothing of the platform but itself, and no Django.
 2. ``training/ml/`` is plain PyTorch: of the platform it imports only ``speech/`` and itself, and no Django.
-3. No cycle among the platform's module-level imports. An import inside a function (a service enqueueing its
+3. Arrows point down the house (demo -> apps -> core -> speech): ``core`` imports no app, no app imports
+   ``demo``, and releases never import the leaderboard (a ready release says so with a signal), at any level.
+4. No cycle among the platform's module-level imports. An import inside a function (a service enqueueing its
    task, a task calling back into its service) is how the code breaks a cycle on purpose, and is not counted.
 
     python scripts/check_imports.py [ROOT]
@@ -15,12 +17,22 @@ import ast
 import sys
 from pathlib import Path
 
-PACKAGES = ("config", "core", "contributors", "benchmark", "training", "frontend", "speech")
+PACKAGES = ("config", "core", "contributors", "benchmark", "training", "frontend", "speech", "demo")
 FRAMEWORKS = ("django", "rest_framework", "celery", "kombu")
 # Who may import what of the platform (a module's dotted name prefix: the platform's prefixes it may import).
 LAYERS = {
     "speech": ("speech",),
     "training.ml": ("speech", "training.ml"),
+}
+
+# Imports that point up the house, refused at module and function level alike (module prefix: refused prefixes).
+UPWARD = {
+    "core": ("contributors", "benchmark", "training", "frontend", "demo"),
+    "contributors": ("demo",),
+    "benchmark": ("demo",),
+    "training": ("demo",),
+    "frontend": ("demo",),
+    "benchmark.releases": ("benchmark.leaderboard", "demo"),
 }
 
 
@@ -81,6 +93,9 @@ def check(root: Path) -> list[str]:
                 problems.append(f"{where}: {layer} imports {target}")
             elif layer and ours and not any(_within(target, allowed) for allowed in LAYERS[layer]):
                 problems.append(f"{where}: {layer} imports {target} (it may import {', '.join(LAYERS[layer])})")
+            upward = next((prefix for prefix in sorted(UPWARD, key=len, reverse=True) if _within(name, prefix)), None)
+            if upward and ours and any(_within(target, refused) for refused in UPWARD[upward]):
+                problems.append(f"{where}: {upward} imports {target} (an arrow pointing up the house)")
             if ours and top:
                 owner = _owner(target, modules)
                 if owner and owner != name:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db.models import F, QuerySet
 
 from benchmark.models import Release, ReleaseStatus, SubmissionResult
-from benchmark.selectors import release_blind
+from benchmark.releases.selectors import release_blind
 from core.errors import ServiceError
 
 SORTS = ("per_hidden", "per_public", "parameters", "depth", "macs_per_second", "rtf_median", "created_at")

@@ -40,7 +40,7 @@ PACKAGE = "package"
 # or two Parquet shards): what one more request costs, in bytes (a round trip or two at tens of MB/s); a tar
 # already there, whole or in part, is always used.
 REQUEST_COST_BYTES = 1_000_000
-LISTING_PAGE = 5000  # the server's largest page of a release's files (benchmark.release_apis.FilesPagination)
+LISTING_PAGE = 5000  # the server's largest page of a release's files (benchmark.releases.apis.FilesPagination)
 
 
 class DownloadError(Exception):

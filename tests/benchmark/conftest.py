@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.services import submissions as submission_service
-from benchmark.services.releases import release_build, release_create
+from benchmark.leaderboard import services as submission_service
+from benchmark.releases.services import release_build, release_create
 from contributors.models import ClipStatus, Provenance
 from contributors.services.clips import clip_submit
 from contributors.services.imports import corpus_source_register

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.evaluation.checks import check_submission
-from benchmark.evaluation.metrics import graph_metrics
-from benchmark.evaluation.sandbox import SandboxLimits, run_sandboxed
+from benchmark.leaderboard.evaluation.checks import check_submission
+from benchmark.leaderboard.evaluation.metrics import graph_metrics
+from benchmark.leaderboard.evaluation.sandbox import SandboxLimits, run_sandboxed
 from speech.phones import INVENTORY
 
 torch = pytest.importorskip("torch")

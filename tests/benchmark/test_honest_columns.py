@@ -12,10 +12,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from rest_framework.test import APIClient
 
-from benchmark.evaluation import metrics as metrics_module
-from benchmark.evaluation.checks import check_submission
-from benchmark.evaluation.metrics import graph_metrics
 from benchmark.leaderboard.board import csv_safe, leaderboard_csv
+from benchmark.leaderboard.evaluation import metrics as metrics_module
+from benchmark.leaderboard.evaluation.checks import check_submission
+from benchmark.leaderboard.evaluation.metrics import graph_metrics
 from tests.benchmark.test_leaderboard import ready_release, scored
 
 HOP, HIDDEN, CLASSES = 160, 64, 41
@@ -260,7 +260,7 @@ def test_every_formula_prefix_is_neutralised_in_text_but_numbers_stay_numbers(te
 
 
 def test_external_data_inside_a_subgraph_is_refused(tmp_path):
-    from benchmark.evaluation.checks import SubmissionRejected
+    from benchmark.leaderboard.evaluation.checks import SubmissionRejected
 
     model = mlp("subgraph")
     branch = next(a.g for n in model.graph.node if n.op_type == "If" for a in n.attribute if a.name == "then_branch")

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from benchmark.leaderboard import services as submission_service
+from benchmark.leaderboard.services import submission_create, submission_evaluate
 from benchmark.models import Release, ReleaseStatus, Submission, SubmissionResult, SubmissionStatus
-from benchmark.services import submissions as submission_service
-from benchmark.services.submissions import submission_create, submission_evaluate
 from tests.benchmark.conftest import FAST_SANDBOX
 from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory

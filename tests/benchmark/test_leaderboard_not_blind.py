@@ -11,11 +11,11 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from benchmark.exports import scored_entries
+from benchmark.leaderboard import services as service
+from benchmark.leaderboard.services import submission_evaluate
 from benchmark.models import Release, ReleaseStatus, Submission, SubmissionResult, SubmissionStatus
-from benchmark.selectors import release_public_entries
-from benchmark.services import submissions as service
-from benchmark.services.submissions import submission_evaluate
+from benchmark.releases.exports import scored_entries
+from benchmark.releases.selectors import release_public_entries
 from contributors.models import Prompt, Provenance
 from tests.benchmark.conftest import FAST_SANDBOX, SENTENCES, build, make_corpus
 from tests.benchmark.test_submission_hardening import post

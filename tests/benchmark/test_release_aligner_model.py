@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.models import Release, ReleaseStatus
-from benchmark.services.releases import release_build, release_create
+from benchmark.releases.services import release_build, release_create
 from tests.benchmark.conftest import build, release_root
 from training.ml.release_align import REFINE_PASSES
 
@@ -48,7 +48,7 @@ def test_a_second_release_is_aligned_from_the_firsts_hmm_and_rebuilds_byte_ident
 def test_a_damaged_stored_hmm_gives_way_to_a_flat_start_with_the_reason(release, settings, caplog):
     stored = Path(settings.MEDIA_ROOT) / release.hmm
     stored.write_bytes(stored.read_bytes()[:400])  # an interrupted copy
-    with caplog.at_level(logging.WARNING, logger="benchmark.services.releases"):
+    with caplog.at_level(logging.WARNING, logger="benchmark.releases.build"):
         v2 = build("v2")
     aligner, readme = _aligner(settings, v2)
     assert aligner["method"] == "hmm-flat-start" and aligner["initialised_from"] is None
@@ -60,7 +60,7 @@ def test_a_damaged_stored_hmm_gives_way_to_a_flat_start_with_the_reason(release,
 
 
 def test_without_its_own_espeak_measure_the_datasheet_quotes_the_recipes_figure_as_not_this_models():
-    from benchmark.datasheet import _alignment_section
+    from benchmark.releases.datasheet import _alignment_section
     from training.ml.release_align import OFFLINE_ESPEAK
 
     aligner = {"clips": 30, "by_hmm": 30, "supplied": 0, "method": "hmm-from-model", "model": "monophone HMM",

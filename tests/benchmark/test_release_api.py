@@ -12,10 +12,10 @@ import requests
 from openphone import download as cli
 from rest_framework.test import APIClient
 
-from benchmark.exports import timit_speaker_name
 from benchmark.models import Release
-from benchmark.selectors import release_hidden_entries
-from benchmark.services.releases import release_create
+from benchmark.releases.exports import timit_speaker_name
+from benchmark.releases.selectors import release_hidden_entries
+from benchmark.releases.services import release_create
 from tests.benchmark.conftest import build, make_corpus, release_root
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from benchmark.models import Release, ReleaseFile, SpeakerSplit
-from benchmark.packaging import file_sha256, parse_sha256sums
-from benchmark.selectors import release_hidden_entries
-from benchmark.services.releases import release_create
+from benchmark.releases.packaging import file_sha256, parse_sha256sums
+from benchmark.releases.selectors import release_hidden_entries
+from benchmark.releases.services import release_create
 from benchmark.tasks import release_build as release_build_task
 from contributors.models import Clip, ClipStatus
 from tests.benchmark.conftest import build, make_corpus, release_root
@@ -141,12 +141,12 @@ def test_task_is_idempotent_and_a_failed_build_is_recorded_and_retried(corpus, s
     assert release_build_task(release.pk) == "ready"  # a redelivery does nothing
     assert Release.objects.get(pk=release.pk).facts == facts
 
-    from benchmark.services import releases as service
+    from benchmark.releases import exports
 
     def explode(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(service.exports, "write_kaldi", explode)
+    monkeypatch.setattr(exports, "write_kaldi", explode)  # the build writes Kaldi through it
     failing = release_create(version="t2")
     assert release_build_task(failing.pk) == "failed"
     failing.refresh_from_db()

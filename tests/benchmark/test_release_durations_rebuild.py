@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from django.test import Client
 
-from benchmark.datasheet import DURATION_QUANTILES, duration_quantiles
 from benchmark.models import Release, ReleaseStatus
-from benchmark.services.releases import release_build, release_create
+from benchmark.releases.datasheet import DURATION_QUANTILES, duration_quantiles
+from benchmark.releases.services import release_build, release_create
 
 pytestmark = pytest.mark.django_db
 

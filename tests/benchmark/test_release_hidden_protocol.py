@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmark.exports import bigram_transcripts, scored_entries
 from benchmark.models import SpeakerSplit
-from benchmark.selectors import release_hidden_entries
+from benchmark.releases.exports import bigram_transcripts, scored_entries
+from benchmark.releases.selectors import release_hidden_entries
 from contributors.models import Prompt, Provenance
 from tests.benchmark.conftest import SENTENCES, build, make_corpus, release_root
 
@@ -43,7 +43,7 @@ def test_shared_prompts_are_released_but_neither_scored_nor_in_the_bigram(settin
     release = build("v1")
     rows = [json.loads(line) for line in (release_root(settings, release) / "manifest.jsonl").read_text().splitlines()]
     assert any(r["prompt_type"] == "shared" for r in rows)  # they stay in the files
-    from benchmark.exports import entry_from_json
+    from benchmark.releases.exports import entry_from_json
 
     entries = [entry_from_json(r) for r in rows] + release_hidden_entries(release=release)
     kept = scored_entries(entries)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.datasheet import _invalid_reasons_paragraph
+from benchmark.releases.datasheet import _invalid_reasons_paragraph
 from contributors.models import Clip, Vote
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import prompt_create

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.packaging import parse_sha256sums
+from benchmark.releases.packaging import parse_sha256sums
 from tests.benchmark.conftest import release_root
 
 pytestmark = pytest.mark.django_db

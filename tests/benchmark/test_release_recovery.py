@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from benchmark import tasks
 from benchmark.models import Release, ReleaseFile, ReleaseStatus
-from benchmark.services import releases as service
-from benchmark.services.releases import release_build, release_create, releases_reap
+from benchmark.releases import services as service
+from benchmark.releases.services import release_build, release_create, releases_reap
 from core.fencing import Superseded
 from tests.benchmark.conftest import make_corpus
 
@@ -109,7 +109,7 @@ def test_a_superseded_builders_commit_changes_nothing(claimed, settings, enqueue
     assert service._claim(claimed.pk) is not None  # the second worker's claim
 
     with pytest.raises(Superseded):
-        service._commit_ready(claimed, service._Built(), fence=first, staging=staging)
+        service._commit_ready(claimed, service.Built(), fence=first, staging=staging)
 
     claimed.refresh_from_db()
     assert claimed.status == ReleaseStatus.BUILDING and (claimed.attempts, claimed.claims) == (2, 3)
@@ -129,7 +129,7 @@ def test_a_superseded_builders_failure_changes_nothing(db, settings, monkeypatch
         service._claim(release.pk)
         raise OSError("disk full")
 
-    monkeypatch.setattr(service, "_build", taken_over_then_broken)
+    monkeypatch.setattr(service, "write_release", taken_over_then_broken)
     returned = release_build(release_id=release.pk)
 
     assert returned.status == ReleaseStatus.BUILDING and returned.error == ""

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from benchmark.services.releases import release_build, release_create
+from benchmark.releases.services import release_build, release_create
 from contributors.models import Clip, CorpusSource, Provenance
 from tests.benchmark.conftest import build, make_corpus, release_root
 

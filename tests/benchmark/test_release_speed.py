@@ -18,9 +18,9 @@ import pyarrow as pa
 import pytest
 import soundfile as sf
 
-from benchmark import exports
-from benchmark.packaging import HELD_BYTES, FileWriter, files_under, write_tar
-from benchmark.services.releases import wav_pcm16
+from benchmark.releases import exports
+from benchmark.releases.build import wav_pcm16
+from benchmark.releases.packaging import HELD_BYTES, FileWriter, files_under, write_tar
 
 
 def tarfile_stream(path: Path, root: Path, members: list[str], *, top: str, mtime: int, extra: dict) -> None:

@@ -13,9 +13,9 @@ import pytest
 import soundfile as sf
 from django.core.files.storage import default_storage
 
-from benchmark import exports
 from benchmark.models import Release
-from benchmark.services.releases import release_build, release_create
+from benchmark.releases import exports
+from benchmark.releases.services import release_build, release_create
 from contributors.models import Clip
 from tests.benchmark.conftest import build, release_root
 

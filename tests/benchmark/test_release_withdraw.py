@@ -7,7 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from benchmark.models import Release, ReleaseFile, ReleaseStatus, SpeakerSplit
-from benchmark.services.releases import release_create
+from benchmark.releases.services import release_create
 from tests.benchmark.conftest import build, make_corpus, release_root
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from benchmark.leaderboard import services as service
+from benchmark.leaderboard.services import submission_create, submission_evaluate, submissions_reap
 from benchmark.models import Submission, SubmissionStatus
-from benchmark.services import submissions as service
-from benchmark.services.submissions import submission_create, submission_evaluate, submissions_reap
 from tests.benchmark.conftest import FAST_SANDBOX, build, make_corpus
 from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory

@@ -18,18 +18,16 @@ from onnx import TensorProto, helper, numpy_helper
 from rest_framework.test import APIClient
 
 from benchmark import tasks
-from benchmark.evaluation.checks import SubmissionRejected, check_submission
-from benchmark.evaluation.sandbox import (
+from benchmark.leaderboard import services as service
+from benchmark.leaderboard.evaluation.checks import SubmissionRejected, check_submission
+from benchmark.leaderboard.evaluation.sandbox import (
     Cancelled,
     SandboxLimits,
     budgets,
     run_sandboxed,
     sweep_temp_folders,
 )
-from benchmark.models import Submission, SubmissionStatus
-from benchmark.selectors import release_hidden_entries
-from benchmark.services import submissions as service
-from benchmark.services.submissions import (
+from benchmark.leaderboard.services import (
     EvaluationBusy,
     failure_sentence,
     submission_cancel,
@@ -38,6 +36,8 @@ from benchmark.services.submissions import (
     submission_quota_left,
     submissions_reap,
 )
+from benchmark.models import Submission, SubmissionStatus
+from benchmark.releases.selectors import release_hidden_entries
 from speech.phones import INVENTORY
 from tests.benchmark.conftest import FAST_SANDBOX
 from tests.benchmark.test_submission_sandbox import frame_model
@@ -283,7 +283,7 @@ def test_budgets_scale_with_the_audio():
 
 def test_decoding_and_metrics_come_from_the_sandbox(release, user, enqueued, monkeypatch):
     """The worker process decodes nothing and loads no model graph itself."""
-    import benchmark.evaluation.metrics as metrics
+    import benchmark.leaderboard.evaluation.metrics as metrics
     import speech.decoding as decoding
 
     def forbidden(*args, **kwargs):

@@ -9,9 +9,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from benchmark.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
-from benchmark.evaluation.metrics import graph_metrics
-from benchmark.evaluation.sandbox import SandboxLimits, network_isolation_available, run_sandboxed
+from benchmark.leaderboard.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
+from benchmark.leaderboard.evaluation.metrics import graph_metrics
+from benchmark.leaderboard.evaluation.sandbox import SandboxLimits, network_isolation_available, run_sandboxed
 
 CLASSES = 41
 HOP = 160

@@ -1,5 +1,5 @@
-"""The static checks read a model's skeleton (benchmark.evaluation.skeleton): its large weights' bytes stay in the
-file, unread, and every verdict is the one the whole model gets."""
+"""The static checks read a model's skeleton (benchmark.leaderboard.evaluation.skeleton): its large weights' bytes
+stay in the file, unread, and every verdict is the one the whole model gets."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from benchmark.evaluation import skeleton
-from benchmark.evaluation.checks import SubmissionRejected, check_submission
-from benchmark.evaluation.skeleton import read_skeleton
+from benchmark.leaderboard.evaluation import skeleton
+from benchmark.leaderboard.evaluation.checks import SubmissionRejected, check_submission
+from benchmark.leaderboard.evaluation.skeleton import read_skeleton
 from tests.benchmark.test_submission_sandbox import frame_model, save
 
 WEIGHTS_BYTES = 160 * 41 * 4  # frame_model's W

@@ -11,14 +11,14 @@ from django.db import connection
 from onnx import TensorProto, helper
 from rest_framework.test import APIClient
 
-from benchmark.models import Submission, SubmissionResult, SubmissionStatus
-from benchmark.services import submissions as service
-from benchmark.services.submissions import (
+from benchmark.leaderboard import services as service
+from benchmark.leaderboard.services import (
     submission_cancel,
     submission_create,
     submission_evaluate,
     submissions_reevaluate,
 )
+from benchmark.models import Submission, SubmissionResult, SubmissionStatus
 from core.errors import ServiceError
 from speech.decoding import decode_greedy
 from speech.phones import INVENTORY

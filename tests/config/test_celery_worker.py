@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from kombu import Connection
 
 from benchmark.models import Release, ReleaseStatus
-from benchmark.services.releases import release_create
+from benchmark.releases.services import release_create
 from config.broker import database_path
 from contributors.models import Clip
 from contributors.services.clips import clip_submit
@@ -182,7 +182,7 @@ def test_a_killed_release_build_comes_back_by_the_reaper_not_the_visibility_time
     """On Redis a dead worker's message comes back only after the visibility timeout (12 h, as deployed): the build
     it was doing is re-queued by the reaper once its heartbeat goes stale, and a new worker builds it, once."""
     from benchmark import tasks
-    from benchmark.services.releases import releases_reap
+    from benchmark.releases.services import releases_reap
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.RELEASE_HEARTBEAT_STALE_SECONDS = 2  # the reaper runs here, in the test's process

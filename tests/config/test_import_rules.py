@@ -28,10 +28,12 @@ def test_this_tree_keeps_the_rules():
 def test_each_broken_rule_is_named(tmp_path):
     write(tmp_path, "speech/phones.py", "import django\nfrom speech import text\n")
     write(tmp_path, "speech/text.py", "from contributors.models import Clip\n")
-    write(tmp_path, "training/ml/data.py", "from speech.phones import X\nfrom benchmark.exports import Y\n")
-    write(tmp_path, "benchmark/exports.py", "from benchmark import tasks\n")
-    write(tmp_path, "benchmark/tasks.py", "from benchmark.exports import write\n\ndef later():\n    import core.x\n")
-    write(tmp_path, "core/x.py", "from benchmark import tasks\n")  # only a function-level import points back here
+    write(tmp_path, "training/ml/data.py", "from speech.phones import X\nfrom benchmark.releases.exports import Y\n")
+    write(tmp_path, "benchmark/releases/exports.py", "from benchmark import tasks\n")
+    later = "\n\ndef later():\n    import contributors.x\n"
+    write(tmp_path, "benchmark/tasks.py", "from benchmark.releases.exports import write" + later)
+    # only a function-level import points back here:
+    write(tmp_path, "contributors/x.py", "from benchmark import tasks\n")
 
     problems = check_imports.check(tmp_path)
 
@@ -39,7 +41,24 @@ def test_each_broken_rule_is_named(tmp_path):
         [
             "speech/phones.py:1: speech imports django",
             "speech/text.py:1: speech imports contributors.models.Clip (it may import speech)",
-            "training/ml/data.py:2: training.ml imports benchmark.exports.Y (it may import speech, training.ml)",
-            "import cycle: benchmark.exports -> benchmark.tasks",
+            "training/ml/data.py:2: training.ml imports benchmark.releases.exports.Y"
+            " (it may import speech, training.ml)",
+            "import cycle: benchmark.releases.exports -> benchmark.tasks",
         ]
     )
+
+
+def test_arrows_pointing_up_the_house_are_named_even_inside_a_function(tmp_path):
+    write(tmp_path, "benchmark/releases/services.py", "def done():\n    from benchmark.leaderboard import services\n")
+    write(tmp_path, "benchmark/leaderboard/services.py", "from benchmark.releases import selectors\n")
+    write(tmp_path, "benchmark/releases/selectors.py", "")
+    write(tmp_path, "core/errors.py", "from contributors.models import Clip\n")
+    write(tmp_path, "training/runs.py", "def seed():\n    import demo.seed\n")
+    write(tmp_path, "demo/seed.py", "from training import runs\n")
+
+    assert sorted(check_imports.check(tmp_path)) == [
+        "benchmark/releases/services.py:2: benchmark.releases imports benchmark.leaderboard.services"
+        " (an arrow pointing up the house)",
+        "core/errors.py:1: core imports contributors.models.Clip (an arrow pointing up the house)",
+        "training/runs.py:2: training imports demo.seed (an arrow pointing up the house)",
+    ]

@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from benchmark.selectors import release_clips_valid
+from benchmark.releases.selectors import release_clips_valid
 from contributors.models import AssignmentOutcome, ClipStatus, Contributor, TrustRecompute, ValidationAssignment, Vote
 from contributors.services.trust import trust_check
 from tests.contributors.test_votes import client_for, record

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.test import Client
 from rest_framework.test import APIClient
 
-from benchmark.selectors import release_clips_valid
+from benchmark.releases.selectors import release_clips_valid
 from contributors.models import (
     ClipReport,
     ClipStatus,

@@ -13,8 +13,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
+from benchmark.leaderboard import services as submissions_service
 from benchmark.models import Submission
-from benchmark.services import submissions as submissions_service
 from core.slots import slot_acquire, slot_release
 from tests.benchmark.test_submissions import good_model
 from tests.core.test_rate_limits import _concurrently, redis_cache  # noqa: F401 (a fixture)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.core.files.storage import default_storage
 
+from benchmark.leaderboard.services import submission_evaluate
 from benchmark.models import Submission, SubmissionStatus
-from benchmark.services.submissions import submission_evaluate
 from core.errors import ServiceError
 from training.models import TrainingRun, TrainingRunStatus
 from training.services import execution

@@ -36,8 +36,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from benchmark.leaderboard.services import submission_create
 from benchmark.models import SubmissionDecoder
-from benchmark.services.submissions import submission_create
 from core.errors import ServiceError
 from core.fencing import Fence, Heartbeat, Superseded
 from training.conf import training_settings

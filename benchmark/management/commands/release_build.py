@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from benchmark.models import ReleaseStatus
-from benchmark.services.releases import release_build, release_build_enqueue, release_create
+from benchmark.releases.services import release_build, release_build_enqueue, release_create
 from core.errors import ServiceError
 
 

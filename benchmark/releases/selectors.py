@@ -9,9 +9,9 @@ from datetime import datetime
 from django.core.files.storage import default_storage
 from django.db.models import Count, QuerySet, Sum
 
-from benchmark import exports
-from benchmark.exports import ReleaseEntry
 from benchmark.models import Release, ReleaseFile, ReleaseStatus
+from benchmark.releases import exports
+from benchmark.releases.exports import ReleaseEntry
 from contributors.models import Clip, ClipStatus
 from core.errors import ServiceError
 from speech.splits import PUBLIC_SPLITS

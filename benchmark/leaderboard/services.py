@@ -54,17 +54,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from benchmark import exports
 from benchmark.conf import submission_settings
-from benchmark.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
-from benchmark.evaluation.sandbox import (
+from benchmark.leaderboard.evaluation.checks import SubmissionLimits, SubmissionRejected, check_submission
+from benchmark.leaderboard.evaluation.sandbox import (
     Cancelled,
     SandboxLimits,
     evaluation_folder,
     run_sandboxed,
     sweep_temp_folders,
 )
-from benchmark.exports import ReleaseEntry, bigram_transcripts, scored_entries
 from benchmark.models import (
     Release,
     ReleaseStatus,
@@ -74,7 +72,9 @@ from benchmark.models import (
     SubmissionStatus,
     submission_upload_to,
 )
-from benchmark.selectors import release_blind, release_hidden_entries, release_public_entries
+from benchmark.releases import exports
+from benchmark.releases.exports import ReleaseEntry, bigram_transcripts, scored_entries
+from benchmark.releases.selectors import release_blind, release_hidden_entries, release_public_entries
 from core.errors import HTTP_413, ServiceError
 from core.fencing import Fence, Heartbeat, Superseded, reap_silent
 from core.inputs import refuse_control_characters

@@ -11,14 +11,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from benchmark import selectors
-from benchmark.models import Submission, SubmissionDecoder
-from benchmark.services.submissions import (
+from benchmark.leaderboard.services import (
     submission_cancel,
     submission_create,
     submission_get_owned,
     submission_quota_left,
 )
+from benchmark.models import Submission, SubmissionDecoder
+from benchmark.releases import selectors
 from core.errors import ServiceError
 from core.pagination import Pagination, paginated
 from core.schema import error_responses

@@ -1,7 +1,7 @@
 """Release exports, all written from one frozen list of entries: JSONL, TIMIT tree, Kaldi, Lhotse, HF Parquet.
 
 Plain Python, no Django: the builder freezes the entries, then each writer here turns them into one format under
-a staging folder, through the builder's :class:`~benchmark.packaging.FileWriter` (which keeps each file's
+a staging folder, through the builder's :class:`~benchmark.releases.packaging.FileWriter` (which keeps each file's
 checksum). Paths inside every format are relative to the release root, so an unpacked release works wherever it
 lies (Kaldi's ``wav.scp`` is read from the release root; Lhotse takes ``with_path_prefix``).
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path, PurePosixPath
 
-from benchmark.packaging import FileWriter
+from benchmark.releases.packaging import FileWriter
 from speech.phones import SILENCE
 
 SAMPLE_RATE = 16_000

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import onnx
 
-    from benchmark.evaluation.skeleton import Skeleton
+    from benchmark.leaderboard.evaluation.skeleton import Skeleton
 
 
 # Operators a phone recogniser needs (feature extraction, convolutions, recurrences, attention), from the
@@ -200,10 +200,10 @@ def _dims(value_info: onnx.ValueInfoProto) -> list[int | str | None]:
 def check_submission(path: Path, limits: SubmissionLimits | None = None) -> CheckedModel:
     """Everything that can be known without running the model; raises SubmissionRejected.
 
-    The checks read the model's skeleton (benchmark.evaluation.skeleton): the file mapped and its structure
+    The checks read the model's skeleton (benchmark.leaderboard.evaluation.skeleton): the file mapped and its structure
     copied without the bytes of its large weights, so that checking a model costs a fraction of its size in
     memory, not the four times its size that parsing it here and again in onnx.checker took."""
-    from benchmark.evaluation.skeleton import SkeletonError, read_skeleton  # onnx: see the top
+    from benchmark.leaderboard.evaluation.skeleton import SkeletonError, read_skeleton  # onnx: see the top
 
     limits = limits or SubmissionLimits()
     size = os.path.getsize(path)
@@ -230,7 +230,7 @@ def _checker(path: Path, skeleton: Skeleton) -> None:
     the submitted file, beside it; the payloads' lengths, which it then cannot see, are checked here."""
     import onnx
 
-    from benchmark.evaluation.skeleton import payload_mismatch
+    from benchmark.leaderboard.evaluation.skeleton import payload_mismatch
 
     for payload in skeleton.payloads:
         mismatch = payload_mismatch(payload)
@@ -301,7 +301,7 @@ def _signature(model: onnx.ModelProto, opset: int) -> CheckedModel:
     if output_dims and len(output_dims) != 3:
         raise SubmissionRejected("model_signature", "The output must be [1, frames, classes] log-probabilities.")
     classes = output_dims[2] if output_dims and isinstance(output_dims[2], int) and output_dims[2] > 0 else None
-    from benchmark.evaluation.metrics import count_parameters  # onnx's numpy helpers: see the top
+    from benchmark.leaderboard.evaluation.metrics import count_parameters  # onnx's numpy helpers: see the top
 
     parameters = count_parameters(model)  # every weight tensor, Constant nodes and subgraphs included
     return CheckedModel(

@@ -13,7 +13,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from benchmark.exports import ReleaseEntry, scored_entries
+from benchmark.releases.exports import ReleaseEntry, scored_entries
 from contributors.services.prompt_selection import DIPHONES_POSSIBLE, diphones_of
 from core.licences import CC0, licence_get
 from speech.phones import PHONES, SILENCE

@@ -1,6 +1,6 @@
 """The sandboxed side of an evaluation: run one ONNX model over waveforms, check, decode, measure.
 
-Started by :mod:`benchmark.evaluation.sandbox` in a separate process with resource limits and, where the
+Started by :mod:`benchmark.leaderboard.evaluation.sandbox` in a separate process with resource limits and, where the
 host allows, no network. It reads only its working folder and writes there: ``outputs.npz`` (no decoder) or
 ``decoded.json`` (phones and frame counts per utterance), ``timings.json``, ``metrics.json`` when asked, or
 ``error.json`` with a code when something goes wrong. Each phase runs under its own CPU budget (the soft
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.metrics:
         _budget(args.startup_cpu)
-        from benchmark.evaluation.metrics import graph_metrics
+        from benchmark.leaderboard.evaluation.metrics import graph_metrics
 
         graph = graph_metrics(workdir / "model.onnx")
         (workdir / "metrics.json").write_text(

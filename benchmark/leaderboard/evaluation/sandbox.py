@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.evaluation.checks import SubmissionRejected
+from benchmark.leaderboard.evaluation.checks import SubmissionRejected
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16_000
@@ -70,7 +70,7 @@ class SandboxResult:
     isolation: str  # "network-namespace" or "none"
     hypotheses: dict[str, list[str]] | None = None  # phones per utterance, with a decoder
     frames: dict[str, int] | None = None
-    metrics: dict | None = None  # benchmark.evaluation.metrics.GraphMetrics fields, with ``metrics=True``
+    metrics: dict | None = None  # benchmark.leaderboard.evaluation.metrics.GraphMetrics fields, with ``metrics=True``
 
 
 @lru_cache(maxsize=1)
@@ -178,7 +178,8 @@ def run_sandboxed(
         if decoder == "hmm_bigram":
             (workdir / "train.json").write_text(json.dumps([list(map(list, t)) for t in train_transcripts or []]))
         command = [
-            sys.executable, "-m", "benchmark.evaluation.worker", str(workdir), "--threads", str(limits.threads),
+            sys.executable, "-m", "benchmark.leaderboard.evaluation.worker", str(workdir),
+            "--threads", str(limits.threads),
             "--classes", str(classes), "--rtf-runs", str(limits.rtf_runs),
             "--rtf-utterances", str(limits.rtf_utterances),
             "--startup-cpu", str(limits.startup_cpu_seconds), "--realtime-factor", str(limits.realtime_factor),

@@ -13,10 +13,10 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from benchmark import selectors
 from benchmark.models import Release, ReleaseFile
 from benchmark.public_api import PublicApi
-from benchmark.services.releases import release_checksums
+from benchmark.releases import selectors
+from benchmark.releases.services import release_checksums
 from benchmark.throttling import ReleaseBytesThrottle
 from core.errors import ServiceError
 from core.http import parse_range, precondition_response

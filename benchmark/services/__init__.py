@@ -1,1 +1,0 @@
-"""Writes of the benchmark app: release building, exports, datasheets, packaging."""
