@@ -24,6 +24,10 @@ import numpy as np
 
 from speech.phones import INVENTORY, SILENCE
 
+# The submission specification these decoders implement (docs/submission-spec.md, "version N" in its title; every
+# release ships it). Published scores are comparable only within a version: a change to what any decoder outputs
+# or to a published parameter below is a new version, with the document's title and this number raised together.
+SPEC_VERSION = 1
 HMM_SELF_LOOP = 0.6  # per-state self-loop probability: about 2.5 frames per state, 7.5 per phone
 HMM_BATCH = 32
 BIGRAM_ADD = 0.5  # add-k smoothing of the bigram counts
