@@ -7,6 +7,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from core import local_state
+
+    local_state.prepare()  # DATA_DIR and its generated secrets, before the settings read them
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

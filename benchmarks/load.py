@@ -136,7 +136,7 @@ def founders_create(count: int) -> list[tuple[int, str]]:
 
 def worker_start(env: dict[str, str], log_path: Path) -> subprocess.Popen:
     """A Celery worker with beat on the default queue, in its own process group (so SIGKILL reaches the pool)."""
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "--beat", "-Q", "default",
+    command = [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "--beat", "-Q", "default",
                "--concurrency", "1", "--loglevel", "WARNING"]  # fmt: skip
     log = log_path.open("ab")
     return subprocess.Popen(

@@ -8,12 +8,13 @@ ALLOWED_HOSTS and HTTPS=true (see README, "Configuration").
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from kombu import Exchange, Queue
+
+from core import local_state
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -42,20 +43,15 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+# Read only: the entry points create DATA_DIR and its secrets (core.local_state.prepare), importing settings creates
+# nothing.
+DATA_DIR = local_state.data_dir()
 
 
-def env_secret(name: str, *, length: int = 50) -> str:
-    """A secret from the environment, else one generated once and kept in DATA_DIR (never in git)."""
-    value = env_str(name)
-    if value:
-        return value
-    path = DATA_DIR / name.lower()
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(length))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def env_secret(name: str) -> str:
+    """A secret from the environment, else the one kept in DATA_DIR (generated there once by the entry points,
+    never in git); "" when neither exists, which the core settings check names."""
+    return local_state.secret(name)
 
 
 SECRET_KEY = env_secret("SECRET_KEY")
@@ -231,8 +227,7 @@ USE_TZ = True
 
 # --- files ----------------------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing root
+STATIC_ROOT = local_state.static_root()  # created by the entry points: whitenoise warns about a missing root
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
 MEDIA_URL = "media/"  # never routed publicly: clip audio is served by permission-checked views
 
@@ -454,7 +449,7 @@ LOGGING = {
 # --- releases (benchmark app) ----------------------------------------------------------------------
 # The key of the keyed hash that orders new speakers into splits (speech.splits): from the environment, else
 # generated once and kept in DATA_DIR like SECRET_KEY, so that nobody can predict or choose their split.
-RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY", length=32)
+RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY")
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).
 RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
 # The TIMIT tree's audio: "wav" (RIFF PCM, as TIMIT recipes read it) or "flac" (about half the bytes; Lhotse's TIMIT

@@ -18,4 +18,9 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from django.core import checks
+
+        from core.settings_checks import secrets_check
+
+        checks.register(secrets_check)
         post_migrate.connect(_create_cache_table, sender=self, dispatch_uid="core.create_cache_table")

@@ -479,7 +479,7 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
 
     def start_worker() -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "eval", "--pool", "solo",
+            [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "-Q", "eval", "--pool", "solo",
              "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
             cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip

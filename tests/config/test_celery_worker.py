@@ -58,7 +58,7 @@ def broker_for(kind: str, tmp_path: Path) -> tuple[str, dict]:
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     # Threads: both tasks run at once in the one process that the SIGKILL ends, as a whole worker dies.
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default", "--pool", "threads",
+        [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "-Q", "default", "--pool", "threads",
          "--concurrency", "2", "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip

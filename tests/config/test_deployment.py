@@ -71,7 +71,8 @@ def test_every_app_command_points_at_a_real_module(name):
 
 
 def test_the_environment_names_are_the_ones_settings_read():
-    settings_source = (ROOT / "config" / "settings.py").read_text()
+    # settings.py, and core/local_state.py for DATA_DIR, STATIC_ROOT and the generated secrets
+    settings_source = (ROOT / "config" / "settings.py").read_text() + (ROOT / "core" / "local_state.py").read_text()
     for variable in COMPOSE["x-app-env"]:
         assert re.search(rf'"{variable}"', settings_source), f"settings never read {variable}"
 

@@ -30,7 +30,7 @@ EPOCHS = 6
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "gpu", "--pool", "solo",
+        [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "-Q", "gpu", "--pool", "solo",
          "--prefetch-multiplier", "1", "--without-heartbeat", "--without-gossip", "--without-mingle",
          "--loglevel", "INFO"],
         cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         if os.environ.get("RUN_MAIN") == "true":
             call_command("runserver", options["addrport"])
             return
-        celery = [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO"]
+        celery = [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "--loglevel", "INFO"]
         say = self.stderr.write
         workers = [
             Supervisor(
