@@ -40,7 +40,7 @@ from benchmark.models import Submission, SubmissionStatus
 from benchmark.releases.selectors import release_hidden_entries
 from speech.phones import INVENTORY
 from tests.benchmark.conftest import FAST_SANDBOX
-from tests.benchmark.test_submission_sandbox import frame_model
+from tests.benchmark.test_submission_sandbox import loop_model
 from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
 
@@ -96,38 +96,6 @@ def frames_bomb() -> bytes:
         ],
         [axes, row],
     )
-
-
-def loop_model(trips: int = 10**12) -> bytes:
-    """A frame model plus a Loop with a huge trip count whose result feeds the output."""
-    body = helper.make_graph(
-        [
-            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
-        ],
-        "forever",
-        [
-            helper.make_tensor_value_info("i", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, []),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, []),
-        ],
-        initializer=[numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")],
-    )
-    inits = [
-        numpy_helper.from_array(np.array(trips, dtype=np.int64), "trips"),
-        numpy_helper.from_array(np.array(True), "keep_going"),
-        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
-    ]
-    extra = [
-        helper.make_node("Loop", ["trips", "keep_going", "zero"], ["acc"], body=body),
-        helper.make_node("Mul", ["acc", "zero"], ["nothing"]),
-        helper.make_node("Add", ["logits", "nothing"], ["logits_loop"]),
-    ]
-    return frame_model(classes=CLASSES, extra_nodes=extra, extra_inits=inits, post="logits_loop").SerializeToString()
 
 
 def post(client: APIClient, data: bytes, decoder: str = "greedy"):

@@ -39,6 +39,39 @@ def frame_model(*, extra_nodes=(), extra_inits=(), post=None, classes=CLASSES, o
     return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
 
 
+def loop_model(trips: int = 10**12, classes: int = CLASSES - 1) -> bytes:
+    """A frame model (by default of the 40 units a greedy submission declares) plus a Loop with a huge trip count
+    whose result feeds the output."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
+        ],
+        "forever",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, []),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, []),
+        ],
+        initializer=[numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")],
+    )
+    inits = [
+        numpy_helper.from_array(np.array(trips, dtype=np.int64), "trips"),
+        numpy_helper.from_array(np.array(True), "keep_going"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
+    ]
+    extra = [
+        helper.make_node("Loop", ["trips", "keep_going", "zero"], ["acc"], body=body),
+        helper.make_node("Mul", ["acc", "zero"], ["nothing"]),
+        helper.make_node("Add", ["logits", "nothing"], ["logits_loop"]),
+    ]
+    return frame_model(classes=classes, extra_nodes=extra, extra_inits=inits, post="logits_loop").SerializeToString()
+
+
 def save(model: onnx.ModelProto, tmp_path: Path, name: str = "model.onnx") -> Path:
     path = tmp_path / name
     path.write_bytes(model.SerializeToString())
@@ -136,33 +169,8 @@ def test_a_graph_that_allocates_100_gb_is_stopped_and_reported(tmp_path):
 
 
 def test_a_loop_that_never_ends_is_stopped_by_the_cpu_limit(tmp_path):
-    body = helper.make_graph(
-        [
-            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
-            helper.make_node("Add", ["acc_in", "one"], ["acc_out"]),
-        ],
-        "forever",
-        [
-            helper.make_tensor_value_info("i", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, []),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, []),
-        ],
-        initializer=[numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")],
-    )
-    inits = [
-        numpy_helper.from_array(np.array(2**62, dtype=np.int64), "trips"),
-        numpy_helper.from_array(np.array(True), "keep_going"),
-        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero"),
-    ]
-    extra = [
-        helper.make_node("Loop", ["trips", "keep_going", "zero"], ["acc"], body=body),
-        helper.make_node("Add", ["logits", "acc"], ["logits_loop"]),
-    ]
-    path = save(frame_model(extra_nodes=extra, extra_inits=inits, post="logits_loop"), tmp_path)
+    path = tmp_path / "model.onnx"
+    path.write_bytes(loop_model(2**62, classes=CLASSES))
     check_submission(path)
 
     limits = SandboxLimits(cpu_seconds=3, wall_seconds=30, rtf_runs=1, rtf_utterances=1)
