@@ -234,3 +234,31 @@ def test_the_admin_lists_open_reports_first(admin_client):
     assert "open report sentence" in page and "dismissed sentence" not in page
     page = admin_client.get("/admin/contributors/promptreport/?state=resolved").content.decode()
     assert "dismissed sentence" in page and "open report sentence" not in page
+
+
+# --- the lists in a fixed number of queries -----------------------------------------------------------------------
+
+
+def _proposals(author, n: int, first: int = 0) -> None:
+    SentenceProposal.objects.bulk_create(
+        SentenceProposal(author=author, text=f"Sentence {i}.", normalised_text=f"sentence {i}", words=["SENTENCE"])
+        for i in range(first, first + n)
+    )
+
+
+@pytest.mark.parametrize("n", [2, 30])
+def test_the_proposal_lists_take_the_same_queries_however_long(n, django_assert_num_queries):
+    author, reviewer = ContributorFactory(), FounderFactory()
+    _proposals(author, n)
+    author_client, reviewer_client = client_for(author), client_for(reviewer)
+
+    # One query each (the contributor comes with the authenticated user): the proposals with their review counts,
+    # and the queue; never one per proposal.
+    with django_assert_num_queries(1):
+        mine = author_client.get("/api/v1/sentences/").json()
+    with django_assert_num_queries(1):
+        queue = reviewer_client.get("/api/v1/sentences/review").json()
+
+    assert [p["text"] for p in mine] == [f"Sentence {i}." for i in reversed(range(n))]
+    assert all(p["approvals"] == 0 and p["rejections"] == 0 for p in mine)
+    assert [p["text"] for p in queue] == [f"Sentence {i}." for i in range(min(n, 10))]  # oldest first, ten at a time

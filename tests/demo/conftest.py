@@ -1,3 +1,19 @@
-"""The demo's release is built from the benchmark tests' small corpus of valid clips."""
+"""The demo's tests: its release is built from the benchmark tests' small corpus of valid clips; the seeding tests
+speak with espeak-ng into a media root of their own."""
+
+import shutil
+
+import pytest
 
 from tests.benchmark.conftest import corpus  # noqa: F401  (a fixture, used by name)
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
+
+
+@pytest.fixture
+def demo_isolated(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    # The demo signs up several accounts; the production hasher would make that the slowest part.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -5,7 +5,6 @@ validates someone else's clip. This is the path issue #11 found blocked (founder
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 
 import pytest
@@ -15,16 +14,13 @@ from rest_framework.test import APIClient
 from contributors.models import Clip, ClipStatus, Contributor
 from contributors.services.trust import trust_check
 from demo import seed as demo
+from tests.demo.conftest import needs_espeak
 
-needs_espeak = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
-)
+pytestmark = pytest.mark.usefixtures("demo_isolated")
 
 
 @pytest.fixture(autouse=True)
-def _fast_isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _no_throttles(settings):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 
 

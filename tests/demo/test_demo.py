@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 
 import pytest
 import soundfile as sf
@@ -18,17 +17,9 @@ from contributors.services.prompts import prompt_create
 from demo import seed as demo
 from speech.pronunciation import pronounce
 from speech.text import normalise_words
+from tests.demo.conftest import needs_espeak
 
-needs_espeak = pytest.mark.skipif(
-    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
-)
-
-
-@pytest.fixture(autouse=True)
-def _fast_isolated(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
-    # The demo signs up several accounts; the production hasher would make that the slowest part.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = pytest.mark.usefixtures("demo_isolated")
 
 
 def test_demo_prompts_are_pronounceable_and_mixed():
