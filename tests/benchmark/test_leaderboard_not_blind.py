@@ -11,7 +11,6 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from benchmark.leaderboard import services as service
 from benchmark.leaderboard.services import submission_evaluate
 from benchmark.models import Release, ReleaseStatus, Submission, SubmissionResult, SubmissionStatus
 from benchmark.releases.exports import scored_entries
@@ -27,9 +26,8 @@ NOT_BLIND = {"hidden_split": {"formed": False, "blind": False, "min_speakers": 5
 
 
 @pytest.fixture(autouse=True)
-def _fast_sandbox(settings, monkeypatch):
+def _fast_sandbox(settings):
     settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    monkeypatch.setattr(service, "_enqueue", lambda *args: None)
 
 
 def ready_release(version: str, facts: dict) -> Release:

@@ -58,7 +58,7 @@ def test_a_submission_is_stored_queued_and_enqueued_after_commit(user, enqueued,
     with default_storage.open(submission.file.name, "rb") as handle:
         assert handle.read() == data
     assert submission.size == len(data) and len(submission.sha256) == 64
-    assert enqueued == [(submission.pk,)]
+    assert enqueued == [(submission.pk, None)]
 
 
 def test_the_daily_quota_counts_live_submissions_only(user, enqueued):
