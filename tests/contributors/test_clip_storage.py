@@ -18,7 +18,7 @@ from contributors.models import Clip, Contributor
 from contributors.services import clips as clip_services
 from contributors.services.trust import trust_recompute_all
 from core.errors import ServiceError
-from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes
+from tests.factories import ContributorFactory, speechlike, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -181,4 +181,3 @@ def test_no_two_clips_per_contributor_and_prompt_in_the_database(contributor, pr
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Clip.objects.create(**{**clone, "sha256": "0" * 64})
-    assert PromptFactory  # the factory module stays imported for fixtures
