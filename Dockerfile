@@ -16,11 +16,13 @@ WORKDIR /app
 RUN pip install torch --index-url "$TORCH_INDEX_URL"
 COPY pyproject.toml README.md ./
 COPY config ./config
+COPY speech ./speech
 COPY core ./core
 COPY contributors ./contributors
 COPY benchmark ./benchmark
 COPY training ./training
 COPY frontend ./frontend
+COPY demo ./demo
 COPY manage.py ./
 COPY docs/submission-spec.md ./docs/submission-spec.md
 RUN pip install '.[s3]' \

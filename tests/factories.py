@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 from datetime import timedelta
 
@@ -15,7 +16,16 @@ from django.contrib.auth.hashers import identify_hasher, make_password
 from django.db.models import Q
 from django.utils import timezone
 
-from contributors.models import AssignmentOutcome, Contributor, Prompt, PromptType, ValidationAssignment
+from contributors.models import (
+    AssignmentOutcome,
+    Clip,
+    ClipStatus,
+    Contributor,
+    Prompt,
+    PromptType,
+    Provenance,
+    ValidationAssignment,
+)
 
 TEST_PASSWORD = "a-long-test-password"
 
@@ -98,6 +108,54 @@ class PromptFactory(factory.django.DjangoModelFactory):
     words = factory.LazyAttribute(lambda o: o.text.lower().split())
     phones = factory.LazyAttribute(lambda o: [["P"] for _ in o.text.split()])
     prompt_type = PromptType.DIVERSE
+
+
+class ClipFactory(factory.django.DjangoModelFactory):
+    """A clip row in the state ``clip_submit`` leaves a new recording in, without audio: tests of the trust engine
+    need crowds of clips, not their sound, and an upload normalises, hashes and stores a file per clip (most of the
+    time of the trust property test went there). The row names a FLAC that is not in storage, and its measurements
+    are those of the 1.1 s ``speechlike`` take as normalised; a test that reads audio uploads it.
+
+    Created as the upload creates it: under the trust lock, with the upload's trust bookkeeping for its author
+    (``trust_after_submission``: under the ``proposal`` preset a new pending clip dilutes its author's trust).
+    tests/contributors/test_trust_services.py compares a factory clip with an uploaded one, field by field."""
+
+    class Meta:
+        model = Clip
+
+    contributor = factory.SubFactory(ContributorFactory)
+    prompt = factory.SubFactory(PromptFactory)
+    sha256 = factory.Sequence(lambda n: hashlib.sha256(f"factory clip {n}".encode()).hexdigest())
+    audio = factory.LazyAttribute(lambda o: f"clips/{o.sha256[:2]}/{o.sha256}.flac")
+    duration_s = 1.1
+    original_format = "WAV/PCM_16"
+    original_sample_rate = 16_000
+    original_channels = 1
+    original_bytes = 35_244
+    rms_dbfs = -22.03
+    peak_dbfs = -9.89
+    clipping_ratio = 0.0
+    provenance = Provenance.RECORDED
+    status = ClipStatus.PENDING
+    # A status given at creation (an import) is fixed, as clip_submit fixes it.
+    status_fixed = factory.LazyAttribute(lambda o: o.status != ClipStatus.PENDING)
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from contributors.services.trust import trust_after_submission, trust_write
+
+        def store(exclusive: bool) -> Clip:
+            clip = model_class.objects.create(*args, **kwargs)
+            if not clip.status_fixed:
+                trust_after_submission(contributor=clip.contributor, exclusive=exclusive)
+            return clip
+
+        return trust_write(store)
+
+
+def recorded_clips(contributor, n: int = 1) -> list[Clip]:
+    """``n`` new pending clips by ``contributor``, each of its own prompt, as ``n`` uploads leave them."""
+    return [ClipFactory(contributor=contributor) for _ in range(n)]
 
 
 def speechlike(seconds: float = 2.0, rate: int = 16_000, channels: int = 1, seed: int = 0) -> np.ndarray:

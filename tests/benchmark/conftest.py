@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.leaderboard import services as submission_service
 from benchmark.releases.services import release_build, release_create
 from contributors.models import ClipStatus, Provenance
 from contributors.services.clips import clip_submit
 from contributors.services.imports import corpus_source_register
 from contributors.services.prompts import prompt_create
+from tests.broker import EVALUATION, Enqueued
 from tests.factories import ContributorFactory, UserFactory, speechlike, wav_bytes
 
 SENTENCES = (
@@ -119,11 +119,10 @@ def fast_sandbox(settings):
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    """The evaluations the services enqueue, instead of sending them to a broker."""
-    calls: list[tuple] = []
-    monkeypatch.setattr(submission_service, "_enqueue", lambda *args: calls.append(args))
-    return calls
+def enqueued() -> Enqueued:
+    """The evaluations the services sent to the test broker, (submission id, release id) each; no worker takes them
+    in the unit tests, so a test plays the worker where it needs one."""
+    return Enqueued(*EVALUATION)
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from benchmark.leaderboard import services as submission_service
-from benchmark.leaderboard.services import submission_create, submission_evaluate
+from benchmark.leaderboard.services import submission_create
 from benchmark.models import Release, ReleaseStatus, Submission, SubmissionResult, SubmissionStatus
+from benchmark.tasks import submission_evaluate as evaluation_task
 from tests.benchmark.conftest import FAST_SANDBOX
 from tests.benchmark.test_submissions import good_model
 from tests.factories import UserFactory
@@ -132,11 +132,12 @@ def test_an_empty_board_renders(db, client):
     assert set(body["decoders"]) == {"greedy", "greedy_ctc", "hmm_bigram"}
 
 
-def test_an_evaluated_submission_reaches_the_board(release, settings, monkeypatch):
+def test_an_evaluated_submission_reaches_the_board(release, settings, enqueued, django_capture_on_commit_callbacks):
     settings.SUBMISSION_SANDBOX = FAST_SANDBOX
-    monkeypatch.setattr(submission_service, "_enqueue", lambda *args: None)
-    submission = submission_create(user=UserFactory(), file=good_model(), name="tiny linear")
-    submission_evaluate(submission_id=submission.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        submission = submission_create(user=UserFactory(), file=good_model(), name="tiny linear")
+    (message,) = enqueued
+    assert evaluation_task(*message) == SubmissionStatus.SUCCEEDED  # the worker, on the message the upload sent
 
     rows = APIClient().get("/api/v1/leaderboard/").json()["results"]
 

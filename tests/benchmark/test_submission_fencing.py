@@ -16,6 +16,7 @@ from benchmark.leaderboard.services import submission_create, submission_evaluat
 from benchmark.models import Submission, SubmissionStatus
 from tests.benchmark.conftest import FAST_SANDBOX, build, make_corpus
 from tests.benchmark.test_submissions import good_model
+from tests.broker import EVALUATION, Enqueued
 from tests.factories import UserFactory
 
 
@@ -24,10 +25,11 @@ def test_an_evaluation_has_one_live_worker_and_its_heartbeat_outlives_silent_sta
     settings.SUBMISSION_SANDBOX = FAST_SANDBOX
     settings.SUBMISSION_HEARTBEAT_STALE_SECONDS = 1
     settings.SUBMISSION_HEARTBEAT_SECONDS = 0.1
-    monkeypatch.setattr(service, "_enqueue", lambda *args: None)  # the test plays the workers
     make_corpus(speakers=10, clips_each=1)  # the fewest speakers that give a release a hidden split
     build("v1")
+    queued = Enqueued(*EVALUATION)
     submission = submission_create(user=UserFactory(), file=good_model(), name="m")
+    assert queued == [(submission.pk, None)]  # on the test broker, which no worker reads: the test plays them
     rows = Submission.objects.filter(pk=submission.pk)
 
     # Reading a large release's manifest and audio takes minutes before the sandbox starts: worker 1 is held there

@@ -332,7 +332,7 @@ def test_the_reaper_enqueues_after_commit(user, enqueued, settings, django_captu
     with django_capture_on_commit_callbacks(execute=True):
         submissions_reap()
 
-    assert enqueued == [(submission.pk,)]
+    assert enqueued == [(submission.pk, None)]
 
 
 def test_dead_workers_folders_are_swept_and_live_ones_kept(tmp_path):
@@ -454,7 +454,7 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
 
     def send() -> None:
         with Connection(broker_url, transport_options=transport_options) as conn:
-            Celery().send_task(
+            Celery(set_as_current=False).send_task(
                 "benchmark.tasks.submission_evaluate", args=[submission.pk, None], queue="eval", connection=conn
             )
 
@@ -488,7 +488,7 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
     )
     enqueued.clear()
     assert submissions_reap()["requeued"] == 1
-    assert enqueued == [(submission.pk,)]
+    assert enqueued == [(submission.pk, None)]
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.QUEUED
 

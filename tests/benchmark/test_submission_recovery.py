@@ -54,7 +54,7 @@ def test_a_model_that_kills_its_worker_every_time_fails_and_uses_quota(
             reaped = submissions_reap()
         assert (reaped["requeued"], reaped["failed"]) == ((1, 0) if attempt <= 2 else (0, 1))
 
-    assert enqueued == [(submission_id,), (submission_id,)]  # two recoveries, then no more
+    assert enqueued == [(submission_id, None), (submission_id, None)]  # two recoveries, then no more
     body = client.get(f"/api/v1/submissions/{submission_id}").json()
     assert (body["status"], body["failure_code"]) == ("failed", "eval_worker_lost")
     assert body["failure_message"] == failure_sentence("eval_worker_lost") and "counts" in body["failure_message"]
@@ -147,7 +147,7 @@ def test_an_operators_rerun_goes_through_the_heartbeat_path(admin_client, enqueu
         )
 
     assert response.status_code == 302
-    assert sorted(enqueued) == sorted([(succeeded.pk, new.pk), (failed.pk,)])
+    assert set(enqueued) == {(succeeded.pk, new.pk), (failed.pk, None)}
     assert not SubmissionResult.objects.filter(submission=succeeded, release=new).exists()  # the failure goes
     failed.refresh_from_db()
     assert (failed.status, failed.attempts, failed.failure_code) == (SubmissionStatus.QUEUED, 0, "")
@@ -188,4 +188,4 @@ def test_a_silent_evaluation_whose_row_is_locked_is_skipped_then_reaped_once_fre
 
     assert submissions_reap()["requeued"] == 1
     assert Submission.objects.get(pk=submission.pk).status == SubmissionStatus.QUEUED
-    assert enqueued == [(submission.pk,)]
+    assert enqueued == [(submission.pk, None)]

@@ -19,6 +19,8 @@ from benchmark.leaderboard.services import (
     submissions_reevaluate,
 )
 from benchmark.models import Submission, SubmissionResult, SubmissionStatus
+from benchmark.releases.exports import scored_entries
+from benchmark.releases.selectors import release_hidden_entries, release_public_entries
 from core.errors import ServiceError
 from speech.decoding import decode_greedy
 from speech.phones import INVENTORY
@@ -58,7 +60,7 @@ def test_a_submission_is_stored_queued_and_enqueued_after_commit(user, enqueued,
     with default_storage.open(submission.file.name, "rb") as handle:
         assert handle.read() == data
     assert submission.size == len(data) and len(submission.sha256) == 64
-    assert enqueued == [(submission.pk,)]
+    assert enqueued == [(submission.pk, None)]
 
 
 def test_the_daily_quota_counts_live_submissions_only(user, enqueued):
@@ -133,11 +135,19 @@ def test_a_good_model_gets_a_per_with_consistent_counts(release, user, enqueued)
     assert evaluated.status == SubmissionStatus.SUCCEEDED, evaluated.failure_message
     assert evaluated.release == release and evaluated.finished_at is not None
     result = SubmissionResult.objects.get(submission=submission, release=release)
-    assert result.utterances > 0 and result.frames > 0 and result.reference_phones > 0
+    # Ranked on every scored clip of the hidden split, at the features' 10 ms frame rate; the public test split
+    # scored beside it.
+    hidden = scored_entries(release_hidden_entries(release=release))
+    public = scored_entries(e for e in release_public_entries(release=release) if e.split == "test")
+    assert hidden and public
+    assert result.utterances == len(hidden)
+    assert result.reference_phones == sum(len(phones) for e in hidden for phones in e.phones)
+    assert result.frames == pytest.approx(sum(e.num_samples for e in hidden) / 160, abs=2 * len(hidden))
     errors = result.substitutions + result.deletions + result.insertions
     assert result.per_hidden == pytest.approx(errors / result.reference_phones)
     assert result.substitutions + result.deletions <= result.reference_phones
-    assert result.per_public is not None and result.public_reference_phones > 0
+    assert result.public_reference_phones == sum(len(phones) for e in public for phones in e.phones)
+    assert 0 < result.per_public < 5  # an untrained model: wrong on most phones, and no more than the frames allow
     assert (result.parameters, result.depth) == (160 * GREEDY_CLASSES + 3, 1)
     assert result.rtf_min <= result.rtf_median <= result.rtf_max
     assert result.isolation in {"none", "network-namespace"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 from unittest import mock
@@ -9,13 +11,14 @@ from unittest import mock
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from contributors.audio import estimate_speech
-from contributors.models import Clip
+from contributors.models import Clip, Contributor
 from contributors.services import clips as clip_services
+from contributors.services.trust import trust_recompute_all
 from core.errors import ServiceError
-from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes
+from tests.factories import ContributorFactory, speechlike, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -74,29 +77,67 @@ def test_a_database_failure_leaves_no_file_behind(contributor, prompt, settings)
     assert not Clip.objects.exists()
 
 
+def upload_racing(contributor, *, winner: Contributor, prompt, data: bytes) -> tuple[Clip, object]:
+    """``winner`` uploads ``data`` in a transaction held open until ``contributor``'s upload of the same ``data``,
+    started meanwhile, has found no clip (the winner's is not committed) and waits on the database: on PostgreSQL
+    for the winner's row under a unique index, so that the loser meets it only as an IntegrityError; on SQLite,
+    whose writers queue whole, behind the winner's transaction. Returns the winner's clip and what the loser's
+    upload gave (its ClipSubmission, or the ServiceError it raised)."""
+    trust_recompute_all()  # an exact stored state: uploads take the shared trust lock, and wait on nothing else
+    inserted = threading.Event()
+    won: list[Clip] = []
+
+    def win() -> None:
+        try:
+            with transaction.atomic():
+                won.append(clip_services.clip_submit(contributor=winner, prompt_id=prompt.pk, data=data).clip)
+                inserted.set()
+                _until_another_writer_waits()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=win)
+    thread.start()
+    try:
+        assert inserted.wait(30)
+        try:
+            lost: object = clip_services.clip_submit(contributor=contributor, prompt_id=prompt.pk, data=data)
+        except ServiceError as exc:
+            lost = exc
+    finally:
+        thread.join(30)
+    return won[0], lost
+
+
+def _until_another_writer_waits(timeout_s: float = 30) -> None:
+    if connection.vendor != "postgresql":
+        time.sleep(1)  # SQLite says nothing of a waiting writer; the loser needs milliseconds to queue
+        return
+    deadline = time.monotonic() + timeout_s
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    pytest.fail("the second upload never waited on the first")
+
+
+@pytest.mark.django_db(transaction=True)  # two connections: each upload sees only what the other committed
 def test_losing_a_race_for_the_same_reading_answers_with_the_winner(contributor, prompt, settings):
-    data = wav_bytes(speechlike(seed=7))
-    winner = clip_services.clip_submit(contributor=contributor, prompt_id=prompt.pk, data=data).clip
-    # The loser checked before the winner committed, so it only meets the winner's row under the lock.
-    with mock.patch.object(clip_services, "_resolve_existing", return_value=(None, None)):
-        loser = clip_services.clip_submit(contributor=contributor, prompt_id=prompt.pk, data=data)
+    winner, loser = upload_racing(contributor, winner=contributor, prompt=prompt, data=wav_bytes(speechlike(seed=7)))
 
     assert loser.clip.pk == winner.pk and not loser.created
     assert files(settings) == [winner.audio.name]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_losing_a_race_for_the_same_audio_by_someone_else_is_a_409_and_keeps_the_file(contributor, prompt, settings):
-    data = wav_bytes(speechlike(seed=8))
-    winner = clip_services.clip_submit(contributor=contributor, prompt_id=prompt.pk, data=data).clip
-    real_resolve = clip_services._resolve_existing
-    calls = iter([lambda **kw: (None, None), real_resolve])
-    with (
-        mock.patch.object(clip_services, "_resolve_existing", side_effect=lambda **kw: next(calls)(**kw)),
-        pytest.raises(ServiceError) as exc,
-    ):
-        clip_services.clip_submit(contributor=ContributorFactory(), prompt_id=prompt.pk, data=data)
+    winner, refused = upload_racing(
+        ContributorFactory(), winner=contributor, prompt=prompt, data=wav_bytes(speechlike(seed=8))
+    )
 
-    assert exc.value.code == "audio_duplicate"  # the sha256 constraint caught it in the database
+    assert isinstance(refused, ServiceError) and refused.code == "audio_duplicate"  # the sha256 constraint, in the DB
     assert files(settings) == [winner.audio.name]
     assert Clip.objects.count() == 1
 
@@ -140,4 +181,3 @@ def test_no_two_clips_per_contributor_and_prompt_in_the_database(contributor, pr
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Clip.objects.create(**{**clone, "sha256": "0" * 64})
-    assert PromptFactory  # the factory module stays imported for fixtures

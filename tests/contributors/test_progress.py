@@ -97,13 +97,14 @@ def test_a_new_trustee_is_told_once_and_shown_how_to_validate(settings):
 
     me.is_trustee, me.trust = True, 0.61  # as the trust engine leaves a contributor it promotes
     me.save(update_fields=["is_trustee", "trust"])
+    shown = timezone.now()
     first = browser.get("/record/").content.decode()
     again = browser.get("/dashboard/").content.decode()
 
     assert "You are now a trustee" in first and 'href="/validate/">Start validating' in first
     assert "You are now a trustee" not in again  # once, persisted
     me.refresh_from_db()
-    assert me.trustee_notice_at is not None
+    assert shown <= me.trustee_notice_at <= timezone.now()  # recorded when the first page told them
     founder = FounderFactory()
     browser.force_login(founder.user)
     assert "You are now a trustee" in browser.get("/validate/").content.decode()  # founders are told too

@@ -28,12 +28,12 @@ def _profile_lookups(queries: list[dict]) -> list[str]:
 def test_a_token_request_loads_the_contributor_with_the_token():
     founder = FounderFactory()
     record(founder, 2)
-    record(ContributorFactory(), 2)
+    others = {clip.pk for clip in record(ContributorFactory(), 2)}  # the founder's own are never offered
     client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=founder.user).key}")
 
     with CaptureQueriesContext(connection) as offered:
         offer = client.get("/api/v1/validation/next").json()
-    assert offer["clip"] is not None
+    assert offer["clip"]["id"] in others
     token_query = next(q["sql"] for q in offered.captured_queries if "authtoken_token" in q["sql"])
     assert 'JOIN "contributors_contributor"' in token_query
     assert _profile_lookups(offered.captured_queries) == []
@@ -41,7 +41,7 @@ def test_a_token_request_loads_the_contributor_with_the_token():
     with CaptureQueriesContext(connection) as voted:
         response = client.post(f"/api/v1/clips/{offer['clip']['id']}/votes", {"verdict": "valid"}, format="json")
     assert response.status_code == 201, response.json()
-    assert response.json()["next"]["clip"] is not None
+    assert response.json()["next"]["clip"]["id"] == (others - {offer["clip"]["id"]}).pop()
     assert _profile_lookups(voted.captured_queries) == []
 
 
@@ -66,17 +66,18 @@ def test_the_answers_written_out_equal_the_serializers():
 
     founder = FounderFactory(vote_allowance=0)
     record(founder, 1)  # a quota of 13
-    record(ContributorFactory(), 2)
+    others = {clip.pk for clip in record(ContributorFactory(), 2)}
     offer = validation_assign(trustee=founder)
-    assert offer.clip is not None and offer.assignment is not None
+    assert offer.clip.pk in others
+    assert (offer.assignment.trustee_id, offer.assignment.clip_id) == (founder.pk, offer.clip.pk)
     assert offer_json(offer) == ValidationNextApi.ValidationNextOutput(offer).data
 
     outcome = vote_cast(voter=founder, clip_id=offer.clip.pk, verdict="invalid", reason="noise")
-    assert outcome.next is not None and outcome.next.clip is not None
+    assert outcome.next.clip.pk == (others - {offer.clip.pk}).pop()
     assert vote_json(outcome) == VoteCreateApi.VoteOutput(outcome).data
 
     last = vote_cast(voter=founder, clip_id=outcome.next.clip.pk, verdict="valid")
-    assert last.next is not None and last.next.reason == "queue_empty"
+    assert (last.next.clip, last.next.reason) == (None, "queue_empty")
     assert vote_json(last) == VoteCreateApi.VoteOutput(last).data
 
 

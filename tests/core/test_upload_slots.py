@@ -17,6 +17,7 @@ from benchmark.leaderboard import services as submissions_service
 from benchmark.models import Submission
 from core.slots import slot_acquire, slot_release
 from tests.benchmark.test_submissions import good_model
+from tests.broker import EVALUATION, Enqueued
 from tests.core.test_rate_limits import _concurrently, redis_cache  # noqa: F401 (a fixture)
 from tests.factories import UserFactory
 
@@ -90,10 +91,9 @@ def client(settings) -> APIClient:
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-    monkeypatch.setattr(submissions_service, "_enqueue", lambda *args: calls.append(args))
-    return calls
+def enqueued() -> Enqueued:
+    """The evaluations sent to the test broker (no worker takes them here)."""
+    return Enqueued(*EVALUATION)
 
 
 def post_model(client: APIClient, data: bytes):
@@ -115,7 +115,7 @@ def test_a_large_upload_beyond_the_limit_is_refused_before_its_body_is_read(clie
         "message": "Too many large uploads are in progress; try again in 7 seconds.",
         "retry_after_s": 7,
     }
-    assert read == [] and not Submission.objects.exists()
+    assert read == [] and not Submission.objects.exists() and enqueued == []
     slot_release(held)
 
 
@@ -139,4 +139,5 @@ def test_a_large_upload_is_checked_where_it_was_streamed_and_gives_its_slot_back
     submission = Submission.objects.get()
     stored = Path(settings.MEDIA_ROOT) / submission.file.name
     assert stored.read_bytes() == data and submission.sha256 == hashlib.sha256(data).hexdigest()
+    assert enqueued == [(submission.pk, None)]  # committed, then queued for its evaluation
     assert slot_acquire("large-uploads", slots=1, lease_s=60) is not None  # the upload gave its slot back

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from benchmark.models import Release
 from demo.seed import DEMO_RELEASE, _seed_release
@@ -14,7 +15,8 @@ def test_demo_builds_a_release_once_and_the_page_shows_it(corpus, client):
     said: list[str] = []
     _seed_release(out=said.append)
     assert Release.objects.get(version=DEMO_RELEASE).status == "ready"
-    assert client.get("/releases/").content.count(DEMO_RELEASE.encode()) >= 1
+    link = f'<a href="{reverse("release-page", args=[DEMO_RELEASE])}">{DEMO_RELEASE}</a>'
+    assert client.get("/releases/").content.decode().count(link) == 1  # listed once, linking to its page
     _seed_release(out=said.append)
     assert Release.objects.count() == 1 and "already exists" in said[-1]
 

@@ -46,25 +46,29 @@ def two_workers_leave_one_result(run: TrainingRun, settings, monkeypatch, caplog
     takes the run over and resumes from worker 1's checkpoint. Worker 1 wakes up while worker 2 trains: its next
     write is refused and it stops, leaving the row and the checkpoint worker 2 resumed from as they were."""
     settings.TRAINING_HEARTBEAT_STALE_SECONDS = 3600  # no beat in this part: worker 1's silence is staged
-    report, stage = execution.Reporter.__call__, execution.Reporter.stage
+    train = execution.pipeline.train
     paused, resume = threading.Event(), threading.Event()
     outcomes: dict[int, str] = {}
     while_worker_2_holds: dict[str, object] = {}
 
-    def pause_after_the_first_epoch(self, event):
-        report(self, event)
-        if self.fence.token == 1 and event["event"] == "epoch" and event["stage"] != "aligner":
-            paused.set()
-            assert resume.wait(300)
+    def train_as_staged(config, run_dir, stop_after=None, callback=None):
+        """The training loop each worker runs, its progress callback (the worker's reporter) called as usual."""
+        if threading.current_thread() is worker_1:
 
-    def wake_worker_1_when_worker_2_trains(self, name):
-        stage(self, name)
-        if self.fence.token == 2 and name == "train":  # resumed from worker 1's checkpoint; nothing stored yet
-            before = model_to_dict(TrainingRun.objects.get(pk=run.pk))
-            resume.set()
-            worker_1.join(300)
-            while_worker_2_holds["rows"] = (before, model_to_dict(TrainingRun.objects.get(pk=run.pk)))
-            while_worker_2_holds["files"] = (before["checkpoint"], stored_files(run.storage_prefix))
+            def report_then_pause_after_an_epoch(event):
+                callback(event)  # the epoch's checkpoint and progress are stored, then the worker falls silent
+                if event["event"] == "epoch" and event["stage"] != "aligner":
+                    paused.set()
+                    assert resume.wait(300)
+
+            return train(config, run_dir, stop_after, report_then_pause_after_an_epoch)
+        # Worker 2 starts training, resumed from worker 1's checkpoint, nothing stored yet: worker 1 wakes up.
+        before = model_to_dict(TrainingRun.objects.get(pk=run.pk))
+        resume.set()
+        worker_1.join(300)
+        while_worker_2_holds["rows"] = (before, model_to_dict(TrainingRun.objects.get(pk=run.pk)))
+        while_worker_2_holds["files"] = (before["checkpoint"], stored_files(run.storage_prefix))
+        return train(config, run_dir, stop_after, callback)
 
     def worker() -> None:
         try:
@@ -74,8 +78,7 @@ def two_workers_leave_one_result(run: TrainingRun, settings, monkeypatch, caplog
 
     worker_1 = threading.Thread(target=worker)
     with monkeypatch.context() as patch:
-        patch.setattr(execution.Reporter, "__call__", pause_after_the_first_epoch)
-        patch.setattr(execution.Reporter, "stage", wake_worker_1_when_worker_2_trains)
+        patch.setattr(execution.pipeline, "train", train_as_staged)
         worker_1.start()
         try:
             assert paused.wait(300)

@@ -88,14 +88,20 @@ def test_cancelling_a_queued_run_fails_its_waiting_students(release):
 
 def test_a_cancel_request_stops_a_running_run_at_its_next_report(release, monkeypatch):
     run = run_create(release="v1", recipe="teacher-dnn", overrides={"train.epochs": 5})
-    real = execution.Reporter.__call__
+    train = execution.pipeline.train
 
-    def cancel_after_first_epoch(self, event):
-        if event["event"] == "epoch" and event["stage"] != "aligner" and event["epoch"] == 1:
-            TrainingRun.objects.filter(pk=self.run.pk).update(cancel_requested=True)
-        return real(self, event)
+    def train_cancelled_after_the_first_epoch(config, run_dir, stop_after=None, callback=None):
+        """The training loop as the worker runs it, whose progress callback (the worker's reporter) is called as
+        the operator cancels the run, once its first epoch has ended."""
 
-    monkeypatch.setattr(execution.Reporter, "__call__", cancel_after_first_epoch)
+        def report(event):
+            if event["event"] == "epoch" and event["stage"] != "aligner" and event["epoch"] == 1:
+                run_cancel(run_id=run.pk)
+            callback(event)
+
+        return train(config, run_dir, stop_after, report)
+
+    monkeypatch.setattr(execution.pipeline, "train", train_cancelled_after_the_first_epoch)
     assert execution.run_execute(run_id=run.pk) == TrainingRunStatus.CANCELLED
     run.refresh_from_db()
     assert run.status == TrainingRunStatus.CANCELLED and len(run.history) == 1 and run.submission is None
