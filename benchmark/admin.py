@@ -67,24 +67,28 @@ class SpeakerSplitAdmin(admin.ModelAdmin):
         return False  # a deleted split would let a hidden speaker be drawn into a public split later
 
 
+# Shown, all read-only: a result is written by its evaluation only.
+_RESULT_FIELDS = (
+    "release",
+    "succeeded",
+    "failure_code",
+    "failure_detail",
+    "attempts",
+    "heartbeat_at",
+    "per_hidden",
+    "per_public",
+    "parameters",
+    "depth",
+    "rtf_median",
+)
+
+
 class SubmissionResultInline(admin.TabularInline):
     model = SubmissionResult
     extra = 0
     can_delete = False
-    fields = [
-        "release",
-        "succeeded",
-        "failure_code",
-        "failure_detail",
-        "attempts",
-        "heartbeat_at",
-        "per_hidden",
-        "per_public",
-        "parameters",
-        "depth",
-        "rtf_median",
-    ]
-    readonly_fields = fields
+    fields = _RESULT_FIELDS
+    readonly_fields = _RESULT_FIELDS
 
 
 @admin.register(Submission)

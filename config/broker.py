@@ -80,13 +80,19 @@ class _Holder:
         staging.rename(self.path)
 
     @classmethod
-    def of_this_process(cls, folder: Path, *, create: bool = True) -> _Holder | None:
+    def of_this_process(cls, folder: Path) -> _Holder:
         key = (os.getpid(), folder)
         with cls._lock:
             holder = cls._held.get(key)
-            if holder is None and create:
+            if holder is None:
                 holder = cls._held[key] = cls(folder)
             return holder
+
+    @classmethod
+    def held_by_this_process(cls, folder: Path) -> _Holder | None:
+        """This process's holder if it has taken a lease here yet; never creates one."""
+        with cls._lock:
+            return cls._held.get((os.getpid(), folder))
 
 
 def holder_is_alive(path: Path) -> bool:
@@ -150,7 +156,7 @@ class Channel(virtual.Channel):
                 "INSERT INTO message (queue, delivery_tag, payload) VALUES (?, ?, ?)", (queue, tag, dumps(message))
             )
 
-    def _get(self, queue: str) -> dict:
+    def _get(self, queue: str, timeout: float | None = None) -> dict:
         holder = _Holder.of_this_process(self._holders)
         with self._mutex:
             if time.monotonic() - self._reclaimed_at > RECLAIM_SECONDS:
@@ -179,7 +185,7 @@ class Channel(virtual.Channel):
 
         Only this process's own leases: a forked child that closes a channel it inherited must not release the
         messages its parent is still working on."""
-        holder = _Holder.of_this_process(self._holders, create=False)
+        holder = _Holder.held_by_this_process(self._holders)
         if holder is None:
             return
         with self._mutex:
@@ -222,11 +228,12 @@ class Channel(virtual.Channel):
 class Transport(virtual.Transport):
     Channel = Channel
     can_parse_url = True  # the whole URL reaches the channel as ``hostname``
-    default_port = 0
+    # kombu leaves these unannotated, so mypy takes its defaults (None, a one-element tuple) for their types.
+    default_port = 0  # type: ignore[assignment]
     driver_type = "sqlite"
     driver_name = "sqlite3"
-    connection_errors = (*virtual.Transport.connection_errors, sqlite3.OperationalError)
-    channel_errors = (*virtual.Transport.channel_errors, sqlite3.DatabaseError)
+    connection_errors = (*virtual.Transport.connection_errors, sqlite3.OperationalError)  # type: ignore[assignment]
+    channel_errors = (*virtual.Transport.channel_errors, sqlite3.DatabaseError)  # type: ignore[assignment]
 
     def driver_version(self) -> str:
         return sqlite3.sqlite_version

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from kombu import Exchange, Queue
@@ -36,7 +37,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 def env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
+    return int(value) if value else default
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -94,7 +95,7 @@ CONTENT_SECURITY_POLICY = {
 }
 # Powerful features off everywhere; the record page alone turns the microphone on for this origin
 # (frontend.views.record). Only features Chromium and Firefox know, so that no browser logs a warning.
-PERMISSIONS_POLICY = {
+PERMISSIONS_POLICY: dict[str, list[str]] = {
     feature: []
     for feature in (
         "accelerometer", "browsing-topics", "camera", "display-capture", "geolocation", "gyroscope", "hid",
@@ -320,7 +321,7 @@ SENTENCES = {
 }
 
 # --- REST framework -------------------------------------------------------------------------------
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {  # values of every kind: appended to and indexed below
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous request gets 401 with a WWW-Authenticate header.
         "contributors.authentication.ContributorTokenAuthentication",
@@ -375,7 +376,7 @@ LOGIN_REDIRECT_URL = "/record/"
 # Celery workers) shares the byte budgets and cached counts; core's post_migrate creates the table (migrate runs it).
 # Throttles count in core.ratelimit, atomically on either.
 _cache_url = env_str("CACHE_URL")
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
     if _cache_url
     else {

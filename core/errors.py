@@ -43,10 +43,10 @@ def _first_message(detail: Any) -> str:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
-        response = Response(exc.as_dict(), status=exc.status_code)
+        answer = Response(exc.as_dict(), status=exc.status_code)
         if "retry_after_s" in exc.extra:  # a 429 or 503 that says when to come back, as Retry-After too
-            response["Retry-After"] = str(exc.extra["retry_after_s"])
-        return response
+            answer["Retry-After"] = str(exc.extra["retry_after_s"])
+        return answer
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = exceptions.ValidationError(detail)
@@ -64,8 +64,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
         body: dict[str, Any] = {"code": code, "message": _first_message(exc.detail)}
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            body["retry_after_s"] = int(exc.wait)
+        # Throttled.__init__ sets wait (whole seconds, or None); djangorestframework-stubs do not declare it.
+        wait = exc.wait if isinstance(exc, exceptions.Throttled) else None  # type: ignore[attr-defined]
+        if wait is not None:
+            body["retry_after_s"] = int(wait)
         response.data = body
     return response
 

@@ -169,7 +169,8 @@ def reap_silent(
             row = claimed.select_for_update(skip_locked=True).filter(silent, pk=pk).first()
             if row is None:
                 continue
-            if row.attempts < max_attempts:
+            # Every claimed model counts attempts; a TypeVar cannot be bound to "a Model with an attempts field".
+            if row.attempts < max_attempts:  # type: ignore[attr-defined]
                 requeue(row)
                 counts["requeued"] += 1
             else:

@@ -45,7 +45,7 @@ def precondition_response(request: HttpRequest, *, etag: str, headers: dict[str,
     it decides between a range and the whole file, not whether to send one."""
     full = HttpResponse(headers=headers)
     outcome = get_conditional_response(request, etag=etag, response=full)
-    if outcome is full:
+    if outcome is full or outcome is None:  # never None when given a response
         return None
     if outcome.status_code == 412:
         message = f"If-Match does not match this file's ETag {etag}."

@@ -59,7 +59,8 @@ def paginated(
     """The page ``request`` asks for of ``items``, each serialised by ``serialize(page_items)``; ``extra`` keys
     are added beside ``results`` (e.g. a quota)."""
     paginator = paginator or Pagination()
-    page = paginator.paginate_queryset(items, request)
+    # Django's Paginator underneath takes any sequence; djangorestframework-stubs say QuerySet only.
+    page = paginator.paginate_queryset(items, request)  # type: ignore[arg-type]
     response = paginator.get_paginated_response(serialize(page))
     if extra:
         response.data = {**extra, **response.data}

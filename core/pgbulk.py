@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from django.db import connection
+from django.db import connection, models
 
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _COPY_TRAILER = b"\xff\xff"
@@ -27,11 +27,11 @@ _READ_RANGE_BYTES = 2**30
 _PARALLEL_MIN_BYTES = 8 * 2**20
 
 
-def table_name(model: type) -> str:
+def table_name(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def columns_fetch(model: type, *columns: tuple[str, str], guard: str | None = None) -> list[np.ndarray]:
+def columns_fetch(model: type[models.Model], *columns: tuple[str, str], guard: str | None = None) -> list[np.ndarray]:
     """Every row of ``model``'s table as one array per column, each column given as (an SQL expression,
     its NumPy dtype: 'i8', 'f8' or '?'), in table order. A NULL is refused. ``guard``, an SQL condition on
     no column (evaluated once, in the statement's snapshot), reads no row at all when false.
@@ -69,7 +69,7 @@ def columns_fetch(model: type, *columns: tuple[str, str], guard: str | None = No
     return arrays
 
 
-def block_ranges(cursor: Any, model: type) -> list[str]:
+def block_ranges(cursor: Any, model: type[models.Model]) -> list[str]:
     """WHERE clauses (on ``ctid``, a TID range scan each) that split the table into ranges of heap blocks:
     at most _READ_RANGE_BYTES each, and, from _PARALLEL_MIN_BYTES of heap, one per process the server may
     give a parallel query (``max_parallel_workers_per_gather`` and the leader). The last range is open, so
@@ -149,7 +149,7 @@ def positions(sorted_ids: np.ndarray, ids: np.ndarray, *, overwrite: bool = Fals
 
 
 def rows_update(
-    model: type, ids: np.ndarray, columns: dict[str, tuple[str, np.ndarray, Callable[[str], str] | None]]
+    model: type[models.Model], ids: np.ndarray, columns: dict[str, tuple[str, np.ndarray, Callable[[str], str] | None]]
 ) -> None:
     """``UPDATE`` the rows ``ids`` of ``model``'s table. ``columns`` maps a column to (the NumPy dtype of its
     values in transit: 'i8', 'f8' or '?'; the values; an optional function from an SQL expression for the

@@ -83,7 +83,8 @@ def _storage_key(key: str) -> str:
 def _redis_hit(backend: RedisCache, key: str, window_s: int) -> int:
     full_key = backend.make_and_validate_key(key)
     # The key outlives its window by a second so that a request at the very end still finds it.
-    return int(_redis_hit_script(backend._cache)(keys=[full_key], args=[window_s + 1]))
+    # RedisCache._cache (the client wrapper Django keeps) is private: django-stubs do not declare it.
+    return int(_redis_hit_script(backend._cache)(keys=[full_key], args=[window_s + 1]))  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=16)

@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.db.models import Model
+
+if TYPE_CHECKING:
+    from django.db.backends.postgresql.operations import DatabaseOperations
+    from django.db.backends.utils import _ExecuteParameters, _ExecuteQuery
 
 M = TypeVar("M", bound=Model)
 
@@ -33,7 +37,8 @@ def prepared_cursor() -> CursorWrapper:
     db = connections[DEFAULT_DB_ALIAS]  # once: every attribute read through ``connection`` is a lookup
     if db.vendor != "postgresql":
         return db.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    # Django 5's psycopg 3 cursor with server-side binding; django-stubs do not list it.
+    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
 
     db.close_if_health_check_failed()
     db.ensure_connection()
@@ -49,8 +54,11 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
     """Logs the statement with its values (Django reads the text back from psycopg, which keeps none for a
     statement it has prepared)."""
 
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        with self.debug_sql(connection.ops.compose_sql(sql, params) if params else sql):
+    def execute(self, sql: _ExecuteQuery, params: _ExecuteParameters = None) -> Any:
+        if not isinstance(sql, str):  # a psycopg Composable, never sent here: Django's own wrapper logs it
+            return super().execute(sql, params)
+        ops = cast("DatabaseOperations", connection.ops)  # made only for PostgreSQL (prepared_cursor)
+        with self.debug_sql(ops.compose_sql(sql, params) if params else sql):
             return CursorWrapper.execute(self, sql, params)
 
 
@@ -90,7 +98,9 @@ def _reading(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[int
     fields = model._meta.concrete_fields
     converters = []
     for i, field in enumerate(fields):
-        functions = db.ops.get_db_converters(field.get_col(model._meta.db_table)) + field.get_db_converters(db)
+        # Field.get_db_converters is Django's (fields/__init__.py); django-stubs list it on expressions only.
+        field_functions = field.get_db_converters(db)  # type: ignore[attr-defined]
+        functions = db.ops.get_db_converters(field.get_col(model._meta.db_table)) + field_functions
         if functions:
             converters.append((i, field, tuple(functions)))
     return [field.attname for field in fields], converters

@@ -15,7 +15,8 @@ def client_ip(request: HttpRequest | Request) -> str:
     X-Forwarded-For behind that many trusted proxies (settings.TRUSTED_PROXIES). Never a header the client chose
     unchecked: with no trusted proxy an X-Forwarded-For is ignored, so it cannot buy a fresh budget per request.
     Also django-axes' AXES_CLIENT_IP_CALLABLE, so that lock-outs and throttles agree on who the client is."""
-    return BaseThrottle().get_ident(request)
+    # get_ident reads request.META alone, which a Django HttpRequest has too; the stubs ask for DRF's Request.
+    return BaseThrottle().get_ident(request)  # type: ignore[arg-type]
 
 
 class AtomicRateThrottle(SimpleRateThrottle):
@@ -23,6 +24,9 @@ class AtomicRateThrottle(SimpleRateThrottle):
     concurrent requests never exceed the limit, and every process counts in the same place."""
 
     retry_after_s: int | None = None
+    # Set by SimpleRateThrottle.__init__ (parse_rate), ints whenever a rate is set; djangorestframework-stubs omit them.
+    num_requests: int
+    duration: int
 
     def allow_request(self, request: Request, view) -> bool:
         if self.rate is None:
@@ -55,4 +59,5 @@ class SignupThrottle(AtomicRateThrottle):
 def signup_wait(request: HttpRequest) -> int | None:
     """Count one sign-up attempt from this address for a page; None when allowed, else seconds to wait."""
     throttle = SignupThrottle()
-    return None if throttle.allow_request(request, None) else throttle.wait()
+    # SignupThrottle keys by client_ip alone, which takes a page's HttpRequest as well as DRF's Request.
+    return None if throttle.allow_request(request, None) else throttle.retry_after_s  # type: ignore[arg-type]

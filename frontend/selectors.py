@@ -28,7 +28,9 @@ _OVERVIEW_KEY = "frontend:corpus_overview:v1"
 
 def corpus_overview() -> CorpusOverview:
     """The corpus in numbers for the home page, from the shared cache (computed at most once a minute)."""
-    return cache.get_or_set(_OVERVIEW_KEY, _corpus_overview_now, OVERVIEW_CACHE_SECONDS)
+    overview = cache.get_or_set(_OVERVIEW_KEY, _corpus_overview_now, OVERVIEW_CACHE_SECONDS)
+    # A cache holds anything; whatever is under the key but a CorpusOverview is computed afresh instead.
+    return overview if isinstance(overview, CorpusOverview) else _corpus_overview_now()
 
 
 def _corpus_overview_now() -> CorpusOverview:
@@ -115,5 +117,5 @@ def dashboard_for(*, contributor: Contributor, days: int = 14) -> Dashboard:
         day_bars=_bars([(str(d.day), n) for d, n in per_day.items()], width=320, height=120),
         quota_left=vote_quota_left(contributor=contributor),
         votes_cast=contributor.votes_cast.count(),
-        votes_per_clip=trust_params().quota_votes_per_clip,
+        votes_per_clip=trust_params().votes_per_clip,
     )

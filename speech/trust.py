@@ -195,6 +195,14 @@ class TrustParams:
         if not (isinstance(quota, int | float) and math.isfinite(quota) and quota >= 0):
             raise ValueError(f"quota_votes_per_clip must be a finite number of at least 0, not {quota!r}")
 
+    @property
+    def votes_per_clip(self) -> float:
+        """``quota_votes_per_clip`` as ``__post_init__`` left it: never None, so typed without the None."""
+        quota = self.quota_votes_per_clip
+        if quota is None:  # __post_init__ always fills it in
+            raise ValueError("quota_votes_per_clip was never filled in")
+        return quota
+
 
 @dataclass(frozen=True)
 class ClipOutcome:

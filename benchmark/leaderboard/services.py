@@ -32,6 +32,7 @@ wait as well, which is where a cancelled or superseded evaluation's child is kil
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import logging
@@ -230,7 +231,7 @@ def submission_create(
                         status_code=429,
                         quota_left=0,
                     )
-                if hasattr(file, "temporary_file_path"):
+                if not isinstance(file, bytes) and hasattr(file, "temporary_file_path"):
                     stored = default_storage.save(submission.file.name, file)  # local storage moves the file
                 else:
                     with path.open("rb") as handle:
@@ -346,10 +347,10 @@ def _claim(submission_id: int, release_id: int | None) -> tuple[Submission, Subm
             return None  # a redelivery while a live worker holds it
         if submission.status not in (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING):
             return None  # finished or cancelled: a redelivery does nothing
-        running = Submission.objects.filter(
+        others_running = Submission.objects.filter(
             submitter_id=submission.submitter_id, status=SubmissionStatus.RUNNING
         ).exclude(pk=submission.pk)
-        if any(_is_live(other, now) for other in running):
+        if any(_is_live(other, now) for other in others_running):
             raise EvaluationBusy(submission_id)
         submission.status = SubmissionStatus.RUNNING
         submission.started_at = submission.heartbeat_at = now
@@ -439,7 +440,7 @@ def _run(submission: Submission, release: Release, tick: Callable[[], bool] | No
         raise SubmissionRejected("release_no_test_split", f"Release {release.version} has no scored test clips.")
     train = bigram_transcripts(published)
     limits = _sandbox_limits()
-    classes = CLASSES[submission.decoder]
+    classes = CLASSES[SubmissionDecoder(submission.decoder)]
     tick_seconds = _beat_seconds()
     sweep_temp_folders()  # a killed pool process of this host may have left test audio behind
     with evaluation_folder() as folder:
@@ -449,16 +450,17 @@ def _run(submission: Submission, release: Release, tick: Callable[[], bool] | No
                 sink.write(chunk)
         if hashlib.sha256(model_path.read_bytes()).hexdigest() != submission.sha256:
             raise SubmissionRejected("submission_file_changed", "The stored model does not match its checksum.")
-        common = dict(classes=classes, decoder=submission.decoder, train_transcripts=train, tick=tick)
+        sandboxed = functools.partial(
+            run_sandboxed,
+            classes=classes,
+            decoder=submission.decoder,
+            train_transcripts=train,
+            tick=tick,
+            tick_seconds=tick_seconds,
+        )
         # 1. Public probes, before any hidden audio is read: a failure here reveals nothing and is explained.
         try:
-            run_sandboxed(
-                model_path,
-                probe_waveforms(public, release),
-                limits=dataclasses.replace(limits, rtf_runs=0),
-                tick_seconds=tick_seconds,
-                **common,
-            )
+            sandboxed(model_path, probe_waveforms(public, release), limits=dataclasses.replace(limits, rtf_runs=0))
         except SubmissionRejected as exc:
             message = f"{failure_sentence(exc.code)} On a public probe input: {exc.message}"
             raise PublicRejection(exc.code, message) from exc
@@ -466,10 +468,15 @@ def _run(submission: Submission, release: Release, tick: Callable[[], bool] | No
         # failures say only their code's sentence.
         waveforms = {e.utt_id: _waveform(f"{release.private_prefix}/{e.audio}") for e in hidden}
         waveforms |= {e.utt_id: _waveform(f"{release.storage_prefix}/{e.audio}") for e in public}
-        result = run_sandboxed(model_path, waveforms, limits=limits, metrics=True, tick_seconds=tick_seconds, **common)
+        result = sandboxed(model_path, waveforms, limits=limits, metrics=True)
         del waveforms
-    public_scored = _score(public, result.hypotheses, result.frames) if public else None
-    ranked = _score(hidden, result.hypotheses, result.frames) if blind else public_scored
+    hypotheses, frames = result.hypotheses, result.frames
+    if hypotheses is None or frames is None:  # the sandbox returns them whenever a decoder ran, as here
+        raise RuntimeError(f"submission {submission.pk}: the sandbox decoded but returned no hypotheses")
+    public_scored = _score(public, hypotheses, frames) if public else None
+    ranked = _score(hidden, hypotheses, frames) if blind else public_scored
+    if ranked is None:  # not blind: the public test split was found non-empty above
+        raise SubmissionRejected("release_no_test_split", f"Release {release.version} has no scored test clips.")
     metrics = result.metrics or {}
     rtf = result.rtf_runs or [0.0]
     return SubmissionResult(
@@ -620,7 +627,8 @@ def _requeue_evaluation(submission: Submission) -> None:
     submission.status = SubmissionStatus.QUEUED
     submission.heartbeat_at = None
     submission.save(update_fields=["status", "heartbeat_at"])
-    transaction.on_commit(lambda pk=submission.pk: _enqueue(pk))
+    pk = submission.pk
+    transaction.on_commit(lambda: _enqueue(pk))
 
 
 def _fail_evaluation(submission: Submission, now: datetime) -> None:
@@ -635,7 +643,8 @@ def _requeue_reevaluation(result: SubmissionResult) -> None:
     # finish the re-score, and the re-queued message then finds nothing to do.
     result.started_at = result.heartbeat_at = None
     result.save(update_fields=["started_at", "heartbeat_at"])
-    transaction.on_commit(lambda r=result: _enqueue(r.submission_id, r.release_id))
+    submission_id, release_id = result.submission_id, result.release_id
+    transaction.on_commit(lambda: _enqueue(submission_id, release_id))
 
 
 def _fail_reevaluation(result: SubmissionResult, now: datetime) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from django.core.files.storage import default_storage
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -155,7 +156,7 @@ class ReleaseFileDownloadApi(PublicApi):
             **error_responses(412, 416),
         }
     )
-    def get(self, request: Request, version: str, path: str) -> HttpResponse:
+    def get(self, request: Request, version: str, path: str) -> HttpResponseBase:
         found = selectors.release_file_get(version=version, path=path)
         etag = f'"{found.sha256}"'
         headers = {
@@ -190,5 +191,5 @@ class ReleaseFileDownloadApi(PublicApi):
             _stream(found.storage_name, start, end), status=status, headers=headers, content_type=content_type
         )
 
-    def head(self, request: Request, version: str, path: str) -> HttpResponse:
+    def head(self, request: Request, version: str, path: str) -> HttpResponseBase:
         return self.get(request, version, path)

@@ -506,8 +506,8 @@ def _freeze(
         votes_valid_counted=clip.votes_valid_counted,
         score=round(clip.score, 4),
         alignment=alignments.get(clip.sha256),
-        source=clip.source.name if clip.source_id else PLATFORM_SOURCE,
-        licence=clip.source.licence if clip.source_id else PLATFORM_LICENCE,
+        source=clip.source.name if clip.source is not None else PLATFORM_SOURCE,  # no query without a source_id
+        licence=clip.source.licence if clip.source is not None else PLATFORM_LICENCE,
         **published,
     )
 
@@ -524,8 +524,8 @@ def _copy_audio(name: str, rel: str, out: FileWriter) -> int:
         return sf.info(io.BytesIO(data)).frames
     local = local_path(name)
     with ExitStack() as stack:
-        source = stack.enter_context(default_storage.open(name, "rb")) if local is None else str(local)
-        wav, frames = wav_pcm16(stack.enter_context(sf.SoundFile(source)))
+        opened = stack.enter_context(default_storage.open(name, "rb")) if local is None else str(local)
+        wav, frames = wav_pcm16(stack.enter_context(sf.SoundFile(opened)))
     out.put(rel, wav)
     return frames
 
@@ -558,13 +558,14 @@ def _timit_layout(
 ) -> dict[str, exports.TimitSpeaker]:
     """Each public speaker's TIMIT name and dialect-region group, from the values the release publishes (a withheld
     gender or accent shows in neither)."""
-    published = {}
+    published: dict[str, tuple[str, str]] = {}
     for clip in clips:
         sid = clip.contributor.speaker_id
         if assignment[sid] != "hidden":
-            published[sid] = tuple(
+            gender, accent = (
                 "" if sid in withheld[attr] else _demographic(clip.contributor, attr) for attr in ("gender", "accent")
             )
+            published[sid] = (gender, accent)
     try:
         return exports.timit_speakers(published)
     except ValueError as exc:
@@ -725,7 +726,8 @@ def _removed_by_author(removed: list[str], before: Mapping[str, tuple[str, str]]
     """(withdrawn, deleted) among the removed utterances, found by the published clip's sha256: an utterance's id
     is its speaker id and prompt, and a deleted account's clips keep both, but the sha256 names one recording."""
     by_sha = {before[utt][0]: utt for utt in removed}
-    withdrawn, deleted = [], []
+    withdrawn: list[str] = []
+    deleted: list[str] = []
     found = Clip.objects.filter(sha256__in=list(by_sha), withdrawn_at__isnull=False).values_list(
         "sha256", "contributor__deleted_at"
     )

@@ -174,11 +174,11 @@ def write_tar(
 
         for rel in sorted(set(relative_paths) | set(extra)):
             data = extra[rel] if rel in extra else held.get(rel)
-            source = None if data is not None else root / rel
-            size = len(data) if source is None else source.stat().st_size
+            source = root / rel
+            size = len(data) if data is not None else source.stat().st_size
             header = tar_header(f"{top}/{rel}", size, mtime)
             put(header)
-            if source is None:
+            if data is not None:
                 put(data)
             else:
                 _copy_exactly(source, size, put, buffer)

@@ -62,7 +62,8 @@ def release_hmm_latest(*, release: Release) -> HmmSource | None:
         .order_by("-finished_at", "-id")
         .first()
     )
-    if previous is not None:
+    # finished_at__lte already leaves out rows without one; the test says so to the type checker too.
+    if previous is not None and previous.finished_at is not None:
         candidates.append(HmmSource(previous.hmm, "release", previous.version, previous.finished_at))
     run = (
         TrainingRun.objects.filter(status=TrainingRunStatus.SUCCEEDED, finished_at__lte=before)
@@ -70,7 +71,7 @@ def release_hmm_latest(*, release: Release) -> HmmSource | None:
         .order_by("-finished_at", "-id")
         .first()
     )
-    if run is not None:
+    if run is not None and run.finished_at is not None:
         candidates.append(HmmSource(run.hmm, "training_run", str(run.pk), run.finished_at))
     return max(candidates, key=lambda c: c.trained_at, default=None)
 

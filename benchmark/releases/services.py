@@ -334,7 +334,8 @@ def _files_insert(rows: Iterable[tuple]) -> None:
     meta = ReleaseFile._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
-    names = ", ".join(quote(meta.get_field(name).column) for name in FILE_COLUMNS)
+    column = {field.name: field.column for field in meta.concrete_fields}
+    names = ", ".join(quote(column[name]) for name in FILE_COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:

@@ -90,7 +90,7 @@ def _offer_new(
         return ValidationOffer(clip=None, assignment=None, quota_left=0, reason="quota_exhausted")
     for attempt in range(_PICK_ATTEMPTS):
         if attempt == 0 and candidates:
-            clip_id = secrets.choice(candidates)  # as validation_pick_for draws
+            clip_id: int | None = secrets.choice(candidates)  # as validation_pick_for draws
         else:
             clip_id = validation_pick_for(contributor=trustee, now=now)
         if clip_id is None:

@@ -71,11 +71,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _deleted() -> ServiceError:
+    return ServiceError("account_deleted", "This account is deleted; there is nothing left to export.", status_code=410)
+
+
 def contributor_export_data(*, contributor: Contributor) -> dict[str, Any]:
     """Everything held about the contributor, as JSON-ready data: the account, the profile and consents, trust,
     every clip (with its measurements and the prompt read), the votes, reports, skips and assignments, the
     sentences reported, skipped, proposed and reviewed, and the leaderboard submissions of the login."""
     user = contributor.user
+    if user is None:
+        raise _deleted()
     clips = list(Clip.objects.filter(contributor=contributor).select_related("prompt").order_by("id"))
     return {
         "format": EXPORT_FORMAT,
@@ -197,7 +203,7 @@ def contributor_export(*, contributor: Contributor) -> IO[bytes]:
     """The export as a zip in a temporary file (rewound; the caller closes it): ``data.json``, ``README.txt``
     and ``audio/…flac``. On disk rather than in memory: a prolific contributor's audio runs to hundreds of MB."""
     if contributor.deleted_at is not None or contributor.user is None:
-        raise ServiceError("account_deleted", "This account is deleted; there is nothing left to export.", 410)
+        raise _deleted()
     data = contributor_export_data(contributor=contributor)
     handle = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the response, which closes it)
     with zipfile.ZipFile(handle, "w") as archive:

@@ -50,13 +50,14 @@ from speech.trust import (
 )
 from speech.trust import ClipStatus as Code
 
-_STATUS_CODE = {
+# Keyed by str: a status read from the database is a plain str, which finds its ClipStatus member's entry.
+_STATUS_CODE: dict[str, Code] = {
     ClipStatus.PENDING: Code.PENDING,
     ClipStatus.VALID: Code.VALID,
     ClipStatus.INVALID: Code.INVALID,
     ClipStatus.DISCARDED: Code.DISCARDED,
 }
-_CODE_STATUS = {int(code): status for status, code in _STATUS_CODE.items()}
+_CODE_STATUS = {int(code): ClipStatus(status) for status, code in _STATUS_CODE.items()}
 TRUST_LOCK_KEY = 0x7472757374  # "trust": the advisory lock's key
 T = TypeVar("T")
 
@@ -188,7 +189,8 @@ def _votes_fetch(contributor_ids: np.ndarray, clip_ids: np.ndarray) -> tuple[np.
                 keys >>= 1
                 keys &= 2**bits - 1  # now the voter ids
                 return clip_ids, keys, valid
-    return tuple(columns_fetch(Vote, ("clip_id", "i8"), ("voter_id", "i8"), (valid_sql, "?")))
+    vote_clips, voters, says_valid = columns_fetch(Vote, ("clip_id", "i8"), ("voter_id", "i8"), (valid_sql, "?"))
+    return vote_clips, voters, says_valid
 
 
 @dataclass
@@ -424,7 +426,7 @@ def _contributors_write_back(snapshot: TrustSnapshot, result: TrustResult, summa
 
 def _status_code_sql(column: str) -> str:
     """SQL for a status column as its engine code (NULL for an unknown status, which the read refuses)."""
-    cases = " ".join(f"WHEN '{status.value}' THEN {int(code)}" for status, code in _STATUS_CODE.items())
+    cases = " ".join(f"WHEN '{ClipStatus(status).value}' THEN {int(code)}" for status, code in _STATUS_CODE.items())
     return f"CASE {column} {cases} END"
 
 
@@ -626,7 +628,7 @@ def founders_set(*, usernames: list[str], founding: bool, allowance: int | None 
     with transaction.atomic():
         trust_lock()
         contributors = list(Contributor.objects.select_related("user").filter(user__username__in=usernames))
-        missing = sorted(set(usernames) - {c.user.username for c in contributors})
+        missing = sorted(set(usernames) - {c.user.username for c in contributors if c.user is not None})
         if missing:
             raise ServiceError("contributor_unknown", f"No contributor with the username: {', '.join(missing)}.")
         for contributor in contributors:

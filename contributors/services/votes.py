@@ -138,7 +138,13 @@ def _vote_record(
     new vote is added to them: it counts, as the voter is a trustee (``_clip_access``, on their locked row).
     Elsewhere the counts are None and ``trust_after_vote`` reads them after the insert."""
     vote = Vote(clip=clip, voter=voter, verdict=verdict, reason=reason, created_at=timezone.now())
-    values = [clip.pk, voter.pk, verdict, reason, connection.ops.adapt_datetimefield_value(vote.created_at)]
+    values: list[int | str | datetime | None] = [
+        clip.pk,
+        voter.pk,
+        verdict,
+        reason,
+        connection.ops.adapt_datetimefield_value(vote.created_at),
+    ]
     if connection.vendor != "postgresql":
         with prepared_cursor() as cursor:
             cursor.execute(_VOTE_INSERT, values)
@@ -198,7 +204,7 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
         exclusive_ran = exclusive
         now = timezone.now()
         called = None
-        if exclusive or not one_call:
+        if exclusive or not one_call or pk is None:  # one_call implies a pk; said again for the type checker
             if not exclusive:
                 trust_write_lock(exclusive=False)
             # Locking the voter's row makes the quota check and the insert one step for this voter.
@@ -207,15 +213,19 @@ def vote_cast(*, voter: Contributor, clip_id: object, verdict: str, reason: str 
             called = _vote_in_one_call(voter=voter, clip_pk=pk, verdict=verdict, reason=reason, now=now)
             locked_voter, quota_left = called.voter, called.quota_left
         try:
-            if called is not None and called.clip is not None:
+            # The function returns the clip and its open assignment together, or neither.
+            if called is not None and called.clip is not None and called.assignment is not None:
                 clip = _clip_access(voter=locked_voter, clip=called.clip)
                 assignment = assignment_unexpired(called.assignment, now=now)
             else:
                 clip, assignment = _clip_and_assignment(voter=locked_voter, clip_id=clip_id)
         except ServiceError as refusal:
             # A vote closes its assignment, so a second vote finds none: say what actually happened.
-            voted = Vote.objects.filter(clip_id=pk, voter=locked_voter)
-            if refusal.code == "clip_not_assigned" and voted.exists():
+            if (
+                refusal.code == "clip_not_assigned"
+                and pk is not None
+                and Vote.objects.filter(clip_id=pk, voter=locked_voter).exists()
+            ):
                 raise _vote_duplicate() from refusal
             raise
         if quota_left <= 0:
@@ -299,7 +309,7 @@ def _vote_in_one_call(*, voter: Contributor, clip_pk: int, verdict: str, reason:
                 reason,
                 now,
                 TRUST_LOCK_KEY,
-                float(params.quota_votes_per_clip),
+                float(params.votes_per_clip),
                 params.offer_max_votes,
                 new_queue_key(),
             ],

@@ -28,7 +28,9 @@ from contributors.models import (
     Vote,
 )
 from contributors.services.clips import clip_withdraw
+from contributors.services.own_data import contributor_delete, contributor_export
 from contributors.services.trust import trust_check
+from core.errors import ServiceError
 from frontend.selectors import corpus_overview, dashboard_for
 from tests.benchmark.conftest import build, make_corpus
 from tests.contributors.test_votes import client_for, record
@@ -263,3 +265,14 @@ def test_the_dashboard_counts_a_withdrawn_clip_as_withdrawn_not_discarded():
     assert (by_status["withdrawn"], by_status["discarded"], by_status[kept.status]) == (1, 0, 1)
     page = logged_in(me).get("/dashboard/").content.decode()
     assert "Withdrawn</span>" in page
+
+
+def test_a_deleted_account_has_nothing_to_export_a_410_not_a_crash():
+    me = person()
+    contributor_delete(contributor=me, password=PASSWORD)
+    me.refresh_from_db()
+
+    with pytest.raises(ServiceError) as refused:
+        contributor_export(contributor=me)
+
+    assert (refused.value.code, refused.value.status_code) == ("account_deleted", 410)

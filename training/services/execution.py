@@ -165,7 +165,7 @@ def run_config(run: TrainingRun) -> Config:
     config.work_dir = str(files.release_work_dir(run.release))
     config.data.manifest = str(files.release_manifest(run.release))
     config.train.progress = False
-    if run.teacher_id:
+    if run.teacher is not None:  # no query when teacher_id is None
         config.train.teacher = str(local_run_dir(run.teacher))
     if run.recipe == TrainingRecipe.ENSEMBLE:
         config.model.members = [str(local_run_dir(m)) for m in run.members.order_by("pk")]
@@ -268,7 +268,7 @@ def run_execute(*, run_id: int) -> str:
     if outcome == Outcome.SUBMIT:
         baseline_submit(run_id=run_id)
         return TrainingRunStatus.SUCCEEDED
-    if outcome != Outcome.CLAIMED:
+    if outcome != Outcome.CLAIMED or run is None:  # a claimed run is never None
         return outcome
     fence = run_fence(run)
     try:
@@ -357,13 +357,13 @@ def baseline_name(run: TrainingRun) -> str:
         size = f"BiLSTM {model['depth']}x{model['width']}"
     else:
         size = f"ensemble of {run.members.count()}"
-    role = {
+    roles: dict[str, str] = {  # by str: run.recipe as read from the database
         TrainingRecipe.MIMIC: f"mimic of run {run.teacher_id}"
         + (" (soft targets)" if run.objective == "mimic_soft" else ""),
         TrainingRecipe.SNN_LABELS: "on labels",
         TrainingRecipe.BLSTM_CTC: "CTC peer",
-    }.get(run.recipe, "teacher")
-    return f"{size} {role} · run {run.pk}"[:100]
+    }
+    return f"{size} {roles.get(run.recipe, 'teacher')} · run {run.pk}"[:100]
 
 
 def baseline_decoder(config: dict) -> SubmissionDecoder:

@@ -105,7 +105,7 @@ def enqueue_after_commit(run_id: int) -> None:
 
 
 def dependencies_of(run: TrainingRun) -> list[TrainingRun]:
-    if run.teacher_id:
+    if run.teacher is not None:  # no query when teacher_id is None
         return [run.teacher]
     return list(run.members.all())
 

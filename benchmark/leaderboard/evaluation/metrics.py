@@ -83,8 +83,9 @@ def _constant_array(node: onnx.NodeProto) -> np.ndarray | None:
 
 def _fold_small(node: onnx.NodeProto, values: dict[str, np.ndarray]) -> np.ndarray | None:
     """The value of a few shape-building operators over small constant integer tensors; None otherwise."""
-    inputs = [values.get(name) for name in node.input if name]
-    if any(v is None for v in inputs) or not inputs:
+    found = [values.get(name) for name in node.input if name]
+    inputs = [v for v in found if v is not None]
+    if len(inputs) != len(found) or not inputs:
         return None
     try:
         if node.op_type in ("Identity", "Cast", "Squeeze", "Flatten"):

@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     (workdir / "timings.json").write_text(json.dumps({"rtf": factors, "audio_seconds": audio_seconds}))
 
     if args.decoder is None:
-        np.savez(workdir / "outputs.npz", **outputs)
+        # mypy matches **outputs against savez's allow_pickle: bool as well as its **kwds arrays.
+        np.savez(workdir / "outputs.npz", **outputs)  # type: ignore[arg-type]
     else:
         _budget(args.decode_cpu + args.decode_factor * audio_samples / SAMPLE_RATE)
         names = list(outputs)
