@@ -134,7 +134,10 @@ def suggested_floor(total: float, floor: float, slack: float = SLACK) -> float |
 
 
 def git(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:  # no git on this machine: as outside a checkout
+        return subprocess.CompletedProcess(["git", *args], returncode=127, stdout="", stderr="git not found")
 
 
 def committed_floors(root: Path) -> tuple[list[float], str | None]:
