@@ -114,8 +114,8 @@ def check(
         ok = False
         lines.append(f"FAIL: total {totals.total_percent:.{p}f}% is below the floor of {floor:.{p}f}%")
     else:
-        lines.append(f"floor {floor:.{p}f}% holds")
-        suggestion = suggested_floor(totals.total_percent, floor, slack)
+        lines.append(f"the total clears the floor of {floor:.{p}f}%")
+        suggestion = suggested_floor(totals.total_percent, floor, slack) if ok else None  # a lowered floor: restore it
         if suggestion is not None:
             lines.append(
                 f"the total is more than {slack:g} point above the floor: raise fail_under to {suggestion:g} in "
