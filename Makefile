@@ -24,7 +24,7 @@ run: install
 ## the tests' Redis databases are laid out for up to four workers. --maxschedchunk 1 hands out tests one at a time,
 ## so the longest (tests/conftest.py's _LONGEST_FIRST) start on different workers instead of queuing on one
 ##
-## COVERAGE=1 (what .ci/run passes; `make coverage` is the same) also measures line and branch coverage of our code,
+## COVERAGE=1 (`make coverage`; .ci/run with CI_COVERAGE=1, off by default: it costs the suite about 40% more CPU) also measures line and branch coverage of our code,
 ## in the pytest workers and in the Python processes the tests start (Celery workers, manage.py, runlocal:
 ## [tool.coverage.run] patch = subprocess), prints the table of files not fully covered, then
 ## scripts/coverage_floor.py prints the totals and fails below the floor ([tool.coverage.report] fail_under, which only
