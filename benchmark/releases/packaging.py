@@ -95,11 +95,8 @@ def files_under(root: Path) -> dict[str, int]:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def files_sha256(root: Path, relative_paths: Iterable[str], *, workers: int = 1) -> dict[str, str]:

@@ -237,11 +237,8 @@ def _file_sha256(path: str | Path) -> str:
     path = Path(path)
     if not path.is_file():
         return ""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def store_settings(config: Config) -> dict[str, Any]:
