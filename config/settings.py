@@ -49,13 +49,8 @@ def env_list(name: str, default: str) -> list[str]:
 DATA_DIR = local_state.data_dir()
 
 
-def env_secret(name: str) -> str:
-    """A secret from the environment, else the one kept in DATA_DIR (generated there once by the entry points,
-    never in git); "" when neither exists, which the core settings check names."""
-    return local_state.secret(name)
-
-
-SECRET_KEY = env_secret("SECRET_KEY")
+# From the environment, else generated once in DATA_DIR by an entry point ("" before: check core.E001 names it).
+SECRET_KEY = local_state.secret("SECRET_KEY")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -450,7 +445,7 @@ LOGGING = {
 # --- releases (benchmark app) ----------------------------------------------------------------------
 # The key of the keyed hash that orders new speakers into splits (speech.splits): from the environment, else
 # generated once and kept in DATA_DIR like SECRET_KEY, so that nobody can predict or choose their split.
-RELEASE_SPLIT_KEY = env_secret("RELEASE_SPLIT_KEY")
+RELEASE_SPLIT_KEY = local_state.secret("RELEASE_SPLIT_KEY")
 # Demographic groups with fewer speakers than this are withheld from a release (datasheet and metadata).
 RELEASE_MIN_GROUP_SPEAKERS = env_int("RELEASE_MIN_GROUP_SPEAKERS", 5)
 # The TIMIT tree's audio: "wav" (RIFF PCM, as TIMIT recipes read it) or "flac" (about half the bytes; Lhotse's TIMIT
