@@ -68,6 +68,9 @@ class TrainConfig:
     teacher: str = ""  # mimic: the teacher's run directory
     temperature: float = 2.0
     center_logits: bool = False  # mimic_l2: regress logits minus their per-frame mean (False: the paper's raw logits)
+    # mimic: also learn from the teacher's logits on speed-perturbed copies of the train split (e.g. [0.9, 1.1]):
+    # unlabelled frames, the paper's lever (training/ml/transfer.py)
+    transfer_speeds: list[float] = field(default_factory=list)
     epochs: int = 10
     frames_per_epoch: int = 0  # 0: every training frame each epoch; else a fresh random subset
     batch_size: int = 256  # frames per batch (frame models)

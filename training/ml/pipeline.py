@@ -24,7 +24,15 @@ from speech.lexicon import STATES_PER_PHONE
 from speech.score import ErrorCounts, align_counts, corpus_counts, paired_speaker_bootstrap
 from speech.score import scored as scored_phones
 from training.ml.align import align_corpus, load_alignment, save_alignment, state_prior, write_phn
-from training.ml.config import Config, ConfigMismatch, TrainConfig, apply_overrides, config_digest, save_config
+from training.ml.config import (
+    Config,
+    ConfigMismatch,
+    InvalidConfig,
+    TrainConfig,
+    apply_overrides,
+    config_digest,
+    save_config,
+)
 from training.ml.data import (
     FrameStore,
     MissingSplit,
@@ -53,6 +61,7 @@ from training.ml.train import (
     teacher_logits,
     utterance_log_probs,
 )
+from training.ml.transfer import transfer_positions, with_transfer
 
 ALIGNMENT = "alignment.pt"
 HMM = "hmm.pt"  # the "hmm" aligner's monophone HMM (hmm_align.save_hmm), beside the alignment it made
@@ -160,6 +169,11 @@ def train(
         return []
     if config.train.objective.startswith("mimic"):
         check_teacher(config)  # before minutes of features and alignment
+    elif config.train.transfer_speeds:
+        raise InvalidConfig(
+            "train.transfer_speeds gives a mimic unlabelled frames its teacher labels; a run on labels or CTC has no "
+            "targets for them."
+        )
     device = resolve_device(config.train.device)
     if is_ctc(config):
         store, labels = prepare(config).to(device), None
@@ -167,10 +181,12 @@ def train(
         store, labels = _load(config, device, callback)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, store.input_dim, store.context, outputs_for(config.train.objective))
-    train_pos = store.frame_positions(store.utterance_ids("train"))
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
+    train_pos = store.frame_positions(store.utterance_ids("train"))
     targets, digest = None, ""
     if config.train.objective.startswith("mimic"):
+        store = with_transfer(config, store, progress=config.train.progress)
+        train_pos = transfer_positions(store)
         targets, digest = teacher_targets(config, store, train_pos, device)
     return fit(
         model,
@@ -211,7 +227,10 @@ def teacher_targets(
     so a mimic epoch costs one forward pass of the student only."""
     teacher_dir = check_teacher(config)
     digest = run_digest(teacher_dir)
-    key = config_digest({"teacher_sha256": digest, "context": store.context, "split": "train"})
+    key = config_digest(
+        {"teacher_sha256": digest, "context": store.context, "split": "train"}
+        | ({"transfer_speeds": config.train.transfer_speeds} if config.train.transfer_speeds else {})
+    )
     path = store_dir(config) / "teacher_logits" / f"{key}.pt"
     with _work_dir_lock(config):
         if path.exists():
