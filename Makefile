@@ -24,11 +24,11 @@ run: install
 ## the tests' Redis databases are laid out for up to four workers. --maxschedchunk 1 hands out tests one at a time,
 ## so the longest (tests/conftest.py's _LONGEST_FIRST) start on different workers instead of queuing on one
 ##
-## COVERAGE=1 (`make coverage`; .ci/run with CI_COVERAGE=1, off by default: it costs the suite about 40% more CPU) also measures line and branch coverage of our code,
+## COVERAGE=1 (`make coverage`; .ci/run runs it after the timed suite) also measures line and branch coverage of our code,
 ## in the pytest workers and in the Python processes the tests start (Celery workers, manage.py, runlocal:
 ## [tool.coverage.run] patch = subprocess), prints the table of files not fully covered, then
 ## scripts/coverage_floor.py prints the totals and fails below the floor ([tool.coverage.report] fail_under, which only
-## rises). Off by default: the tracer costs the Django tests about 30% more CPU (docs/benchmarks.md). pytest-cov's own
+## rises). Not in `make test` itself: the tracer costs the suite 35-40% more CPU (docs/benchmarks.md). pytest-cov's own
 ## fail-under check is off (--cov-fail-under=0) so that the script, which prints lines and branches apart and
 ## holds the ratchet, is the one gate.
 PYTEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 2 )); echo $$(( n > 4 ? 4 : n )))

@@ -69,7 +69,7 @@ def main() -> int:
         )  # fmt: skip
         print(f"imported in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
-        builds, packs, tars, aligns = [], [], [], []
+        builds, packs, tars, aligns, phases = [], [], [], [], []
         for index in range(args.repeat):
             release = release_create(version=f"bench{index}")
             tick = time.monotonic()
@@ -82,6 +82,7 @@ def main() -> int:
             builds.append((facts["bytes"]["total"], seconds))
             aligns.append((facts["bytes"]["total"], seconds - facts["timings"]["align_s"], facts["timings"]["align_s"]))
             packs.append((package_bytes, facts["timings"]["packages_s"]))
+            phases.append(facts["timings"])
             content = sorted(
                 p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.parts[-2] != "packages"
             )
@@ -115,6 +116,9 @@ def main() -> int:
         mb, s, r = rate(rows)
         print(f"| {name} | {mb:,.0f} | {s:.2f} | {r:,.0f} | {r / tar_rate:.2f} |")
     print(f"\nForced alignment (flat-start HMM, every clip): median {statistics.median(a for *_, a in aligns):.1f} s.")
+    print("\nThe build's phases (median s): " + ", ".join(
+        f"{name} {statistics.median(p.get(name, 0.0) for p in phases):.2f}" for name in phases[0]
+    ))  # fmt: skip
     return 0
 
 
