@@ -76,6 +76,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -380,6 +381,31 @@ class ClientLog:
     queue_empty: int = 0
 
 
+def vote_logged(
+    session: requests.Session, base_url: str, clip: int, invalid: set[int], log: ClientLog, *, since: float
+) -> tuple[dict[str, Any] | None, float]:
+    """One client's vote on ``clip`` (invalid when it is in ``invalid``), timed from ``since``: its latency, and
+    the clip's status when the server took it, or the failure, go into ``log``. (The server's answer, or None when
+    the vote failed; when the answer came.)"""
+    verdict = "invalid" if clip in invalid else "valid"
+    answer = None
+    try:
+        response = session.post(
+            f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
+        )
+        voted = time.perf_counter()
+        if response.status_code != 201:
+            log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
+        else:
+            answer = response.json()
+            log.statuses.append((answer["clip_status"], (voted - since) * 1000))
+    except requests.RequestException as exc:
+        voted = time.perf_counter()
+        log.vote_failures.append(f"POST votes on {clip}: {exc}")
+    log.vote_ms.append((voted - since) * 1000)
+    return answer, voted
+
+
 def run_clients(client: Callable[[int, int], ClientLog], n: int, clients: int) -> tuple[list[ClientLog], float]:
     """Run ``clients`` threads sharing ``n`` validations; their logs and the wall time."""
     start = time.perf_counter()
@@ -425,22 +451,9 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
                     else:
                         log.next_failures.append(f"GET /api/v1/validation/next: {failure}")
                     continue
-                clip = offer["clip"]["id"]
-                verdict = "invalid" if clip in invalid else "valid"
-                try:
-                    response = session.post(
-                        f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
-                    )
-                    voted = time.perf_counter()
-                    if response.status_code != 201:
-                        log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
-                    else:
-                        log.statuses.append((response.json()["clip_status"], (voted - assigned) * 1000))
-                        log.pair_ms.append((voted - began) * 1000)
-                except requests.RequestException as exc:
-                    voted = time.perf_counter()
-                    log.vote_failures.append(f"POST votes on {clip}: {exc}")
-                log.vote_ms.append((voted - assigned) * 1000)
+                answer, voted = vote_logged(session, base_url, offer["clip"]["id"], invalid, log, since=assigned)
+                if answer is not None:
+                    log.pair_ms.append((voted - began) * 1000)
         return log
 
     clients = len(tokens)
@@ -473,26 +486,8 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
                     if not offer.get("clip"):
                         log.vote_failures.append(f"no clip offered: {offer}")
                         break
-                clip = offer["clip"]["id"]
-                verdict = "invalid" if clip in invalid else "valid"
-                began = time.perf_counter()
-                try:
-                    response = session.post(
-                        f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
-                    )
-                    voted = time.perf_counter()
-                    if response.status_code != 201:
-                        log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
-                        offer = {}
-                    else:
-                        answer = response.json()
-                        log.statuses.append((answer["clip_status"], (voted - began) * 1000))
-                        offer = answer["next"] or {}
-                except requests.RequestException as exc:
-                    voted = time.perf_counter()
-                    log.vote_failures.append(f"POST votes on {clip}: {exc}")
-                    offer = {}
-                log.vote_ms.append((voted - began) * 1000)
+                answer, _ = vote_logged(session, base_url, offer["clip"]["id"], invalid, log, since=time.perf_counter())
+                offer = (answer["next"] or {}) if answer is not None else {}
         return log
 
     clients = len(tokens)
