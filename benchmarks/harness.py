@@ -218,6 +218,17 @@ def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
 
 
+def machine_line(*versions: str) -> str:
+    """A report's line naming the machine: the CPU model, its cores, and ``versions`` (``"PostgreSQL 16.4"``...),
+    the software the numbers depend on."""
+    return ", ".join([f"machine: {cpu_model()}", f"{os.cpu_count()} cores", *versions])
+
+
+def load_before_line(load_before: str) -> str:
+    """A report's line with :attr:`Site.load_before`: the numbers are only as clean as the machine was idle."""
+    return f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row"
+
+
 def client_levels(text: str) -> list[int]:
     """``--clients 1,4,8`` (an argparse ``type``): how many clients run at once, one level after another."""
     try:

@@ -67,7 +67,6 @@ The script creates a fresh PostgreSQL database
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -537,17 +536,14 @@ def print_report(
     load_before: str,
 ) -> None:
     print()
-    print(
-        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"PostgreSQL {postgres_version}"
-    )
+    print(harness.machine_line(f"Python {platform.python_version()}", f"PostgreSQL {postgres_version}"))
     kind = f"gthread workers x {threads} threads" if threads > 1 else "sync workers"
     print(f"gunicorn: {workers} {kind}; clients are threads on the same host, each its own trustee and token")
     print(
         f"database: {plan.clips:,} clips ({plan.pending:,} pending), {plan.votes:,} votes before the run; "
         f"{len(plan.authors):,} authors near the trustee threshold"
     )
-    print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
+    print(harness.load_before_line(load_before))
     print()
     print("| path | clients | requests | req/s | p50 ms | p99 ms | CPU ms per request | vs floor | p50 x floor "
           "| decided | trustee flips | queue_empty | errors |")  # fmt: skip
