@@ -427,21 +427,13 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
     from celery import Celery
     from kombu import Connection
 
-    from tests.config.test_celery_worker import broker_for, database_url
+    from tests.celery_workers import broker_for, worker_env
 
     root = Path(__file__).resolve().parents[2]
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     broker_url, transport_options = broker_for(broker, tmp_path)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "TMPDIR": str(scratch),
-        "SUBMISSION_HEARTBEAT_SECONDS": "1",
-    }
+    env = worker_env(broker_url, tmp_path, TMPDIR=str(scratch), SUBMISSION_HEARTBEAT_SECONDS="1")
     user = UserFactory()
     submission = submission_create(user=user, file=loop_model(), name="loop")
 
