@@ -189,6 +189,14 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def token_session(token: str) -> requests.Session:
+    """A session (close it, or use it in ``with``) whose every request carries the API ``token``, as a client
+    signed in with one sends it."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    return session
+
+
 # --- measuring and reporting ---------------------------------------------------------------------------------------
 @contextmanager
 def single_core() -> Iterator[None]:

@@ -266,8 +266,7 @@ def measure_http(base_url: str, uploads: list[Upload], tokens: list[str], prompt
 
     def client(k: int) -> tuple[list[float], list[str]]:
         latencies, failures = [], []
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             for i in range(k, len(uploads), clients):
                 upload = uploads[i]
                 began = time.perf_counter()

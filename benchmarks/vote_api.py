@@ -346,8 +346,7 @@ def measure_floor(base_url: str, tokens: list[str], n: int) -> Row:
 
     def client(k: int, count: int) -> tuple[list[float], list[str]]:
         latencies, failures = [], []
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             for _ in range(count):
                 began = time.perf_counter()
                 try:
@@ -431,8 +430,7 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
 
     def client(k: int, count: int) -> ClientLog:
         log = ClientLog()
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             for _ in range(count):
                 began = time.perf_counter()
                 try:
@@ -475,8 +473,7 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
 
     def client(k: int, count: int) -> ClientLog:
         log = ClientLog()
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             offer = session.get(f"{base_url}/api/v1/validation/next", timeout=REQUEST_TIMEOUT_S).json()
             for _ in range(count):
                 if not offer.get("clip"):
