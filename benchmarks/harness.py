@@ -3,7 +3,8 @@ in the benchmark's own process), gunicorn on a free port, and the machine a repo
 
 A scratch site is torn down on the way out, even on error or SIGTERM: the database is dropped (only one the run
 created: an existing one is refused, never reused), the folder removed, gunicorn stopped. Used by
-``benchmarks/upload.py``, ``upload_memory.py``, ``vote_api.py``, ``trust_db.py`` and ``load.py``.
+``benchmarks/upload.py``, ``upload_memory.py``, ``vote_api.py``, ``trust_db.py`` and ``load.py``; ``trust.py`` takes
+the machine's name from it.
 """
 
 from __future__ import annotations
