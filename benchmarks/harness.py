@@ -3,7 +3,8 @@ in the benchmark's own process), gunicorn on a free port, and the machine a repo
 
 A scratch site is torn down on the way out, even on error or SIGTERM: the database is dropped (only one the run
 created: an existing one is refused, never reused), the folder removed, gunicorn stopped. Used by
-``benchmarks/upload.py``, ``upload_memory.py``, ``vote_api.py``, ``trust_db.py`` and ``load.py``.
+``benchmarks/upload.py``, ``upload_memory.py``, ``vote_api.py``, ``trust_db.py`` and ``load.py``; ``trust.py`` takes
+the machine's name from it.
 """
 
 from __future__ import annotations
@@ -189,6 +190,14 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def token_session(token: str) -> requests.Session:
+    """A session (close it, or use it in ``with``) whose every request carries the API ``token``, as a client
+    signed in with one sends it."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    return session
+
+
 # --- measuring and reporting ---------------------------------------------------------------------------------------
 @contextmanager
 def single_core() -> Iterator[None]:
@@ -216,6 +225,17 @@ def cpu_model() -> str:
 
 def load_average() -> str:
     return " ".join(f"{load:.2f}" for load in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def machine_line(*versions: str) -> str:
+    """A report's line naming the machine: the CPU model, its cores, and ``versions`` (``"PostgreSQL 16.4"``...),
+    the software the numbers depend on."""
+    return ", ".join([f"machine: {cpu_model()}", f"{os.cpu_count()} cores", *versions])
+
+
+def load_before_line(load_before: str) -> str:
+    """A report's line with :attr:`Site.load_before`: the numbers are only as clean as the machine was idle."""
+    return f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row"
 
 
 def client_levels(text: str) -> list[int]:

@@ -186,8 +186,7 @@ def contributor_client(
     """Records sentence after sentence; ``uploads(n)`` is the n-th take (encoded when it is sent, as a browser
     encodes after Stop)."""
     log = Log()
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Token {token}"
+    with harness.token_session(token) as session:
         for n, prompt_id in enumerate(prompt_ids):
             if stop.is_set():
                 break
@@ -219,8 +218,7 @@ def contributor_client(
 def trustee_client(base_url: str, token: str, voter_id: int, stop: threading.Event, think: float, seed: int) -> Log:
     log, rng = Log(), random.Random(seed)
     offer: dict = {}
-    with requests.Session() as session:
-        session.headers["Authorization"] = f"Token {token}"
+    with harness.token_session(token) as session:
         while not stop.is_set():
             if not offer.get("clip"):
                 began = time.perf_counter()

@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import harness
 from speech.trust import ClipStatus, TrustResult, trust_recompute
 
 SEED = 20240601
@@ -152,16 +153,9 @@ def engine_accuracy(crowd: Crowd, result: TrustResult) -> tuple[float, float]:
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    # The cores this process may run on (its CPU affinity), not all the machine's.
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{model}, {cores} cores, Python {platform.python_version()}, NumPy {np.__version__}"
+    return f"{harness.cpu_model()}, {cores} cores, Python {platform.python_version()}, NumPy {np.__version__}"
 
 
 def main(argv: list[str] | None = None) -> None:

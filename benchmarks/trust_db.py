@@ -47,7 +47,6 @@ recompute another (a million rows updated through the clip table's indexes).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
@@ -635,10 +634,8 @@ def seconds_cell(value: float) -> str:
 
 def print_report(results: list[tuple[list[Row], float]], *, postgres_version: str, load_before: str) -> None:
     print()
-    print(
-        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, PostgreSQL {postgres_version}, NumPy {np.__version__}"
-    )
-    print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
+    print(harness.machine_line(f"PostgreSQL {postgres_version}", f"NumPy {np.__version__}"))
+    print(harness.load_before_line(load_before))
     print(
         "first: every status pending and every trust 0 beforehand; steady: the stored state is the fixed point "
         "the previous recompute wrote, then nothing or a few thousand new votes"

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import platform
 import secrets
 import sys
@@ -267,8 +266,7 @@ def measure_http(base_url: str, uploads: list[Upload], tokens: list[str], prompt
 
     def client(k: int) -> tuple[list[float], list[str]]:
         latencies, failures = [], []
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             for i in range(k, len(uploads), clients):
                 upload = uploads[i]
                 began = time.perf_counter()
@@ -305,13 +303,10 @@ def audio_seconds(uploads: list[Upload]) -> float:
 def print_report(rows: list[Row], *, postgres_version: str, source: str, workers: int, load_before: str) -> None:
     floor = rows[0].rate
     print()
-    print(
-        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"PostgreSQL {postgres_version}"
-    )
+    print(harness.machine_line(f"Python {platform.python_version()}", f"PostgreSQL {postgres_version}"))
     print(f"inputs: {source}; mix: {MIX_LINE}")
     print(f"floor and service pinned to one core; http: gunicorn, {workers} sync workers, clients on the same host")
-    print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
+    print(harness.load_before_line(load_before))
     print()
     print("| path | clients | clips | clips/s | p50 ms | p99 ms | vs floor | x real time | errors |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

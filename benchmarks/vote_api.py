@@ -67,7 +67,6 @@ The script creates a fresh PostgreSQL database
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -76,6 +75,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -346,8 +346,7 @@ def measure_floor(base_url: str, tokens: list[str], n: int) -> Row:
 
     def client(k: int, count: int) -> tuple[list[float], list[str]]:
         latencies, failures = [], []
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             for _ in range(count):
                 began = time.perf_counter()
                 try:
@@ -380,6 +379,31 @@ class ClientLog:
     queue_empty: int = 0
 
 
+def vote_logged(
+    session: requests.Session, base_url: str, clip: int, invalid: set[int], log: ClientLog, *, since: float
+) -> tuple[dict[str, Any] | None, float]:
+    """One client's vote on ``clip`` (invalid when it is in ``invalid``), timed from ``since``: its latency, and
+    the clip's status when the server took it, or the failure, go into ``log``. (The server's answer, or None when
+    the vote failed; when the answer came.)"""
+    verdict = "invalid" if clip in invalid else "valid"
+    answer = None
+    try:
+        response = session.post(
+            f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
+        )
+        voted = time.perf_counter()
+        if response.status_code != 201:
+            log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
+        else:
+            answer = response.json()
+            log.statuses.append((answer["clip_status"], (voted - since) * 1000))
+    except requests.RequestException as exc:
+        voted = time.perf_counter()
+        log.vote_failures.append(f"POST votes on {clip}: {exc}")
+    log.vote_ms.append((voted - since) * 1000)
+    return answer, voted
+
+
 def run_clients(client: Callable[[int, int], ClientLog], n: int, clients: int) -> tuple[list[ClientLog], float]:
     """Run ``clients`` threads sharing ``n`` validations; their logs and the wall time."""
     start = time.perf_counter()
@@ -406,8 +430,7 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
 
     def client(k: int, count: int) -> ClientLog:
         log = ClientLog()
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             for _ in range(count):
                 began = time.perf_counter()
                 try:
@@ -425,22 +448,9 @@ def measure_pairs(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
                     else:
                         log.next_failures.append(f"GET /api/v1/validation/next: {failure}")
                     continue
-                clip = offer["clip"]["id"]
-                verdict = "invalid" if clip in invalid else "valid"
-                try:
-                    response = session.post(
-                        f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
-                    )
-                    voted = time.perf_counter()
-                    if response.status_code != 201:
-                        log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
-                    else:
-                        log.statuses.append((response.json()["clip_status"], (voted - assigned) * 1000))
-                        log.pair_ms.append((voted - began) * 1000)
-                except requests.RequestException as exc:
-                    voted = time.perf_counter()
-                    log.vote_failures.append(f"POST votes on {clip}: {exc}")
-                log.vote_ms.append((voted - assigned) * 1000)
+                answer, voted = vote_logged(session, base_url, offer["clip"]["id"], invalid, log, since=assigned)
+                if answer is not None:
+                    log.pair_ms.append((voted - began) * 1000)
         return log
 
     clients = len(tokens)
@@ -463,8 +473,7 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
 
     def client(k: int, count: int) -> ClientLog:
         log = ClientLog()
-        with requests.Session() as session:
-            session.headers["Authorization"] = f"Token {tokens[k]}"
+        with harness.token_session(tokens[k]) as session:
             offer = session.get(f"{base_url}/api/v1/validation/next", timeout=REQUEST_TIMEOUT_S).json()
             for _ in range(count):
                 if not offer.get("clip"):
@@ -473,26 +482,8 @@ def measure_chain(base_url: str, tokens: list[str], n: int, invalid: set[int]) -
                     if not offer.get("clip"):
                         log.vote_failures.append(f"no clip offered: {offer}")
                         break
-                clip = offer["clip"]["id"]
-                verdict = "invalid" if clip in invalid else "valid"
-                began = time.perf_counter()
-                try:
-                    response = session.post(
-                        f"{base_url}/api/v1/clips/{clip}/votes", json=_vote_body(verdict), timeout=REQUEST_TIMEOUT_S
-                    )
-                    voted = time.perf_counter()
-                    if response.status_code != 201:
-                        log.vote_failures.append(f"POST votes on {clip}: {response.status_code} {response.text[:200]}")
-                        offer = {}
-                    else:
-                        answer = response.json()
-                        log.statuses.append((answer["clip_status"], (voted - began) * 1000))
-                        offer = answer["next"] or {}
-                except requests.RequestException as exc:
-                    voted = time.perf_counter()
-                    log.vote_failures.append(f"POST votes on {clip}: {exc}")
-                    offer = {}
-                log.vote_ms.append((voted - began) * 1000)
+                answer, _ = vote_logged(session, base_url, offer["clip"]["id"], invalid, log, since=time.perf_counter())
+                offer = (answer["next"] or {}) if answer is not None else {}
         return log
 
     clients = len(tokens)
@@ -542,17 +533,14 @@ def print_report(
     load_before: str,
 ) -> None:
     print()
-    print(
-        f"machine: {harness.cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"PostgreSQL {postgres_version}"
-    )
+    print(harness.machine_line(f"Python {platform.python_version()}", f"PostgreSQL {postgres_version}"))
     kind = f"gthread workers x {threads} threads" if threads > 1 else "sync workers"
     print(f"gunicorn: {workers} {kind}; clients are threads on the same host, each its own trustee and token")
     print(
         f"database: {plan.clips:,} clips ({plan.pending:,} pending), {plan.votes:,} votes before the run; "
         f"{len(plan.authors):,} authors near the trustee threshold"
     )
-    print(f"load average before the run (1/5/15 min): {load_before}; other work on the machine skews every row")
+    print(harness.load_before_line(load_before))
     print()
     print("| path | clients | requests | req/s | p50 ms | p99 ms | CPU ms per request | vs floor | p50 x floor "
           "| decided | trustee flips | queue_empty | errors |")  # fmt: skip

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -146,3 +148,16 @@ def require_service(name: str, host: str, port: int) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message + " (CI must provide it)")
     pytest.skip(message)
+
+
+@pytest.fixture
+def task_sends(monkeypatch) -> Callable[[Any], list[Any]]:
+    """``task_sends(task)``: a list that records, in order, what ``task.delay`` is called with from then on, instead
+    of sending it to a broker (a test that wants the message itself, not its consumer)."""
+
+    def record(task: Any) -> list[Any]:
+        calls: list[Any] = []
+        monkeypatch.setattr(task, "delay", calls.append)
+        return calls
+
+    return record

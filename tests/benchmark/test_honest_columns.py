@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,20 @@ TRUE_PARAMETERS = HOP * HIDDEN + HIDDEN + HIDDEN * CLASSES + CLASSES + 3
 
 def _constant(name: str, array: np.ndarray) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name))
+
+
+def waveform_model(
+    nodes: list[onnx.NodeProto], name: str, initializers: Sequence[onnx.TensorProto] = ()
+) -> onnx.ModelProto:
+    """The graph of ``nodes`` as a submission's model (opset 17): waveform [1, N] in, log_probs [1, frames, 41] out."""
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, "samples"])],
+        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, [1, "frames", CLASSES])],
+        initializer=initializers,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def mlp(weights: str) -> onnx.ModelProto:
@@ -92,14 +107,7 @@ def mlp(weights: str) -> onnx.ModelProto:
         helper.make_node("Add", ["logits", "B2"], ["logits_b"]),
         helper.make_node("LogSoftmax", ["logits_b"], ["log_probs"], axis=-1),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "mlp",
-        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, "samples"])],
-        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, [1, "frames", CLASSES])],
-        initializer=initializers,
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return waveform_model(nodes, "mlp", initializers)
 
 
 def save(model: onnx.ModelProto, tmp_path: Path, name: str) -> Path:
@@ -141,7 +149,6 @@ def test_weights_inside_subgraphs_count_and_the_branch_layer_adds_depth(tmp_path
 
 def test_a_weight_matrix_given_first_is_still_a_layer(tmp_path):
     """MatMul(W, x) is a weight layer too, with W a Constant."""
-    x = helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, "samples"])
     nodes = [
         _constant("shape", np.array([HOP, -1], np.int64)),
         _constant("W", np.ones((CLASSES, HOP), np.float32)),
@@ -151,13 +158,8 @@ def test_a_weight_matrix_given_first_is_still_a_layer(tmp_path):
         helper.make_node("Unsqueeze", ["rows", "axis"], ["batched"]),
         helper.make_node("LogSoftmax", ["batched"], ["log_probs"], axis=-1),
     ]
-    graph = helper.make_graph(
-        [_constant("axis", np.array([0], np.int64)), *nodes],
-        "g",
-        [x],
-        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, [1, "frames", CLASSES])],
-    )
-    metrics = graph_metrics(save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path, "w"))
+    model = waveform_model([_constant("axis", np.array([0], np.int64)), *nodes], "g")
+    metrics = graph_metrics(save(model, tmp_path, "w"))
 
     assert metrics.depth == 1
     assert metrics.parameters == 2 + CLASSES * HOP + 1
@@ -186,13 +188,7 @@ def strided_conv_model() -> onnx.ModelProto:
         helper.make_node("MatMul", ["frames", "W"], ["logits"]),
         helper.make_node("LogSoftmax", ["logits"], ["log_probs"], axis=-1),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "strided",
-        [helper.make_tensor_value_info("waveform", TensorProto.FLOAT, [1, "samples"])],
-        [helper.make_tensor_value_info("log_probs", TensorProto.FLOAT, [1, "frames", CLASSES])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return waveform_model(nodes, "strided")
 
 
 def test_macs_per_second_is_measured_when_shape_inference_cannot_resolve_frames(tmp_path):

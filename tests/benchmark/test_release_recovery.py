@@ -20,11 +20,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[int]:
+def enqueued(task_sends) -> list[int]:
     """The builds the services send (after commit), instead of sending them to a broker."""
-    calls: list[int] = []
-    monkeypatch.setattr(tasks.release_build, "delay", calls.append)
-    return calls
+    return task_sends(tasks.release_build)
 
 
 @pytest.fixture

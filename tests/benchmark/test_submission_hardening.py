@@ -420,37 +420,18 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
     visibility timeout, hours; the embedded broker hands it out again as well, and the first delivery to claim the
     re-queued evaluation runs it, once)."""
     import signal
-    import subprocess
-    import sys
-    from pathlib import Path
 
     from celery import Celery
     from kombu import Connection
 
-    from tests.config.test_celery_worker import broker_for, database_url
+    from tests.celery_workers import broker_for, start_worker, stop_workers, wait_until, worker_env
 
-    root = Path(__file__).resolve().parents[2]
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     broker_url, transport_options = broker_for(broker, tmp_path)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "TMPDIR": str(scratch),
-        "SUBMISSION_HEARTBEAT_SECONDS": "1",
-    }
+    env = worker_env(broker_url, tmp_path, TMPDIR=str(scratch), SUBMISSION_HEARTBEAT_SECONDS="1")
     user = UserFactory()
     submission = submission_create(user=user, file=loop_model(), name="loop")
-
-    def start_worker() -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "-Q", "eval", "--pool", "solo",
-             "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
 
     def send() -> None:
         with Connection(broker_url, transport_options=transport_options) as conn:
@@ -458,21 +439,14 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
                 "benchmark.tasks.submission_evaluate", args=[submission.pk, None], queue="eval", connection=conn
             )
 
-    def wait(condition, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.2)
-        return False
-
     def sandbox_folders() -> list[str]:
         return [n for n in os.listdir(scratch) if n.startswith("eval-")]
 
-    worker = start_worker()
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
+    worker = start_worker(env, first_log, "eval", "--pool", "solo")
     try:
         send()
-        assert wait(lambda: len(sandbox_folders()) >= 2, 120), "the evaluation never reached the sandbox"
+        wait_until(lambda: len(sandbox_folders()) >= 2, 120, worker, first_log)  # the evaluation reached the sandbox
         worker.send_signal(signal.SIGKILL)  # the worker dies mid-evaluation
         worker.wait(timeout=30)
     finally:
@@ -492,13 +466,14 @@ def test_a_killed_workers_submission_is_recovered_and_its_test_audio_removed(
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.QUEUED
 
-    worker = start_worker()  # sweeps the dead worker's folders at start, then evaluates again
+    # The new worker sweeps the dead worker's folders at start, then evaluates again.
+    worker = start_worker(env, second_log, "eval", "--pool", "solo")
     try:
         send()
-        assert wait(lambda: Submission.objects.get(pk=submission.pk).is_finished, 180)
+        wait_until(lambda: Submission.objects.get(pk=submission.pk).is_finished, 180, worker, second_log)
     finally:
-        worker.terminate()
-        output, _ = worker.communicate(timeout=60)
+        stop_workers(worker)
+    output = second_log.read_text()
     submission.refresh_from_db()
     assert submission.status == SubmissionStatus.FAILED, output[-3000:]
     assert submission.failure_code == "eval_cpu_time" and submission.attempts == 2

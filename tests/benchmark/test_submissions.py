@@ -336,11 +336,10 @@ def test_the_client_submits_a_model_and_explains_a_refusal(live_server, enqueued
     assert "Could not reach" in capsys.readouterr().err
 
 
-def test_a_release_becoming_ready_enqueues_the_re_evaluation(corpus, monkeypatch, django_capture_on_commit_callbacks):
+def test_a_release_becoming_ready_enqueues_the_re_evaluation(corpus, task_sends, django_capture_on_commit_callbacks):
     from benchmark import tasks
 
-    sent: list[int] = []
-    monkeypatch.setattr(tasks.submissions_reevaluate, "delay", sent.append)
+    sent = task_sends(tasks.submissions_reevaluate)
     with django_capture_on_commit_callbacks(execute=True):
         release = build("v1")
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from contextlib import closing
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from celery import Celery
@@ -24,54 +20,14 @@ from config.broker import database_path
 from contributors.models import Clip
 from contributors.services.clips import clip_submit
 from tests.benchmark.conftest import make_corpus
-from tests.conftest import require_service, xdist_worker_index
+from tests.celery_workers import broker_for, start_worker, stop_workers, wait_until, worker_env
 from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def broker_for(kind: str, tmp_path: Path) -> tuple[str, dict]:
-    """A fresh broker: ``redis`` (a database of its own per pytest worker), else the embedded SQLite broker."""
-    if kind == "redis":
-        require_service("Redis", "127.0.0.1", 6379)
-        import redis
-
-        # Tests on different pytest workers never read each other's queues; TEST_REDIS_DB pins one database for
-        # a run beside others on the same Redis.
-        db = int(os.environ.get("TEST_REDIS_DB") or 14 - xdist_worker_index() % 12)
-        redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
-        return f"redis://127.0.0.1:6379/{db}", {}
-    return f"sqlite:///{tmp_path / 'data' / 'broker.sqlite3'}", {}
-
-
-def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen:
-    # Threads: both tasks run at once in the one process that the SIGKILL ends, as a whole worker dies.
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config.worker", "worker", "-Q", "default", "--pool", "threads",
-         "--concurrency", "2", "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel", "INFO"],
-        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-
-
-def wait_until(condition, timeout: float, worker: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if worker.poll() is not None:
-            pytest.fail(f"the worker exited with {worker.returncode}:\n{log.read_text()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out; worker log:\n{log.read_text()[-3000:]}")
-        time.sleep(0.25)
+# Threads: both tasks run at once in the one process that the SIGKILL ends, as a whole worker dies.
+POOL = ("--pool", "threads", "--concurrency", "2")
 
 
 def redis_copies(broker_url: str) -> list[tuple[str, tuple]]:
@@ -110,17 +66,10 @@ def test_the_work_of_a_killed_worker_is_redelivered_and_done_once(broker, tmp_pa
     ).clip
     assert clip.analysed_at is None
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_VISIBILITY_TIMEOUT": "2",  # Redis: a dead worker's task comes back after 2 s, not 12 h
-        "DATA_DIR": str(tmp_path / "data"),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "OMP_NUM_THREADS": "1",
-    }
+    # Redis: a dead worker's task comes back after 2 s, not 12 h.
+    env = worker_env(broker_url, tmp_path, CELERY_VISIBILITY_TIMEOUT="2", OMP_NUM_THREADS="1")
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    first = start_worker(env, first_log)
+    first = start_worker(env, first_log, "default", *POOL)
     second = None
     try:
         # The test holds the rows that each task writes first (the clip's attempt count, the release's claim),
@@ -148,7 +97,7 @@ def test_the_work_of_a_killed_worker_is_redelivered_and_done_once(broker, tmp_pa
                         " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
                     )
 
-        second = start_worker(env, second_log)
+        second = start_worker(env, second_log, "default", *POOL)
 
         def both_done() -> bool:
             clip.refresh_from_db()
@@ -157,10 +106,7 @@ def test_the_work_of_a_killed_worker_is_redelivered_and_done_once(broker, tmp_pa
 
         wait_until(both_done, 180, second, second_log)
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(timeout=30)
+        stop_workers(first, second)
 
     first_output, second_output = first_log.read_text(), second_log.read_text()
     assert "succeeded" not in first_output  # the kill came before either task finished
@@ -204,17 +150,9 @@ def test_a_killed_release_build_comes_back_by_the_reaper_not_the_visibility_time
             )
 
     monkeypatch.setattr(tasks.release_build, "delay", send)  # the reaper's message goes to the real broker
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "OMP_NUM_THREADS": "1",
-        "RELEASE_HEARTBEAT_SECONDS": "1",
-    }
+    env = worker_env(broker_url, tmp_path, OMP_NUM_THREADS="1", RELEASE_HEARTBEAT_SECONDS="1")
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    first = start_worker(env, first_log)
+    first = start_worker(env, first_log, "default", *POOL)
     second = None
     try:
         send(release.pk)
@@ -240,7 +178,7 @@ def test_a_killed_release_build_comes_back_by_the_reaper_not_the_visibility_time
 
         time.sleep(max(0.0, 2.5 - (time.time() - release.heartbeat_at.timestamp())))  # the heartbeat goes stale
         assert releases_reap() == {"requeued": 1, "failed": 0}
-        second = start_worker(env, second_log)
+        second = start_worker(env, second_log, "default", *POOL)
 
         def built() -> bool:
             release.refresh_from_db()
@@ -248,10 +186,7 @@ def test_a_killed_release_build_comes_back_by_the_reaper_not_the_visibility_time
 
         wait_until(built, 180, second, second_log)
     finally:
-        for worker in (first, second):
-            if worker is not None and worker.poll() is None:
-                worker.terminate()
-                worker.wait(timeout=30)
+        stop_workers(first, second)
 
     assert release.status == ReleaseStatus.READY, release.error
     assert (release.attempts, release.claims) == (2, 3)  # the dead claim, the reaper's fence, the new claim

@@ -490,6 +490,18 @@ def mutual_support(preset: str) -> tuple[Crowd, list[int]]:
     return crowd, kept
 
 
+def mutual_support_and_newcomer(preset: str) -> tuple[Crowd, list[int], int]:
+    """:func:`mutual_support` and a newcomer w (not a founder) whose clips the founders and three of the four
+    others (p, q, r: not s) validate: (the crowd, the four, w)."""
+    k = CLIPS_TO_EARN[preset]
+    crowd, kept = mutual_support(preset)
+    crowd.founders = np.append(crowd.founders, False)
+    w = 7
+    p, q, r, _ = kept
+    crowd.vote(crowd.clips(w, k), [0, 1, 2, p, q, r], valid=True)
+    return crowd, kept, w
+
+
 @by_preset
 def test_trustees_who_still_earn_their_status_from_mixed_votes_are_kept(preset):
     params = TrustParams(preset=preset)
@@ -609,12 +621,7 @@ def test_a_trustee_who_no_longer_earns_the_status_is_dropped_and_so_is_whoever_l
 @by_preset
 def test_whoever_earns_the_status_from_the_kept_trustees_votes_is_admitted(preset):
     params = TrustParams(preset=preset)
-    k = CLIPS_TO_EARN[preset]
-    crowd, kept = mutual_support(preset)
-    crowd.founders = np.append(crowd.founders, False)
-    w = 7
-    p, q, r, _ = kept
-    crowd.vote(crowd.clips(w, k), [0, 1, 2, p, q, r], valid=True)
+    crowd, kept, w = mutual_support_and_newcomer(preset)
     result = crowd.recompute(params, trustees_before=crowd.members(*kept))
     assert result.trustees.all()
     assert result.iterations == 2  # the kept set, then the ascent's set confirmed
@@ -627,12 +634,8 @@ def test_an_admitted_trustees_votes_count_at_once_and_may_cost_others_the_status
     # As above, but w also votes one of p's clips invalid. Admitted, w's vote counts: p's clip falls to
     # pending (6 of 7), p loses the status, and the descent cascades through everyone p's votes supported.
     params = TrustParams(preset=preset)
-    k = CLIPS_TO_EARN[preset]
-    crowd, kept = mutual_support(preset)
-    crowd.founders = np.append(crowd.founders, False)
-    w = 7
-    p, q, r, _ = kept
-    crowd.vote(crowd.clips(w, k), [0, 1, 2, p, q, r], valid=True)
+    crowd, kept, w = mutual_support_and_newcomer(preset)
+    p = kept[0]
     crowd.vote(crowd.clip_author.index(p), [w], valid=False)
     result = crowd.recompute(params, trustees_before=crowd.members(*kept))
     assert result.trustees.tolist() == crowd.members().tolist()

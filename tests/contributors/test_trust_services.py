@@ -62,6 +62,17 @@ def founders() -> list[Contributor]:
     return people
 
 
+def trustee_with_a_deciding_vote(founders: list[Contributor]) -> tuple[Contributor, Clip]:
+    """(rising, target): rising earned the status on six clips the founders validated, then cast the sixth vote,
+    after five founders', on target, another contributor's clip."""
+    rising = ContributorFactory()
+    for clip in record(rising, 6):
+        validate(clip, founders)
+    target = record(ContributorFactory())[0]
+    validate(target, [*founders[:5], rising])
+    return rising, target
+
+
 # The audio's own fields, which differ between any two recordings; every other field must be the upload's.
 _AUDIO_FIELDS = {
     "id", "contributor", "prompt", "audio", "sha256", "duration_s", "original_format", "original_sample_rate",
@@ -146,11 +157,7 @@ def test_under_the_proposal_preset_recording_more_demotes(founders, settings):
 
 
 def test_a_trustee_who_loses_the_status_stops_counting_and_dependent_clips_return_to_pending(founders):
-    rising = ContributorFactory()
-    for clip in record(rising, 6):
-        validate(clip, founders)
-    target = record(ContributorFactory())[0]
-    validate(target, [*founders[:5], rising])
+    rising, target = trustee_with_a_deciding_vote(founders)
     target.refresh_from_db()
     assert target.status == ClipStatus.VALID  # rising's vote was the sixth
 
@@ -184,11 +191,7 @@ def test_an_author_who_has_never_voted_becomes_a_trustee_without_the_full_recomp
 
 def test_an_author_who_has_voted_loses_the_status_through_the_full_recompute(founders):
     """Their votes stop counting on every clip they judged: that needs the full recompute, as before."""
-    rising = ContributorFactory()
-    for clip in record(rising, 6):
-        validate(clip, founders)
-    target = record(ContributorFactory())[0]
-    validate(target, [*founders[:5], rising])
+    rising, target = trustee_with_a_deciding_vote(founders)
     trust_recompute_all()
     recomputes = TrustRecompute.objects.filter(trigger="vote_flip").count()
 

@@ -22,11 +22,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def enqueued(monkeypatch) -> list[int]:
+def enqueued(task_sends) -> list[int]:
     """The runs the reaper sends (after commit), instead of sending them to a broker."""
-    calls: list[int] = []
-    monkeypatch.setattr(tasks.run_train, "delay", calls.append)
-    return calls
+    return task_sends(tasks.run_train)
 
 
 @pytest.fixture
