@@ -10,7 +10,7 @@ import soundfile
 import torch
 
 from tests.training.test_run_config import _with, put_store, small_config
-from training.ml import pipeline
+from training.ml import finding, pipeline
 from training.ml.config import Config, InvalidConfig, apply_overrides
 from training.ml.data import FrameStore, compute_features, store_dir
 from training.ml.train import load_model, teacher_logits
@@ -120,3 +120,18 @@ def test_a_repeated_speed_is_refused(tiny):
     apply_overrides(mimic, {"train.objective": "mimic_l2", "train.transfer_speeds": "[1.1, 1.1]"})
     with pytest.raises(ValueError, match="repeats"):
         with_transfer(mimic, tiny["store"], progress=False)
+
+
+@pytest.mark.parametrize(("row", "objective"), [("mimic_l2_sp", "mimic_l2"), ("mimic_soft_sp", "mimic_soft")])
+def test_the_findings_transfer_rows_are_their_mimic_with_the_teachers_speed_perturbed_frames(row, objective, tiny):
+    base = Config.from_dict(tiny["config"].to_dict())
+    teacher, mimic = finding.plan(base, [row], [64], 1, {})
+    assert (teacher.row, mimic.row) == ("teacher", row)
+    assert mimic.config.train.objective == objective
+    assert mimic.config.train.transfer_speeds == finding.TRANSFER_SPEEDS == [0.9, 1.1]
+    assert mimic.config.train.teacher == str(teacher.run_dir)
+    assert teacher.config.train.transfer_speeds == []
+    # The same student as the plain mimic row (parameter-matched to the teacher), in a run directory of its own.
+    _, plain = finding.plan(base, [objective], [64], 1, {})
+    assert mimic.config.model == plain.config.model
+    assert mimic.run_dir != plain.run_dir

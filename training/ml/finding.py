@@ -29,11 +29,30 @@ from training.ml.models import DNN, count_parameters, snn_width_for
 from training.ml.train import CHECKPOINT
 
 # Rows trained per size (the DNN teacher's width; every shallow net is parameter-matched to that teacher).
-SIZED_ROWS = ("teacher", "snn", "mimic_l2", "mimic_soft", "blstm_mimic_l2", "blstm_mimic_soft")
+SIZED_ROWS = (
+    "teacher",
+    "snn",
+    "mimic_l2",
+    "mimic_soft",
+    "mimic_l2_sp",
+    "mimic_soft_sp",
+    "blstm_mimic_l2",
+    "blstm_mimic_soft",
+)
 # Rows of one size whatever --sizes says: the BiLSTM teacher and the BiLSTM-CTC peer (their own config files).
 UNSIZED_ROWS = ("blstm", "ctc")
 ROWS = SIZED_ROWS + UNSIZED_ROWS
-TEACHER_OF = {"mimic_l2": "teacher", "mimic_soft": "teacher", "blstm_mimic_l2": "blstm", "blstm_mimic_soft": "blstm"}
+TEACHER_OF = {
+    "mimic_l2": "teacher",
+    "mimic_soft": "teacher",
+    "mimic_l2_sp": "teacher",
+    "mimic_soft_sp": "teacher",
+    "blstm_mimic_l2": "blstm",
+    "blstm_mimic_soft": "blstm",
+}
+# The *_sp rows: the mimic also learns the teacher's logits on speed-perturbed copies of the train split (unlabelled
+# frames, the paper's lever; training/ml/transfer.py).
+TRANSFER_SPEEDS = [0.9, 1.1]
 # The comparisons the paper's claims rest on, "B - A": (A, B). Each is made at every size where both rows exist.
 COMPARISONS = (
     ("teacher", "snn"),
@@ -41,6 +60,11 @@ COMPARISONS = (
     ("teacher", "mimic_soft"),
     ("snn", "mimic_l2"),
     ("snn", "mimic_soft"),
+    ("teacher", "mimic_l2_sp"),
+    ("teacher", "mimic_soft_sp"),
+    ("snn", "mimic_soft_sp"),
+    ("mimic_l2", "mimic_l2_sp"),
+    ("mimic_soft", "mimic_soft_sp"),
     ("blstm", "teacher"),
     ("blstm", "blstm_mimic_l2"),
     ("blstm", "blstm_mimic_soft"),
@@ -91,7 +115,9 @@ def row_config(base: Config, row: str, size: int, seed: int, extra: dict[str, Co
         matched = count_parameters(DNN(inputs, base.model.depth, size))
         config.model.kind, config.model.dropout = "snn", 0.0
         config.model.width = snn_width_for(matched, config.model.bottleneck, inputs)
-        config.train.objective = "labels" if row == "snn" else "mimic_" + row.rsplit("_", 1)[1]
+        config.train.objective = "labels" if row == "snn" else "mimic_" + row.removesuffix("_sp").rsplit("_", 1)[1]
+        if row.endswith("_sp"):
+            config.train.transfer_speeds = list(TRANSFER_SPEEDS)
     return config
 
 
