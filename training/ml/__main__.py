@@ -4,8 +4,8 @@
 ``--split``, or a corpus TSV with a lexicon) with what each run learnt, and compares each with the first by a
 paired speaker-level bootstrap.
 
-``finding --seeds 3 --rows teacher,snn,mimic_l2,mimic_soft[,mimic_soft_sp] --sizes 512,2000`` trains (or reuses) every row x size x
-seed, then prints each row's mean and spread and the paired bootstrap of the row means."""
+``finding --seeds 3 --rows teacher,snn,mimic_l2,mimic_soft,mimic_soft_sp --sizes 512,2000`` trains (or reuses) every
+row x size x seed, then prints each row's mean and spread and the paired bootstrap of the row means."""
 
 from __future__ import annotations
 
