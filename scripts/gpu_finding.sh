@@ -8,7 +8,8 @@
 # 2. benchmarks/train_gpu.py at the 2,000-wide sizes (frames/s and MFU in bf16 against the measured matmul peak);
 # 3. scripts/gpu_features.py: the feature extractor's GPU path against torchaudio's kaldi.fbank;
 # 4. the shared half's feature store and alignment (the documented small_cpu recipe's, 8 MLP rounds);
-# 5. the finding (python -m training.ml finding): 3 seeds x teacher / SNN on labels / L2 mimic / soft mimic at
+# 5. the finding (python -m training.ml finding): 3 seeds x teacher / SNN on labels / L2 mimic / soft mimic (and
+#    the soft mimic on speed-perturbed frames too, at 512) at
 #    the DNN widths 512 and 2000, the BiLSTM teacher, the BiLSTM-CTC peer and the SNN soft mimic of the BiLSTM,
 #    most important first; each stage stops at the budget, and the last one reports whatever finished.
 #
@@ -99,6 +100,8 @@ stage "align (HMM EM, then 8 MLP rounds)" alignment.json "$PY" -m training.ml al
 # 5. The finding, most important first; every later call reuses what an earlier one trained.
 stage "finding at 512: teacher, SNN, L2 and soft mimics, 3 seeds" finding_512.md \
   "$PY" -m training.ml "${F[@]}" "${C[@]}" --rows teacher,snn,mimic_l2,mimic_soft --sizes 512 --seeds 3
+stage "finding at 512: the soft mimic on speed-perturbed frames too, 3 seeds" finding_512_sp.md \
+  "$PY" -m training.ml "${F[@]}" "${C[@]}" --rows teacher,snn,mimic_soft,mimic_soft_sp --sizes 512 --seeds 3
 stage "BiLSTM teacher and BiLSTM-CTC peer, 1 seed" finding_blstm_ctc_1seed.md \
   "$PY" -m training.ml "${F[@]}" "${C[@]}" --rows blstm,ctc --seeds 1
 stage "finding at 2000: teacher, SNN, L2 and soft mimics, 3 seeds" finding_2000.md \
@@ -110,7 +113,7 @@ stage "BiLSTM teacher, its soft mimic at 2000 and the CTC peer, 3 seeds" finding
 REPORT_S=0
 for split in test hidden; do
   stage "report ($split)" "finding_$split.md" "$PY" -m training.ml "${F[@]}" "${C[@]}" --report-only \
-    --rows teacher,snn,mimic_l2,mimic_soft,blstm,ctc,blstm_mimic_soft --sizes 512,2000 --seeds 3 \
+    --rows teacher,snn,mimic_l2,mimic_soft,mimic_soft_sp,blstm,ctc,blstm_mimic_soft --sizes 512,2000 --seeds 3 \
     --split "$split" --json "$OUT/finding_$split.json"
 done
 for run in "$WORK"/runs/finding/*/; do  # each run's config, history and metrics (no checkpoints: too large)
