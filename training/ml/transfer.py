@@ -14,6 +14,7 @@ store's training statistics (the student reads every frame through the run's one
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def perturbed_copy(config: Config, base: FrameStore, factor: float, progress: bo
         frames = normaliser(torch.cat([f for _, f in kept])) if kept else torch.empty(0, base.frames.shape[1])
     copy = FrameStore(utterances, frames, offsets, normaliser, base.context)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two runs may build the same copy at once: each its own file
     copy.save(tmp)
     tmp.replace(path)
     return copy
