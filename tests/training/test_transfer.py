@@ -115,6 +115,16 @@ def test_a_run_without_a_teacher_refuses_a_transfer_set_before_any_work(objectiv
     assert not (tmp_path / "features").exists()
 
 
+@pytest.mark.parametrize(("speeds", "message"), [("[1.1, 1.1]", "repeats"), ("[0.9, 0]", "positive")])
+def test_a_mimic_with_unusable_speeds_is_refused_before_any_work(speeds, message, tmp_path):
+    run = Config(work_dir=str(tmp_path))
+    run.data.manifest = str(tmp_path / "absent.tsv")
+    apply_overrides(run, {"train.objective": "mimic_soft", "train.transfer_speeds": speeds})
+    with pytest.raises(InvalidConfig, match=message):
+        pipeline.train(run, tmp_path / "run")
+    assert not (tmp_path / "features").exists()
+
+
 def test_a_repeated_speed_is_refused(tiny):
     mimic = Config.from_dict(tiny["config"].to_dict())
     apply_overrides(mimic, {"train.objective": "mimic_l2", "train.transfer_speeds": "[1.1, 1.1]"})

@@ -187,6 +187,17 @@ class FrameStore:
     def utterance_inputs(self, u: int) -> torch.Tensor:
         return self.inputs(torch.arange(int(self.offsets[u]), int(self.offsets[u + 1]), device=self.offsets.device))
 
+    @classmethod
+    def from_features(
+        cls, utterances: list[Utterance], feats: list[torch.Tensor], normaliser: Normaliser, context: int
+    ) -> FrameStore:
+        """One utterance's (T_i, 123) features per utterance, concatenated and normalised with ``normaliser``."""
+        offsets = torch.zeros(len(feats) + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(torch.tensor([len(f) for f in feats], dtype=torch.long), 0)
+        with torch.no_grad():
+            frames = normaliser(torch.cat(feats)) if feats else torch.empty(0, len(normaliser.mean))
+        return cls(utterances, frames, offsets, normaliser, context)
+
     def save(self, path: str | Path) -> None:
         torch.save(
             {
@@ -223,13 +234,7 @@ def build_store(
     train = [f for f, u in zip(feats, utterances, strict=True) if u.split == "train"]
     if not train:
         raise MissingSplit(_missing("train", utterances, "the feature normaliser"))
-    normaliser = Normaliser.fit(torch.cat(train))
-    lengths = torch.tensor([len(f) for f in feats])
-    offsets = torch.zeros(len(feats) + 1, dtype=torch.long)
-    offsets[1:] = torch.cumsum(lengths, 0)
-    with torch.no_grad():
-        frames = normaliser(torch.cat(feats))
-    return FrameStore(utterances, frames, offsets, normaliser, config.features.context)
+    return FrameStore.from_features(utterances, feats, Normaliser.fit(torch.cat(train)), config.features.context)
 
 
 def _file_sha256(path: str | Path) -> str:

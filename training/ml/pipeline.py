@@ -27,7 +27,6 @@ from training.ml.align import align_corpus, load_alignment, save_alignment, stat
 from training.ml.config import (
     Config,
     ConfigMismatch,
-    InvalidConfig,
     TrainConfig,
     apply_overrides,
     config_digest,
@@ -61,7 +60,7 @@ from training.ml.train import (
     teacher_logits,
     utterance_log_probs,
 )
-from training.ml.transfer import transfer_positions, with_transfer
+from training.ml.transfer import check_transfer, transfer_positions, with_transfer
 
 ALIGNMENT = "alignment.pt"
 HMM = "hmm.pt"  # the "hmm" aligner's monophone HMM (hmm_align.save_hmm), beside the alignment it made
@@ -167,13 +166,9 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.json")
         return []
+    check_transfer(config)  # before minutes of features and alignment
     if config.train.objective.startswith("mimic"):
-        check_teacher(config)  # before minutes of features and alignment
-    elif config.train.transfer_speeds:
-        raise InvalidConfig(
-            "train.transfer_speeds gives a mimic unlabelled frames its teacher labels; a run on labels or CTC has no "
-            "targets for them."
-        )
+        check_teacher(config)
     device = resolve_device(config.train.device)
     if is_ctc(config):
         store, labels = prepare(config).to(device), None
@@ -181,12 +176,11 @@ def train(
         store, labels = _load(config, device, callback)
     torch.manual_seed(config.train.seed)
     model = build_model(config.model, store.input_dim, store.context, outputs_for(config.train.objective))
+    store = with_transfer(config, store, progress=config.train.progress)  # a mimic's transfer set, if it has one
+    train_pos = transfer_positions(store)
     dev_pos = store.frame_positions(store.utterance_ids("dev"))
-    train_pos = store.frame_positions(store.utterance_ids("train"))
     targets, digest = None, ""
     if config.train.objective.startswith("mimic"):
-        store = with_transfer(config, store, progress=config.train.progress)
-        train_pos = transfer_positions(store)
         targets, digest = teacher_targets(config, store, train_pos, device)
     return fit(
         model,

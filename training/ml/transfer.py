@@ -22,7 +22,7 @@ import soxr
 import torch
 from tqdm import tqdm
 
-from training.ml.config import Config
+from training.ml.config import Config, InvalidConfig
 from training.ml.data import FrameStore, compute_features, load_audio, store_dir
 from training.ml.features import Normaliser
 
@@ -36,6 +36,20 @@ def speed_perturb(wave: np.ndarray, factor: float, sample_rate: int) -> np.ndarr
     if factor == 1.0:
         return wave
     return soxr.resample(wave, sample_rate * factor, sample_rate).astype(np.float32)
+
+
+def check_transfer(config: Config) -> None:
+    """InvalidConfig, with a sentence, for transfer speeds that cannot train: checked before any work is done."""
+    factors = config.train.transfer_speeds
+    if factors and not config.train.objective.startswith("mimic"):
+        raise InvalidConfig(
+            "train.transfer_speeds gives a mimic unlabelled frames its teacher labels; a run on labels or CTC has no "
+            "targets for them."
+        )
+    if len(set(factors)) != len(factors):
+        raise InvalidConfig(f"train.transfer_speeds repeats a factor: {factors}")
+    if any(f <= 0 for f in factors):
+        raise InvalidConfig(f"train.transfer_speeds are speed factors, each positive: {factors}")
 
 
 def _copy_path(config: Config, factor: float) -> Path:
@@ -58,13 +72,8 @@ def perturbed_copy(config: Config, base: FrameStore, factor: float, progress: bo
     feats = compute_features(waves, config.features, progress=progress)
     kept = [(u, f) for u, f in zip(train, feats, strict=True) if len(f)]
     utterances = [dataclasses.replace(u, utt_id=f"sp{factor:g}-{u.utt_id}", split=SPLIT, words=[]) for u, _ in kept]
-    lengths = torch.tensor([len(f) for _, f in kept], dtype=torch.long)
-    offsets = torch.zeros(len(kept) + 1, dtype=torch.long)
-    offsets[1:] = torch.cumsum(lengths, 0)
     normaliser = Normaliser(base.normaliser.mean.cpu(), base.normaliser.std.cpu())
-    with torch.no_grad():
-        frames = normaliser(torch.cat([f for _, f in kept])) if kept else torch.empty(0, base.frames.shape[1])
-    copy = FrameStore(utterances, frames, offsets, normaliser, base.context)
+    copy = FrameStore.from_features(utterances, [f for _, f in kept], normaliser, base.context)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")  # two runs may build the same copy at once: each its own file
     copy.save(tmp)
@@ -76,11 +85,10 @@ def with_transfer(config: Config, base: FrameStore, progress: bool = True) -> Fr
     """``base`` followed by a speed-perturbed copy of its train split per ``train.transfer_speeds``: every
     frame of ``base`` keeps its position (labels, dev and test positions stay valid), the copies' utterances come
     after it with split "transfer". ``base`` itself when there are no factors."""
+    check_transfer(config)
     factors = config.train.transfer_speeds
     if not factors:
         return base
-    if len(set(factors)) != len(factors):
-        raise ValueError(f"train.transfer_speeds repeats a factor: {factors}")
     device = base.frames.device
     utterances = list(base.utterances)
     frames, offsets = [base.frames], [base.offsets]
