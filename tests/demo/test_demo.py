@@ -34,7 +34,7 @@ def test_demo_prompts_are_pronounceable_and_mixed():
 
 @needs_espeak
 @pytest.mark.django_db
-def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
+def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing(monkeypatch):
     out = io.StringIO()
     # The release the demo ends with is tests/demo/test_demo_release.py's; here, what comes before it.
     call_command(
@@ -88,11 +88,22 @@ def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing():
     assert "no demo seeded" in out.getvalue()
     assert (get_user_model().objects.count(), Prompt.objects.count(), Clip.objects.count()) == counts[:3]
 
-    # Seeding again (without --if-empty) synthesises the same bytes and finds every clip already there.
+    # Seeding again (without --if-empty) keeps every reading it finds (many are voted on, some valid: they cannot
+    # be replaced) and synthesises none of them again; only the imported corpus is spoken again, and found there.
     said: list[str] = []
+    spoken: list[str] = []
+
+    def speak(**kwargs):
+        spoken.append(kwargs["speaker"].username)
+        return recording(**kwargs)
+
+    recording = demo.demo_recording
+    monkeypatch.setattr(demo, "demo_recording", speak)
     again = demo.demo_seed(out=said.append, progress=False, contributors=3, corpus_speakers=2, release=False)
     assert again.prompts_created == 0
-    assert again.clips == len(recorded) and again.clips_created == 0  # every clip_submit found its clip
+    assert again.clips == len(recorded) and again.clips_created == 0
+    assert again.audio_seconds == pytest.approx(sum(c.duration_s for c in recorded))
+    assert set(spoken) == {v.username for v in demo.CORPUS_VOICES[:2]}
     assert Clip.objects.count() == counts[2]
     assert any(f"0 clips imported as validated ({imported.count()} already there)" in line for line in said)
 
