@@ -86,6 +86,16 @@ def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """New passwords hashed with MD5, as Django's testing guide advises: the production PBKDF2 (a million
+    iterations, 0.4 CPU-s a hash here) made every sign-up and password login of the suite cost that much. The
+    production hashers stay behind it, so a hash a subprocess made under the real settings still verifies."""
+    from django.conf import global_settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *global_settings.PASSWORD_HASHERS]
+
+
 # Fixtures that give a test the database (pytest-django's, and the ones this suite builds on them).
 _DATABASE_FIXTURES = {
     "db",

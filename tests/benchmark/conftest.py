@@ -90,12 +90,6 @@ def build(version: str, **kwargs):
     return built
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    """Factories hash a password per contributor; PBKDF2 would spend most of these tests' time on it."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def corpus(db):
     return make_corpus()

@@ -54,7 +54,6 @@ def test_every_release_carries_the_submission_specification(settings):
     from benchmark.models import ReleaseFile
     from tests.benchmark.conftest import build, make_corpus
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     make_corpus(speakers=6, clips_each=1)
     release = build("v1")
     spec = ReleaseFile.objects.get(release=release, path="SUBMISSION_SPEC.md")

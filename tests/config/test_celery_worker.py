@@ -57,7 +57,6 @@ def messages_left(broker_url: str) -> int:
 @pytest.mark.parametrize("broker", ["redis", "embedded"])
 def test_the_work_of_a_killed_worker_is_redelivered_and_done_once(broker, tmp_path, settings):
     """SIGKILL a worker in the middle of a clip analysis and a release build; a new worker does both, once each."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     broker_url, transport_options = broker_for(broker, tmp_path)
     make_corpus(speakers=6, clips_each=1)
     release = release_create(version="v1")
@@ -136,7 +135,6 @@ def test_a_killed_release_build_comes_back_by_the_reaper_not_the_visibility_time
     from benchmark import tasks
     from benchmark.releases.services import releases_reap
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.RELEASE_HEARTBEAT_STALE_SECONDS = 2  # the reaper runs here, in the test's process
     broker_url, transport_options = broker_for("redis", tmp_path)
     make_corpus(speakers=6, clips_each=1)

@@ -40,11 +40,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-enough-password"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def person(**kwargs) -> Contributor:
     contributor = ContributorFactory(gender="female", accent="Scottish", age_band="30-44", **kwargs)
     contributor.user.email = "me@example.org"

@@ -88,8 +88,7 @@ def test_progress_needs_a_login():
     assert response.status_code in (401, 403) and set(response.json()) >= {"code", "message"}
 
 
-def test_a_new_trustee_is_told_once_and_shown_how_to_validate(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_a_new_trustee_is_told_once_and_shown_how_to_validate():
     me = ContributorFactory(is_trustee=False)
     browser = Client()
     browser.force_login(me.user)

@@ -67,12 +67,6 @@ def identity(request, db) -> dict[str, str]:
     return {"Authorization": f"Token {token.key}"}
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Login, token and sign-up examples hash a password each (even for an unknown user)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def wsgi_in_test_transaction(db):
     """Django's WSGI handler closes "old" connections as each request starts and ends; inside the test's

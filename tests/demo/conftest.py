@@ -15,5 +15,3 @@ needs_espeak = pytest.mark.skipif(
 @pytest.fixture
 def demo_isolated(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-    # The demo signs up several accounts; the production hasher would make that the slowest part.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

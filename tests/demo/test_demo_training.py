@@ -17,7 +17,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.skipif(not demo.shutil.which("e
 
 @pytest.fixture(autouse=True)
 def _small(settings, tmp_path, monkeypatch):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.TRAINING_DIR = tmp_path / "training"
     settings.TRAINING_PROGRESS_SECONDS = 0
     # The demo's own sizes train in about two minutes; the same recipe at a test's size takes seconds.

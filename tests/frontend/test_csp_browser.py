@@ -26,10 +26,9 @@ document.addEventListener("securitypolicyviolation", (e) =>
 
 
 @pytest.fixture
-def site(settings, tmp_path):
+def site(tmp_path):
     from tests.training.runs import running_run
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     run = running_run(tmp_path)
     founder = FounderFactory(user__username="keeper", user__password=PASSWORD, user__is_staff=True,
                              user__is_superuser=True)  # fmt: skip

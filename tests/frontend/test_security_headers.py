@@ -64,7 +64,6 @@ def site(settings, tmp_path):
     from tests.training.runs import write_base_config
     from training.services.runs import run_create
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     make_corpus(speakers=6, clips_each=1)
     release = build("v1")
     run = run_create(release="v1", recipe="teacher-dnn", base_config=write_base_config(tmp_path), enqueue=False)

@@ -12,10 +12,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def running_run(settings, tmp_path):
+def running_run(tmp_path):
     from tests.training.runs import running_run
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return running_run(tmp_path, step=10, loss=3.2, eta_seconds=95)
 
 

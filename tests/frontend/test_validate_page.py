@@ -13,11 +13,6 @@ from tests.factories import ContributorFactory, FounderFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def page_for(client, contributor) -> str:
     client.force_login(contributor.user)
     response = client.get("/validate/")

@@ -81,7 +81,6 @@ def run_settings(settings, tmp_path):
     """Training runs in a test: their files under tmp_path, a base config that trains in seconds."""
     from tests.training.runs import write_base_config
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.TRAINING_DIR = tmp_path / "training"
     settings.TRAINING_BASE_CONFIG = str(write_base_config(tmp_path))
     settings.TRAINING_PROGRESS_SECONDS = 0
