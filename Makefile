@@ -31,11 +31,16 @@ run: install
 ## rises). Not in `make test` itself: the tracer costs the suite 35-40% more CPU (docs/benchmarks.md). pytest-cov's own
 ## fail-under check is off (--cov-fail-under=0) so that the script, which prints lines and branches apart and
 ## holds the ratchet, is the one gate.
+##
+## PYTHONDONTWRITEBYTECODE is emptied for the suite (an empty value is Python's "unset"): with it set, as on this
+## project's machines, every one of the hundred-odd Python processes a run starts (four workers, Celery workers,
+## manage.py) compiled our sources again, and each worker assertion-rewrote every test module again: 15 CPU-s to
+## collect the suite per worker against 8 with the bytecode kept (docs/benchmarks.md).
 PYTEST_WORKERS ?= $(shell n=$$(( $$(nproc) * 2 )); echo $$(( n > 4 ? 4 : n )))
 COVERAGE ?=
 COVERAGE_ARGS := $(if $(filter 1,$(COVERAGE)),--cov --cov-report=term --cov-fail-under=0)
 test: install
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist load --maxschedchunk 1 $(COVERAGE_ARGS) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -n $(PYTEST_WORKERS) --dist load --maxschedchunk 1 $(COVERAGE_ARGS) $(PYTEST_ARGS)
 	$(if $(COVERAGE_ARGS),$(PY) scripts/coverage_floor.py)
 
 ## make coverage: make test with COVERAGE=1
