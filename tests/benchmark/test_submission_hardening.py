@@ -10,6 +10,7 @@ import re
 import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ from benchmark.leaderboard.evaluation.sandbox import (
     Cancelled,
     SandboxLimits,
     budgets,
+    evaluation_folder,
+    process_start,
     run_sandboxed,
     sweep_temp_folders,
 )
@@ -350,6 +353,25 @@ def test_dead_workers_folders_are_swept_and_live_ones_kept(tmp_path):
     assert sweep_temp_folders(tmp_path) == 2
     assert not dead.exists() and live.exists()
     assert not legacy_old.exists() and legacy_new.exists()
+
+
+def test_a_folder_whose_pid_now_belongs_to_another_process_is_swept(tmp_path):
+    """Pids come round again (pid_max is 32,768 here): a killed worker's folder names its pid and that process's
+    start time, so a later process given the same pid does not keep the dead one's test audio on disk."""
+    me, started = os.getpid(), process_start(os.getpid())
+    if not started:
+        pytest.skip("no /proc: folders are judged by their pid alone")
+    mine = evaluation_folder()
+    reused = tmp_path / f"eval-{me}.{int(started) - 1}-abc"  # this pid, an earlier process's start time
+    current = tmp_path / f"eval-{me}.{started}-def"
+    for folder in (reused, current):
+        folder.mkdir()
+    try:
+        assert Path(mine.name).name.startswith(f"eval-{me}.{started}-")
+        assert sweep_temp_folders(tmp_path) == 1
+        assert not reused.exists() and current.exists()
+    finally:
+        mine.cleanup()
 
 
 def test_a_running_submission_can_be_cancelled_and_its_sandbox_is_killed(

@@ -41,7 +41,7 @@ from benchmark.leaderboard.evaluation.checks import SubmissionRejected
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 16_000
 HOP = 160  # the specification's frame rate ceiling: at most ceil(samples / 160) + slack frames
-TEMP_PREFIX = "eval-"  # the parent's pid follows, so that a sweep can tell a dead worker's folders
+TEMP_PREFIX = "eval-"  # the parent's pid (and start time) follow, so that a sweep can tell a dead worker's folders
 
 
 @dataclass(frozen=True)
@@ -110,21 +110,39 @@ def _limit(limits: SandboxLimits, cpu_total: int):
 LEGACY_FOLDER_AGE = 2 * 3600  # seconds: an ``eval-*`` folder without a pid is swept once this old
 
 
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux's /proc/PID/stat, field 22), or "" where there is
+    no /proc: with the pid, it names one process, where the pid alone is soon another's (pid_max is 32,768 on many
+    hosts, and a busy worker host goes through that in minutes)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]  # the fields after the command name, which may hold spaces
+
+
 def temp_folder_alive(path: Path) -> bool:
-    """Whether an ``eval-<pid>-*`` folder belongs to a live process; one without a pid (older code) counts as
-    alive until it is older than any evaluation can last."""
+    """Whether an ``eval-<pid>.<start>-*`` folder belongs to a live process: the pid exists and, where the name
+    carries its start time, it is the same process, not a later one given the same pid. An ``eval-<pid>-*``
+    folder (older code) is judged by its pid alone; one without a pid counts as alive until it is older than any
+    evaluation can last."""
     parts = path.name.split("-")
-    if len(parts) < 3 or not parts[1].isdigit():
+    owner = parts[1].split(".") if len(parts) >= 3 else []
+    if not owner or not all(p.isdigit() for p in owner) or len(owner) > 2:
         try:
             return time.time() - path.stat().st_mtime < LEGACY_FOLDER_AGE
         except FileNotFoundError:
             return True
+    pid = int(owner[0])
     try:
-        os.kill(int(parts[1]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    if len(owner) == 2:
+        started = process_start(pid)
+        return started in ("", owner[1])  # another process with the pid: the folder's owner is gone
     return True
 
 
@@ -140,7 +158,9 @@ def sweep_temp_folders(root: Path | None = None) -> int:
 
 
 def evaluation_folder() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+    pid = os.getpid()
+    started = process_start(pid)
+    return tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{pid}.{started}-" if started else f"{TEMP_PREFIX}{pid}-")
 
 
 class Cancelled(Exception):
