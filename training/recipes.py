@@ -17,6 +17,10 @@ from training.models import TrainingRecipe
 
 OBJECTIVES = ("mimic_l2", "mimic_soft")
 BLSTM_SHAPE = {"depth": 3, "width": 256}  # layers, units per direction: the peer, measured at this size
+# Utterances per CTC update. A CTC net first learns to say nothing but blank (PER 100 %) and leaves that plateau only
+# after some thousand updates: on the shared half, 16 utterances a batch (119 updates an epoch) was still there after 3
+# epochs; 4 (475 an epoch) left it in the third (docs/training.md, "The BiLSTM-CTC peer and its plateau").
+CTC_SEQUENCE_BATCH = 4
 
 
 class RecipeError(ValueError):
@@ -48,6 +52,8 @@ def recipe_config(
         config.model.kind = "blstm"
         config.model.depth, config.model.width = BLSTM_SHAPE["depth"], BLSTM_SHAPE["width"]
         config.train.objective = "ctc" if recipe == TrainingRecipe.BLSTM_CTC else "labels"
+        if recipe == TrainingRecipe.BLSTM_CTC:
+            config.train.sequence_batch = CTC_SEQUENCE_BATCH
     else:
         # Here, not at the top: this module is imported wherever Django starts (the admin, the web server, every
         # worker), and training.ml's models bring PyTorch (a second of CPU and 300 MB per process that never trains).

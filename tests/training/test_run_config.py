@@ -11,7 +11,7 @@ import torch
 
 from training.ml import pipeline
 from training.ml import train as train_module
-from training.ml.config import Config, ConfigMismatch, apply_overrides, save_config
+from training.ml.config import Config, ConfigMismatch, InvalidConfig, apply_overrides, save_config
 from training.ml.data import FrameStore, MissingSplit, build_store, store_dir
 from training.ml.train import CHECKPOINT, load_model
 
@@ -63,7 +63,13 @@ def test_artefact_folders_are_keyed_by_exactly_the_settings_they_depend_on(tmp_p
 
     # The demo config aligns 3 rounds, the release config 4: never one alignment for both.
     assert pipeline.alignment_dir(_with(base, **{"align.rounds": 3})) != alignment
-    for setting, value in {"train.seed": 7, "features.context": 5, "align.hidden": 64, "align.settle": 0.1}.items():
+    for setting, value in {
+        "train.seed": 7,
+        "features.context": 5,
+        "align.hidden": 64,
+        "align.settle": 0.1,
+        "align.threads": 2,
+    }.items():
         changed = _with(base, **{setting: value})
         assert pipeline.alignment_dir(changed) != alignment, setting
         assert store_dir(changed) == store, setting  # frames are stored unspliced and do not depend on the seed
@@ -89,6 +95,26 @@ def test_configs_with_different_align_rounds_never_share_an_alignment(tiny, smal
     assert (pipeline.alignment_dir(two) / "phn").is_dir()
     assert json.loads((pipeline.alignment_dir(two) / "key.json").read_text())["align"]["rounds"] == 2
     assert not torch.equal(labels_one, labels_two)
+
+
+def test_the_aligner_runs_on_its_configured_threads_whatever_the_process_runs_on(tiny, tmp_path):
+    """Its EM sums round differently on each thread count (8 % of the shared half's frames moved between 1 and 2
+    threads), so the count is a setting of the alignment, not of the machine that happens to run it."""
+    config = small_config(tiny, tmp_path, align={"rounds": 1, "hidden": 32, "layers": 1, "epochs": 1, "threads": 2})
+    put_store(tiny["store"], config)
+    seen: list[int] = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        pipeline.align(config, callback=lambda _event: seen.append(torch.get_num_threads()))
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {2}
+    assert after == 3  # the process gets its own count back
+    assert json.loads((pipeline.alignment_dir(config) / "key.json").read_text())["align"]["threads"] == 2
+    with pytest.raises(InvalidConfig, match=r"align\.threads"):
+        pipeline.align(_with(config, **{"align.threads": 0}))
 
 
 # --- 2. checkpoints carry the model's shape: every documented shape trains, evaluates and exports -------------------

@@ -118,6 +118,8 @@ def test_blstm_recipes_make_the_issue_sizes_and_refuse_another_objective():
         "labels",
     )
     assert (peer.model.kind, peer.train.objective) == ("blstm", "ctc")
+    # Small batches, so that the peer leaves CTC's all-blank plateau within a release's epochs (it did not at 16).
+    assert peer.train.sequence_batch == 4 and teacher.train.sequence_batch == 16
     with pytest.raises(RecipeError, match="trains on ctc"):
         recipe_config("blstm-ctc", base=base, overrides={"train.objective": "labels"})
 

@@ -47,6 +47,10 @@ class AlignConfig:
     frames_per_epoch: int = 300_000
     silence_penalty: float = 0.0  # log-score added for each optional silence taken (negative discourages)
     seed: int = 0  # the aligner's seed; 0: train.seed (the finding fixes it, so seeds vary the models only)
+    # CPU threads the aligner runs on. Its sums (EM statistics, the classifiers' gradients) are split across
+    # threads, so each count rounds differently and EM carries that into different labels (8 % of frames apart
+    # at 1 and 2 threads, docs/training.md): fixed here, and part of the alignment's key, whatever the machine.
+    threads: int = 1
 
 
 @dataclass

@@ -27,6 +27,7 @@ from training.ml.align import align_corpus, load_alignment, save_alignment, stat
 from training.ml.config import (
     Config,
     ConfigMismatch,
+    InvalidConfig,
     TrainConfig,
     apply_overrides,
     config_digest,
@@ -49,6 +50,7 @@ from training.ml.decode import Decoder, DecodeWeights, PhoneBigram, collapse, to
 from training.ml.export import WaveformModel, export_onnx
 from training.ml.features import Normaliser
 from training.ml.models import build_model, count_parameters, depth_of, outputs_for
+from training.ml.threads import fixed_threads
 from training.ml.train import (
     CHECKPOINT,
     Progress,
@@ -124,6 +126,8 @@ def alignment_dir(config: Config) -> Path:
 def align(
     config: Config, callback: Progress | None = None, store: FrameStore | None = None
 ) -> tuple[torch.Tensor, list[dict[str, float]]]:
+    if config.align.threads < 1:
+        raise InvalidConfig(f"align.threads is a number of CPU threads, at least 1, not {config.align.threads}.")
     folder = alignment_dir(config)
     path = folder / ALIGNMENT
     with _work_dir_lock(config):
@@ -136,9 +140,10 @@ def align(
             return load_alignment(path)
         torch.manual_seed(alignment_seed(config))  # the aligner's classifiers: the same labels whatever ran before
         folder.mkdir(parents=True, exist_ok=True)
-        labels, history = align_corpus(
-            store, aligner_config(config), progress=config.train.progress, callback=callback, hmm_path=folder / HMM
-        )
+        with fixed_threads(config.align.threads):
+            labels, history = align_corpus(
+                store, aligner_config(config), progress=config.train.progress, callback=callback, hmm_path=folder / HMM
+            )
         (folder / "key.json").write_text(json.dumps(alignment_settings(config), indent=2, sort_keys=True) + "\n")
         save_alignment(path, labels, history)
         shift, length = config.features.frame_shift, config.features.frame_length

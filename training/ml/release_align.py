@@ -36,6 +36,7 @@ from training.ml.hmm_align import (
     utterance_graph,
     viterbi_all,
 )
+from training.ml.threads import fixed_threads
 
 STAGES = (6, 3, 3, 3)  # EM passes at 1, 2, 4, 8 Gaussians per state, from a flat start
 # Viterbi EM passes that adapt the platform's latest HMM to this release's train split (benchmarks/alignment_start.py:
@@ -55,6 +56,9 @@ ESPEAK_CHECK_READINGS = 20
 # on 300 utterances), and each of its 15 passes costs a pass over the clips it trains on: a larger release trains
 # on this many of its train clips, evenly spread over them, and then aligns every clip.
 MAX_TRAIN_CLIPS = 600
+# The aligner's CPU threads, whatever the worker has: its sums round differently on each count, and EM turns that
+# into other phone times (threads.py), so a rebuild on another machine would publish other .PHN files.
+THREADS = 1
 
 
 @dataclass
@@ -132,6 +136,18 @@ def align_files(
     ``init`` an HMM to start from (``refine_passes`` Viterbi EM passes), else a flat start (``stages``)."""
     if not paths:
         raise ValueError("no clips to align")
+    with fixed_threads(THREADS):
+        return _align_files(paths, words, train, stages, init, refine_passes)
+
+
+def _align_files(
+    paths: Sequence[Path],
+    words: Sequence[Sequence[Sequence[str]]],
+    train: Sequence[int] | None,
+    stages: Sequence[int],
+    init: StoredHmm | None,
+    refine_passes: int,
+) -> Aligned:
     config = FeatureConfig()
     feats = _features(paths, config)
     x = torch.cat(feats)
@@ -165,10 +181,13 @@ def espeak_accuracy(stored: StoredHmm, texts: Sequence[str], readings: int = ESP
         return None
     config = FeatureConfig()
     extractor = FeatureExtractor(config)
-    feats = [_clip_features(extractor, r.wave, config) for r in references]
-    offsets = [0, *itertools.accumulate(len(f) for f in feats)]
-    graphs = [utterance_graph(r.words) for r in references]
-    paths, _ = viterbi_all(stored.model, torch.cat(feats) / stored.scale, offsets, graphs, HmmSettings().batch_frames)
+    with fixed_threads(THREADS):
+        feats = [_clip_features(extractor, r.wave, config) for r in references]
+        offsets = [0, *itertools.accumulate(len(f) for f in feats)]
+        graphs = [utterance_graph(r.words) for r in references]
+        paths, _ = viterbi_all(
+            stored.model, torch.cat(feats) / stored.scale, offsets, graphs, HmmSettings().batch_frames
+        )
     scores = Scores()
     for ref, path, graph in zip(references, paths, graphs, strict=True):
         scores.add(ref, frame_phone_times(graph.states[path], SHIFT, config.frame_length))
