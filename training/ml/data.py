@@ -24,7 +24,6 @@ from speech.splits import SplitSpeaker, assign_splits
 from speech.text import normalise_words
 from training.ml.config import Config, FeatureConfig, config_digest
 from training.ml.features import FeatureExtractor, Normaliser, feature_dim, splice_indices
-from training.ml.threads import fixed_threads
 
 
 @dataclass
@@ -133,9 +132,7 @@ def compute_features(waves: list[np.ndarray], config: FeatureConfig, progress: b
     (it was 0.6x the speed of one at a time)."""
     extractor = FeatureExtractor(config)
     out = []
-    # One thread: the features are then the same on every machine (threads.py), and faster, since each clip's
-    # blocks are too small to share (300 clips: 0.35 CPU-s on one thread, 2.8 on two, docs/training.md).
-    with torch.no_grad(), fixed_threads(1):
+    with torch.no_grad():
         for wave in tqdm(waves, desc="features") if progress else waves:
             if len(wave) < config.frame_length:  # not one whole frame
                 out.append(torch.empty(0, feature_dim(config)))
@@ -249,7 +246,7 @@ def _file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-# How compute_features computes, where the settings do not say: 2 since the features are computed on one thread
+# How the extractor computes, where the settings do not say: 2 since its CPU path runs on one thread
 # (a store made before could differ from a fresh one in the last bit of some frames, under the same settings).
 EXTRACTOR_VERSION = 2
 

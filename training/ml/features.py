@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from training.ml.config import FeatureConfig
+from training.ml.threads import fixed_threads
 
 N_STATIC = 41  # 40 log-mel + log energy
 N_FEATURES = 3 * N_STATIC  # with deltas and delta-deltas: 123
@@ -159,10 +160,21 @@ class FeatureExtractor(nn.Module):
 
         On the CPU the frames go through in blocks of one utterance and ``CPU_BLOCK_FRAMES`` frames: a block's
         frames (400 KB) stay in the cache across the dozen element-wise passes, where a whole batch of
-        frames (tens of MB) went to memory and back on each pass (1.7x slower)."""
+        frames (tens of MB) went to memory and back on each pass (1.7x slower).
+
+        On the CPU they go through on one thread: a block is too small to share between threads (300 clips took 0.35
+        CPU-s on one thread, 2.8 on two), and a one-frame block's mel projection, a matrix-vector product, rounded
+        differently on two threads than on one, so the same audio gave other features on another machine
+        (docs/training.md, "Runs that reproduce")."""
+        if wave.device.type != "cpu":
+            return self._static_fft_block(wave)
+        with fixed_threads(1):
+            return self._static_fft_cpu(wave)
+
+    def _static_fft_cpu(self, wave: torch.Tensor) -> torch.Tensor:
         c = self.config
         total = int(num_frames(wave.shape[-1], c))
-        if wave.device.type != "cpu" or wave.shape[0] * total <= CPU_BLOCK_FRAMES:
+        if wave.shape[0] * total <= CPU_BLOCK_FRAMES:
             return self._static_fft_block(wave)
         rows = []
         for row in wave[:, None, :]:
