@@ -43,8 +43,9 @@ class FileWriter:
             (self.root / folder).mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
 
-    def put(self, rel: str, data: bytes | bytearray | memoryview | str) -> None:
-        """Write ``data`` (text as UTF-8) to ``rel`` in one ``os.write`` (no buffered layer) and record it."""
+    def put(self, rel: str, data: bytes | bytearray | memoryview | str, *, sha256: str = "") -> None:
+        """Write ``data`` (text as UTF-8) to ``rel`` in one ``os.write`` (no buffered layer) and record it;
+        ``sha256``: the data's digest, when the caller has just taken it (not taken again)."""
         if isinstance(data, str):
             data = data.encode("utf-8")
         self._folder(rel)
@@ -55,7 +56,7 @@ class FileWriter:
                 view = view[os.write(fd, view) :]
         finally:
             os.close(fd)
-        self._record(rel, data)
+        self._record(rel, data, sha256)
 
     def adopt(self, rel: str) -> None:
         """Record a file that another writer made under ``root`` (a Parquet shard), hashing it now, on the thread
@@ -63,8 +64,8 @@ class FileWriter:
         path = self.root / rel
         self.sums[rel], self.sizes[rel] = file_sha256(path), path.stat().st_size
 
-    def _record(self, rel: str, data: bytes | bytearray | memoryview) -> None:
-        self.sums[rel] = hashlib.sha256(data).hexdigest()
+    def _record(self, rel: str, data: bytes | bytearray | memoryview, sha256: str = "") -> None:
+        self.sums[rel] = sha256 or hashlib.sha256(data).hexdigest()
         self.sizes[rel] = len(data)
         if len(data) <= HELD_BYTES:
             self.held[rel] = bytes(data)
