@@ -4,6 +4,7 @@ missing one is decoded again, and every published WAV is the clip's samples eith
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import pytest
@@ -38,16 +39,22 @@ def test_a_new_release_copies_the_previous_releases_verified_wavs_and_decodes_th
     v1_root = release_root(settings, release)
     wavs = {e.sha256: e.audio for e in release_public_entries(release=release)}
     assert wavs and all(path.endswith(".WAV") for path in wavs.values())
-    damaged, missing, *_ = sorted(wavs)
+    damaged, missing, rewritten, *_ = sorted(wavs)
     intact = v1_root / wavs[damaged]
     (v1_root / wavs[missing]).unlink()  # an operator tidied it away
     samples = bytearray(intact.read_bytes())
     samples[-2] ^= 0xFF  # one sample flipped on disk, the size unchanged
     intact.write_bytes(samples)
+    # Another writer's RIFF of the same samples (another byte rate in its header), recorded with its own checksum:
+    # intact, but not the bytes decoding gives, so not copied either.
+    other = bytearray((v1_root / wavs[rewritten]).read_bytes())
+    other[28:32] = (12345).to_bytes(4, "little")
+    (v1_root / wavs[rewritten]).write_bytes(other)
+    release.files.filter(path=wavs[rewritten]).update(sha256=hashlib.sha256(other).hexdigest())
 
     with caplog.at_level(logging.WARNING, logger="benchmark.releases.build"):
         v2, said = _build("v2")
-    assert f"{len(wavs) - 2} clips' WAV copied from release v1, 2 decoded" in said
+    assert f"{len(wavs) - 3} clips' WAV copied from release v1, 3 decoded" in said
     assert f"{intact} does not match its release's checksum" in caplog.text
 
     v2_root = release_root(settings, v2)
