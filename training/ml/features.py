@@ -114,7 +114,7 @@ def deltas(x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor
     t = x.shape[-1]
     near = padded[..., 3 : t + 3] - padded[..., 1 : t + 1]
     far = padded[..., 4 : t + 4] - padded[..., 0:t]
-    return (near + 2.0 * far) / 10.0
+    return near.add_(far, alpha=2.0).div_(10.0)  # in place: near is this call's own (same numbers, fewer buffers)
 
 
 class FeatureExtractor(nn.Module):
@@ -194,10 +194,11 @@ class FeatureExtractor(nn.Module):
         prepared = frames - mean if c.remove_dc else frames.clone()
         energy = (prepared * prepared).sum(-1) if c.remove_dc else (frames * frames).sum(-1)
         if c.preemphasis:  # Kaldi's convention: the first sample is its own predecessor
-            prepared[..., 1:] -= c.preemphasis * (frames[..., :-1] - mean if c.remove_dc else frames[..., :-1])
+            previous = frames[..., :-1] - mean if c.remove_dc else frames[..., :-1].clone()
+            prepared[..., 1:] -= previous.mul_(c.preemphasis)
             prepared[..., 0] *= 1.0 - c.preemphasis
-        spec = torch.fft.rfft(prepared * self.window, n=c.n_fft)
-        power = spec.real.square() + spec.imag.square()
+        spec = torch.fft.rfft(prepared.mul_(self.window), n=c.n_fft)
+        power = spec.real.square().add_(spec.imag.square())
         log_mel = torch.log(torch.clamp(power @ self.fbank, min=LOG_FLOOR))
         return torch.cat([log_mel, torch.log(torch.clamp(energy, min=LOG_FLOOR))[..., None]], dim=-1)
 
