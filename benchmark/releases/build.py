@@ -545,8 +545,8 @@ class EarlierWav:
 
 def _earlier_wavs(release: Release) -> tuple[str, dict[str, EarlierWav]]:
     """(the previous ready release's version, its WAV of each clip by the clip's SHA-256), for this build to copy
-    (verified) rather than decode the same FLAC again: most clips of a release were in the one before. None when
-    there is no such release, or its files are not on local storage, or its manifest cannot be read."""
+    (verified) rather than decode the same FLAC again: most clips of a release were in the one before. ("", {})
+    when there is no such release, or its files are not on local storage, or its manifest cannot be read."""
     previous = _previous_ready(release)
     if previous is None or not previous.manifest_path:
         return "", {}
