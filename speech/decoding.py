@@ -120,19 +120,7 @@ class HmmBigramDecoder:
             moved[t] = take
             entered_from[t] = entry_arg
             delta = np.where(take, come, stay) + emit[:, t, :, None]
-        results = []
-        for i in range(b):
-            phone, state = int(final[i].argmax()), s - 1
-            sequence = [phone]
-            for t in range(lengths[i] - 1, 0, -1):
-                if moved[t, i, phone, state]:
-                    if state == 0:
-                        phone, state = int(entered_from[t, i, phone]), s - 1
-                        sequence.append(phone)
-                    else:
-                        state -= 1
-            results.append(sequence[::-1])
-        return results
+        return viterbi_backtrace(final, moved, entered_from, lengths)
 
 
 def estimate_bigram(sequences: Sequence[Sequence[int]], add: float = BIGRAM_ADD) -> tuple[np.ndarray, ...]:
@@ -172,3 +160,26 @@ def decode_hmm_bigram(decoder: HmmBigramDecoder, log_probs: Sequence[np.ndarray]
     for i, sequence in zip(nonempty, decoded, strict=True):
         out[i] = [INVENTORY[p] for p in sequence if INVENTORY[p] != SILENCE]
     return out
+
+
+def viterbi_backtrace(
+    final: np.ndarray, moved: np.ndarray, entered_from: np.ndarray, lengths: Sequence[int]
+) -> list[list[int]]:
+    """The phone sequence of each utterance from a left-to-right phone HMM's Viterbi pass: ``final`` (B, P) the
+    best score of ending in each phone, ``moved`` (T, B, P, S) whether a state was entered from outside itself at
+    frame t, ``entered_from`` (T, B, P) the phone a phone's first state was entered from. Shared by the
+    leaderboard's decoder and training's, which differ in how they score, not in how they read the path back."""
+    s = moved.shape[-1]
+    results = []
+    for i in range(len(lengths)):
+        phone, state = int(final[i].argmax()), s - 1
+        sequence = [phone]
+        for t in range(lengths[i] - 1, 0, -1):
+            if moved[t, i, phone, state]:
+                if state == 0:
+                    phone, state = int(entered_from[t, i, phone]), s - 1
+                    sequence.append(phone)
+                else:
+                    state -= 1
+        results.append(sequence[::-1])
+    return results

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from speech.decoding import estimate_bigram, viterbi_backtrace
 from speech.lexicon import N_PHONES, N_STATES, STATES_PER_PHONE
 from speech.phones import INVENTORY
 from training.ml.align import phone_segments
@@ -24,18 +25,8 @@ class PhoneBigram:
 
     @classmethod
     def estimate(cls, sequences: Sequence[Sequence[int]], add: float = 0.5) -> PhoneBigram:
-        counts = np.full((N_PHONES + 1, N_PHONES + 1), add)  # index P is <s> as a row, </s> as a column
-        for seq in sequences:
-            previous = N_PHONES
-            for p in seq:
-                counts[previous, p] += 1
-                previous = p
-            counts[previous, N_PHONES] += 1
-        counts[N_PHONES, N_PHONES] = 0.0
-        with np.errstate(divide="ignore"):  # <s> straight to </s> is impossible
-            log = np.log(counts / counts.sum(1, keepdims=True))
-        t = torch.from_numpy(log).float()
-        return cls(start=t[N_PHONES, :N_PHONES], transition=t[:N_PHONES, :N_PHONES], end=t[:N_PHONES, N_PHONES])
+        start, transition, end = (torch.from_numpy(x) for x in estimate_bigram(sequences, add))
+        return cls(start=start, transition=transition, end=end)
 
 
 def collapse(labels: np.ndarray) -> list[int]:
@@ -106,20 +97,7 @@ class Decoder:
             moved[t] = take
             entered_from[t] = entry_arg
             delta = torch.where(take, come, stay) + emit[:, t]
-        moved_np, from_np = moved.numpy(), entered_from.numpy()
-        results = []
-        for i in range(b):
-            phone, state = int(final[i].argmax()), s - 1
-            sequence = [phone]
-            for t in range(lengths[i] - 1, 0, -1):
-                if moved_np[t, i, phone, state]:
-                    if state == 0:
-                        phone, state = int(from_np[t, i, phone]), s - 1
-                        sequence.append(phone)
-                    else:
-                        state -= 1
-            results.append(sequence[::-1])
-        return results
+        return viterbi_backtrace(final.numpy(), moved.numpy(), entered_from.numpy(), lengths)
 
 
 def to_phones(sequence: Sequence[int]) -> list[str]:
