@@ -138,6 +138,7 @@ def write_release(release: Release, *, staging: Path, say: Callable[[str], None]
                                [earlier.get(c.sha256) for c in clips]))  # fmt: skip
     for clip, (rel, _), (n, _) in zip(clips, audio, copied, strict=True):
         built.entries.append(_freeze(clip, built.assignment, withheld, alignments, audio=rel, frames=n))
+    flac = _stored_flac([c for c, (_, root) in zip(clips, audio, strict=True) if root == public], staging / "flac")
     if earlier:
         how = Counter(way for _, way in copied)
         say(f"{how['copied']} clips' WAV copied from release {earlier_version}, {how['decoded']} decoded")
@@ -171,7 +172,7 @@ def write_release(release: Release, *, staging: Path, say: Callable[[str], None]
     # took a second less than the plots after the text exports (benchmarks/release.py, session 8).
     tick = started = time.monotonic()
     with ThreadPoolExecutor(BUILD_WORKERS) as pool:  # leaving it waits for the threads, an error here or not
-        parquet = [pool.submit(_write_parquet, out, split, grouped[split]) for split in splits_present]
+        parquet = [pool.submit(_write_parquet, out, split, grouped[split], flac) for split in splits_present]
         plots = pool.submit(_write_plots, public, facts)  # after the shards: the train shard is the longest
         exports.write_jsonl(out, "manifest.jsonl", entries_public)
         exports.write_jsonl(hidden_out, "hidden/manifest.jsonl", entries_hidden)
@@ -297,10 +298,10 @@ def _write_plots(public: Path, facts: Mapping) -> float:
     return time.monotonic()
 
 
-def _write_parquet(out: FileWriter, split: str, entries: list[ReleaseEntry]) -> float:
+def _write_parquet(out: FileWriter, split: str, entries: list[ReleaseEntry], flac: Mapping[str, Path]) -> float:
     """A split's Parquet shards, each hashed as soon as it is written (on this thread, its pages still cached);
     returns when it finished (``time.monotonic``)."""
-    for path in exports.write_parquet(out.root, split, entries, audio_root=out.root):
+    for path in exports.write_parquet(out.root, split, entries, flac=flac):
         out.adopt(path.relative_to(out.root).as_posix())
     return time.monotonic()
 
@@ -570,6 +571,31 @@ def _earlier_wavs(release: Release) -> tuple[str, dict[str, EarlierWav]]:
                 return "", {}
             earlier[entry.sha256] = EarlierWav(local, sha256, entry.num_samples)
     return previous.version, earlier
+
+
+def _stored_flac(clips: list[Clip], folder: Path) -> dict[str, Path]:
+    """{sha256: a local file of the clip's stored FLAC} for the Parquet shards: the stored file itself on local
+    storage, else a copy fetched into ``folder`` (the staging folder's, removed with it)."""
+    found: dict[str, Path] = {}
+    fetch: list[Clip] = []
+    for clip in clips:
+        local = local_path(clip.audio.name)
+        if local is None:
+            fetch.append(clip)
+        else:
+            found[clip.sha256] = local
+    if fetch:
+        folder.mkdir(parents=True, exist_ok=True)
+
+        def fetched(clip: Clip) -> Path:
+            target = folder / f"{clip.sha256}.flac"
+            with default_storage.open(clip.audio.name, "rb") as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+            return target
+
+        with ThreadPoolExecutor(BUILD_WORKERS) as pool:
+            found.update(zip((c.sha256 for c in fetch), pool.map(fetched, fetch), strict=True))
+    return found
 
 
 def _copy_audio(name: str, rel: str, out: FileWriter, earlier: EarlierWav | None = None) -> tuple[int, str]:

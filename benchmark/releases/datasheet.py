@@ -615,8 +615,9 @@ def render_readme(facts: Mapping[str, Any], *, created: str, delta: Mapping[str,
         "language, canonical phones and source.",
         "- `hf/data/{train,validation,test}-*.parquet` (dev is `validation` there, as on the Hub): "
         '`datasets.load_dataset(RELEASE_ROOT)` reads this README\'s card, as does `load_dataset("RELEASE_ROOT/hf")` '
-        'and `load_dataset("parquet", data_dir="RELEASE_ROOT/hf/data")`; `audio` holds the file\'s bytes and name, '
-        "with age band, first language, prompt type, votes, source and licence as columns.",
+        'and `load_dataset("parquet", data_dir="RELEASE_ROOT/hf/data")`; `audio` holds the clip\'s FLAC (lossless, '
+        "the samples of the TIMIT tree's file) and `UTT_ID.flac`, with age band, first language, prompt type, "
+        "votes, source and licence as columns.",
         "- `phones.txt` (the 39 phones and silence), `lexicon.txt` (the pronunciations used), `datasheet.json`, "
         "`DELTA.json`, `phone_map_timit39.tsv`, `SHA256SUMS` (every file and the tars: `sha256sum -c SHA256SUMS`, with "
         "`--ignore-missing` where you fetched only part).",

@@ -103,17 +103,18 @@ def _entry(**kwargs) -> exports.ReleaseEntry:
 
 def test_parquet_row_groups_are_the_tables_arrow_converts(tmp_path):
     """The audio column read straight into an Arrow buffer makes the table ``from_pydict`` made of the same rows."""
-    rows = []
+    rows, flac = [], {}
     for n, size in enumerate([0, 1, 5000, 77]):
-        audio = f"timit/data/TRAIN/DR0/XA/SI{n}.WAV"
-        (tmp_path / audio).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / audio).write_bytes(os.urandom(size))
-        rows.append(_entry(utt_id=f"u{n}", audio=audio, gender="female" if n else ""))
+        sha = f"{n:064d}"
+        flac[sha] = tmp_path / f"{sha}.flac"
+        flac[sha].write_bytes(os.urandom(size))
+        rows.append(_entry(utt_id=f"u{n}", sha256=sha, gender="female" if n else ""))
     schema = exports.hf_schema()
-    sizes = {e.audio: (tmp_path / e.audio).stat().st_size for e in rows}
-    ours = exports._hf_table(rows, tmp_path, sizes, schema)
-    assert ours.equals(pa.Table.from_pydict(exports._hf_columns(rows, tmp_path), schema=schema))
+    sizes = {e.sha256: flac[e.sha256].stat().st_size for e in rows}
+    ours = exports._hf_table(rows, flac, sizes, schema)
+    assert ours.equals(pa.Table.from_pydict(exports._hf_columns(rows, flac), schema=schema))
     assert ours.schema.equals(schema, check_metadata=True)
+    assert ours.column("audio").to_pylist()[2] == {"bytes": flac[f"{2:064d}"].read_bytes(), "path": "u2.flac"}
 
 
 def test_the_file_writer_records_what_is_on_disk(tmp_path):
