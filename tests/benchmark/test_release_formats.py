@@ -141,3 +141,21 @@ def test_parquet_audio_is_each_clips_stored_flac_with_the_tree_samples(release, 
             assert rate == tree_rate == 16000 and np.array_equal(flac, tree)
             seen += 1
     assert seen == sum(1 for r in rows.values() if r["split"] != "hidden") > 0
+
+
+def test_parquet_flac_is_fetched_into_staging_when_storage_is_not_local(corpus, monkeypatch, tmp_path):
+    """On object storage (no local path) each clip's FLAC is fetched once into the staging folder for the shards."""
+    from django.core.files.storage import default_storage
+
+    from benchmark.releases import build
+    from contributors.models import Clip
+
+    clips = list(Clip.objects.order_by("pk")[:6])
+    assert build._stored_flac(clips, tmp_path / "flac")[clips[0].sha256] == build.local_path(clips[0].audio.name)
+    monkeypatch.setattr(build, "local_path", lambda name: None)
+    found = build._stored_flac(clips, tmp_path / "flac")
+    assert set(found) == {c.sha256 for c in clips}
+    for clip in clips:
+        assert found[clip.sha256].parent == tmp_path / "flac"
+        with default_storage.open(clip.audio.name, "rb") as handle:
+            assert found[clip.sha256].read_bytes() == handle.read()
