@@ -68,9 +68,10 @@ ESPEAK_CHECK_SENTENCES = SHARED_PROMPTS + COVERAGE_PROMPTS[:16]
 SAMPLE_RATE = exports.SAMPLE_RATE
 PUBLISHED_DEMOGRAPHICS = ("gender", "age_band", "age_group", "accent", "first_language")
 SUBMISSION_SPEC = Path(settings.BASE_DIR) / "docs" / "submission-spec.md"
-# Threads for the build's byte-heavy steps (audio copies, checksums, tars): their work is in C code that releases
-# the GIL (libsndfile, hashlib, file I/O), so threads use the cores without a process pool's copies. Beyond the
-# cores they only contend for the disk.
+# Threads for the build's byte-heavy steps (audio copies, checksums, tars) and the aligner's clips and batches: their
+# work is in C code that releases the GIL (libsndfile, hashlib, file I/O, PyTorch and NumPy kernels), so threads use
+# the cores without a process pool's copies. Beyond the cores they only contend for the disk. The aligner's results
+# do not depend on the count (training.ml.threads.ordered_map).
 BUILD_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -695,7 +696,7 @@ def _align(
         say(f"aligning {len(todo)} clips (HMM from {f'{source.kind} {source.name}' if init else 'a flat start'})")
         paths = [(private if entries[i].split == "hidden" else public) / entries[i].audio for i in todo]
         train = [k for k, i in enumerate(todo) if entries[i].split == "train"]
-        result = align_files(paths, [entries[i].phones for i in todo], train=train, init=init)
+        result = align_files(paths, [entries[i].phones for i in todo], train=train, init=init, workers=BUILD_WORKERS)
         for i, alignment in zip(todo, result.phones, strict=True):
             aligned[i] = replace(entries[i], alignment=alignment)
         hmm_file = HMM_FILE

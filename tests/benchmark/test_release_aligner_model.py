@@ -77,3 +77,18 @@ def test_without_its_own_espeak_measure_the_datasheet_quotes_the_recipes_figure_
     text = "\n".join(_alignment_section({"alignment": {**aligner, "espeak": measured}}))
     assert "this model (not trained on them) puts **73.4 % of their 900 phone boundaries within 20 ms**" in text
     assert "91.2" not in text
+
+
+def test_a_release_aligned_on_another_number_of_threads_has_the_same_bytes(release, settings, monkeypatch):
+    """The build aligns on a thread per core (features per clip, EM and Viterbi per batch, combined in order): on
+    another count every file, the .PHN and .WRD included, and the saved HMM are the same bytes."""
+    from benchmark.releases import build as builder
+
+    media = Path(settings.MEDIA_ROOT)
+    files, hmm = dict(release.files.values_list("path", "sha256")), (media / release.hmm).read_bytes()
+    assert any(path.endswith(".PHN") for path in files)
+    monkeypatch.setattr(builder, "BUILD_WORKERS", 1 if builder.BUILD_WORKERS > 1 else 3)
+    Release.objects.filter(pk=release.pk).update(status=ReleaseStatus.FAILED)
+    again = release_build(release_id=release_create(version=release.version).pk)
+    assert again.status == ReleaseStatus.READY, again.error
+    assert dict(again.files.values_list("path", "sha256")) == files and (media / again.hmm).read_bytes() == hmm

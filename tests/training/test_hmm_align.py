@@ -204,6 +204,52 @@ def test_a_model_trained_on_other_utterances_aligns_new_ones_after_a_few_passes(
     assert boundary_hits(labels, offsets, truths, tolerance=1) >= 0.9
 
 
+def test_em_and_alignment_on_threads_give_the_one_thread_numbers_bit_for_bit(synthetic):
+    """Batches on several threads (the release build's two cores), combined in order: the same model, labels and
+    history as one thread, from a flat start (Baum-Welch and Viterbi passes, mixture splits) and from a model."""
+    x, offsets, words = synthetic["x"], synthetic["offsets"], synthetic["words"]
+    small = dataclasses.replace(FAST, batch_frames=1_500)  # some twenty batches: every pass spans many
+    assert len(hmm_align.batches(np.diff(offsets).tolist(), small.batch_frames)) > 10
+    for init in (None, synthetic["model"]):
+        one = hmm_align.train_and_align(x, offsets, words, small, init=init)
+        three = hmm_align.train_and_align(x, offsets, words, dataclasses.replace(small, workers=3), init=init)
+        assert np.array_equal(one[0], three[0]) and one[2] == three[2]
+        for name in ("means", "variances", "log_weights", "log_loop", "log_exit"):
+            assert torch.equal(getattr(one[1], name), getattr(three[1], name)), name
+
+
+def test_ordered_map_keeps_the_order_runs_ahead_boundedly_and_raises():
+    import threading
+    import time
+
+    from training.ml.threads import ordered_map
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(i: int) -> int:
+        with lock:
+            started.append(i)
+        time.sleep(0.002 * (i % 3))  # later items may finish first
+        return i * i
+
+    results = []
+    for i, value in enumerate(ordered_map(work, range(20), workers=3)):
+        with lock:
+            assert len(started) <= i + 1 + 3  # at most `workers` ahead of the one being consumed
+        results.append(value)
+    assert results == [i * i for i in range(20)]
+    assert list(ordered_map(work, range(5), workers=1)) == [0, 1, 4, 9, 16]
+
+    def fail(i: int) -> int:
+        if i == 4:
+            raise ValueError("item 4")
+        return i
+
+    with pytest.raises(ValueError, match="item 4"):
+        list(ordered_map(fail, range(10), workers=2))
+
+
 def test_mfcc_deltas_are_the_dct_of_the_log_mel_deltas():
     from training.ml.config import FeatureConfig
     from training.ml.features import FeatureExtractor, deltas

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from speech.lexicon import INVENTORY, N_PHONES, N_STATES, PHONE_INDEX, SILENCE_INDEX, STATES_PER_PHONE
+from training.ml.threads import ordered_map
 
 NEG = -1e30
 N_CEPSTRA = 12  # c1..c12; c0 is left out because log energy stands for it
@@ -51,6 +52,9 @@ class HmmSettings:
     # boundaries within 20 ms (a flat start on them: 91.2 %) at 0.2-0.4 times the flat start's time; more passes
     # gained at most 0.2 points (docs/training.md, "Aligning a release from the platform's latest model").
     refine_passes: int = 2
+    # Threads over the Viterbi and forward-backward batches: each batch is computed as on one thread and the batches'
+    # results are combined in order, so the model and the alignments do not depend on it (threads.ordered_map).
+    workers: int = 1
 
 
 # --- features ------------------------------------------------------------------------------------------------
@@ -542,12 +546,14 @@ def baum_welch_pass(
     lengths = [offsets[u + 1] - offsets[u] for u in range(len(graphs))]
     best = torch.zeros(len(x), dtype=torch.long)
     total = 0.0
-    for batch in batches(lengths, settings.batch_frames):
-        fits = [u for u in batch if lengths[u] >= graphs[u].mandatory_frames]
-        if not fits:
-            continue
+    groups = [fits for batch in batches(lengths, settings.batch_frames)
+              if (fits := [u for u in batch if lengths[u] >= graphs[u].mandatory_frames])]  # fmt: skip
+
+    def expect(fits: list[int]) -> tuple[list[np.ndarray], np.ndarray, float]:
+        return forward_backward_batch(model, [x[offsets[u] : offsets[u + 1]] for u in fits], [graphs[u] for u in fits])
+
+    for fits, (occupancy, loop_counts, ll) in zip(groups, ordered_map(expect, groups, settings.workers), strict=True):
         xs = [x[offsets[u] : offsets[u + 1]] for u in fits]
-        occupancy, loop_counts, ll = forward_backward_batch(model, xs, [graphs[u] for u in fits])
         total += ll
         loops += loop_counts
         for u, xu, gu in zip(fits, xs, occupancy, strict=True):
@@ -583,18 +589,26 @@ def batches(lengths: Sequence[int], batch_frames: int) -> list[list[int]]:
 
 
 def viterbi_all(
-    model: MonophoneHmm, x: torch.Tensor, offsets: Sequence[int], graphs: list[Graph], batch_frames: int
+    model: MonophoneHmm,
+    x: torch.Tensor,
+    offsets: Sequence[int],
+    graphs: list[Graph],
+    batch_frames: int,
+    workers: int = 1,
 ) -> tuple[list[np.ndarray], float]:
     """Chain-position paths for every utterance (a uniform segmentation where the graph cannot fit), and the
-    mean log-likelihood per frame."""
+    mean log-likelihood per frame; the batches on ``workers`` threads (the same numbers on any count)."""
     n_utt = len(graphs)
     lengths = [offsets[u + 1] - offsets[u] for u in range(n_utt)]
     paths: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * n_utt
     fits = [u for u in range(n_utt) if lengths[u] >= graphs[u].mandatory_frames and lengths[u] > 0]
     total = 0.0
-    for batch in batches([lengths[u] for u in fits], batch_frames):
-        ids = [fits[i] for i in batch]
-        found, scores = viterbi_batch(model, [x[offsets[u] : offsets[u + 1]] for u in ids], [graphs[u] for u in ids])
+    groups = [[fits[i] for i in batch] for batch in batches([lengths[u] for u in fits], batch_frames)]
+
+    def decode(ids: list[int]) -> tuple[list[np.ndarray], list[float]]:
+        return viterbi_batch(model, [x[offsets[u] : offsets[u + 1]] for u in ids], [graphs[u] for u in ids])
+
+    for ids, (found, scores) in zip(groups, ordered_map(decode, groups, workers), strict=True):
         for u, p, score in zip(ids, found, scores, strict=True):
             paths[u] = p
             total += score
@@ -665,7 +679,9 @@ def train_and_align(
             if model.mixtures == 1 and it < baum_welch:
                 states, ll = baum_welch_pass(model, x_train, train_offsets, train_graphs, settings)
             else:
-                paths, ll = viterbi_all(model, x_train, train_offsets, train_graphs, settings.batch_frames)
+                paths, ll = viterbi_all(
+                    model, x_train, train_offsets, train_graphs, settings.batch_frames, settings.workers
+                )
                 states = frame_states(paths, train_graphs)
                 reestimate_transitions(model, paths, train_graphs)
                 reestimate_emissions(model, x_train, states, settings.min_count)
@@ -682,7 +698,7 @@ def train_and_align(
             history.append(record)
             if report:
                 report(record)
-    paths, _ = viterbi_all(model, x, offsets, graphs, settings.batch_frames)
+    paths, _ = viterbi_all(model, x, offsets, graphs, settings.batch_frames, settings.workers)
     labels = np.concatenate([g.states[p] for p, g in zip(paths, graphs, strict=True)])
     return labels, model, history
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from training.ml.hmm_align import (
     utterance_graph,
     viterbi_all,
 )
-from training.ml.threads import fixed_threads
+from training.ml.threads import fixed_threads, ordered_map
 
 STAGES = (6, 3, 3, 3)  # EM passes at 1, 2, 4, 8 Gaussians per state, from a flat start
 # Viterbi EM passes that adapt the platform's latest HMM to this release's train split (benchmarks/alignment_start.py:
@@ -56,8 +57,9 @@ ESPEAK_CHECK_READINGS = 20
 # on 300 utterances), and each of its 15 passes costs a pass over the clips it trains on: a larger release trains
 # on this many of its train clips, evenly spread over them, and then aligns every clip.
 MAX_TRAIN_CLIPS = 600
-# The aligner's CPU threads, whatever the worker has: its sums round differently on each count, and EM turns that
-# into other phone times (threads.py), so a rebuild on another machine would publish other .PHN files.
+# The aligner's intra-op CPU threads, whatever the worker has: its sums round differently on each count, and EM turns
+# that into other phone times (threads.py), so a rebuild on another machine would publish other .PHN files. The
+# cores are used instead by ``workers`` threads over clips and batches, whose results are combined in order.
 THREADS = 1
 
 
@@ -86,14 +88,19 @@ def load_release_hmm(path: str | Path) -> StoredHmm:
     return load_hmm(path, features=release_features())
 
 
-def _features(paths: Sequence[Path], config: FeatureConfig) -> list[torch.Tensor]:
-    """Per clip, 39-dim MFCCs with the clip's mean removed (CMN), one clip at a time (only one clip's audio in
-    memory; the extractor works through cache-sized blocks of frames, so batching clips gains nothing)."""
-    extractor = FeatureExtractor(config)
-    return [
-        _clip_features(extractor, soundfile.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1), config)
-        for path in paths
-    ]
+def _features(paths: Sequence[Path], config: FeatureConfig, workers: int = 1) -> list[torch.Tensor]:
+    """Per clip, 39-dim MFCCs with the clip's mean removed (CMN), one clip at a time on each of ``workers`` threads
+    (a clip's features are the same on any thread; the extractor works through cache-sized blocks of frames, so
+    batching clips gains nothing). Each thread has its own extractor."""
+    local = threading.local()
+
+    def clip(path: Path) -> torch.Tensor:
+        if not hasattr(local, "extractor"):
+            local.extractor = FeatureExtractor(config)
+        wave = soundfile.read(str(path), dtype="float32", always_2d=True)[0].mean(axis=1)
+        return _clip_features(local.extractor, wave, config)
+
+    return list(ordered_map(clip, paths, workers))
 
 
 def _clip_features(extractor: FeatureExtractor, wave: np.ndarray, config: FeatureConfig) -> torch.Tensor:
@@ -130,14 +137,17 @@ def align_files(
     stages: Sequence[int] = STAGES,
     init: StoredHmm | None = None,
     refine_passes: int = REFINE_PASSES,
+    workers: int = 1,
 ) -> Aligned:
     """Each clip's phone alignment and the HMM that made it (at least one clip). ``words`` are each
     clip's canonical phones per word, ``train`` the clips the HMM is trained on (every clip when None or empty);
-    ``init`` an HMM to start from (``refine_passes`` Viterbi EM passes), else a flat start (``stages``)."""
+    ``init`` an HMM to start from (``refine_passes`` Viterbi EM passes), else a flat start (``stages``).
+    ``workers``: threads over clips (features) and batches (EM and Viterbi), each on ``THREADS`` intra-op threads;
+    the alignments and the HMM are the same on any number."""
     if not paths:
         raise ValueError("no clips to align")
     with fixed_threads(THREADS):
-        return _align_files(paths, words, train, stages, init, refine_passes)
+        return _align_files(paths, words, train, stages, init, refine_passes, workers)
 
 
 def _align_files(
@@ -147,16 +157,17 @@ def _align_files(
     stages: Sequence[int],
     init: StoredHmm | None,
     refine_passes: int,
+    workers: int,
 ) -> Aligned:
     config = FeatureConfig()
-    feats = _features(paths, config)
+    feats = _features(paths, config, workers)
     x = torch.cat(feats)
     # As hmm_align.cmn_features: a global scale after per-clip CMN; a given model's own, so that its Gaussians fit.
     scale = init.scale if init is not None else x.std(0).clamp(min=1e-5)
     x = x / scale
     offsets = [0, *itertools.accumulate(len(f) for f in feats)]
     train_ids = _spread([u for u in (train or range(len(paths))) if len(feats[u])], MAX_TRAIN_CLIPS) or None
-    settings = HmmSettings(stages=tuple(stages), refine_passes=refine_passes)
+    settings = HmmSettings(stages=tuple(stages), refine_passes=refine_passes, workers=workers)
     labels, model, _ = train_and_align(
         x, offsets, [list(map(list, w)) for w in words], settings, train_ids, init=init.model if init else None
     )

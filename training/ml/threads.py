@@ -9,10 +9,16 @@ element-wise and never calls BLAS.
 
 from __future__ import annotations
 
+import collections
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @contextlib.contextmanager
@@ -26,3 +32,24 @@ def fixed_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 1) -> Iterator[R]:
+    """``map(fn, items)`` on ``workers`` threads, the results yielded in the items' order and at most ``workers``
+    computed ahead of the one the caller is on (a batch's results can be large).
+
+    For independent pieces of work whose result does not depend on which thread computed it: each keeps the
+    process's intra-op thread count (``fixed_threads``), and the caller combines the results in the items' order,
+    as a loop would, so the numbers are those of ``workers=1`` bit for bit. PyTorch's and NumPy's kernels release
+    the GIL, so the threads use the cores."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: collections.deque = collections.deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
