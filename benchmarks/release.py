@@ -18,7 +18,8 @@ DATA_DIR (so nothing of yours is touched), then builds releases with ``release_b
    output.
 3. **floor**: every file the release published (the tars included) read from the page cache, hashed and written
    again on the build's threads: the least a build that publishes and checksums these bytes can take.
-4. **tar -cf**: GNU tar of the same public content files into one archive (the peer).
+4. **cp -r**: GNU cp of the published tree (17,500 files and the tars), a peer that writes what the build writes.
+5. **tar -cf**: GNU tar of the same public content files into one archive (the peer of the issue's target).
 
 "vs tar" is a row's MB/s over ``tar -cf``'s, the median and the fastest of its ``PEER_RUNS`` runs after each build.
 The page cache is warm for every row alike (the files were just written), as it is for a builder that has just
@@ -80,7 +81,7 @@ def main() -> int:
         )  # fmt: skip
         print(f"imported in {time.monotonic() - started:.1f} s", file=sys.stderr)
 
-        builds, packs, tars, aligns, phases, floors = [], [], [], [], [], []
+        builds, packs, tars, aligns, phases, floors, copies = [], [], [], [], [], [], []
         for index in range(args.repeat):
             release = release_create(version=f"bench{index}")
             tick = time.monotonic()
@@ -108,6 +109,11 @@ def main() -> int:
                 out.unlink()
             tars.append(runs)
             floors.append(_floor(root, Path(data_dir) / "floor"))
+            copy = Path(data_dir) / "copy"
+            tick = time.monotonic()
+            subprocess.run(["cp", "-r", str(root), str(copy)], check=True)
+            copies.append((facts["bytes"]["total"], time.monotonic() - tick))
+            shutil.rmtree(copy)
             clips = release.clip_count
         shutil.rmtree(Path(settings.MEDIA_ROOT) / "releases", ignore_errors=True)
 
@@ -135,6 +141,7 @@ def main() -> int:
         ("... later releases (WAVs copied)", less[1:], tars[1:]),
         ("packaging (streamed tars)", packs, tars),
         ("floor: every published byte written and hashed", floors, tars),
+        ("cp -r of the published tree", copies, tars),
         ("tar -cf (peer)", [run for after_build in tars for run in after_build], tars),
     ]:
         if rows:
