@@ -105,8 +105,10 @@ def test_the_lean_dispatch_answers_as_drf_does(settings, monkeypatch):
     assert seen["a wrong token"][0] == seen["no credentials"][0] == 401
     assert seen["HTML asked for"][0] == 406 and seen["malformed JSON"] == (400, "parse_error")
 
-    # Throttled: the same counter, the same 429 with its Retry-After.
+    # Throttled: the same counter, the same 429 with its Retry-After. The throttle's clock is held still: the two
+    # answers came a few ms apart, and across a second's boundary their Retry-After differed by one (CI, session 14).
     monkeypatch.setitem(ScopedThrottle.THROTTLE_RATES, "votes", "1/min")
+    monkeypatch.setattr(ScopedThrottle, "timer", staticmethod(lambda: 1_800_000_000.5))
     client.post(votes, {"verdict": "maybe"}, "application/json")  # spends the minute's one request
     (status, headers, body), _ = _both_ways(settings, vote({"verdict": "valid"}))
     assert status == 429 and headers["Retry-After"] and json.loads(body)["code"] == "throttled"
