@@ -102,8 +102,8 @@ def main() -> int:
             listing = Path(data_dir) / "files.txt"
             listing.write_text("\n".join(content) + "\n")
             runs = []
-            for run in range(PEER_RUNS):
-                out = outputs / f"{index}-{run}.tar"
+            out = outputs / "peer.tar"
+            for _ in range(PEER_RUNS):
                 os.sync()
                 tick = time.monotonic()
                 subprocess.run(["tar", "-cf", str(out), "-C", str(root), "-T", str(listing)], check=True)

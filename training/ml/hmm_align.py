@@ -546,14 +546,18 @@ def baum_welch_pass(
     lengths = [offsets[u + 1] - offsets[u] for u in range(len(graphs))]
     best = torch.zeros(len(x), dtype=torch.long)
     total = 0.0
-    groups = [fits for batch in batches(lengths, settings.batch_frames)
-              if (fits := [u for u in batch if lengths[u] >= graphs[u].mandatory_frames])]  # fmt: skip
+    fitting = [
+        [u for u in batch if lengths[u] >= graphs[u].mandatory_frames]
+        for batch in batches(lengths, settings.batch_frames)
+    ]
+    groups = [(fits, [x[offsets[u] : offsets[u + 1]] for u in fits]) for fits in fitting if fits]
 
-    def expect(fits: list[int]) -> tuple[list[np.ndarray], np.ndarray, float]:
-        return forward_backward_batch(model, [x[offsets[u] : offsets[u + 1]] for u in fits], [graphs[u] for u in fits])
+    def expect(group: tuple[list[int], list[torch.Tensor]]) -> tuple[list[np.ndarray], np.ndarray, float]:
+        fits, xs = group
+        return forward_backward_batch(model, xs, [graphs[u] for u in fits])
 
-    for fits, (occupancy, loop_counts, ll) in zip(groups, ordered_map(expect, groups, settings.workers), strict=True):
-        xs = [x[offsets[u] : offsets[u + 1]] for u in fits]
+    results = ordered_map(expect, groups, settings.workers)
+    for (fits, xs), (occupancy, loop_counts, ll) in zip(groups, results, strict=True):
         total += ll
         loops += loop_counts
         for u, xu, gu in zip(fits, xs, occupancy, strict=True):
