@@ -3,6 +3,7 @@ again, one Ctrl-C stops everything."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -28,10 +29,25 @@ def free_port() -> int:
 
 
 def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
+    """Whether a process of the group still runs. A killed process stays a zombie until its parent reaps it; an
+    orphan's parent is PID 1, which may reap late (CI's init did), and ``killpg(pgid, 0)`` still finds a zombie."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, pgrp...
+        except (OSError, IndexError):  # it ended while we looked
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def groups_end(groups, timeout: float) -> bool:
+    """SIGKILL is delivered at once but a process leaves only once its kernel work is done: wait for that."""
+    deadline = time.monotonic() + timeout
+    while any(map(group_alive, groups)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
     return True
 
 
@@ -91,21 +107,19 @@ def test_runlocal_serves_restarts_a_dead_worker_and_one_signal_stops_everything(
             os.kill(pid, signal.SIGKILL)
             text = wait_for_text(log, lambda text: text.count(" ready.") == 3, 120)
             assert f"Celery worker (pid {pid}) exited with code -9" in text and "Celery worker restarted (pid" in text
-            assert not group_alive(pid)  # its orphaned pool child went with it
+            assert groups_end([pid], timeout=10)  # its orphaned pool child went with it
             os.killpg(pgid, signal.SIGINT)  # what the terminal does on Ctrl-C
         else:
             os.kill(process.pid, signal.SIGTERM)  # a process manager signals the parent only
         process.wait(timeout=60)
         # Each worker leads a process group of its own (core.supervisor); runlocal's group holds the web server.
         groups = [pgid, *(int(pid) for pid in re.findall(r"pid (\d+)", log.read_text(errors="replace")))]
-        deadline = time.monotonic() + 30
-        while any(map(group_alive, groups)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not any(map(group_alive, groups)), "a child process outlived runlocal"
+        assert groups_end(groups, timeout=30), "a child process outlived runlocal"
     finally:
         for group in (pgid, *re.findall(r"pid (\d+)", log.read_text(errors="replace"))):
             if group_alive(int(group)):
-                os.killpg(int(group), signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(int(group), signal.SIGKILL)
     output = log.read_text(errors="replace")
     assert "Celery worker started" in output
     assert "Stopped the web server and the worker." in output
