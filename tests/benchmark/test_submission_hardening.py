@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import subprocess
 import tempfile
 import time
 from datetime import timedelta
@@ -26,6 +27,7 @@ from benchmark.leaderboard.evaluation.sandbox import (
     SandboxLimits,
     budgets,
     evaluation_folder,
+    process_ended,
     process_start,
     run_sandboxed,
     sweep_temp_folders,
@@ -372,6 +374,28 @@ def test_a_folder_whose_pid_now_belongs_to_another_process_is_swept(tmp_path):
         assert not reused.exists() and current.exists()
     finally:
         mine.cleanup()
+
+
+def test_a_killed_process_not_yet_reaped_keeps_no_folder(tmp_path):
+    """A SIGKILLed worker's orphaned pool child stays a zombie until PID 1 reaps it, and ``kill(pid, 0)`` still
+    finds it: its test audio is swept all the same."""
+    child = subprocess.Popen(["sleep", "60"])
+    started = process_start(child.pid)
+    if not started:
+        pytest.skip("no /proc: folders are judged by their pid alone")
+    folder = tmp_path / f"eval-{child.pid}.{started}-abc"
+    folder.mkdir()
+    try:
+        assert sweep_temp_folders(tmp_path) == 0 and folder.exists()  # it runs
+        child.kill()
+        deadline = time.monotonic() + 10
+        while not process_ended(child.pid) and time.monotonic() < deadline:  # killed, and left unreaped here
+            time.sleep(0.05)
+        os.kill(child.pid, 0)  # still there for kill(), as a zombie
+        assert sweep_temp_folders(tmp_path) == 1 and not folder.exists()
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_running_submission_can_be_cancelled_and_its_sandbox_is_killed(

@@ -110,15 +110,28 @@ def _limit(limits: SandboxLimits, cpu_total: int):
 LEGACY_FOLDER_AGE = 2 * 3600  # seconds: an ``eval-*`` folder without a pid is swept once this old
 
 
+def _proc_stat(pid: int) -> list[str]:
+    """Linux's /proc/PID/stat from field 3 (the state) on, or [] where there is no such file."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return stat.rsplit(")", 1)[1].split()  # the fields after the command name, which may hold spaces
+
+
 def process_start(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux's /proc/PID/stat, field 22), or "" where there is
     no /proc: with the pid, it names one process, where the pid alone is soon another's (pid_max is 32,768 on many
     hosts, and a busy worker host goes through that in minutes)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # the fields after the command name, which may hold spaces
+    fields = _proc_stat(pid)
+    return fields[19] if fields else ""
+
+
+def process_ended(pid: int) -> bool:
+    """A zombie: killed, not yet reaped. A SIGKILLed worker's orphaned pool child is reaped by PID 1, which may
+    take its time, and ``kill(pid, 0)`` finds it until then."""
+    fields = _proc_stat(pid)
+    return bool(fields) and fields[0] in ("Z", "X")
 
 
 def temp_folder_alive(path: Path) -> bool:
@@ -140,6 +153,8 @@ def temp_folder_alive(path: Path) -> bool:
         return False
     except PermissionError:
         return True
+    if process_ended(pid):
+        return False
     if len(owner) == 2:
         started = process_start(pid)
         return started in ("", owner[1])  # another process with the pid: the folder's owner is gone
