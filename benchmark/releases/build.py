@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -133,13 +132,18 @@ def write_release(release: Release, *, staging: Path, say: Callable[[str], None]
     audio = [_audio_place(clip, built.assignment, **places) for clip in clips]
     writers = [out if root == public else hidden_out for _, root in audio]
     earlier_version, earlier = _earlier_wavs(release) if audio_format == "wav" else ("", {})
-    # The copies (a FLAC decoded to RIFF per clip) are libsndfile's work, outside the GIL: a thread per core.
+    stored = StoredFlac(staging / "flac")
+
+    def copy(clip: Clip, rel: str, writer: FileWriter) -> tuple[int, str]:
+        return _copy_audio(stored.path(clip), rel, writer, earlier.get(clip.sha256))
+
+    # The copies (a FLAC decoded to RIFF per clip) are libsndfile's work, outside the GIL: a thread per core. On
+    # object storage each thread fetches its clip first, once: the shards read the same local file.
     with ThreadPoolExecutor(BUILD_WORKERS) as pool:
-        copied = list(pool.map(_copy_audio, [c.audio.name for c in clips], [rel for rel, _ in audio], writers,
-                               [earlier.get(c.sha256) for c in clips]))  # fmt: skip
+        copied = list(pool.map(copy, clips, [rel for rel, _ in audio], writers))
     for clip, (rel, _), (n, _) in zip(clips, audio, copied, strict=True):
         built.entries.append(_freeze(clip, built.assignment, withheld, alignments, audio=rel, frames=n))
-    flac = _stored_flac([c for c, (_, root) in zip(clips, audio, strict=True) if root == public], staging / "flac")
+    flac = {c.sha256: stored.path(c) for c, (_, root) in zip(clips, audio, strict=True) if root == public}
     if earlier:
         how = Counter(way for _, way in copied)
         say(f"{how['copied']} clips' WAV copied from release {earlier_version}, {how['decoded']} decoded")
@@ -574,49 +578,43 @@ def _earlier_wavs(release: Release) -> tuple[str, dict[str, EarlierWav]]:
     return previous.version, earlier
 
 
-def _stored_flac(clips: list[Clip], folder: Path) -> dict[str, Path]:
-    """{sha256: a local file of the clip's stored FLAC} for the Parquet shards: the stored file itself on local
-    storage, else a copy fetched into ``folder`` (the staging folder's, removed with it)."""
-    found: dict[str, Path] = {}
-    fetch: list[Clip] = []
-    for clip in clips:
-        local = local_path(clip.audio.name)
-        if local is None:
-            fetch.append(clip)
-        else:
-            found[clip.sha256] = local
-    if fetch:
-        folder.mkdir(parents=True, exist_ok=True)
+class StoredFlac:
+    """Each clip's stored FLAC as a local file: the stored file itself on local storage, else a copy fetched into
+    ``folder`` (the staging folder's, removed with it) the first time it is asked for. The WAV or FLAC copy of the
+    tree and the Parquet shards read the same file, so object storage serves each clip once per build."""
 
-        def fetched(clip: Clip) -> Path:
-            target = folder / f"{clip.sha256}.flac"
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._fetched: dict[str, Path] = {}
+
+    def path(self, clip: Clip) -> Path:
+        local = local_path(clip.audio.name)
+        if local is not None:
+            return local
+        if clip.sha256 not in self._fetched:  # each clip is asked for by one thread at a time
+            self.folder.mkdir(parents=True, exist_ok=True)
+            target = self.folder / f"{clip.sha256}.flac"
             with default_storage.open(clip.audio.name, "rb") as source, target.open("wb") as sink:
                 shutil.copyfileobj(source, sink)
-            return target
-
-        with ThreadPoolExecutor(BUILD_WORKERS) as pool:
-            found.update(zip((c.sha256 for c in fetch), pool.map(fetched, fetch), strict=True))
-    return found
+            self._fetched[clip.sha256] = target
+        return self._fetched[clip.sha256]
 
 
-def _copy_audio(name: str, rel: str, out: FileWriter, earlier: EarlierWav | None = None) -> tuple[int, str]:
-    """The stored FLAC as it is, or decoded into RIFF PCM (16-bit, the stored samples exactly) for a .WAV, written
-    to ``rel`` through ``out``; returns the number of samples and how (``flac``, ``decoded``, or ``copied`` from
-    an earlier release's WAV of the clip, ``earlier``, verified: a tenth of the CPU of decoding). The WAV is made in
-    memory and written in one go (libsndfile fsyncs a file it closes, ``sf_write_sync``, which cost more than the
-    decoding); a local clip is read by its path (libsndfile's own I/O, not Python callbacks)."""
+def _copy_audio(source: Path, rel: str, out: FileWriter, earlier: EarlierWav | None = None) -> tuple[int, str]:
+    """The clip's stored FLAC (``source``, a local file) as it is, or decoded into RIFF PCM (16-bit, the stored
+    samples exactly) for a .WAV, written to ``rel`` through ``out``; returns the number of samples and how
+    (``flac``, ``decoded``, or ``copied`` from an earlier release's WAV of the clip, ``earlier``, verified: a tenth
+    of the CPU of decoding). The WAV is made in memory and written in one go (libsndfile fsyncs a file it closes,
+    ``sf_write_sync``, which cost more than the decoding)."""
     if rel.lower().endswith(".flac"):
-        with default_storage.open(name, "rb") as source:
-            data = source.read()
+        data = source.read_bytes()
         out.put(rel, data)
         return sf.info(io.BytesIO(data)).frames, "flac"
     if earlier is not None and (data := earlier.read_verified()) is not None:
         out.put(rel, data, sha256=earlier.sha256)
         return earlier.frames, "copied"
-    local = local_path(name)
-    with ExitStack() as stack:
-        opened = stack.enter_context(default_storage.open(name, "rb")) if local is None else str(local)
-        wav, frames = wav_pcm16(stack.enter_context(sf.SoundFile(opened)))
+    with sf.SoundFile(str(source)) as opened:  # libsndfile's own I/O, not Python callbacks
+        wav, frames = wav_pcm16(opened)
     out.put(rel, wav)
     return frames, "decoded"
 

@@ -143,19 +143,42 @@ def test_parquet_audio_is_each_clips_stored_flac_with_the_tree_samples(release, 
     assert seen == sum(1 for r in rows.values() if r["split"] != "hidden") > 0
 
 
-def test_parquet_flac_is_fetched_into_staging_when_storage_is_not_local(corpus, monkeypatch, tmp_path):
-    """On object storage (no local path) each clip's FLAC is fetched once into the staging folder for the shards."""
+@pytest.mark.parametrize("audio_format", ["wav", "flac"])
+def test_on_object_storage_each_clip_is_fetched_once_and_the_release_is_the_same(
+    corpus, settings, monkeypatch, audio_format
+):
+    """Storage with no local path (S3): the build fetches each clip's FLAC once, into its staging folder, and both
+    the TIMIT tree's copy and the Parquet shards read that file. The release has the same bytes as one built from
+    local files."""
     from django.core.files.storage import default_storage
 
-    from benchmark.releases import build
+    from benchmark.models import Release, ReleaseStatus
+    from benchmark.releases import build as builder
+    from benchmark.releases.selectors import release_public_entries
+    from benchmark.releases.services import release_build, release_create
     from contributors.models import Clip
+    from tests.benchmark.conftest import build
 
-    clips = list(Clip.objects.order_by("pk")[:6])
-    assert build._stored_flac(clips, tmp_path / "flac")[clips[0].sha256] == build.local_path(clips[0].audio.name)
-    monkeypatch.setattr(build, "local_path", lambda name: None)
-    found = build._stored_flac(clips, tmp_path / "flac")
-    assert set(found) == {c.sha256 for c in clips}
-    for clip in clips:
-        assert found[clip.sha256].parent == tmp_path / "flac"
-        with default_storage.open(clip.audio.name, "rb") as handle:
-            assert found[clip.sha256].read_bytes() == handle.read()
+    local = build("v1", audio_format=audio_format)
+    files = dict(local.files.values_list("path", "sha256"))
+    Release.objects.filter(pk=local.pk).update(status=ReleaseStatus.FAILED)
+
+    audio = list(Clip.objects.values_list("audio", flat=True))
+    opened: list[str] = []
+
+    class ObjectStorage:  # the same files, without a local path, counting the clips it serves
+        def open(self, name, mode="rb"):
+            if name in audio:
+                opened.append(name)
+            return default_storage.open(name, mode)
+
+        def __getattr__(self, attr):
+            return getattr(default_storage, attr)
+
+    monkeypatch.setattr(builder, "default_storage", ObjectStorage())
+    monkeypatch.setattr(builder, "local_path", lambda name: None)
+    remote = release_build(release_id=release_create(version="v1", audio_format=audio_format).pk)
+    assert remote.status == ReleaseStatus.READY, remote.error
+    assert len(release_public_entries(release=remote)) > 10
+    assert sorted(opened) == sorted(audio)  # every clip (the hidden ones too), once each
+    assert dict(remote.files.values_list("path", "sha256")) == files
