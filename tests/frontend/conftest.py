@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from django.db import connections
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -46,7 +47,13 @@ def playwright_driver() -> Iterator[object]:
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
         with playwright.sync_playwright() as driver:
-            yield driver
+            try:
+                yield driver
+            finally:
+                # While the loop runs, Django keeps this thread's connections per asyncio context (asgiref's
+                # Local), apart from the test's own: close the test's queries' connection before the loop stops
+                # and hides it, or it stays open and the test database cannot be dropped at the end of the run.
+                connections.close_all()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
