@@ -610,8 +610,8 @@ def _copy_audio(source: Path, rel: str, out: FileWriter, earlier: EarlierWav | N
         data = source.read_bytes()
         out.put(rel, data)
         return sf.info(io.BytesIO(data)).frames, "flac"
-    if earlier is not None and (data := earlier.read_verified()) is not None:
-        out.put(rel, data, sha256=earlier.sha256)
+    if earlier is not None and (verified := earlier.read_verified()) is not None:
+        out.put(rel, verified, sha256=earlier.sha256)
         return earlier.frames, "copied"
     with sf.SoundFile(str(source)) as opened:  # libsndfile's own I/O, not Python callbacks
         wav, frames = wav_pcm16(opened)
