@@ -169,8 +169,17 @@ def demo_is_seeded() -> bool:
 
 
 def demo_database_is_empty() -> bool:
-    """No contributor and no prompt yet: what ``demo --if-empty`` waits for."""
-    return not (Contributor.objects.exists() or Prompt.objects.exists())
+    """What ``demo --if-empty`` waits for: no contributor and no prompt yet, or only those of a demo seed that
+    stopped before its end (the admin account, made last), which a second seed finishes: it keeps what the
+    first one made."""
+    if get_user_model().objects.filter(username__iexact=ADMIN_USERNAME).exists():
+        return not (Contributor.objects.exists() or Prompt.objects.exists())
+    demo_names = [s.username for s in (*FOUNDERS, *SIMULATED)]
+    foreign_contributors = Contributor.objects.exclude(user__username__in=demo_names).exclude(
+        user__username__startswith=f"{CORPUS_SOURCE}-"
+    )
+    foreign_prompts = Prompt.objects.exclude(source__in=[DEMO_SOURCE, SENTENCES_SOURCE, CORPUS_SOURCE])
+    return not (foreign_contributors.exists() or foreign_prompts.exists())
 
 
 def _check_can_seed() -> str:
@@ -213,7 +222,6 @@ def demo_seed(
     out(f"Sentences for visitors to record: {sentences.lines} ({sentences.created} new).")
     founders = [_seed_account(s, founding_trustee=True, out=out) for s in FOUNDERS]
     simulated = [_seed_account(s, founding_trustee=False, out=out) for s in speakers]
-    _seed_admin(out=out)
 
     plan = _reading_plan(prompts, speakers=len(simulated))
     readers = [*zip(speakers, simulated, strict=True), *zip(FOUNDERS, founders, strict=True)]
@@ -265,6 +273,7 @@ def demo_seed(
     _seed_corpus(prompts, voices, espeak=espeak, out=out)
     if release:
         _seed_release(out=out)
+    _seed_admin(out=out)  # last: its account says the seed ran to its end (demo_database_is_empty)
 
     summary = DemoSummary(
         founders=[s.username for s in FOUNDERS],
@@ -425,13 +434,16 @@ def _seed_account(speaker: DemoSpeaker, *, founding_trustee: bool, out: Callable
         if founding_trustee and not contributor.is_founding_trustee:
             out(f"{speaker.username} already exists and is not a founding trustee; left as it is.")
         return contributor
+    young = speaker.age_band in ("0-12", "13-17")
     with transaction.atomic():
         contributor = contributor_signup(
             username=speaker.username,
             password=DEMO_PASSWORD,
             email=f"{speaker.username}@example.org",
             cc0_consent=True,
-            guardian_consent=speaker.age_band in ("0-12", "13-17"),  # the demo's young voices: a guardian agreed
+            # The demo's young voices: a guardian agreed, and gave the address the project would reach them at.
+            guardian_consent=young,
+            guardian_email=f"guardian-of-{speaker.username}@example.org" if young else "",
             age_band=speaker.age_band,
             gender=speaker.gender,
             accent=speaker.accent,

@@ -35,11 +35,22 @@ def test_demo_prompts_are_pronounceable_and_mixed():
 @needs_espeak
 @pytest.mark.django_db
 def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing(monkeypatch):
+    # A first seed stops part-way (here at the votes; on a real machine, Ctrl-C or a refused account): what it made
+    # is only the demo's own, so `make run`'s `demo --if-empty` goes on with it instead of refusing for good.
+    def stop(**kwargs):
+        raise demo.ServiceError("stopped", "stopped part-way")
+
+    monkeypatch.setattr(demo, "_seed_votes", stop)
+    args = ["--if-empty", "--contributors", "3", "--corpus-speakers", "2", "--no-release"]
+    with pytest.raises(CommandError, match="stopped part-way"):
+        call_command("demo", *args, stdout=io.StringIO(), verbosity=0)
+    assert Clip.objects.exists() and not get_user_model().objects.filter(username="admin").exists()
+    assert demo.demo_database_is_empty()
+    monkeypatch.undo()
+
     out = io.StringIO()
     # The release the demo ends with is tests/demo/test_demo_release.py's; here, what comes before it.
-    call_command(
-        "demo", "--if-empty", "--contributors", "3", "--corpus-speakers", "2", "--no-release", stdout=out, verbosity=0
-    )
+    call_command("demo", *args, stdout=out, verbosity=0)
 
     assert demo.demo_is_seeded()
     assert Prompt.objects.filter(source=demo.DEMO_SOURCE).count() == len(demo.DEMO_PROMPTS)
@@ -109,6 +120,19 @@ def test_demo_seeds_founders_prompts_and_clips_and_a_second_seed_adds_nothing(mo
 
 
 @pytest.mark.django_db
+def test_every_demo_voice_signs_up_and_the_young_with_a_guardians_agreement():
+    # The suite's seeds record with the first few simulated contributors; `make run` signs up all of them.
+    for speaker in (*demo.FOUNDERS, *demo.SIMULATED):
+        demo._seed_account(speaker, founding_trustee=speaker in demo.FOUNDERS, out=print)
+    contributors = Contributor.objects.select_related("user")
+    assert contributors.count() == len(demo.FOUNDERS) + len(demo.SIMULATED)
+    young = [c for c in contributors if c.age_band in ("0-12", "13-17")]
+    assert len(young) >= 4
+    assert all(c.has_consented for c in contributors)
+    assert all(c.guardian_consent_at is not None and "@" in c.guardian_email for c in young)
+
+
+@pytest.mark.django_db
 def test_if_empty_leaves_a_database_with_prompts_alone():
     prompt_create(text="The cat sat on the mat.", source="operator")
     out = io.StringIO()
@@ -116,6 +140,17 @@ def test_if_empty_leaves_a_database_with_prompts_alone():
     assert "no demo seeded" in out.getvalue()
     assert not demo.demo_is_seeded()
     assert not Contributor.objects.exists()
+
+
+@pytest.mark.django_db
+def test_if_empty_leaves_a_database_with_a_visitor_alone():
+    demo._seed_account(demo.FOUNDERS[0], founding_trustee=True, out=print)  # as a seed stopped part-way left it
+    assert demo.demo_database_is_empty()
+    demo.contributor_signup(username="visitor", password="a long passphrase 42", cc0_consent=True)
+    out = io.StringIO()
+    call_command("demo", "--if-empty", stdout=out)
+    assert "no demo seeded" in out.getvalue()
+    assert not demo.demo_is_seeded()
 
 
 @pytest.mark.django_db

@@ -22,7 +22,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--if-empty",
             action="store_true",
-            help="Do nothing when the database already has any contributor or prompt.",
+            help=(
+                "Do nothing when the database already has any contributor or prompt, unless they are those of a "
+                "demo seed that stopped part-way: that one is finished."
+            ),
         )
         parser.add_argument(
             "--contributors",
