@@ -111,6 +111,11 @@ def decode(data: bytes, limits: ClipLimits) -> tuple[np.ndarray, sf._SoundFileIn
         raise AudioRejected("audio_undecodable", "The audio data is damaged and cannot be decoded.") from exc
     if samples.shape[0] == 0:
         raise AudioRejected("audio_empty", "The file holds no audio samples.")
+    # A float WAV can hold what no microphone gives: an infinite level cannot be stored, shown or exported as JSON.
+    if not np.isfinite(samples).all():
+        raise AudioRejected(
+            "audio_not_finite", "The file holds samples that are not numbers (NaN or infinity): it is damaged."
+        )
     return samples, info
 
 

@@ -74,6 +74,13 @@ def test_formats_and_rates_are_accepted_and_normalised(api, prompt, settings, ra
     assert len(samples) / 16000 == pytest.approx(2.0, abs=0.05)
 
 
+def with_sample(samples: np.ndarray, value: float) -> np.ndarray:
+    """The samples with one of them, mid-clip, set to ``value``."""
+    samples = samples.copy()
+    samples[len(samples) // 2] = value
+    return samples
+
+
 def truncated_wav_header() -> bytes:
     return wav_bytes(speechlike(2.0))[:30]
 
@@ -90,8 +97,24 @@ def truncated_wav_header() -> bytes:
         (lambda: wav_bytes(np.clip(speechlike(2.0) * 40, -1, 1), subtype="PCM_16"), "audio_clipped"),
         (lambda: wav_bytes(speechlike(2.0, rate=4000), rate=4000), "audio_sample_rate_unsupported"),
         (lambda: wav_bytes(speechlike(2.0, rate=96000), rate=96000), "audio_sample_rate_unsupported"),
+        (lambda: wav_bytes(with_sample(speechlike(2.0), np.inf), subtype="FLOAT"), "audio_not_finite"),
+        (lambda: wav_bytes(with_sample(speechlike(2.0), -np.inf), subtype="DOUBLE"), "audio_not_finite"),
+        (lambda: wav_bytes(with_sample(speechlike(2.0), np.nan), subtype="FLOAT"), "audio_not_finite"),
     ],
-    ids=["empty", "text-as-wav", "truncated-header", "0.2s", "60s", "silence", "clipped", "4kHz", "96kHz"],
+    ids=[
+        "empty",
+        "text-as-wav",
+        "truncated-header",
+        "0.2s",
+        "60s",
+        "silence",
+        "clipped",
+        "4kHz",
+        "96kHz",
+        "float-inf",
+        "double-minus-inf",
+        "float-nan",
+    ],
 )
 def test_bad_audio_gets_a_400_with_a_stable_code_and_stores_nothing(api, prompt, settings, make_data, code):
     response = upload(api, prompt.pk, make_data())
