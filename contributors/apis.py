@@ -329,6 +329,8 @@ class ClipCreateApi(APIView):
         # Untrimmed: the service reads ASCII digits and nothing else (core.inputs), so " 1 " is refused, not read as 1.
         prompt = serializers.CharField(max_length=20, trim_whitespace=False)
         audio = serializers.FileField(allow_empty_file=True)
+        # The speaker id the recording page was opened as (409 speaker_changed when another account is logged in).
+        speaker = serializers.CharField(max_length=20, required=False, default="")
 
     @extend_schema(request=ClipCreateInput, responses={201: ClipOutput, 200: ClipOutput, **error_responses(409)})
     def post(self, request: Request) -> Response:
@@ -342,6 +344,7 @@ class ClipCreateApi(APIView):
             contributor=contributor_for_user(request.user),
             prompt_id=serializer.validated_data["prompt"],
             data=upload.read(),
+            recorded_by=serializer.validated_data["speaker"],
         )
         code = status.HTTP_201_CREATED if submission.created else status.HTTP_200_OK
         return Response(ClipOutput(submission.clip).data, status=code)

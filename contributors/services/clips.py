@@ -132,6 +132,7 @@ def clip_submit(
     status: str = ClipStatus.PENDING,
     limits: ClipLimits | None = None,
     analyse_inline: bool = False,
+    recorded_by: str = "",
 ) -> ClipSubmission:
     """Check, normalise and store one reading of a prompt.
 
@@ -139,8 +140,17 @@ def clip_submit(
     recording sent twice returns the stored clip (``created=False``). Raises ServiceError on refusal.
     ``limits`` overrides the upload limits (an import of a curated corpus); ``analyse_inline`` measures
     speech at once instead of in the worker (batch jobs, which are off the request path anyway). An imported
-    clip names its ``source`` (its corpus and licence); a recorded one has none.
+    clip names its ``source`` (its corpus and licence); a recorded one has none. ``recorded_by``, when given, is
+    the speaker id the recording page was opened as: a take kept by a page whose account was logged out, and
+    another logged in (in another tab), is refused with 409 ``speaker_changed``, not filed under another voice.
     """
+    if recorded_by and recorded_by != contributor.speaker_id:
+        raise ServiceError(
+            "speaker_changed",
+            "This take was recorded while another account was logged in; log in as that account to submit it "
+            "(it is kept in this browser), or record the sentence again.",
+            status_code=409,
+        )
     if (provenance == Provenance.IMPORTED) != (source is not None):
         raise ServiceError(
             "source_mismatch", "An imported clip needs the corpus it came from, and only an imported clip has one."

@@ -126,6 +126,23 @@ def test_bad_audio_gets_a_400_with_a_stable_code_and_stores_nothing(api, prompt,
     assert_nothing_stored(settings)
 
 
+def test_a_take_recorded_as_another_speaker_is_refused_and_ones_own_is_stored(api, contributor, prompt, settings):
+    # The recording page names the speaker it was opened as; another account logged in since must not get the take.
+    other = ContributorFactory()
+    form = {"prompt": prompt.pk, "speaker": other.speaker_id}
+    form["audio"] = SimpleUploadedFile("clip.wav", wav_bytes(speechlike()), content_type="audio/wav")
+    response = api.post("/api/v1/clips/", form, format="multipart")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "speaker_changed"
+    assert_nothing_stored(settings)
+
+    form = {"prompt": prompt.pk, "speaker": contributor.speaker_id}
+    form["audio"] = SimpleUploadedFile("clip.wav", wav_bytes(speechlike()), content_type="audio/wav")
+    assert api.post("/api/v1/clips/", form, format="multipart").status_code == 201
+    assert Clip.objects.get().contributor == contributor
+
+
 def test_missing_audio_field_is_a_400(api, prompt, settings):
     response = api.post("/api/v1/clips/", {"prompt": prompt.pk}, format="multipart")
 

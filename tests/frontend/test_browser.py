@@ -362,6 +362,48 @@ def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_serve
     assert page.evaluate(leave) is False  # nothing left unsent: leave freely
 
 
+def test_takes_outlive_a_logout_and_are_never_filed_under_the_next_account(live_server, launch, speak, tmp_path):
+    """Two takes recorded as ``first``; in another tab the session ends, then ``second`` logs in. Submit in the
+    first tab sends nothing, says why with a link to log in, and keeps both takes; once ``first`` is back, they go
+    up under ``first``."""
+    for text in SENTENCES[:2]:
+        prompt_create(text=text)
+    mic, flags = fake_microphone(tmp_path)
+    first = ContributorFactory(user__username="first", user__password=PASSWORD)
+    second = ContributorFactory(user__username="second", user__password=PASSWORD)
+    context = launch(*flags).new_context()  # one browser profile: the tabs share the session cookie
+    page, other = context.new_page(), context.new_page()
+    log_in(page, live_server.url, "first")
+    page.wait_for_selector("#recorder[data-state=idle]")
+    for step in range(2):
+        record_take(page, mic, speak(page.inner_text("#prompt-text").strip()))
+        if step == 0:
+            page.keyboard.press("n")
+
+    def submit_is_refused(why: str) -> None:
+        page.click("#submit-button")
+        page.wait_for_selector("#recorder[data-state=upload-error]", timeout=30_000)
+        alert = page.inner_text("#alert")
+        assert why in alert and "2 recordings are kept" in alert, alert
+        assert page.get_attribute("#alert a", "href") == "/login/?next=/record/"
+        assert not Clip.objects.exists()
+
+    other.goto(f"{live_server.url}/record/")
+    other.click("text=Log out")
+    other.wait_for_url(f"{live_server.url}/")
+    submit_is_refused("credentials were not provided")
+    log_in(other, live_server.url, "second")
+    submit_is_refused("another account was logged in")
+
+    other.click("text=Log out")
+    other.wait_for_url(f"{live_server.url}/")
+    log_in(other, live_server.url, "first")
+    page.click("#submit-button")
+    page.wait_for_selector("#recorder[data-submitted='2']", timeout=30_000)
+    assert sorted(c.prompt.text for c in Clip.objects.filter(contributor=first)) == sorted(SENTENCES[:2])
+    assert not Clip.objects.filter(contributor=second).exists()
+
+
 def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch):
     trustee = FounderFactory(user__username="hasty", user__password=PASSWORD)
     for seed in range(2):

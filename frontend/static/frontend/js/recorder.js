@@ -18,6 +18,7 @@ const MIN_SPEECH_RATIO = Number(LIMITS.minSpeechRatio || 0);
 const MAX_UPLOAD_RATE = 48000; // the highest sample rate the server accepts
 const SET_SIZE = 5;
 const OWNER = LIMITS.owner || "";
+const LOGIN_URL = LIMITS.loginUrl || "/login/";
 
 // The live meter shows each ~85 ms block's peak in dBFS, on a bar that spans METER_FLOOR_DBFS to 0 dB linearly
 // in decibels, as recording software does: a normal voice peaking near -12 dBFS fills 80 % of it (a bar linear
@@ -54,7 +55,16 @@ const ui = {
 const state = { prompts: [], index: 0, takes: new Map(), session: null, player: null, busy: false };
 
 function say(message) { ui.status.textContent = message; }
-function warn(message) { ui.alert.textContent = message; }
+// ``link``, when given ({href, label}), follows the message: the way out of what it says (logging in again).
+function warn(message, link = null) {
+  ui.alert.textContent = message;
+  if (!link) return;
+  const anchor = document.createElement("a");
+  anchor.href = link.href;
+  anchor.textContent = link.label;
+  anchor.target = "_blank"; // this page, and the takes in it, stay open; Submit sends them once logged in
+  ui.alert.append(" ", anchor);
+}
 function setState(name) { root.dataset.state = name; }
 function current() { return state.prompts[state.index]; }
 // A take still to upload: not sent yet, not refused by the server, not flagged by the page's own checks.
@@ -358,8 +368,14 @@ function move(step) {
   ui.record.focus();
 }
 
+// Answers about the session, not the take: logged out (401), CSRF or consent (403), or another account logged in
+// meanwhile (409 speaker_changed). The set stops and every take is kept, to be sent once that is put right.
+function aboutTheSession(error) {
+  return error instanceof ApiError && (error.status === 401 || error.status === 403 || error.code === "speaker_changed");
+}
+
 // A take the server refuses (too short, silent...) is marked with its reason and skipped; the others still go
-// up. Only a failure to reach the server at all (after retries) stops the set.
+// up. A failure to reach the server at all (after retries), or an answer about the session, stops the set.
 async function submit() {
   const pending = state.prompts.filter((p) => {
     const take = state.takes.get(p.id);
@@ -373,10 +389,12 @@ async function submit() {
   let done = 0;
   const refused = [];
   let unreachable = null;
+  let session = null;
   for (const [position, prompt] of pending.entries()) {
     const take = state.takes.get(prompt.id);
     const form = new FormData();
     form.append("prompt", String(prompt.id));
+    if (OWNER) form.append("speaker", OWNER); // who recorded it: refused if another account has logged in since
     form.append("audio", take.blob, `prompt-${prompt.id}.wav`);
     say(`Uploading ${position + 1} of ${pending.length}…`);
     try {
@@ -387,6 +405,10 @@ async function submit() {
       done += 1;
       forgetTake(OWNER, prompt.id);
     } catch (error) {
+      if (aboutTheSession(error)) {
+        session = error.message;
+        break;
+      }
       if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
         take.refused = error.message;
         refused.push(prompt);
@@ -403,6 +425,18 @@ async function submit() {
   root.dataset.submitted = String(Number(root.dataset.submitted || 0) + done);
   if (done) progress.refresh();
   const sent = `Submitted ${done} recording${done === 1 ? "" : "s"}.`;
+  if (session) {
+    setState("upload-error");
+    say(sent);
+    const left = pending.length - done - refused.length;
+    warn(
+      `${session} ${left} recording${left === 1 ? " is" : "s are"} kept here: once you are logged in as ` +
+        "yourself again, press Submit.",
+      { href: LOGIN_URL, label: "Log in (new tab)" },
+    );
+    render();
+    return;
+  }
   if (unreachable || refused.length) {
     setState("upload-error");
     const problems = refused.map((p) => `“${p.text}”: ${state.takes.get(p.id).refused}`);
