@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.authtoken.models import Token
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,6 +35,7 @@ from core.inputs import StrictIntegerField
 from core.lean import LeanTokenDispatch, NotLean, json_object
 from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s
 from core.pagination import Pagination, paginated
+from core.parsers import JSONParser
 from core.schema import error_responses
 from core.throttling import ScopedThrottle, SignupThrottle
 

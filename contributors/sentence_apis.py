@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +17,7 @@ from contributors.services.prompt_reports import prompt_report, prompt_skip
 from contributors.services.proposals import proposal_review, sentence_propose
 from core.errors import ServiceError
 from core.inputs import StrictIntegerField
+from core.parsers import JSONParser
 from core.schema import error_responses
 
 

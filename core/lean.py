@@ -54,7 +54,7 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
         raise NotLean
     try:
         data = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
-    except ValueError as exc:  # malformed JSON, or not UTF-8: DRF answers its parse error
+    except (ValueError, RecursionError) as exc:  # malformed, nested too deeply, or not UTF-8: DRF's parse error
         raise NotLean from exc
     if not isinstance(data, dict):
         raise NotLean
