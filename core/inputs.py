@@ -38,12 +38,21 @@ def parse_id(value: object) -> int | None:
     return number if 0 < number <= MAX_ID else None
 
 
+BIGINT_MAX = 2**63 - 1  # PostgreSQL's bigint and SQLite's integer: every id and count the API stores or looks up
+
+
 class StrictIntegerField(serializers.IntegerField):
     """DRF's IntegerField reads strings with ``int()`` (and ``"1.0"``, and ``true`` as 1); this one takes a JSON
-    integer or a string of ASCII digits (an optional leading ``-`` for fields that allow negatives)."""
+    integer or a string of ASCII digits (an optional leading ``-`` for fields that allow negatives), within a
+    64-bit integer unless the field narrows it: a larger one, used in a query, raised OverflowError (a 500)."""
 
     default_error_messages = {"invalid": "A whole number written in ASCII digits is required."}
     _pattern = re.compile(r"-?[0-9]{1,19}")
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        kwargs.setdefault("min_value", -BIGINT_MAX - 1)
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int | str):

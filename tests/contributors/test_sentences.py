@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from contributors.admin import PromptReportAdmin
-from contributors.models import Prompt, PromptReport, ProposalStatus, SentenceProposal
+from contributors.models import Prompt, PromptReport, PromptSkip, ProposalStatus, SentenceProposal
 from contributors.services.prompt_reports import prompt_report
 from contributors.services.prompts import prompt_create
 from contributors.services.proposals import PROPOSAL_SOURCE
@@ -42,6 +42,12 @@ def test_a_skipped_prompt_is_replaced_by_one_not_on_screen_and_never_served_to_t
     assert response.status_code == 200 and response.json()["next"] is None
 
 
+def test_a_skip_with_an_on_screen_id_past_bigint_is_refused_and_not_saved(api, prompt):
+    response = api.post(f"/api/v1/prompts/{prompt.pk}/skip", {"on_screen": [2**63]}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "on_screen_invalid"
+    assert not PromptSkip.objects.exists()
+
+
 @pytest.mark.parametrize("prompt_id", ["0", "1e3", "\u0661", "99999", "-1", "1%20"])
 def test_skipping_an_unknown_or_misspelt_prompt_id_is_404(api, prompt_id):
     PromptFactory()
@@ -60,6 +66,8 @@ def test_skipping_an_unknown_or_misspelt_prompt_id_is_404(api, prompt_id):
         ({"reason": "other", "note": "x" * 501}, "note_too_long"),
         ({"reason": "offensive", "on_screen": ["x"]}, "on_screen_invalid"),
         ({"reason": "offensive", "on_screen": list(range(1, 60))}, "on_screen_invalid"),
+        ({"reason": "offensive", "on_screen": [2**63]}, "on_screen_invalid"),  # past bigint: a 500 once saved
+        ({"reason": "offensive", "on_screen": ["9223372036854775808"]}, "on_screen_invalid"),
     ],
 )
 def test_a_report_without_a_proper_reason_is_refused_with_its_code(api, prompt, body, code):

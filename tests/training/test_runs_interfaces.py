@@ -57,6 +57,8 @@ def test_staff_start_a_run_through_the_api_and_anyone_follows_it(
         ({"release": "v9", "recipe": "teacher-dnn"}, 404, "release_unknown"),
         ({"release": "v1", "recipe": "teacher-dnn", "config": {"train.lr": "fast"}}, 400, "run_config_invalid"),
         ({"release": "v1", "recipe": "mimic"}, 400, "run_teacher"),
+        ({"release": "v1", "recipe": "mimic", "teacher": 2**63}, 400, "invalid"),  # past bigint: was a 500
+        ({"release": "v1", "recipe": "ensemble", "members": [1, 2**64]}, 400, "invalid"),
     ],
 )
 def test_bad_run_requests_get_a_code_and_no_run(ready_release_row, staff_api, payload, status, code):
