@@ -20,7 +20,7 @@ import soxr
 from django.core.files.storage import default_storage
 from scipy import signal
 
-from contributors.models import Clip, ClipStatus, Contributor, Vote
+from contributors.models import Clip, ClipSkip, ClipStatus, Contributor, Vote
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import prompt_create
 from tests.factories import ContributorFactory, FounderFactory, PromptFactory, speechlike, wav_bytes
@@ -457,7 +457,8 @@ def test_invalid_asks_for_a_reason_by_keyboard_and_the_thanks_stays_until_the_ne
     page.keyboard.press("Escape")  # back, nothing cast
     assert page.is_hidden("#invalid-reasons") and not Vote.objects.exists()
     assert page.evaluate("document.activeElement.id") == "invalid-button"  # focus back where it was
-    page.keyboard.press("Enter")  # the focused button opens the reasons again
+    page.keyboard.press("i")  # the shortcut still works with focus on that button
+    assert page.is_visible("#invalid-reasons")
     page.keyboard.press("2")  # noise
     page.wait_for_function(f"() => document.querySelector('#validator').dataset.clipId !== '{first}'", timeout=10_000)
     page.wait_for_selector("#validator[data-state=ready]", timeout=10_000)
@@ -470,3 +471,8 @@ def test_invalid_asks_for_a_reason_by_keyboard_and_the_thanks_stays_until_the_ne
     assert "Listen to the clip" in page.inner_text("#status")
     page.keyboard.press(" ")  # the next clip plays: the confirmation has done its job
     page.wait_for_function("() => document.querySelector('#confirmation').textContent === ''", timeout=10_000)
+    second = int(page.get_attribute("#validator", "data-clip-id"))
+    page.focus("#clip-audio")  # a click on the player leaves focus there: the letters still work
+    page.keyboard.press("k")
+    page.wait_for_function("() => document.querySelector('#confirmation').textContent === 'Skipped.'", timeout=10_000)
+    assert ClipSkip.objects.filter(clip_id=second).exists()

@@ -143,8 +143,16 @@ document.addEventListener("keydown", (event) => {
     if (/^[1-9]$/.test(key) && picked && !picked.disabled) { event.preventDefault(); picked.click(); return; }
     if (key === "escape") { event.preventDefault(); ui.cancel.click(); return; }
   }
-  if (event.target.closest && event.target.closest("input, textarea, select, button, audio, summary")) return;
-  if (key === " ") { event.preventDefault(); if (ui.audio.paused) ui.audio.play(); else ui.audio.pause(); return; }
+  const target = event.target.closest ? event.target : null;
+  // Typing in the report form is text, not a shortcut; the letters work wherever else focus is (on a button after
+  // Escape, on the player), while Space keeps its own meaning on what it activates natively.
+  if (target && target.closest("input, textarea, select, [contenteditable]")) return;
+  if (key === " ") {
+    if (target && target.closest("button, audio, summary, a")) return;
+    event.preventDefault();
+    if (ui.audio.paused) ui.audio.play(); else ui.audio.pause();
+    return;
+  }
   const button = { v: ui.valid, i: ui.invalid, k: ui.skip }[key];
   if (button && !button.disabled) { event.preventDefault(); button.click(); }
 });
