@@ -440,11 +440,11 @@ def test_seeking_to_the_end_of_a_clip_does_not_unlock_valid(live_server, launch)
 def test_invalid_asks_for_a_reason_by_keyboard_and_the_thanks_stays_until_the_next_clip_plays(live_server, launch):
     trustee = FounderFactory(user__username="picky", user__password=PASSWORD)
     clip_submit(contributor=trustee, prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=90)))  # quota 13
-    for seed in (91, 92):
+    for seed in (91, 92, 93):
         clip_submit(
             contributor=ContributorFactory(), prompt_id=PromptFactory().pk, data=wav_bytes(speechlike(seed=seed))
         )
-    page = launch().new_page()
+    page = launch().new_context().new_page()  # a context of its own: a second tab logs out below
     log_in(page, live_server.url, "picky")
     page.goto(f"{live_server.url}/validate/")
     assert page.inner_text("#quota") == "13" and "founding trustee" in page.inner_text("#standing")
@@ -476,3 +476,15 @@ def test_invalid_asks_for_a_reason_by_keyboard_and_the_thanks_stays_until_the_ne
     page.keyboard.press("k")
     page.wait_for_function("() => document.querySelector('#confirmation').textContent === 'Skipped.'", timeout=10_000)
     assert ClipSkip.objects.filter(clip_id=second).exists()
+
+    # Logged out in another tab: the next verdict says so, with a way back in, and casts nothing.
+    page.wait_for_selector("#validator[data-state=ready]", timeout=10_000)
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/validate/")
+    other.click("text=Log out")
+    other.wait_for_url(f"{live_server.url}/")
+    page.keyboard.press("k")
+    page.wait_for_selector("#validator[data-state=error]", timeout=10_000)
+    assert "credentials were not provided" in page.inner_text("#alert")
+    assert page.get_attribute("#alert a", "href") == "/login/?next=%2Fvalidate%2F"
+    assert ClipSkip.objects.count() == 1

@@ -14,7 +14,15 @@ const reasonButtons = Array.from(ui.reasons.querySelectorAll("button[data-reason
 let clip = null;
 
 function say(message) { ui.status.textContent = message; }
-function warn(message) { ui.alert.textContent = message; }
+// ``error`` a 401 (the session ended, in another tab perhaps): the message comes with a way back in.
+function warn(message, error = null) {
+  ui.alert.textContent = message;
+  if (!(error instanceof ApiError && error.status === 401)) return;
+  const login = document.createElement("a");
+  login.href = `/login/?next=${encodeURIComponent(location.pathname)}`;
+  login.textContent = "Log in again";
+  ui.alert.append(" ", login);
+}
 function enable({ valid = false, others = false } = {}) {
   ui.valid.disabled = !valid;
   ui.invalid.disabled = !others;
@@ -41,7 +49,7 @@ async function load(offer = null, thanks = "") {
       data = await getJson("/api/v1/validation/next");
     } catch (error) {
       root.dataset.state = "error";
-      warn(error.message);
+      warn(error.message, error);
       return;
     }
   }
@@ -79,6 +87,11 @@ async function act(request, thanks) {
       ui.quota.textContent = "0";
       root.dataset.state = "quota";
       showReasons(false);
+      return;
+    }
+    if (error instanceof ApiError && error.status === 401) {
+      root.dataset.state = "error";
+      warn(error.message, error);
       return;
     }
     // The assignment expired or the clip was decided meanwhile: nothing to fix, the next clip follows.
