@@ -33,6 +33,18 @@ def _duplicate() -> ServiceError:
     )
 
 
+def _check_daily_quota(author: Contributor, per_day: int) -> None:
+    since = timezone.now() - timedelta(days=1)
+    if SentenceProposal.objects.filter(author=author, created_at__gte=since).count() >= per_day:
+        raise ServiceError(
+            "proposal_quota",
+            f"You have proposed {per_day} sentences in the last 24 hours, the most a day; "
+            "thank you — come back tomorrow for more.",
+            status_code=429,
+            retry_after_s=3600,
+        )
+
+
 def sentence_propose(*, author: Contributor, text: object) -> SentenceProposal:
     """Check a volunteer's sentence (shape, every word pronounceable by the lexicon or CMUdict, not a duplicate
     of a prompt or of an open proposal after normalisation) and queue it for review."""
@@ -45,15 +57,7 @@ def sentence_propose(*, author: Contributor, text: object) -> SentenceProposal:
     if not isinstance(text, str):
         raise ServiceError("sentence_empty", "Write a sentence to propose.")
     rules = sentence_rules()
-    since = timezone.now() - timedelta(days=1)
-    if SentenceProposal.objects.filter(author=author, created_at__gte=since).count() >= rules.proposals_per_day:
-        raise ServiceError(
-            "proposal_quota",
-            f"You have proposed {rules.proposals_per_day} sentences in the last 24 hours, the most a day; "
-            "thank you — come back tomorrow for more.",
-            status_code=429,
-            retry_after_s=3600,
-        )
+    _check_daily_quota(author, rules.proposals_per_day)  # before the checks below, which cost more
     shown = sentence_text_check(text, rules)
     words = normalise_words(shown)
     try:
@@ -70,6 +74,9 @@ def sentence_propose(*, author: Contributor, text: object) -> SentenceProposal:
         raise _duplicate()
     try:
         with transaction.atomic():
+            # Counted again under the author's row lock: two proposals sent at once both passed the count above.
+            Contributor.objects.select_for_update().filter(pk=author.pk).first()
+            _check_daily_quota(author, rules.proposals_per_day)
             return SentenceProposal.objects.create(
                 author=author, text=shown, normalised_text=normalised, words=words, phones=phones
             )

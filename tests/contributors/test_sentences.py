@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from contributors.admin import PromptReportAdmin
 from contributors.models import Prompt, PromptReport, PromptSkip, ProposalStatus, SentenceProposal
 from contributors.services.prompt_reports import prompt_report
 from contributors.services.prompts import prompt_create
-from contributors.services.proposals import PROPOSAL_SOURCE
+from contributors.services.proposals import PROPOSAL_SOURCE, sentence_propose
+from core.errors import ServiceError
 from tests.factories import ContributorFactory, FounderFactory, PromptFactory
 
 pytestmark = pytest.mark.django_db
@@ -270,3 +274,41 @@ def test_the_proposal_lists_take_the_same_queries_however_long(n, django_assert_
     assert [p["text"] for p in mine] == [f"Sentence {i}." for i in reversed(range(n))]
     assert all(p["approvals"] == 0 and p["rejections"] == 0 for p in mine)
     assert [p["text"] for p in queue] == [f"Sentence {i}." for i in range(min(n, 10))]  # oldest first, ten at a time
+
+
+@pytest.mark.django_db(transaction=True)
+def test_proposals_sent_at_once_stay_within_the_daily_limit(settings):
+    """Six proposals at once, each on its own connection, against a limit of two: the count and the insert are one
+    step under the author's row lock, so two are queued and four refused (without it, all six passed the count)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises all writers")
+    settings.SENTENCES = {"PROPOSALS_PER_DAY": 2}
+    author = ContributorFactory()
+    texts = [
+        "The little boat sailed slowly across the quiet lake.",
+        "My sister baked a cake for the whole class.",
+        "The garden is full of red roses.",
+        "We walked home along the river after dinner.",
+        "A small dog barked at the passing train.",
+        "Her brother plays the piano every evening.",
+    ]
+    barrier = threading.Barrier(len(texts))
+    outcomes: list[str] = []
+
+    def propose(text: str) -> None:
+        barrier.wait()
+        try:
+            sentence_propose(author=author, text=text)
+            outcomes.append("ok")
+        except ServiceError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=propose, args=(text,)) for text in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["ok", "ok", *["proposal_quota"] * 4], outcomes
+    assert SentenceProposal.objects.filter(author=author).count() == 2
