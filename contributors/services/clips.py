@@ -66,6 +66,13 @@ def _prompt_for_submission(prompt_id: object) -> Prompt:
     prompt = Prompt.objects.filter(pk=pk, is_active=True).first()
     if prompt is None:
         raise ServiceError("prompt_unknown", f"There is no active prompt with id {prompt_id!r}.")
+    if prompt.held_for_review:  # readers reported it: no more readings until an operator decides
+        raise ServiceError(
+            "prompt_held",
+            "Several readers reported this sentence, and it is held until an operator looks at it; "
+            "record the next one instead.",
+            status_code=409,
+        )
     return prompt
 
 

@@ -9,12 +9,13 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from contributors.admin import PromptReportAdmin
-from contributors.models import Prompt, PromptReport, PromptSkip, ProposalStatus, SentenceProposal
+from contributors.models import Clip, Prompt, PromptReport, PromptSkip, ProposalStatus, SentenceProposal
+from contributors.services.clips import clip_submit
 from contributors.services.prompt_reports import prompt_report
 from contributors.services.prompts import prompt_create
 from contributors.services.proposals import PROPOSAL_SOURCE, sentence_propose
 from core.errors import ServiceError
-from tests.factories import ContributorFactory, FounderFactory, PromptFactory
+from tests.factories import ContributorFactory, FounderFactory, PromptFactory, speechlike, wav_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -100,6 +101,11 @@ def test_reports_from_three_readers_hold_a_prompt_until_an_operator_dismisses_or
     prompt.refresh_from_db()
     assert prompt.held_for_review
     assert served_to(bystander) == {other.pk}
+    # A reader who had it on screen before it was held cannot file a reading of it meanwhile.
+    with pytest.raises(ServiceError) as refused:
+        clip_submit(contributor=bystander, prompt_id=prompt.pk, data=wav_bytes(speechlike()))
+    assert (refused.value.code, refused.value.status_code) == ("prompt_held", 409)
+    assert not Clip.objects.exists()
 
     # The admin's two actions on the operators' queue.
     admin = PromptReportAdmin(PromptReport, None)
@@ -108,6 +114,7 @@ def test_reports_from_three_readers_hold_a_prompt_until_an_operator_dismisses_or
     prompt.refresh_from_db()
     assert not prompt.held_for_review and prompt.is_active
     assert set(PromptReport.objects.values_list("resolution", flat=True)) == {"dismissed"}
+    assert clip_submit(contributor=ContributorFactory(), prompt_id=prompt.pk, data=wav_bytes(speechlike())).created
     assert prompt.pk in served_to(bystander)
     prompt_report(reporter=bystander, prompt_id=prompt.pk, reason="offensive")
     admin.retire(None, PromptReport.objects.filter(resolution=""))
