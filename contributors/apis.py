@@ -131,7 +131,7 @@ class SignupApi(SessionStartingApi):
     class SignupInput(ProfileSerializer):
         username = serializers.RegexField(r"^[\w.@+-]{3,150}$", max_length=150)
         password = serializers.CharField(max_length=128, write_only=True)
-        email = serializers.EmailField(required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
 
     @extend_schema(request=SignupInput, responses={201: MeOutput, **error_responses(409)})
     def post(self, request: Request) -> Response:

@@ -60,7 +60,11 @@ class SignupForm(ProfileForm):
         help_text="3 or more letters, digits or . @ + - _",
         error_messages={"invalid": "Use 3 or more letters, digits or . @ + - _"},
     )
-    email = forms.EmailField(required=False, help_text="Optional; only for resetting your password.")
+    email = forms.EmailField(
+        required=False,
+        max_length=254,
+        help_text="Optional; for the operators to reach you about your account, never published.",
+    )
     # Kept in the field after a refused attempt: retyping it for every other field's mistake drives people away.
     password = forms.CharField(
         widget=forms.PasswordInput(render_value=True), help_text="At least 8 characters, not too common."

@@ -27,11 +27,21 @@ GUARDIAN_EMAIL_REQUIRED = (
 )
 
 
+EMAIL_MAX = 254  # User.email's max_length (RFC 5321's limit on a forward path)
+
+
 def signup_problems(*, username: str, password: str, email: str = "") -> dict[str, str]:
     """Every reason a sign-up would be refused, by field (empty when none), so that a form can show them all
     at once instead of one per attempt; ``contributor_signup`` refuses with the same sentences."""
     User = get_user_model()
     problems: dict[str, str] = {}
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            problems["email"] = f"{email[:80]!r} is not an e-mail address."
+        if len(email) > EMAIL_MAX:  # the column's length: longer, PostgreSQL refuses the row (a 500)
+            problems["email"] = f"An e-mail address has at most {EMAIL_MAX} characters."
     try:
         validate_password(password, user=User(username=username, email=email))
     except ValidationError as exc:
@@ -56,6 +66,8 @@ def contributor_signup(
     User = get_user_model()
     user = User(username=username, email=email)
     problems = signup_problems(username=username, password=password, email=email)
+    if "email" in problems:
+        raise ServiceError("email_invalid", problems["email"])
     if "password" in problems:
         raise ServiceError("password_invalid", problems["password"])
     if "username" in problems:

@@ -8,6 +8,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from contributors.models import Contributor, PromptType
+from contributors.services.accounts import contributor_signup
+from core.errors import ServiceError
 from tests.factories import ContributorFactory, PromptFactory, speechlike, wav_bytes
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +43,7 @@ def test_signup_creates_a_contributor_with_consent_and_logs_in():
         ({"username": "a"}, "invalid"),
         ({"gender": "robot"}, "invalid"),
         ({"age_band": "200"}, "invalid"),
+        ({"email": "a" * 250 + "@example.org"}, "invalid"),  # past the column's 254: a 500 on PostgreSQL
     ],
 )
 def test_bad_signups_are_400s_with_a_code(extra, code):
@@ -48,6 +51,16 @@ def test_bad_signups_are_400s_with_a_code(extra, code):
 
     assert response.status_code == 400
     assert response.json()["code"] == code
+    assert not Contributor.objects.exists()
+
+
+@pytest.mark.parametrize("email", ["a" * 250 + "@example.org", "not an address"], ids=["too-long", "malformed"])
+def test_the_signup_service_and_page_refuse_an_address_too_long_or_malformed(client, email):
+    with pytest.raises(ServiceError) as refused:
+        contributor_signup(username="ada", password="a long passphrase 42", email=email)
+    assert refused.value.code == "email_invalid"
+    page = client.post("/signup/", {"username": "ada", "password": "a long passphrase 42", "email": email})
+    assert page.status_code == 200 and page.context["form"].errors["email"]
     assert not Contributor.objects.exists()
 
 
