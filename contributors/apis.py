@@ -566,12 +566,15 @@ class ClipSkipApi(APIView):
 class ClipReportApi(APIView):
     class ReportInput(serializers.Serializer):
         reason = serializers.ChoiceField(choices=ReportReason.choices)
-        note = serializers.CharField(max_length=1000, required=False, allow_blank=True)
+        # Checked by the service (400 note_invalid, note_too_long past 1,000 characters), which says which.
+        note = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
     @extend_schema(request=ReportInput, responses={201: None, **error_responses(409)})
     def post(self, request: Request, clip_id: int) -> Response:
         serializer = self.ReportInput(data=request.data)
         if not serializer.is_valid():
-            raise ServiceError("reason_invalid", f"Give a reason: one of {', '.join(ReportReason.values)}.")
+            if "reason" in serializer.errors:
+                raise ServiceError("reason_invalid", f"Give a reason: one of {', '.join(ReportReason.values)}.")
+            raise ServiceError("note_invalid", "The note is plain text.")
         clip_report(reporter=contributor_for_user(request.user), clip_id=clip_id, **serializer.validated_data)
         return Response(status=status.HTTP_201_CREATED)

@@ -38,7 +38,7 @@ def _on_screen(data, serializer_class=OnScreenInput) -> dict:
         if "on_screen" in serializer.errors:
             raise ServiceError("on_screen_invalid", "on_screen is a list of at most 50 prompt ids.")
         if "note" in serializer.errors:
-            raise ServiceError("note_too_long", "Keep the note under 500 characters, as plain text.")
+            raise ServiceError("note_invalid", "The note is plain text.")
         if "reason" in serializer.errors:
             raise ServiceError("reason_invalid", f"Give a reason: one of {', '.join(PromptReportReason.values)}.")
         serializer.is_valid(raise_exception=True)
@@ -69,7 +69,8 @@ class PromptReportApi(APIView):
 
     class PromptReportInput(OnScreenInput):
         reason = serializers.ChoiceField(choices=PromptReportReason.choices)
-        note = serializers.CharField(max_length=500, required=False, allow_blank=True, trim_whitespace=False)
+        # Checked by the service (400 note_invalid, note_too_long past 500 characters), which says which.
+        note = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
     @extend_schema(request=PromptReportInput, responses={201: NextPromptOutput, **error_responses(409)})
     def post(self, request: Request, prompt_id: str) -> Response:

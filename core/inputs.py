@@ -86,11 +86,33 @@ def _message(label: str, found: list[str]) -> str:
     return f"{label} holds control or invisible characters ({shown}); use printable text on one line."
 
 
-def refuse_control_characters(value: str, *, field: str) -> None:
-    """Raise 400 ``text_control_characters`` (naming the field and the code points) if ``value`` holds any."""
-    found = control_characters(value or "")
+def refuse_control_characters(value: str, *, field: str, multiline: bool = False) -> None:
+    """Raise 400 ``text_control_characters`` (naming the field and the code points) if ``value`` holds any;
+    ``multiline`` text (a description) may also hold line breaks and tabs."""
+    text = value or ""
+    if multiline:
+        text = text.translate({ord("\n"): None, ord("\r"): None, ord("\t"): None})
+    found = control_characters(text)
     if found:
-        raise ServiceError("text_control_characters", _message(field, found), field=field)
+        label = field if not multiline else f"{field} (line breaks and tabs aside)"
+        raise ServiceError("text_control_characters", _message(label, found), field=field)
+
+
+def report_note(note: object, *, limit: int) -> str:
+    """A note to the operators as stored: runs of whitespace made one space; refused with 400 ``note_invalid``
+    when it is not text or holds control or invisible characters (a bidi override hides what it says in the
+    admin), and with 400 ``note_too_long`` past ``limit`` characters."""
+    if note is None:
+        return ""
+    if not isinstance(note, str):
+        raise ServiceError("note_invalid", "The note is plain text.")
+    note = " ".join(note.split())
+    found = control_characters(note)
+    if found:
+        raise ServiceError("note_invalid", _message("The note", found))
+    if len(note) > limit:
+        raise ServiceError("note_too_long", f"Keep the note under {limit} characters.")
+    return note
 
 
 def validate_printable(value: str) -> None:

@@ -192,6 +192,7 @@ def submission_create(
     if decoder not in SubmissionDecoder.values:
         raise ServiceError("decoder_unknown", f"Decoder must be one of {', '.join(SubmissionDecoder.values)}.")
     refuse_control_characters(name, field="name")  # shown on the public board: no bidi spoofing, one line
+    refuse_control_characters(description, field="description", multiline=True)
     max_bytes = submission_settings().max_bytes
     with tempfile.TemporaryDirectory(prefix="submission-") as folder:
         path, sha256, size = _on_disk(file, folder=Path(folder), max_bytes=max_bytes)

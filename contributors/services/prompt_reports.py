@@ -17,7 +17,7 @@ from contributors.models import (
     ReportResolution,
 )
 from core.errors import ServiceError
-from core.inputs import control_characters, parse_id
+from core.inputs import parse_id, report_note
 
 
 def _prompt_for_reader(prompt_id: object) -> Prompt:
@@ -35,16 +35,15 @@ def prompt_skip(*, contributor: Contributor, prompt_id: object) -> PromptSkip:
     return skip
 
 
+PROMPT_NOTE_MAX = 500
+
+
 def prompt_report(*, reporter: Contributor, prompt_id: object, reason: str, note: str = "") -> PromptReport:
     """Flag a sentence for the operators; it is not offered to the reporter again. When readers' open reports
     on it reach ``REPORTS_TO_HOLD`` distinct people, the prompt stops being served until an operator decides."""
     if reason not in PromptReportReason.values:
         raise ServiceError("reason_invalid", f"A reason is one of {', '.join(PromptReportReason.values)}.")
-    note = " ".join((note or "").split())
-    if control_characters(note):
-        raise ServiceError("note_invalid", "The note has control characters; write plain text.")
-    if len(note) > 500:
-        raise ServiceError("note_too_long", "Keep the note under 500 characters.")
+    note = report_note(note, limit=PROMPT_NOTE_MAX)
     if reason == PromptReportReason.OTHER and not note:
         raise ServiceError("note_required", "Say what is wrong with the sentence.")
     prompt = _prompt_for_reader(prompt_id)

@@ -44,7 +44,7 @@ from contributors.services.trust import (
 from contributors.sql_functions import vote_function
 from core import sql
 from core.errors import ServiceError
-from core.inputs import parse_id
+from core.inputs import parse_id, report_note
 from core.sql import prepared_cursor
 
 
@@ -373,16 +373,20 @@ def clip_skip(*, contributor: Contributor, clip_id: object) -> None:
         assignment_close(assignment=assignment, outcome=AssignmentOutcome.SKIPPED)
 
 
+CLIP_NOTE_MAX = 1000
+
+
 def clip_report(*, reporter: Contributor, clip_id: object, reason: str, note: str = "") -> ClipReport:
     """Flag the assigned clip for the operators (wrong text, offensive, personal data...); one report per
     trustee; the clip is not offered to them again."""
     if reason not in ReportReason.values:
         raise ServiceError("reason_invalid", f"A reason is one of {', '.join(ReportReason.values)}.")
+    note = report_note(note, limit=CLIP_NOTE_MAX)
     with transaction.atomic():
         clip = _clip_for_trustee(voter=reporter, clip_id=clip_id)
         if ClipReport.objects.filter(clip=clip, reporter=reporter).exists():
             raise ServiceError("report_duplicate", "You have already reported this clip.", status_code=409)
         assignment = assignment_for_action(trustee=reporter, clip=clip)
-        report = ClipReport.objects.create(clip=clip, reporter=reporter, reason=reason, note=note[:1000])
+        report = ClipReport.objects.create(clip=clip, reporter=reporter, reason=reason, note=note)
         assignment_close(assignment=assignment, outcome=AssignmentOutcome.REPORTED)
         return report

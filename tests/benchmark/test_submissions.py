@@ -85,6 +85,14 @@ def test_a_refused_file_leaves_no_row_and_no_file(user, enqueued, settings):
     assert not default_storage.exists("submissions") or default_storage.listdir("submissions") == ([], [])
 
 
+def test_a_description_may_span_lines_but_holds_no_control_or_bidi_characters(user, enqueued):
+    with pytest.raises(ServiceError) as exc:
+        submit(user, description="A tiny model.\nTrained on \u202ev1\u202c.")  # the override flips what it shows
+    assert (exc.value.code, exc.value.extra["field"]) == ("text_control_characters", "description")
+    assert "U+202E" in exc.value.message and not Submission.objects.exists()
+    assert submit(user, description="A tiny model.\r\n\tTrained on v1.").description.endswith("on v1.")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_ten_parallel_submissions_against_a_quota_of_three_accept_exactly_three(enqueued):
     """Each thread on its own connection. PostgreSQL is where this matters; SQLite serialises writers."""

@@ -69,6 +69,7 @@ def test_skipping_an_unknown_or_misspelt_prompt_id_is_404(api, prompt_id):
         ({"reason": "other"}, "note_required"),
         ({"reason": "other", "note": "bad\u202eword"}, "note_invalid"),
         ({"reason": "other", "note": "x" * 501}, "note_too_long"),
+        ({"reason": "other", "note": ["a", "list"]}, "note_invalid"),
         ({"reason": "offensive", "on_screen": ["x"]}, "on_screen_invalid"),
         ({"reason": "offensive", "on_screen": list(range(1, 60))}, "on_screen_invalid"),
         ({"reason": "offensive", "on_screen": [2**63]}, "on_screen_invalid"),  # past bigint: a 500 once saved

@@ -11,7 +11,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from contributors.models import AssignmentOutcome, Clip, ClipStatus, Contributor, ValidationAssignment, Vote
+from contributors.models import (
+    AssignmentOutcome,
+    Clip,
+    ClipReport,
+    ClipStatus,
+    Contributor,
+    ValidationAssignment,
+    Vote,
+)
 from contributors.services.clips import clip_submit
 from contributors.services.trust import trust_check
 from contributors.services.votes import vote_cast
@@ -406,12 +414,23 @@ def test_skipped_and_reported_clips_are_not_offered_again(founder, clip):
     first = next_clip(client)["clip"]["id"]
     assert client.post(f"/api/v1/clips/{first}/skip").status_code == 204
     second = next_clip(client)["clip"]["id"]
-    bad_reason = client.post(f"/api/v1/clips/{second}/report", {"reason": "boring"}, format="json")
-    report = client.post(f"/api/v1/clips/{second}/report", {"reason": "offensive", "note": "shouting"}, format="json")
+    refused = {
+        "reason_invalid": {"reason": "boring", "note": "x"},
+        "note_invalid": {"reason": "offensive", "note": "fine\u202eenif"},  # reads reversed in the admin
+        "note_too_long": {"reason": "offensive", "note": "x" * 1001},
+    }
+    for code, body in refused.items():
+        answer = client.post(f"/api/v1/clips/{second}/report", body, format="json")
+        assert (answer.status_code, answer.json()["code"]) == (400, code)
+    answer = client.post(f"/api/v1/clips/{second}/report", {"reason": "offensive", "note": ["x"]}, format="json")
+    assert (answer.status_code, answer.json()["code"]) == (400, "note_invalid")
+    report = client.post(
+        f"/api/v1/clips/{second}/report", {"reason": "offensive", "note": "shouting,\n\tthen  silence"}, format="json"
+    )
 
     assert {first, second} == {clip.pk, other.pk}
-    assert bad_reason.status_code == 400 and bad_reason.json()["code"] == "reason_invalid"
     assert report.status_code == 201
+    assert ClipReport.objects.get().note == "shouting, then silence"
     assert next_clip(client)["clip"] is None
 
 
