@@ -78,6 +78,9 @@ def _dbfs(value: float) -> float:
     return float(20.0 * np.log10(max(value, _EPS)))
 
 
+_UNKNOWN_LENGTH = 2**63 - 1  # libsndfile's frame count (SF_COUNT_MAX) for a file whose header gives none
+
+
 def decode(data: bytes, limits: ClipLimits) -> tuple[np.ndarray, sf._SoundFileInfo]:
     """Decode at most max_duration + 1 s of audio; the header is checked before any samples are read,
     so a small file that claims hours of audio costs nothing."""
@@ -102,6 +105,14 @@ def decode(data: bytes, limits: ClipLimits) -> tuple[np.ndarray, sf._SoundFileIn
         )
     if not 1 <= info.channels <= limits.max_channels:
         raise AudioRejected("audio_channels_unsupported", f"{info.channels} channels is not supported.")
+    if info.frames == _UNKNOWN_LENGTH:
+        # A FLAC streamed to a pipe (ffmpeg ... -f flac -) leaves STREAMINFO's sample count at 0, and libsndfile
+        # then cannot read it to its end (its seek past the last block fails): say so, rather than "too long".
+        raise AudioRejected(
+            "audio_length_unknown",
+            f"The {info.format} file does not say how long it is (written to a pipe, its header has no length); "
+            "re-encode it as a file (flac, ffmpeg to a .flac path) or send WAV.",
+        )
     max_frames = int((limits.max_duration_s + 1.0) * info.samplerate)
     if info.frames > max_frames:
         raise _too_long(info.frames / info.samplerate, limits)

@@ -81,6 +81,16 @@ def with_sample(samples: np.ndarray, value: float) -> np.ndarray:
     return samples
 
 
+def flac_of_unknown_length() -> bytes:
+    """A FLAC as an encoder writing to a pipe leaves it: STREAMINFO's 36-bit sample count is 0."""
+    buffer = io.BytesIO()
+    sf.write(buffer, speechlike(2.0), 16_000, format="FLAC", subtype="PCM_16")
+    data = bytearray(buffer.getvalue())
+    fields = int.from_bytes(data[18:26], "big")  # rate, channels, bits per sample, then the count
+    data[18:26] = (fields & ~((1 << 36) - 1)).to_bytes(8, "big")
+    return bytes(data)
+
+
 def truncated_wav_header() -> bytes:
     return wav_bytes(speechlike(2.0))[:30]
 
@@ -100,6 +110,7 @@ def truncated_wav_header() -> bytes:
         (lambda: wav_bytes(with_sample(speechlike(2.0), np.inf), subtype="FLOAT"), "audio_not_finite"),
         (lambda: wav_bytes(with_sample(speechlike(2.0), -np.inf), subtype="DOUBLE"), "audio_not_finite"),
         (lambda: wav_bytes(with_sample(speechlike(2.0), np.nan), subtype="FLOAT"), "audio_not_finite"),
+        (flac_of_unknown_length, "audio_length_unknown"),
     ],
     ids=[
         "empty",
@@ -114,6 +125,7 @@ def truncated_wav_header() -> bytes:
         "float-inf",
         "double-minus-inf",
         "float-nan",
+        "flac-length-unknown",
     ],
 )
 def test_bad_audio_gets_a_400_with_a_stable_code_and_stores_nothing(api, prompt, settings, make_data, code):
