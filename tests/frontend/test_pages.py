@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html.parser import HTMLParser
+
 import pytest
 
 from contributors.models import Contributor
@@ -62,3 +64,30 @@ def test_the_favicon_is_served_and_linked(client, django_assert_num_queries):
     assert icon.status_code == 200 and icon["Content-Type"] == "image/vnd.microsoft.icon"
     assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
     assert b'rel="icon" href="/static/frontend/favicon.ico"' in client.get("/login/").content
+
+
+class _Ids(HTMLParser):
+    """Every element id of a page, and every id its aria-describedby attributes name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.described_by: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name == "id" and value:
+                self.ids.add(value)
+            if name == "aria-describedby" and value:
+                self.described_by.extend(value.split())
+
+
+@pytest.mark.parametrize("path", ["/signup/", "/login/", "/profile/"])
+def test_every_field_description_a_form_points_to_is_on_the_page(client, path):
+    # A screen reader reads a field's help text through aria-describedby: an id that is not there reads nothing.
+    if path == "/profile/":
+        client.force_login(ContributorFactory().user)
+    page = _Ids()
+    page.feed(client.get(path).content.decode())
+    assert page.described_by or path == "/login/"
+    assert set(page.described_by) <= page.ids, set(page.described_by) - page.ids
