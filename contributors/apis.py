@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import authenticate, login, logout
@@ -33,7 +34,7 @@ from core.errors import ServiceError
 from core.http import parse_range
 from core.inputs import StrictIntegerField
 from core.lean import LeanTokenDispatch, NotLean, json_object
-from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s
+from core.lockout import LOCKED_CODE, lockout_message, lockout_wait_s, password_confirmed
 from core.pagination import Pagination, paginated
 from core.parsers import JSONParser
 from core.schema import error_responses
@@ -107,8 +108,8 @@ def _authenticated_user(request: Request):
 class SessionStartingApi(APIView):
     """An endpoint that logs the caller in checks CSRF although the caller is anonymous: DRF checks it only for
     sessions already open, so a page elsewhere could post a form here and log a visitor into an account of
-    its choosing (login CSRF), whose recordings would then be theirs. Browsers get the token from any page
-    (the ``csrftoken`` cookie); scripts use ``auth/token``, which opens no session."""
+    its choosing (login CSRF), whose recordings would then be theirs. Browsers get the token from a page with a
+    form (``/login/``, ``/signup/``: the ``csrftoken`` cookie); scripts use ``auth/token``, which opens no session."""
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -280,7 +281,9 @@ class MeDeleteApi(APIView):
         if not serializer.is_valid():
             raise ServiceError("password_missing", "Send your password to confirm the deletion.")
         deleted = contributor_delete(
-            contributor=contributor_for_user(request.user), password=serializer.validated_data["password"]
+            contributor=contributor_for_user(request.user),
+            password=serializer.validated_data["password"],
+            confirm=partial(password_confirmed, request._request),  # Django's request: axes marks a lock-out on it
         )
         logout(request)
         return Response({"deleted": True, "speaker_id": deleted.speaker_id, "explained": list(DELETION_EXPLAINED)})

@@ -4,11 +4,13 @@ elsewhere (the site's login and the admin's); 429 with Retry-After either way.""
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from core.errors import error_body
+from core.errors import ServiceError, error_body
 
 LOCKED_CODE = "login_locked"
 
@@ -34,3 +36,13 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     response = render(request, "frontend/too_many.html", context, status=429)
     response["Retry-After"] = str(wait)
     return response
+
+
+def password_confirmed(request: HttpRequest, user: Any, password: str) -> bool:
+    """Whether ``password`` is ``user``'s, asked through Django's ``authenticate`` so that django-axes counts a
+    wrong one as a failed login for the account and the address: a session left open must not be an unlimited
+    oracle for its password. Raises 429 ``login_locked`` while locked out, the right password included."""
+    confirmed = authenticate(request, username=user.get_username(), password=password) if password else None
+    if getattr(request, "axes_locked_out", False):
+        raise ServiceError(LOCKED_CODE, lockout_message(), status_code=429, retry_after_s=lockout_wait_s(request))
+    return confirmed is not None and confirmed.pk == user.pk

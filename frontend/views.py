@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -22,6 +24,7 @@ from contributors.services.notices import contributor_take_trustee_notice
 from contributors.services.own_data import DELETION_EXPLAINED, contributor_delete
 from contributors.services.proposals import proposal_review, sentence_propose
 from core.errors import ServiceError
+from core.lockout import password_confirmed
 from core.throttling import signup_wait
 from frontend.forms import PUBLISHED_NOTE, ProfileForm, SignupForm
 from frontend.selectors import corpus_overview, dashboard_for
@@ -207,12 +210,16 @@ def clip_withdraw_view(request: HttpRequest, clip_id: int) -> HttpResponse:
 def account_delete(request: HttpRequest) -> HttpResponse:
     """What deletion does, then the password to confirm it; a wrong one keeps the account and says so (400)."""
     contributor = contributor_for_user(request.user)
-    error = ""
+    error, status = "", 200
     if request.method == "POST":
         try:
-            contributor_delete(contributor=contributor, password=request.POST.get("password", ""))
+            contributor_delete(
+                contributor=contributor,
+                password=request.POST.get("password", ""),
+                confirm=partial(password_confirmed, request),
+            )
         except ServiceError as exc:
-            error = exc.message
+            error, status = exc.message, exc.status_code  # 400 a wrong password, 429 locked out after too many
         else:
             logout(request)
             messages.success(
@@ -220,7 +227,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             )
             return redirect("/")
     context = {"contributor": contributor, "explained": DELETION_EXPLAINED, "error": error}
-    return render(request, "frontend/account_delete.html", context, status=400 if error else 200)
+    return render(request, "frontend/account_delete.html", context, status=status)
 
 
 @never_cache

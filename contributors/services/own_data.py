@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import datetime
 from typing import IO, Any
 
@@ -223,13 +224,17 @@ def contributor_export(*, contributor: Contributor) -> IO[bytes]:
     return handle
 
 
-def contributor_delete(*, contributor: Contributor, password: str) -> Contributor:
+def contributor_delete(
+    *, contributor: Contributor, password: str, confirm: Callable[[Any, str], bool] | None = None
+) -> Contributor:
     """Delete the contributor's account as ``DELETION_EXPLAINED`` and the module docstring say, after checking
-    their password. Refused with 400 ``password_wrong`` (nothing changes) and 410 ``account_deleted``."""
+    their password (with ``confirm(user, password)`` when given: the pages and the API count a wrong one as a
+    failed login, core.lockout). Refused with 400 ``password_wrong`` (nothing changes) and 410 ``account_deleted``."""
     user = contributor.user
     if contributor.deleted_at is not None or user is None:
         raise ServiceError("account_deleted", "This account is already deleted.", status_code=410)
-    if not password or not user.check_password(password):
+    check = confirm or (lambda user, password: user.check_password(password))
+    if not password or not check(user, password):
         raise ServiceError(
             "password_wrong", "That is not your password; your account was not deleted.", status_code=400
         )

@@ -128,3 +128,34 @@ def test_a_success_before_the_limit_forgives_the_earlier_failures(ada):
     for _ in range(LIMIT - 1):
         assert _api_login(client, "wrong").status_code == 400
     assert _api_login(client, TEST_PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize("door", ["api", "page"])
+def test_an_open_session_guessing_its_password_to_delete_the_account_is_locked_out_too(ada, door):
+    """The deletion asks for the password: through the API or the page, a wrong one counts as a failed login, so a
+    session left open on a shared machine is not a free oracle for its password."""
+    if door == "api":
+        client = APIClient()
+        client.force_login(ada)
+
+        def delete(password: str):
+            return client.post("/api/v1/me/delete", {"password": password}, format="json")
+    else:
+        client = Client()
+        client.force_login(ada)
+
+        def delete(password: str):
+            return client.post("/account/delete/", {"password": password})
+
+    for _ in range(LIMIT - 1):
+        assert delete("guess").status_code == 400
+    assert delete("guess").status_code == 429
+    assert delete(TEST_PASSWORD).status_code == 429  # the right one too, while locked out
+    ada.refresh_from_db()
+    assert ada.contributor.deleted_at is None
+    assert _api_login(APIClient(), TEST_PASSWORD).status_code == 429  # the same lock as the login's
+
+    _cool_off_passes()
+    assert delete(TEST_PASSWORD).status_code in (200, 302)
+    ada.contributor.refresh_from_db()
+    assert ada.contributor.deleted_at is not None
