@@ -386,12 +386,13 @@ class ClipAudioApi(APIView):
             data = handle.read()
         headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes"}
         range_header = request.headers.get("Range")
-        if not range_header:
-            return HttpResponse(data, content_type="audio/flac", headers=headers)
         try:
-            start, end = parse_range(range_header, len(data))
+            byte_range = parse_range(range_header, len(data)) if range_header else None
         except ServiceError as exc:
             return Response(exc.as_dict(), status=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        if byte_range is None:  # no Range, or one to ignore (another unit, several ranges): the whole clip
+            return HttpResponse(data, content_type="audio/flac", headers=headers)
+        start, end = byte_range
         headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         return HttpResponse(data[start : end + 1], status=206, content_type="audio/flac", headers=headers)
 

@@ -175,13 +175,14 @@ class ReleaseFileDownloadApi(PublicApi):
         # matches here (the file has no Last-Modified), so the whole file is sent, as a changed file would be.
         if range_header and (if_range is None or if_range.strip() == etag):
             try:
-                start, end = parse_range(range_header, found.size)
+                byte_range = parse_range(range_header, found.size)
             except ServiceError as exc:
                 response = Response(exc.as_dict(), status=416)
                 response["Content-Range"] = f"bytes */{found.size}"
                 return response
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
+            if byte_range is not None:  # None: a Range to ignore (another unit, several ranges): the whole file
+                (start, end), status = byte_range, 206
+                headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
         content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
         headers["Content-Length"] = str(max(0, end - start + 1))
         if request.method == "HEAD" or found.size == 0:

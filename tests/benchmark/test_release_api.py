@@ -70,12 +70,21 @@ def test_download_is_anonymous_with_etag_range_and_416(release, anon, settings):
     assert body(anon.get(url, HTTP_RANGE="bytes=-5")) == data[-5:]
     stale = anon.get(url, HTTP_RANGE="bytes=10-19", HTTP_IF_RANGE='"other"')
     assert stale.status_code == 200 and body(stale) == data  # If-Range mismatch: the whole file
-    huge = "bytes=" + "0" * 5000 + "-1"  # more digits than Python's int() takes: a 416, never a 500
-    for bad in [f"bytes={len(data)}-", "bytes=5-2", "bytes=abc", "bytes=0-1,4-5", "lines=1-2", huge]:
+    huge = "9" * 5000  # more digits than Python's int() takes: never a 500
+    for bad in [f"bytes={len(data)}-", "bytes=5-2", "bytes=abc", f"bytes={huge}-"]:
         refused = anon.get(url, HTTP_RANGE=bad)
         assert refused.status_code == 416, bad
         assert refused.json()["code"] in ("range_invalid", "range_not_satisfiable")
         assert refused["Content-Range"] == f"bytes */{len(data)}"
+    # Another unit must be ignored (RFC 9110, section 14.2), and several ranges may be: the whole file.
+    for ignored in ["lines=1-2", "items=0-5", "bytes=0-1,4-5"]:
+        whole = anon.get(url, HTTP_RANGE=ignored)
+        assert whole.status_code == 200 and body(whole) == data, ignored
+    # A last position past the end means "to the end", however many digits it has.
+    for to_the_end in [f"bytes=10-{len(data) + 100}", f"bytes=10-{huge}"]:
+        rest = anon.get(url, HTTP_RANGE=to_the_end)
+        assert rest.status_code == 206 and body(rest) == data[10:]
+        assert rest["Content-Range"] == f"bytes 10-{len(data) - 1}/{len(data)}"
     assert anon.get("/api/v1/releases/v1/files/nope.txt").json()["code"] == "file_unknown"
 
 
