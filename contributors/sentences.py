@@ -32,6 +32,15 @@ class SentenceRules:
 # words the prompt records; symbols (&, %, @) likewise.
 _ALLOWED = re.compile(r"[A-Za-z .,;:!?'\"()\-\u2018\u2019\u201c\u201d\u2013\u2014]")
 _ABBREVIATION = re.compile(r"\b[A-Z]{2,}\b")  # "NASA", "BBC": read as letters or as a word, nobody knows which
+# Shortened words with a full stop ("Dr.", "St.", "etc.") and dotted initials ("e.g.", "U.S.", "a.m."): "St." is
+# "Street" or "Saint", "Dr." "Doctor" or "Drive", and the prompt's words would record the letters. Only forms that
+# are not also English words, so "no." and "sun." at the end of a sentence stay allowed.
+_SHORTENED = re.compile(
+    r"\b(?:[A-Za-z]\.){2,}"
+    r"|\b(?:Mr|Mrs|Ms|Dr|St|Prof|Jr|Sr|Mt|Ave|Rd|Blvd|Gen|Capt|Sgt|Lt|Col|Rev|Hon|Inc|Ltd|Jan|Feb|Aug|Sept|Oct|Nov"
+    r"|Dec|Tues|Thurs|Fri)\."
+    r"|\b(?:etc|vs|approx|dept|misc)\.",
+)
 
 
 def sentence_text_check(text: str, rules: SentenceRules) -> str:
@@ -55,7 +64,7 @@ def sentence_text_check(text: str, rules: SentenceRules) -> str:
             f"Use English letters and ordinary punctuation only; not allowed: {shown}.",
             characters=refused,
         )
-    abbreviation = _ABBREVIATION.search(cleaned)
+    abbreviation = _ABBREVIATION.search(cleaned) or _SHORTENED.search(cleaned)
     if abbreviation:
         raise ServiceError(
             "sentence_abbreviation",

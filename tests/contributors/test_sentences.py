@@ -144,6 +144,10 @@ GOOD = "The little boat sailed slowly across the quiet lake."
         ("The caf\u00e9 is open all day long.", "sentence_characters"),
         ("Tabs\tand\nnew lines are fine but this\u202eis not.", "sentence_characters"),
         ("The NASA rocket flew to the moon.", "sentence_abbreviation"),
+        ("Dr. Smith walked down the long road.", "sentence_abbreviation"),
+        ("We met on Main St. after the long rain.", "sentence_abbreviation"),
+        ("Bring fruit, bread, cheese, etc. to the picnic.", "sentence_abbreviation"),
+        ("The train leaves at ten a.m. every day.", "sentence_abbreviation"),
         ("The zorblax flimmed the quiet grobnar.", "sentence_unpronounceable"),
         (GOOD.upper().replace(".", "!"), "sentence_abbreviation"),
     ],
@@ -153,6 +157,11 @@ def test_a_bad_proposal_is_refused_with_a_code_and_nothing_is_stored(api, text, 
     assert response.status_code == 400, response.json()
     assert response.json()["code"] == code
     assert not SentenceProposal.objects.exists()
+
+
+def test_words_that_end_a_sentence_are_not_taken_for_abbreviations(api):
+    for text in ["She looked at me and said no.", "We sat for hours in the warm sun.", "He waited. Then he left."]:
+        assert api.post("/api/v1/sentences/", {"text": text}, format="json").status_code == 201, text
 
 
 def test_an_unpronounceable_proposal_names_the_words(api):
