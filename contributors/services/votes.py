@@ -61,8 +61,15 @@ def _clip_for_trustee(*, voter: Contributor, clip_id: object) -> Clip:
     comes back locked."""
     pk = parse_id(clip_id)  # ASCII digits only: the URL takes any text (<str:clip_id>)
     clip = _clip_locked(pk) if pk is not None else None
+    unknown = ServiceError("clip_unknown", f"There is no clip with id {clip_id!r}.", status_code=404)
     if clip is None:
-        raise ServiceError("clip_unknown", f"There is no clip with id {clip_id!r}.", status_code=404)
+        raise unknown
+    if (
+        voter.is_trustee
+        and clip.contributor_id != voter.pk
+        and not ValidationAssignment.objects.filter(trustee=voter, clip=clip).exists()
+    ):
+        raise unknown  # never handed to this trustee: walking ids must not tell which clips exist, pending or decided
     return _clip_access(voter=voter, clip=clip)
 
 

@@ -148,16 +148,19 @@ def test_six_unanimous_trustee_votes_make_a_clip_valid(clip):
     assert trust_check().passed
 
 
-def test_a_vote_on_a_clip_never_assigned_is_a_409(founder, clip):
+def test_a_clip_never_assigned_is_unknown_to_the_trustee_whatever_its_status(founder, clip):
+    # Walking ids must not tell a trustee which clips exist, nor which are pending or decided.
     other = record(ContributorFactory())[0]
+    decided = record(ContributorFactory())[0]
+    Clip.objects.filter(pk=decided.pk).update(status=ClipStatus.VALID)
     client = client_for(founder)
     offered = next_clip(client)["clip"]["id"]
     not_offered = other.pk if offered == clip.pk else clip.pk
 
-    response = vote(client, not_offered)
-
-    assert response.status_code == 409
-    assert response.json()["code"] == "clip_not_assigned"
+    for pk in (not_offered, decided.pk, decided.pk + 1000):
+        response = vote(client, pk)
+        assert (response.status_code, response.json()["code"]) == (404, "clip_unknown"), pk
+        assert response.json()["message"] == f"There is no clip with id {str(pk)!r}."
     assert not Vote.objects.exists()
 
 
@@ -177,7 +180,7 @@ def test_a_vote_on_an_expired_assignment_is_a_409_and_next_serves_again(founder,
     assert vote(client, clip.pk).status_code == 201
 
 
-def test_a_vote_on_someone_elses_assignment_is_a_409(founder, clip):
+def test_a_vote_on_someone_elses_assignment_is_a_404(founder, clip):
     holder = FounderFactory(vote_allowance=5)
     assign(holder, clip)
 
@@ -190,7 +193,7 @@ def test_a_vote_on_someone_elses_assignment_is_a_409(founder, clip):
     }
     response = vote(client_for(founder), clip.pk)
 
-    assert response.status_code == 409 and response.json()["code"] == "clip_not_assigned"
+    assert response.status_code == 404 and response.json()["code"] == "clip_unknown"
 
 
 def test_two_tabs_get_the_same_assignment_and_only_one_vote_counts(founder, clip):
@@ -434,14 +437,18 @@ def test_skipped_and_reported_clips_are_not_offered_again(founder, clip):
     assert next_clip(client)["clip"] is None
 
 
-def test_skipping_or_reporting_an_unassigned_clip_is_a_409(founder, clip):
+def test_skipping_or_reporting_a_clip_never_assigned_is_a_404_and_a_closed_assignment_a_409(founder, clip):
     client = client_for(founder)
 
     skip = client.post(f"/api/v1/clips/{clip.pk}/skip")
     report = client.post(f"/api/v1/clips/{clip.pk}/report", {"reason": "noise"}, format="json")
 
+    assert (skip.status_code, skip.json()["code"]) == (404, "clip_unknown")
+    assert (report.status_code, report.json()["code"]) == (404, "clip_unknown")
+    next_clip(client)
+    ValidationAssignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    skip = client.post(f"/api/v1/clips/{clip.pk}/skip")
     assert (skip.status_code, skip.json()["code"]) == (409, "clip_not_assigned")
-    assert (report.status_code, report.json()["code"]) == (409, "clip_not_assigned")
 
 
 def test_me_shows_trust_trustee_status_and_quota(founder):
