@@ -64,7 +64,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         try:
             contributor = contributor_signup(**form.cleaned_data)
         except ServiceError as exc:
-            field = {"password_invalid": "password", **_GUARDIAN_FIELDS}.get(exc.code)
+            field = {"password_invalid": "password", "email_invalid": "email", **_GUARDIAN_FIELDS}.get(exc.code)
             form.add_error(field or "username", exc.message)
         else:
             login(request, contributor.user, backend="django.contrib.auth.backends.ModelBackend")
