@@ -612,7 +612,8 @@ def test_two_votes_racing_for_the_last_vote_left_spend_it_once():
 
     assert results["first"] == ClipStatus.PENDING  # accepted
     assert results["next"] == "quota_exhausted"
-    assert results["second"] in {"clip_not_assigned", "quota_exhausted"}
+    # The tab was served nothing, so the second clip was never this trustee's: unknown to them, if not past quota.
+    assert results["second"] in {"clip_unknown", "quota_exhausted"}
     assert Vote.objects.filter(voter=trustee).count() == 1
 
 
