@@ -20,7 +20,7 @@ import soxr
 from django.core.files.storage import default_storage
 from scipy import signal
 
-from contributors.models import Clip, ClipSkip, ClipStatus, Contributor, Vote
+from contributors.models import Clip, ClipSkip, ClipStatus, Contributor, Prompt, Vote
 from contributors.services.clips import clip_submit
 from contributors.services.prompts import prompt_create
 from tests.factories import ContributorFactory, FounderFactory, PromptFactory, speechlike, wav_bytes
@@ -307,10 +307,11 @@ STOP_SOON_AFTER_RECORDING_STARTS = """(delay) => new Promise(resolve => {
 
 
 def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_server, launch, speak, tmp_path):
-    """Good, clipped, good, Submit: the two good takes are stored, the clipped one is named with the server's
-    reason and shown for a retake, and the set finishes once it is recorded again. Takes shorter than the
-    server's minimum are caught on the page, and leaving with unsent takes asks first."""
-    for text in SENTENCES[:3]:
+    """Good, clipped, good, Submit, while other readers' reports hold the third sentence: the first take is stored,
+    the clipped one is named with the server's reason and shown for a retake, the held sentence leaves the set for
+    a fresh one, and the set finishes once the clipped one is recorded again. Takes shorter than the server's
+    minimum are caught on the page, and leaving with unsent takes asks first."""
+    for text in [*SENTENCES, "The old clock in the hall struck twelve."]:  # a set of five, and one to spare
         prompt_create(text=text)
     mic, flags = fake_microphone(tmp_path)
     volunteer = ContributorFactory(user__username="setter", user__password=PASSWORD)
@@ -329,9 +330,11 @@ def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_serve
     page.wait_for_function("() => document.getElementById('alert').textContent.includes('at least 1 s')")
     assert page.get_attribute("#recorder", "data-state") == "idle"
 
+    read = []
     clipped_text = None
     for step in range(3):
         text = page.inner_text("#prompt-text").strip()
+        read.append(text)
         wav = speak(text)
         if step == 1:  # distorted: flat-topped at full scale, which the server refuses
             clipped_text = text
@@ -345,20 +348,25 @@ def test_a_take_the_server_refuses_does_not_block_the_rest_of_the_set(live_serve
     # Three unsent takes: leaving the page asks first (the page cancels beforeunload; the browser asks).
     leave = "() => { const e = new Event('beforeunload', {cancelable: true}); return !dispatchEvent(e) }"
     assert page.evaluate(leave) is True
+    Prompt.objects.filter(text=read[2]).update(held_for_review=True)  # three readers reported it meanwhile
 
     page.click("#submit-button")
     page.wait_for_selector("#recorder[data-state=upload-error]", timeout=30_000)
-    assert Clip.objects.filter(contributor=volunteer).count() == 2
-    assert page.inner_text("#status").strip() == "Submitted 2 recordings."
+    assert [c.prompt.text for c in Clip.objects.filter(contributor=volunteer)] == [read[0]]
+    status = page.inner_text("#status").strip()
+    assert status.startswith("Submitted 1 recording.") and f"“{read[2]}” was reported by other readers" in status
     alert = page.inner_text("#alert")
-    assert clipped_text in alert and "clipped" in alert and "Uploading" not in page.inner_text("#status")
+    assert clipped_text in alert and "clipped" in alert and "Uploading" not in status
     assert page.inner_text("#prompt-text").strip() == clipped_text  # the refused sentence is on screen
     assert "not accepted" in page.inner_text("#take-info")
+    page.keyboard.press("n")  # where the held sentence was, a fresh one waits to be read
+    assert page.inner_text("#prompt-text").strip() not in read
+    page.keyboard.press("b")
 
     record_take(page, mic, speak(clipped_text))
     page.click("#submit-button")
-    page.wait_for_selector("#recorder[data-submitted='3']", timeout=30_000)
-    assert sorted(c.prompt.text for c in Clip.objects.filter(contributor=volunteer)) == sorted(SENTENCES[:3])
+    page.wait_for_selector("#recorder[data-submitted='2']", timeout=30_000)
+    assert sorted(c.prompt.text for c in Clip.objects.filter(contributor=volunteer)) == sorted(read[:2])
     assert page.evaluate(leave) is False  # nothing left unsent: leave freely
 
 

@@ -390,6 +390,7 @@ async function submit() {
   const refused = [];
   let unreachable = null;
   let session = null;
+  const held = [];
   for (const [position, prompt] of pending.entries()) {
     const take = state.takes.get(prompt.id);
     const form = new FormData();
@@ -409,6 +410,10 @@ async function submit() {
         session = error.message;
         break;
       }
+      if (error instanceof ApiError && error.code === "prompt_held") {
+        held.push(prompt); // readers reported the sentence meanwhile: it leaves the set, another takes its place
+        continue;
+      }
       if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
         take.refused = error.message;
         refused.push(prompt);
@@ -425,6 +430,7 @@ async function submit() {
   root.dataset.submitted = String(Number(root.dataset.submitted || 0) + done);
   if (done) progress.refresh();
   const sent = `Submitted ${done} recording${done === 1 ? "" : "s"}.`;
+  const withdrawn = held.length ? await replaceHeld(held) : "";
   if (session) {
     setState("upload-error");
     say(sent);
@@ -442,7 +448,7 @@ async function submit() {
     const problems = refused.map((p) => `“${p.text}”: ${state.takes.get(p.id).refused}`);
     if (unreachable) problems.push(`The rest were not sent (${unreachable}); press Submit to try again.`);
     else problems.push("Record those again, then submit.");
-    say(sent);
+    say(`${sent}${withdrawn}`);
     warn(`${refused.length ? `Not accepted: ${problems.join(" ")}` : problems.join(" ")}`);
     if (refused.length) {
       state.index = state.prompts.indexOf(refused[0]);
@@ -451,7 +457,7 @@ async function submit() {
     return;
   }
   setState("submitted");
-  say(`${sent} Thank you!`);
+  say(`${sent}${withdrawn} Thank you!`);
   if (state.prompts.every((p) => state.takes.has(p.id) && state.takes.get(p.id).uploaded)) {
     await loadPrompts();
   } else {
@@ -510,18 +516,39 @@ document.addEventListener("keydown", (event) => {
 root.addEventListener("sentences:current", ({ detail }) => {
   Object.assign(detail, { prompt: current(), ids: state.prompts.map((p) => p.id), busy: state.busy || state.session !== null });
 });
-root.addEventListener("sentences:replace", ({ detail }) => {
-  const index = state.prompts.findIndex((p) => p.id === detail.id);
+root.addEventListener("sentences:replace", ({ detail }) => replacePrompt(detail.id, detail.next));
+
+// The sentence ``id`` leaves the set (skipped, reported, or held after readers' reports) with its take, never
+// sent; ``next`` takes its place, or none.
+function replacePrompt(id, next) {
+  const index = state.prompts.findIndex((p) => p.id === id);
   if (index < 0) return;
-  if (state.takes.has(detail.id)) URL.revokeObjectURL(state.takes.get(detail.id).url);
-  state.takes.delete(detail.id);
-  forgetTake(OWNER, detail.id); // a skipped or reported sentence's kept take is never sent
-  if (detail.next) state.prompts[index] = detail.next; else state.prompts.splice(index, 1);
+  if (state.takes.has(id)) URL.revokeObjectURL(state.takes.get(id).url);
+  state.takes.delete(id);
+  forgetTake(OWNER, id);
+  if (next) state.prompts[index] = next; else state.prompts.splice(index, 1);
   if (!state.prompts.length) { loadPrompts(); return; }
   state.index = Math.min(state.index, state.prompts.length - 1);
   setState(state.takes.has(current().id) ? "recorded" : "idle");
   render();
-});
+}
+
+// Sentences held for review while their takes waited: each is swapped for a fresh one; says what happened.
+async function replaceHeld(held) {
+  let fresh = [];
+  try {
+    fresh = await getJson(`/api/v1/prompts/next?count=${SET_SIZE}`);
+  } catch {
+    fresh = []; // the held ones just leave the set
+  }
+  const onScreen = new Set(state.prompts.map((p) => p.id));
+  const spare = fresh.filter((p) => !onScreen.has(p.id));
+  for (const prompt of held) replacePrompt(prompt.id, spare.shift() || null);
+  const named = held.map((p) => `“${p.text}”`).join(", ");
+  return held.length === 1
+    ? ` ${named} was reported by other readers and is held for review: another sentence took its place.`
+    : ` ${named} were reported by other readers and are held for review: other sentences took their places.`;
+}
 
 ui.timer.textContent = `0:00 / ${clock(MAX_SECONDS)}`;
 loadPrompts({ restore: true });
